@@ -1,0 +1,256 @@
+//! The one encode/decode pair, and the validation every inbound message gets at the socket.
+//!
+//! [`decode_client`] is the server's only way to turn bytes into a [`ClientMsg`]: it bounds
+//! the size, rejects trailing bytes, and checks every number and string, so that what reaches
+//! the simulation is valid by construction (no NaN ever reaches the physics).
+
+use crate::constants::{MAX_CLIENT_MESSAGE_BYTES, MAX_TOKEN_LEN, NAME_LEN};
+use crate::protocol::{ClientMsg, ServerMsg};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Why bytes were not a valid message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Longer than [`MAX_CLIENT_MESSAGE_BYTES`].
+    TooLarge {
+        /// The message's length in bytes.
+        len: usize,
+    },
+    /// Not a postcard encoding of a message (truncated, unknown tag, bad varint, bad UTF-8…).
+    Malformed(String),
+    /// A valid message followed by extra bytes.
+    TrailingBytes {
+        /// How many bytes were left over.
+        extra: usize,
+    },
+    /// Well-formed but with a value out of range (non-finite number, bad turn, oversize
+    /// string).
+    Invalid(&'static str),
+}
+
+impl core::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            DecodeError::TooLarge { len } => write!(
+                f,
+                "message of {len} bytes exceeds {MAX_CLIENT_MESSAGE_BYTES}"
+            ),
+            DecodeError::Malformed(e) => write!(f, "malformed message: {e}"),
+            DecodeError::TrailingBytes { extra } => {
+                write!(f, "{extra} trailing bytes after message")
+            }
+            DecodeError::Invalid(what) => write!(f, "invalid message: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Encodes a server message.
+pub fn encode_server(msg: &ServerMsg) -> Vec<u8> {
+    encode(msg)
+}
+
+/// Encodes a client message.
+pub fn encode_client(msg: &ClientMsg) -> Vec<u8> {
+    encode(msg)
+}
+
+fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
+    // Serializing these plain types into a Vec cannot fail: no maps with non-string keys, no
+    // sequences of unknown length, and allocation failure aborts.
+    postcard::to_allocvec(msg).expect("protocol types always serialize")
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    let (msg, rest) =
+        postcard::take_from_bytes::<T>(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(DecodeError::TrailingBytes { extra: rest.len() });
+    }
+    Ok(msg)
+}
+
+/// Decodes and validates a message from a client.
+pub fn decode_client(bytes: &[u8]) -> Result<ClientMsg, DecodeError> {
+    if bytes.len() > MAX_CLIENT_MESSAGE_BYTES {
+        return Err(DecodeError::TooLarge { len: bytes.len() });
+    }
+    let msg: ClientMsg = decode(bytes)?;
+    validate(&msg)?;
+    Ok(msg)
+}
+
+/// Decodes a message from the server (clients trust the server's values).
+pub fn decode_server(bytes: &[u8]) -> Result<ServerMsg, DecodeError> {
+    decode(bytes)
+}
+
+fn validate(msg: &ClientMsg) -> Result<(), DecodeError> {
+    match msg {
+        ClientMsg::Hello(hello) => {
+            // The name's content is checked by `validate_name` during the handshake (the answer
+            // to a bad name is a `Rejected`, not a protocol error); here only its size.
+            if hello.name.len() > NAME_LEN.end() * 4 {
+                return Err(DecodeError::Invalid("name too long"));
+            }
+            if hello
+                .token
+                .as_ref()
+                .is_some_and(|t| t.len() > MAX_TOKEN_LEN)
+            {
+                return Err(DecodeError::Invalid("token too long"));
+            }
+        }
+        ClientMsg::Input(input) => {
+            if !(-1..=1).contains(&input.turn) {
+                return Err(DecodeError::Invalid("turn must be -1, 0 or 1"));
+            }
+        }
+        ClientMsg::View(view) => {
+            let all = [view.center[0], view.center[1], view.size[0], view.size[1]];
+            if !all.iter().all(|v| v.is_finite()) {
+                return Err(DecodeError::Invalid("non-finite view"));
+            }
+            if view.size[0] < 0.0 || view.size[1] < 0.0 {
+                return Err(DecodeError::Invalid("negative view size"));
+            }
+        }
+        ClientMsg::Ping { .. } => {}
+    }
+    Ok(())
+}
+
+/// Why a name was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameError {
+    /// Empty after trimming, or longer than [`NAME_LEN`].
+    Length,
+    /// Contains something other than letters, digits, spaces, `-`, `_` and `.`.
+    Characters,
+}
+
+/// Checks a display name and returns it trimmed. Letters and digits of any script are allowed,
+/// plus single spaces, `-`, `_` and `.`; control characters and everything else are not.
+pub fn validate_name(name: &str) -> Result<String, NameError> {
+    let name = name.trim();
+    let len = name.chars().count();
+    if !NAME_LEN.contains(&len) {
+        return Err(NameError::Length);
+    }
+    let ok = name
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.'));
+    if !ok || name.contains("  ") {
+        return Err(NameError::Characters);
+    }
+    Ok(name.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::*;
+    use proptest::prelude::*;
+
+    fn hello() -> ClientMsg {
+        ClientMsg::Hello(Hello {
+            protocol_version: crate::PROTOCOL_VERSION,
+            name: "Ada".into(),
+            token: None,
+        })
+    }
+
+    /// Valid client messages survive encode → decode unchanged.
+    #[test]
+    fn client_round_trip() {
+        let msgs = [
+            hello(),
+            ClientMsg::Input(Input {
+                seq: 7,
+                thrust: true,
+                turn: -1,
+                fire: true,
+            }),
+            ClientMsg::View(ViewRect {
+                center: [1.5, -2.0],
+                size: [1920.0, 1080.0],
+            }),
+            ClientMsg::Ping { nonce: 99 },
+        ];
+        for m in msgs {
+            assert_eq!(decode_client(&encode_client(&m)).unwrap(), m);
+        }
+    }
+
+    /// Oversized, trailing, non-finite and out-of-range inputs are errors, not panics.
+    #[test]
+    fn rejects_bad_client_messages() {
+        assert!(matches!(
+            decode_client(&vec![0u8; MAX_CLIENT_MESSAGE_BYTES + 1]),
+            Err(DecodeError::TooLarge { .. })
+        ));
+        let mut bytes = encode_client(&ClientMsg::Ping { nonce: 1 });
+        bytes.push(0);
+        assert_eq!(
+            decode_client(&bytes),
+            Err(DecodeError::TrailingBytes { extra: 1 })
+        );
+        let nan = ClientMsg::View(ViewRect {
+            center: [f32::NAN, 0.0],
+            size: [1.0, 1.0],
+        });
+        assert!(matches!(
+            decode_client(&encode_client(&nan)),
+            Err(DecodeError::Invalid(_))
+        ));
+        let turn = ClientMsg::Input(Input {
+            seq: 1,
+            thrust: false,
+            turn: 5,
+            fire: false,
+        });
+        assert!(matches!(
+            decode_client(&encode_client(&turn)),
+            Err(DecodeError::Invalid(_))
+        ));
+        assert!(matches!(
+            decode_client(&[200]),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert!(matches!(decode_client(&[]), Err(DecodeError::Malformed(_))));
+    }
+
+    /// Names: trimmed, bounded, and limited to a safe alphabet.
+    #[test]
+    fn names() {
+        assert_eq!(validate_name("  Ada Lovelace ").unwrap(), "Ada Lovelace");
+        assert_eq!(validate_name("Zoë_2"), Ok("Zoë_2".into()));
+        assert_eq!(validate_name(""), Err(NameError::Length));
+        assert_eq!(validate_name(&"x".repeat(21)), Err(NameError::Length));
+        assert_eq!(validate_name("a<b>"), Err(NameError::Characters));
+        assert_eq!(validate_name("a\u{7}b"), Err(NameError::Characters));
+    }
+
+    proptest! {
+        /// Arbitrary bytes decode to an error or a valid message, never a panic.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..MAX_CLIENT_MESSAGE_BYTES + 8)) {
+            if let Ok(msg) = decode_client(&bytes) {
+                prop_assert!(validate(&msg).is_ok());
+            }
+        }
+
+        /// Valid messages with one byte flipped or cut decode to an error or a valid message.
+        #[test]
+        fn mutated_messages_never_panic(seq in any::<u32>(), at in any::<prop::sample::Index>(), byte in any::<u8>(), cut in any::<bool>()) {
+            let mut bytes = encode_client(&ClientMsg::Input(Input { seq, thrust: true, turn: 1, fire: false }));
+            let i = at.index(bytes.len());
+            if cut { bytes.truncate(i) } else { bytes[i] = byte }
+            if let Ok(msg) = decode_client(&bytes) {
+                prop_assert!(validate(&msg).is_ok());
+            }
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! Everything the server and its clients must agree on, and nothing else.
+//!
+//! This crate is pure: no IO, no async runtime, no physics engine, no browser bindings. It
+//! builds for native targets and for `wasm32-unknown-unknown`, so the browser client, the bot
+//! swarm, the integration tests and the server all link the very same code for:
+//!
+//! - [`protocol`]: every message in both directions, plain serde types;
+//! - [`codec`]: the one encode/decode pair (postcard) and the validation done at the socket;
+//! - [`quant`]: the wire quantization of an entity's state;
+//! - [`constants`]: tick rate, dt, damping per entity kind, limits, `PROTOCOL_VERSION`;
+//! - [`kinematics`]: the damping-exact motion model (a mirror of rapier2d's integrator);
+//! - [`replica`]: a client's copy of the world, built by applying snapshots.
+
+pub mod codec;
+pub mod constants;
+pub mod kinematics;
+pub mod protocol;
+pub mod quant;
+pub mod replica;
+
+pub use constants::PROTOCOL_VERSION;

@@ -1,0 +1,288 @@
+//! Every message in both directions. Each WebSocket binary message carries exactly one of
+//! these, postcard-encoded (see [`crate::codec`]); `docs/PROTOCOL.md` documents them for
+//! people.
+//!
+//! Types stay plain (no `untagged`, `flatten` or `skip`): postcard is not self-describing, so
+//! the Rust declaration order *is* the wire format. Any change here bumps
+//! [`crate::PROTOCOL_VERSION`].
+
+use crate::kinematics::Kinematics;
+use crate::quant::QState;
+use serde::{Deserialize, Serialize};
+
+/// Identifies an entity for as long as the server runs; never reused.
+pub type EntityId = u32;
+/// Identifies a connected player for as long as the server runs; never reused.
+pub type PlayerId = u32;
+/// A simulation tick number.
+pub type Tick = u32;
+
+/// What an entity is. Sent once, when it enters a client's view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EntityKind {
+    /// A player's ship.
+    Ship,
+    /// A large asteroid; splits into two medium ones when shot.
+    AsteroidLarge,
+    /// A medium asteroid; splits into two small ones.
+    AsteroidMedium,
+    /// A small asteroid; destroyed when shot.
+    AsteroidSmall,
+    /// A bullet; lives a short while.
+    Bullet,
+}
+
+impl EntityKind {
+    /// Collision radius in world units.
+    pub fn radius(self) -> f32 {
+        use crate::constants::*;
+        match self {
+            EntityKind::Ship => SHIP_RADIUS,
+            EntityKind::AsteroidLarge => ASTEROID_RADII[0],
+            EntityKind::AsteroidMedium => ASTEROID_RADII[1],
+            EntityKind::AsteroidSmall => ASTEROID_RADII[2],
+            EntityKind::Bullet => BULLET_RADIUS,
+        }
+    }
+
+    /// Whether this is an asteroid of any size.
+    pub fn is_asteroid(self) -> bool {
+        matches!(
+            self,
+            EntityKind::AsteroidLarge | EntityKind::AsteroidMedium | EntityKind::AsteroidSmall
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client → server
+
+/// A message from a client.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ClientMsg {
+    /// First message on a connection; anything else first is a protocol error.
+    Hello(Hello),
+    /// The pilot's intent; applied at the next tick (at most one per ship per tick).
+    Input(Input),
+    /// The part of the world the client wants to see.
+    View(ViewRect),
+    /// Round-trip probe; answered with `Pong` carrying the same nonce.
+    Ping {
+        /// Echoed back unchanged.
+        nonce: u32,
+    },
+}
+
+/// Opens a session.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    /// Must equal the server's [`crate::PROTOCOL_VERSION`].
+    pub protocol_version: u32,
+    /// Display name; see [`crate::constants::NAME_LEN`] and [`crate::codec::validate_name`].
+    pub name: String,
+    /// A token from an earlier visit, to continue that identity.
+    pub token: Option<String>,
+}
+
+/// A pilot's intent. Identity comes from the connection, never from the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Input {
+    /// Increases with every input the client sends; stale or replayed ones are ignored.
+    pub seq: u32,
+    /// Main engine on.
+    pub thrust: bool,
+    /// −1 (clockwise), 0 or +1 (counter-clockwise).
+    pub turn: i8,
+    /// Trigger held; the server enforces the fire rate.
+    pub fire: bool,
+}
+
+/// The rectangle of the world a client wants to see, in world units (y up).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ViewRect {
+    /// Centre of the view.
+    pub center: [f32; 2],
+    /// Width and height; clamped by the server to [`crate::constants::MAX_VIEW_SIZE`].
+    pub size: [f32; 2],
+}
+
+impl ViewRect {
+    /// Whether a point lies inside (edges included).
+    pub fn contains(&self, p: [f32; 2]) -> bool {
+        (p[0] - self.center[0]).abs() <= self.size[0] * 0.5
+            && (p[1] - self.center[1]).abs() <= self.size[1] * 0.5
+    }
+
+    /// The same rectangle with its size clamped to `max` (and to non-negative values).
+    pub fn clamped(&self, max: [f32; 2]) -> ViewRect {
+        ViewRect {
+            center: self.center,
+            size: [
+                self.size[0].clamp(0.0, max[0]),
+                self.size[1].clamp(0.0, max[1]),
+            ],
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server → client
+
+/// A message from the server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ServerMsg {
+    /// The handshake succeeded.
+    Welcome(Welcome),
+    /// The handshake failed; the server closes the connection after this.
+    Rejected(Rejected),
+    /// What changed in the client's view.
+    Snapshot(Snapshot),
+    /// Answer to `Ping`.
+    Pong {
+        /// The ping's nonce.
+        nonce: u32,
+        /// The server's current tick.
+        tick: Tick,
+    },
+    /// Something happened to this player.
+    Event(GameEvent),
+}
+
+/// Everything a client needs to take part.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// The server's protocol version.
+    pub protocol_version: u32,
+    /// This player's id.
+    pub player_id: PlayerId,
+    /// This player's ship (it changes when the ship is destroyed and respawns).
+    pub ship_id: EntityId,
+    /// The server's tick when the session started.
+    pub tick: Tick,
+    /// Simulation ticks per second.
+    pub tick_hz: u32,
+    /// Snapshots per second the server sends.
+    pub snapshot_hz: u32,
+    /// The largest view the server honours (width, height).
+    pub max_view_size: [f32; 2],
+    /// The motion model's constants: dt, substeps, damping per kind, thrust, arena.
+    pub kinematics: Kinematics,
+}
+
+/// Why a handshake failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RejectReason {
+    /// The client speaks another protocol version: the page is out of date and must reload.
+    ProtocolMismatch {
+        /// The version the server speaks.
+        server: u32,
+    },
+    /// The name is empty, too long or has characters that are not allowed.
+    InvalidName,
+    /// The first message was not a valid `Hello`.
+    ExpectedHello,
+    /// The server is at its connection limit.
+    ServerFull,
+    /// The server is shutting down.
+    ShuttingDown,
+}
+
+/// A failed handshake.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejected {
+    /// Machine-readable reason.
+    pub reason: RejectReason,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+/// One snapshot: the difference between what the client had and the world at `tick`.
+///
+/// To apply it, a client first advances every entity it knows to `tick` with
+/// [`crate::kinematics::Kinematics::advance`], then removes `left`, inserts `entered` and
+/// overwrites `changed` (see [`crate::replica::Replica::apply`]). Entities not mentioned are
+/// exactly where that prediction puts them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The tick this snapshot describes; strictly increasing on a connection.
+    pub tick: Tick,
+    /// The highest input sequence number applied so far for this client's ship.
+    pub input_ack: u32,
+    /// Entities new to the client, with their full state.
+    pub entered: Vec<EntityEnter>,
+    /// Known entities whose state differs from the client's prediction.
+    pub changed: Vec<EntityUpdate>,
+    /// Entities the client must forget: out of view or destroyed.
+    pub left: Vec<EntityId>,
+}
+
+/// An entity entering a client's view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntityEnter {
+    /// Its id.
+    pub id: EntityId,
+    /// What it is.
+    pub kind: EntityKind,
+    /// Its state at the snapshot's tick.
+    pub state: QState,
+}
+
+/// A known entity's corrected state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntityUpdate {
+    /// Its id.
+    pub id: EntityId,
+    /// Its state at the snapshot's tick.
+    pub state: QState,
+}
+
+/// Something that happened to the receiving player.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GameEvent {
+    /// The player's ship was destroyed.
+    ShipDestroyed {
+        /// The ship that was destroyed.
+        ship_id: EntityId,
+        /// What destroyed it.
+        cause: DeathCause,
+        /// Ticks until the next ship spawns.
+        respawn_in_ticks: u32,
+    },
+    /// The player has a new ship.
+    ShipSpawned {
+        /// The new ship's id.
+        ship_id: EntityId,
+    },
+    /// The player's score changed.
+    Score(Score),
+}
+
+/// What destroyed a ship.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeathCause {
+    /// Flew into an asteroid.
+    Asteroid,
+    /// Shot by another player.
+    Shot {
+        /// The shooter's name.
+        by: String,
+    },
+    /// Collided with another ship.
+    Collision {
+        /// The other pilot's name.
+        with: String,
+    },
+}
+
+/// A player's score this session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Score {
+    /// Asteroids hit.
+    pub hits: u32,
+    /// Ships destroyed.
+    pub kills: u32,
+    /// Own ship destroyed.
+    pub deaths: u32,
+    /// Points: 1 per asteroid hit (2 for a small one), 10 per kill.
+    pub points: u32,
+}
