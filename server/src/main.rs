@@ -1,1 +1,61 @@
-fn main(){}
+//! `asteroids-server`: parses flags, starts logging, binds, runs until Ctrl-C or SIGTERM.
+
+use asteroids_server::Config;
+use clap::Parser;
+use std::path::PathBuf;
+
+/// The Asteroids MMO server.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: String,
+    /// Asteroids kept in the field.
+    #[arg(long, default_value_t = 4000)]
+    asteroids: usize,
+    /// Arena side length in world units (default: sized for about 57 asteroids per screen).
+    #[arg(long)]
+    arena_size: Option<f32>,
+    /// Snapshots per second per client (1 to 60).
+    #[arg(long, default_value_t = shared::constants::DEFAULT_SNAPSHOT_HZ, value_parser = clap::value_parser!(u32).range(1..=60))]
+    snapshot_hz: u32,
+    /// Seed of the world's randomness.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Directory of the built browser client.
+    #[arg(long, default_value = "www")]
+    www: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let args = Args::parse();
+    let config = Config {
+        asteroids: args.asteroids,
+        arena_size: args.arena_size,
+        snapshot_hz: args.snapshot_hz,
+        seed: args.seed,
+        www_dir: args.www,
+        frame_history: 0,
+    };
+    let listener = tokio::net::TcpListener::bind(&args.bind).await?;
+    asteroids_server::run(listener, config, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,128 @@
+//! Test harness: starts the real server on `127.0.0.1:0` and talks to it over real WebSockets
+//! with the real protocol (the `shared` crate's codec).
+
+use anyhow::{anyhow, bail, Context};
+use asteroids_server::{Config, Server};
+use futures_util::{SinkExt, StreamExt};
+use shared::codec::{decode_server, encode_client};
+use shared::protocol::{ClientMsg, Hello, Input, ServerMsg, Snapshot, ViewRect, Welcome};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for any one expected message before failing.
+pub const RECV_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A small, dense world that starts fast: 400 asteroids in a 4000×4000 arena.
+pub fn small_world() -> Config {
+    Config { asteroids: 400, arena_size: Some(4000.0), frame_history: 600, ..Config::default() }
+}
+
+/// Starts the real server on an ephemeral loopback port.
+pub async fn start_server(config: Config) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding 127.0.0.1:0");
+    asteroids_server::start(listener, config).await.expect("starting the server")
+}
+
+/// A WebSocket client speaking the game protocol.
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Bytes received in binary messages.
+    pub bytes_in: u64,
+}
+
+/// What ended a connection, seen from the client.
+#[derive(Debug, PartialEq)]
+pub enum Ended {
+    /// The server sent a close frame with this code and reason.
+    Closed(u16, String),
+    /// The connection ended without a close frame.
+    Dropped,
+}
+
+impl Client {
+    /// Opens the game socket.
+    pub async fn connect(addr: SocketAddr) -> anyhow::Result<Client> {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await?;
+        Ok(Client { ws, bytes_in: 0 })
+    }
+
+    /// Connects and completes the handshake as `name`.
+    pub async fn join(addr: SocketAddr, name: &str) -> anyhow::Result<(Client, Welcome)> {
+        let mut c = Client::connect(addr).await?;
+        c.send(&ClientMsg::Hello(Hello { protocol_version: shared::PROTOCOL_VERSION, name: name.into(), token: None }))
+            .await?;
+        match c.recv().await? {
+            ServerMsg::Welcome(w) => Ok((c, w)),
+            other => bail!("expected Welcome, got {other:?}"),
+        }
+    }
+
+    /// Sends one message.
+    pub async fn send(&mut self, msg: &ClientMsg) -> anyhow::Result<()> {
+        self.send_raw(encode_client(msg)).await
+    }
+
+    /// Sends raw bytes as one binary message.
+    pub async fn send_raw(&mut self, bytes: Vec<u8>) -> anyhow::Result<()> {
+        self.ws.send(Message::Binary(bytes.into())).await.context("sending")
+    }
+
+    /// Sends a view rectangle.
+    pub async fn view(&mut self, center: [f32; 2], size: [f32; 2]) -> anyhow::Result<()> {
+        self.send(&ClientMsg::View(ViewRect { center, size })).await
+    }
+
+    /// Sends an input.
+    pub async fn input(&mut self, seq: u32, thrust: bool, turn: i8, fire: bool) -> anyhow::Result<()> {
+        self.send(&ClientMsg::Input(Input { seq, thrust, turn, fire })).await
+    }
+
+    /// The next server message (WebSocket control frames are skipped).
+    pub async fn recv(&mut self) -> anyhow::Result<ServerMsg> {
+        loop {
+            let msg = tokio::time::timeout(RECV_TIMEOUT, self.ws.next())
+                .await
+                .map_err(|_| anyhow!("no message within {RECV_TIMEOUT:?}"))?
+                .ok_or_else(|| anyhow!("connection ended"))??;
+            match msg {
+                Message::Binary(bytes) => {
+                    self.bytes_in += bytes.len() as u64;
+                    return decode_server(&bytes).map_err(|e| anyhow!("undecodable server message: {e}"));
+                }
+                Message::Close(frame) => bail!("closed by server: {frame:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// The next snapshot (other messages are skipped).
+    pub async fn snapshot(&mut self) -> anyhow::Result<Snapshot> {
+        loop {
+            if let ServerMsg::Snapshot(s) = self.recv().await? {
+                return Ok(s);
+            }
+        }
+    }
+
+    /// Reads until the connection ends; returns how, and the messages seen before.
+    pub async fn until_closed(&mut self, within: Duration) -> anyhow::Result<(Ended, Vec<ServerMsg>)> {
+        let mut seen = Vec::new();
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.ws.next()).await.map_err(|_| anyhow!("still open after {within:?}"))?;
+            match next {
+                None | Some(Err(_)) => return Ok((Ended::Dropped, seen)),
+                Some(Ok(Message::Close(frame))) => {
+                    let (code, reason) = frame.map_or((1005, String::new()), |CloseFrame { code, reason }| (code.into(), reason.to_string()));
+                    return Ok((Ended::Closed(code, reason), seen));
+                }
+                Some(Ok(Message::Binary(b))) => seen.push(decode_server(&b).map_err(|e| anyhow!("{e}"))?),
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! What the simulation publishes after a snapshot tick: every entity's quantized state and a
+//! spatial index over them. Immutable once built and shared (`Arc`) by every session, which
+//! query it for their own view; the simulation never waits for a reader.
+
+use shared::protocol::{EntityId, EntityKind, PlayerId, Tick, ViewRect};
+use shared::quant::QState;
+use std::collections::HashMap;
+
+/// Side of a spatial grid cell, world units. About a tenth of a screen: a view query touches
+/// on the order of a hundred cells and few entities outside the view.
+pub const GRID_CELL: f32 = 256.0;
+
+/// One entity in a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameEntity {
+    /// Its id.
+    pub id: EntityId,
+    /// What it is.
+    pub kind: EntityKind,
+    /// Its state at the frame's tick, on the wire grid.
+    pub state: QState,
+    /// The last tick at which its state was *not* what `shared::kinematics` predicts from the
+    /// tick before (spawned, collided, input changed…). A client that received this entity's
+    /// state at tick `t ≥ epoch` predicts it exactly, so it needs no update.
+    pub epoch: Tick,
+}
+
+/// What a session needs to know about its player from the simulation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlayerFrame {
+    /// The player's current ship, if alive.
+    pub ship: Option<EntityId>,
+    /// Highest input sequence number applied.
+    pub input_ack: u32,
+}
+
+/// Timing figures of the simulation, published with each frame.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SimTiming {
+    /// Ticks skipped because the simulation fell too far behind (cumulative).
+    pub missed_ticks: u64,
+    /// Duration of the last tick, milliseconds.
+    pub last_tick_ms: f32,
+}
+
+/// The world at one tick, as sessions see it.
+#[derive(Debug)]
+pub struct Frame {
+    /// The tick this frame describes.
+    pub tick: Tick,
+    /// Every entity, in grid-cell order.
+    pub entities: Vec<FrameEntity>,
+    /// Per connected player.
+    pub players: HashMap<PlayerId, PlayerFrame>,
+    /// Simulation timing.
+    pub timing: SimTiming,
+    grid: Grid,
+}
+
+#[derive(Debug)]
+struct Grid {
+    origin: [f32; 2],
+    cols: usize,
+    rows: usize,
+    /// `entities[starts[c]..starts[c + 1]]` are the entities in cell `c`.
+    starts: Vec<u32>,
+}
+
+impl Grid {
+    fn new(arena_half: [f32; 2]) -> Grid {
+        // One cell of margin beyond each edge: bouncing bodies can be slightly outside.
+        let origin = [-arena_half[0] - GRID_CELL, -arena_half[1] - GRID_CELL];
+        let cols = ((2.0 * arena_half[0] + 2.0 * GRID_CELL) / GRID_CELL).ceil().max(1.0) as usize;
+        let rows = ((2.0 * arena_half[1] + 2.0 * GRID_CELL) / GRID_CELL).ceil().max(1.0) as usize;
+        Grid { origin, cols, rows, starts: Vec::new() }
+    }
+
+    fn cell_xy(&self, p: [f32; 2]) -> (usize, usize) {
+        let cx = ((p[0] - self.origin[0]) / GRID_CELL).floor().clamp(0.0, (self.cols - 1) as f32) as usize;
+        let cy = ((p[1] - self.origin[1]) / GRID_CELL).floor().clamp(0.0, (self.rows - 1) as f32) as usize;
+        (cx, cy)
+    }
+
+    fn cell(&self, p: [f32; 2]) -> usize {
+        let (cx, cy) = self.cell_xy(p);
+        cy * self.cols + cx
+    }
+}
+
+impl Frame {
+    /// Builds a frame, sorting the entities into the grid (a counting sort: O(n)).
+    pub fn new(
+        tick: Tick,
+        entities: impl IntoIterator<Item = FrameEntity>,
+        players: HashMap<PlayerId, PlayerFrame>,
+        arena_half: [f32; 2],
+        timing: SimTiming,
+    ) -> Frame {
+        let mut grid = Grid::new(arena_half);
+        let unsorted: Vec<(usize, FrameEntity)> =
+            entities.into_iter().map(|e| (grid.cell(e.state.position().into()), e)).collect();
+        let mut starts = vec![0u32; grid.cols * grid.rows + 1];
+        for (cell, _) in &unsorted {
+            starts[cell + 1] += 1;
+        }
+        for i in 1..starts.len() {
+            starts[i] += starts[i - 1];
+        }
+        let mut next = starts.clone();
+        let mut sorted = vec![None; unsorted.len()];
+        for (cell, e) in unsorted {
+            sorted[next[cell] as usize] = Some(e);
+            next[cell] += 1;
+        }
+        grid.starts = starts;
+        let entities = sorted.into_iter().map(|e| e.expect("every slot filled by the counting sort")).collect();
+        Frame { tick, entities, players, timing, grid }
+    }
+
+    /// Calls `f` for every entity whose centre lies inside `view`.
+    pub fn query(&self, view: &ViewRect, mut f: impl FnMut(&FrameEntity)) {
+        let half = [view.size[0] * 0.5, view.size[1] * 0.5];
+        let (x0, y0) = self.grid.cell_xy([view.center[0] - half[0], view.center[1] - half[1]]);
+        let (x1, y1) = self.grid.cell_xy([view.center[0] + half[0], view.center[1] + half[1]]);
+        for cy in y0..=y1 {
+            let row = cy * self.grid.cols;
+            let (a, b) = (self.grid.starts[row + x0] as usize, self.grid.starts[row + x1 + 1] as usize);
+            for e in &self.entities[a..b] {
+                if view.contains(e.state.position().into()) {
+                    f(e);
+                }
+            }
+        }
+    }
+
+    /// Looks an entity up by id (linear; for tests and tools, not the hot path).
+    pub fn entity(&self, id: EntityId) -> Option<&FrameEntity> {
+        self.entities.iter().find(|e| e.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use glam::Vec2;
+    use shared::quant::{Body, Ctrl};
+
+    fn at(id: u32, x: f32, y: f32) -> FrameEntity {
+        let state = QState::from_body(&Body { pos: Vec2::new(x, y), vel: Vec2::ZERO, rot: Vec2::X, angvel: 0.0 }, Ctrl(0));
+        FrameEntity { id, kind: EntityKind::AsteroidSmall, state, epoch: 0 }
+    }
+
+    /// A grid query returns exactly the entities a brute-force scan finds, for many views,
+    /// including ones crossing and beyond the arena's edges.
+    #[test]
+    fn query_matches_brute_force() {
+        let half = [3000.0, 2000.0];
+        let mut seed = 12345u64;
+        let mut rnd = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((seed >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
+        };
+        let ents: Vec<_> = (0..3000).map(|i| at(i, rnd() * 3300.0, rnd() * 2300.0)).collect();
+        let frame = Frame::new(1, ents.clone(), HashMap::new(), half, SimTiming::default());
+        for _ in 0..200 {
+            let view = ViewRect { center: [rnd() * 3500.0, rnd() * 2500.0], size: [(rnd() + 1.0) * 1500.0, (rnd() + 1.0) * 900.0] };
+            let mut got: Vec<u32> = Vec::new();
+            frame.query(&view, |e| got.push(e.id));
+            got.sort();
+            let mut want: Vec<u32> = ents.iter().filter(|e| view.contains(e.state.position().into())).map(|e| e.id).collect();
+            want.sort();
+            assert_eq!(got, want);
+        }
+    }
+}

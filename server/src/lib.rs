@@ -1,0 +1,183 @@
+//! The Asteroids MMO server: an authoritative rapier2d simulation, and WebSocket sessions that
+//! send each client a diff of what is in its view.
+//!
+//! Data flows one way: [`net::session`] validates client messages into [`sim::SimEvent`]s;
+//! the simulation thread ([`sim`]) owns the world, steps it at 60 Hz and publishes
+//! [`frame::Frame`]s; each session diffs the newest frame against what its client knows
+//! ([`net::interest`]) and sends the result. `main` only parses flags and calls [`start`].
+
+pub mod frame;
+pub mod net;
+pub mod sim;
+
+use frame::Frame;
+use shared::kinematics::Kinematics;
+use shared::protocol::Tick;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// World area per asteroid in the default arena, square units: about 57 asteroids in a
+/// 1920×1080 view.
+pub const AREA_PER_ASTEROID: f32 = 36_000.0;
+
+/// How long shutdown waits for sessions to say goodbye before giving up on them.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Server configuration (the binary's flags).
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Asteroids kept in the field.
+    pub asteroids: usize,
+    /// Arena side length, world units; `None` sizes it from [`AREA_PER_ASTEROID`].
+    pub arena_size: Option<f32>,
+    /// Snapshots per second per client.
+    pub snapshot_hz: u32,
+    /// Seed of the world's randomness.
+    pub seed: u64,
+    /// Directory of the built browser client.
+    pub www_dir: PathBuf,
+    /// Published frames kept for inspection (tests); 0 in production.
+    pub frame_history: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            asteroids: 4000,
+            arena_size: None,
+            snapshot_hz: shared::constants::DEFAULT_SNAPSHOT_HZ,
+            seed: 1,
+            www_dir: PathBuf::from("www"),
+            frame_history: 0,
+        }
+    }
+}
+
+impl Config {
+    /// Half the arena's width and height.
+    pub fn arena_half_size(&self) -> [f32; 2] {
+        let side = self.arena_size.unwrap_or_else(|| (self.asteroids.max(1) as f32 * AREA_PER_ASTEROID).sqrt().max(2000.0));
+        [side * 0.5, side * 0.5]
+    }
+}
+
+/// Counters for operators and tests. Relaxed atomics: each is independent, and a reader only
+/// needs a recent value.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Open game connections.
+    pub connections: AtomicU64,
+    /// Messages rejected as invalid (all connections, since start).
+    pub invalid_messages: AtomicU64,
+    /// Inputs dropped because the simulation's channel was full.
+    pub dropped_inputs: AtomicU64,
+    /// Connections closed for not completing the handshake in time.
+    pub handshake_timeouts: AtomicU64,
+    /// Snapshots sent.
+    pub snapshots: AtomicU64,
+    /// Bytes sent in binary messages.
+    pub bytes_out: AtomicU64,
+    /// Bytes received in binary messages.
+    pub bytes_in: AtomicU64,
+}
+
+/// What every request handler and session shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Events for the simulation.
+    pub sim: mpsc::Sender<sim::SimEvent>,
+    /// The newest frame.
+    pub frames: watch::Receiver<Arc<Frame>>,
+    /// Sent to clients in `Welcome`.
+    pub kinematics: Kinematics,
+    /// Snapshots per second.
+    pub snapshot_hz: u32,
+    /// Cancelled when the server shuts down.
+    pub shutdown: CancellationToken,
+    /// Every session task, so shutdown can wait for them.
+    pub tracker: TaskTracker,
+    /// Counters.
+    pub stats: Arc<Stats>,
+}
+
+/// A running server.
+pub struct Server {
+    addr: SocketAddr,
+    state: AppState,
+    sim: sim::SimHandle,
+    http: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Starts the simulation and serves HTTP and WebSocket on `listener`.
+pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Server> {
+    let addr = listener.local_addr()?;
+    let sim = sim::spawn(sim::SimConfig {
+        game: sim::GameConfig { asteroids: config.asteroids, arena_half_size: config.arena_half_size(), seed: config.seed },
+        snapshot_hz: config.snapshot_hz,
+        frame_history: config.frame_history,
+    });
+    let state = AppState {
+        sim: sim.events.clone(),
+        frames: sim.frames.clone(),
+        kinematics: sim.kinematics,
+        snapshot_hz: sim.snapshot_hz,
+        shutdown: CancellationToken::new(),
+        tracker: TaskTracker::new(),
+        stats: Arc::new(Stats::default()),
+    };
+    let app = net::http::router(state.clone(), &config.www_dir);
+    let token = state.shutdown.clone();
+    let http = tokio::spawn(async move {
+        axum::serve(listener, app).with_graceful_shutdown(async move { token.cancelled().await }).await
+    });
+    Ok(Server { addr, state, sim, http })
+}
+
+impl Server {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A recently published frame (kept when [`Config::frame_history`] > 0).
+    pub fn frame_at(&self, tick: Tick) -> Option<Arc<Frame>> {
+        self.sim.frame_at(tick)
+    }
+
+    /// The newest published frame.
+    pub fn latest_frame(&self) -> Arc<Frame> {
+        self.state.frames.borrow().clone()
+    }
+
+    /// The server's counters.
+    pub fn stats(&self) -> &Stats {
+        &self.state.stats
+    }
+
+    /// Shuts down: stops accepting, tells every client (close 1001), waits for the sessions
+    /// (at most [`SHUTDOWN_GRACE`]), then stops the simulation.
+    pub async fn shutdown(mut self) {
+        self.state.shutdown.cancel();
+        self.state.tracker.close();
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.state.tracker.wait()).await;
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, &mut self.http).await;
+        self.sim.stop();
+    }
+}
+
+/// Runs until `shutdown` completes, then shuts down gracefully.
+pub async fn run(listener: TcpListener, config: Config, shutdown: impl std::future::Future) -> anyhow::Result<()> {
+    let server = start(listener, config).await?;
+    tracing::info!(addr = %server.local_addr(), "listening");
+    shutdown.await;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}

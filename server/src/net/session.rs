@@ -1,0 +1,320 @@
+//! One game connection, from handshake to goodbye.
+//!
+//! After the handshake the connection runs as two loops under one `select!`: the receive
+//! loop decodes and validates client messages (inputs go to the simulation, view changes to
+//! the send loop, pings are answered through it); the send loop owns the socket's write half
+//! and, whenever it is free, takes the *newest* frame and sends the diff against what this
+//! client already has. A slow socket therefore skips frames instead of queueing them: the
+//! server never holds more than the one frame being sent for a client.
+
+use super::interest::Interest;
+use crate::sim::{Joined, SimEvent};
+use crate::AppState;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use shared::codec::{decode_client, encode_server, validate_name, DecodeError};
+use shared::constants::{MAX_VIEW_SIZE, TICK_HZ};
+use shared::protocol::{ClientMsg, GameEvent, Hello, PlayerId, RejectReason, Rejected, ServerMsg, ViewRect, Welcome};
+use shared::PROTOCOL_VERSION;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::{timeout, Instant};
+
+/// Time a client has from the upgrade to a valid `Hello`.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Interval of the server's WebSocket pings.
+pub const PING_INTERVAL: Duration = Duration::from_secs(5);
+/// A connection from which nothing (not even a pong) arrives for this long is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
+/// A single send that cannot complete within this long closes the connection as too slow.
+pub const SLOW_CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Invalid messages tolerated on one connection before it is closed with 1008.
+pub const MAX_INVALID_MESSAGES: u32 = 10;
+/// Replies (pongs) waiting for the send loop; beyond this, pings go unanswered.
+const OUTBOX_CAPACITY: usize = 16;
+
+/// WebSocket close codes the server uses (RFC 6455 §7.4.1).
+pub mod close_code {
+    /// The server is shutting down, or the peer was idle too long.
+    pub const GOING_AWAY: u16 = 1001;
+    /// The handshake failed (`Rejected` was sent first) or the client broke the protocol.
+    pub const POLICY_VIOLATION: u16 = 1008;
+    /// A message exceeded the size limit.
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// The server could not serve the session (its simulation stopped).
+    pub const INTERNAL_ERROR: u16 = 1011;
+}
+
+type Tx = SplitSink<WebSocket, Message>;
+type Rx = SplitStream<WebSocket>;
+
+enum Outbound {
+    Msg(ServerMsg),
+    Close(u16, &'static str),
+}
+
+fn close(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))
+}
+
+/// Serves one upgraded connection to the end.
+pub async fn serve(socket: WebSocket, state: AppState) {
+    state.stats.connections.fetch_add(1, Ordering::Relaxed);
+    let (mut tx, mut rx) = socket.split();
+    if let Some((player, joined)) = handshake(&mut tx, &mut rx, &state).await {
+        tracing::debug!(player, "session started");
+        let reason = run(tx, rx, &state, player, joined).await;
+        tracing::debug!(player, reason, "session ended");
+        if state.sim.try_send(SimEvent::Leave { player }).is_err() {
+            // The channel is full: wait for room rather than leak the ship.
+            let _ = state.sim.send(SimEvent::Leave { player }).await;
+        }
+    }
+    state.stats.connections.fetch_sub(1, Ordering::Relaxed);
+}
+
+async fn send_now(tx: &mut Tx, msg: Message, state: &AppState) -> bool {
+    let len = match &msg {
+        Message::Binary(b) => b.len() as u64,
+        _ => 0,
+    };
+    match timeout(SLOW_CLIENT_TIMEOUT, tx.send(msg)).await {
+        Ok(Ok(())) => {
+            state.stats.bytes_out.fetch_add(len, Ordering::Relaxed);
+            true
+        }
+        _ => false,
+    }
+}
+
+async fn reject(tx: &mut Tx, state: &AppState, reason: RejectReason, message: String) {
+    let bytes = encode_server(&ServerMsg::Rejected(Rejected { reason, message }));
+    if send_now(tx, Message::Binary(bytes.into()), state).await {
+        let _ = send_now(tx, close(close_code::POLICY_VIOLATION, "handshake rejected"), state).await;
+    }
+}
+
+/// Reads the `Hello`, checks it, and joins the simulation.
+async fn handshake(tx: &mut Tx, rx: &mut Rx, state: &AppState) -> Option<(PlayerId, Joined)> {
+    let first = match timeout(HANDSHAKE_TIMEOUT, rx.next()).await {
+        Ok(Some(Ok(Message::Binary(bytes)))) => bytes,
+        Ok(Some(Ok(_))) => {
+            state.stats.invalid_messages.fetch_add(1, Ordering::Relaxed);
+            reject(tx, state, RejectReason::ExpectedHello, "the first message must be a binary Hello".into()).await;
+            return None;
+        }
+        Ok(Some(Err(e))) => {
+            note_read_error(tx, state, &e).await;
+            return None;
+        }
+        Ok(None) => return None,
+        Err(_) => {
+            state.stats.handshake_timeouts.fetch_add(1, Ordering::Relaxed);
+            let _ = send_now(tx, close(close_code::POLICY_VIOLATION, "handshake timeout"), state).await;
+            return None;
+        }
+    };
+    state.stats.bytes_in.fetch_add(first.len() as u64, Ordering::Relaxed);
+    let hello: Hello = match decode_client(&first) {
+        Ok(ClientMsg::Hello(hello)) => hello,
+        other => {
+            state.stats.invalid_messages.fetch_add(1, Ordering::Relaxed);
+            let why = match other {
+                Err(e) => format!("expected Hello: {e}"),
+                Ok(_) => "expected Hello first".to_string(),
+            };
+            reject(tx, state, RejectReason::ExpectedHello, why).await;
+            return None;
+        }
+    };
+    if hello.protocol_version != PROTOCOL_VERSION {
+        let message = format!(
+            "this server speaks protocol {PROTOCOL_VERSION}, the client {}: reload the page",
+            hello.protocol_version
+        );
+        reject(tx, state, RejectReason::ProtocolMismatch { server: PROTOCOL_VERSION }, message).await;
+        return None;
+    }
+    let name = match validate_name(&hello.name) {
+        Ok(name) => name,
+        Err(e) => {
+            let message = format!("invalid name ({e:?}): 1 to 20 letters, digits, spaces, '-', '_' or '.'");
+            reject(tx, state, RejectReason::InvalidName, message).await;
+            return None;
+        }
+    };
+    let (reply_tx, reply_rx) = oneshot::channel();
+    if state.sim.send(SimEvent::Join { name, reply: reply_tx }).await.is_err() {
+        reject(tx, state, RejectReason::ShuttingDown, "the server is shutting down".into()).await;
+        return None;
+    }
+    let joined = reply_rx.await.ok()?;
+    let welcome = Welcome {
+        protocol_version: PROTOCOL_VERSION,
+        player_id: joined.player_id,
+        ship_id: joined.ship_id,
+        tick: joined.tick,
+        tick_hz: TICK_HZ,
+        snapshot_hz: state.snapshot_hz,
+        max_view_size: MAX_VIEW_SIZE,
+        kinematics: state.kinematics,
+    };
+    let player = joined.player_id;
+    if !send_now(tx, Message::Binary(encode_server(&ServerMsg::Welcome(welcome)).into()), state).await {
+        let _ = state.sim.send(SimEvent::Leave { player }).await;
+        return None;
+    }
+    Some((player, joined))
+}
+
+/// Whether a read failed because the message exceeded the size limit.
+fn is_too_big(e: &axum::Error) -> bool {
+    use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<WsError>())
+        .is_some_and(|e| matches!(e, WsError::Capacity(CapacityError::MessageTooLong { .. })))
+}
+
+/// Counts a read error and, for an oversized message, answers with 1009.
+async fn note_read_error(tx: &mut Tx, state: &AppState, e: &axum::Error) {
+    if is_too_big(e) {
+        state.stats.invalid_messages.fetch_add(1, Ordering::Relaxed);
+        let _ = send_now(tx, close(close_code::MESSAGE_TOO_BIG, "message too big"), state).await;
+    }
+}
+
+async fn run(mut tx: Tx, rx: Rx, state: &AppState, player: PlayerId, joined: Joined) -> &'static str {
+    let (out_tx, out_rx) = mpsc::channel(OUTBOX_CAPACITY);
+    let (view_tx, view_rx) = watch::channel(None);
+    let recv = receive_loop(rx, state, player, view_tx, out_tx.clone());
+    let send = send_loop(&mut tx, state, player, joined.events, view_rx, out_rx);
+    tokio::pin!(recv, send);
+    tokio::select! {
+        reason = &mut send => reason,
+        outcome = &mut recv => {
+            let (code, reason) = outcome;
+            if let Some(code) = code {
+                let _ = out_tx.try_send(Outbound::Close(code, reason));
+                let _ = timeout(Duration::from_secs(1), &mut send).await;
+            }
+            reason
+        }
+    }
+}
+
+/// Reads until the peer goes away or breaks the rules. Returns the close code to send (if
+/// any) and the reason.
+async fn receive_loop(
+    mut rx: Rx,
+    state: &AppState,
+    player: PlayerId,
+    view: watch::Sender<Option<ViewRect>>,
+    out: mpsc::Sender<Outbound>,
+) -> (Option<u16>, &'static str) {
+    let mut invalid = 0u32;
+    loop {
+        let msg = match timeout(IDLE_TIMEOUT, rx.next()).await {
+            Err(_) => return (Some(close_code::GOING_AWAY), "idle timeout"),
+            Ok(None) => return (None, "peer disconnected"),
+            Ok(Some(Err(e))) => {
+                if is_too_big(&e) {
+                    state.stats.invalid_messages.fetch_add(1, Ordering::Relaxed);
+                    return (Some(close_code::MESSAGE_TOO_BIG), "message too big");
+                }
+                return (None, "read error");
+            }
+            Ok(Some(Ok(msg))) => msg,
+        };
+        let bytes = match msg {
+            Message::Binary(bytes) => bytes,
+            Message::Close(_) => return (None, "peer closed"),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            Message::Text(_) => {
+                invalid += 1;
+                state.stats.invalid_messages.fetch_add(1, Ordering::Relaxed);
+                if invalid >= MAX_INVALID_MESSAGES {
+                    return (Some(close_code::POLICY_VIOLATION), "too many invalid messages");
+                }
+                continue;
+            }
+        };
+        state.stats.bytes_in.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        match decode_client(&bytes) {
+            Ok(ClientMsg::Input(input)) => {
+                if state.sim.try_send(SimEvent::Input { player, input }).is_err() {
+                    state.stats.dropped_inputs.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Ok(ClientMsg::View(rect)) => {
+                view.send_replace(Some(rect.clamped(MAX_VIEW_SIZE)));
+            }
+            Ok(ClientMsg::Ping { nonce }) => {
+                let tick = state.frames.borrow().tick;
+                let _ = out.try_send(Outbound::Msg(ServerMsg::Pong { nonce, tick }));
+            }
+            Ok(ClientMsg::Hello(_)) | Err(DecodeError::Malformed(_) | DecodeError::TrailingBytes { .. } | DecodeError::Invalid(_)) => {
+                invalid += 1;
+                state.stats.invalid_messages.fetch_add(1, Ordering::Relaxed);
+                if invalid >= MAX_INVALID_MESSAGES {
+                    return (Some(close_code::POLICY_VIOLATION), "too many invalid messages");
+                }
+            }
+            Err(DecodeError::TooLarge { .. }) => {
+                state.stats.invalid_messages.fetch_add(1, Ordering::Relaxed);
+                return (Some(close_code::MESSAGE_TOO_BIG), "message too big");
+            }
+        }
+    }
+}
+
+/// Owns the write half: snapshots, events, replies, pings. Returns why it stopped.
+async fn send_loop(
+    tx: &mut Tx,
+    state: &AppState,
+    player: PlayerId,
+    mut events: mpsc::Receiver<GameEvent>,
+    view: watch::Receiver<Option<ViewRect>>,
+    mut out: mpsc::Receiver<Outbound>,
+) -> &'static str {
+    let mut frames = state.frames.clone();
+    let mut interest = Interest::new();
+    let mut ping = tokio::time::interval_at(Instant::now() + PING_INTERVAL, PING_INTERVAL);
+    loop {
+        let msg = tokio::select! {
+            biased;
+            _ = state.shutdown.cancelled() => {
+                let _ = send_now(tx, close(close_code::GOING_AWAY, "server shutting down"), state).await;
+                return "server shutting down";
+            }
+            Some(o) = out.recv() => match o {
+                Outbound::Msg(m) => Message::Binary(encode_server(&m).into()),
+                Outbound::Close(code, reason) => {
+                    let _ = send_now(tx, close(code, reason), state).await;
+                    return reason;
+                }
+            },
+            Some(event) = events.recv() => Message::Binary(encode_server(&ServerMsg::Event(event)).into()),
+            _ = ping.tick() => Message::Ping(Default::default()),
+            changed = frames.changed() => {
+                if changed.is_err() {
+                    let _ = send_now(tx, close(close_code::INTERNAL_ERROR, "simulation stopped"), state).await;
+                    return "simulation stopped";
+                }
+                // Latest wins: whatever frames were published while the last send was in
+                // flight are skipped; the diff is against what the client has, so nothing is
+                // lost by skipping.
+                let frame = frames.borrow_and_update().clone();
+                let Some(rect) = *view.borrow() else { continue };
+                let ack = frame.players.get(&player).map_or(0, |p| p.input_ack);
+                let Some(snap) = interest.diff(&frame, &rect, ack) else { continue };
+                state.stats.snapshots.fetch_add(1, Ordering::Relaxed);
+                Message::Binary(encode_server(&ServerMsg::Snapshot(snap)).into())
+            }
+        };
+        if !send_now(tx, msg, state).await {
+            return "send failed or client too slow";
+        }
+    }
+}

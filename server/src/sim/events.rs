@@ -1,0 +1,50 @@
+//! The closed set of things that can reach the simulation from outside. Sessions send these
+//! through one bounded channel; the tick drains it at its start. Nothing else touches the world.
+
+use shared::protocol::{EntityId, GameEvent, Input, PlayerId, Tick};
+use tokio::sync::{mpsc, oneshot};
+
+/// Capacity of the channel from sessions to the simulation. Inputs are sent with `try_send`,
+/// so a full channel drops an input (counted) instead of blocking a session.
+pub const SIM_EVENT_CAPACITY: usize = 65_536;
+
+/// Capacity of a player's event channel (deaths, spawns, score); a player whose session does
+/// not drain it loses events, never stalls the tick.
+pub const PLAYER_EVENT_CAPACITY: usize = 64;
+
+/// An event for the simulation.
+#[derive(Debug)]
+pub enum SimEvent {
+    /// A session finished its handshake: create a player and a ship.
+    Join {
+        /// The validated display name.
+        name: String,
+        /// Where to answer.
+        reply: oneshot::Sender<Joined>,
+    },
+    /// A session ended: remove the player and its ship.
+    Leave {
+        /// The player.
+        player: PlayerId,
+    },
+    /// A validated input from a player's connection.
+    Input {
+        /// The player (from the connection, never from the message).
+        player: PlayerId,
+        /// The intent.
+        input: Input,
+    },
+}
+
+/// The simulation's answer to `Join`.
+#[derive(Debug)]
+pub struct Joined {
+    /// The new player's id.
+    pub player_id: PlayerId,
+    /// Its first ship.
+    pub ship_id: EntityId,
+    /// The tick at which it joined.
+    pub tick: Tick,
+    /// Events for this player only.
+    pub events: mpsc::Receiver<GameEvent>,
+}
