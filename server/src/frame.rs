@@ -146,7 +146,8 @@ mod tests {
     use shared::quant::{Body, Ctrl};
 
     fn at(id: u32, x: f32, y: f32) -> FrameEntity {
-        let state = QState::from_body(&Body { pos: Vec2::new(x, y), vel: Vec2::ZERO, rot: Vec2::X, angvel: 0.0 }, Ctrl(0));
+        let state =
+            QState::from_body(&Body { pos: Vec2::new(x, y), vel: Vec2::ZERO, rot: Vec2::X, angvel: 0.0 }, Ctrl(0));
         FrameEntity { id, kind: EntityKind::AsteroidSmall, state, epoch: 0 }
     }
 
@@ -163,11 +164,15 @@ mod tests {
         let ents: Vec<_> = (0..3000).map(|i| at(i, rnd() * 3300.0, rnd() * 2300.0)).collect();
         let frame = Frame::new(1, ents.clone(), HashMap::new(), half, SimTiming::default());
         for _ in 0..200 {
-            let view = ViewRect { center: [rnd() * 3500.0, rnd() * 2500.0], size: [(rnd() + 1.0) * 1500.0, (rnd() + 1.0) * 900.0] };
+            let view = ViewRect {
+                center: [rnd() * 3500.0, rnd() * 2500.0],
+                size: [(rnd() + 1.0) * 1500.0, (rnd() + 1.0) * 900.0],
+            };
             let mut got: Vec<u32> = Vec::new();
             frame.query(&view, |e| got.push(e.id));
             got.sort();
-            let mut want: Vec<u32> = ents.iter().filter(|e| view.contains(e.state.position().into())).map(|e| e.id).collect();
+            let mut want: Vec<u32> =
+                ents.iter().filter(|e| view.contains(e.state.position().into())).map(|e| e.id).collect();
             want.sort();
             assert_eq!(got, want);
         }

@@ -10,6 +10,7 @@ pub mod frame;
 pub mod net;
 pub mod sim;
 
+use axum::serve::ListenerExt;
 use frame::Frame;
 use shared::kinematics::Kinematics;
 use shared::protocol::Tick;
@@ -26,6 +27,9 @@ use tokio_util::task::TaskTracker;
 /// World area per asteroid in the default arena, square units: about 57 asteroids in a
 /// 1920×1080 view.
 pub const AREA_PER_ASTEROID: f32 = 36_000.0;
+
+/// Kernel send buffer requested for each connection (`SO_SNDBUF`).
+pub const SOCKET_SEND_BUFFER_BYTES: usize = 64 * 1024;
 
 /// How long shutdown waits for sessions to say goodbye before giving up on them.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -63,7 +67,8 @@ impl Default for Config {
 impl Config {
     /// Half the arena's width and height.
     pub fn arena_half_size(&self) -> [f32; 2] {
-        let side = self.arena_size.unwrap_or_else(|| (self.asteroids.max(1) as f32 * AREA_PER_ASTEROID).sqrt().max(2000.0));
+        let side =
+            self.arena_size.unwrap_or_else(|| (self.asteroids.max(1) as f32 * AREA_PER_ASTEROID).sqrt().max(2000.0));
         [side * 0.5, side * 0.5]
     }
 }
@@ -119,7 +124,11 @@ pub struct Server {
 pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Server> {
     let addr = listener.local_addr()?;
     let sim = sim::spawn(sim::SimConfig {
-        game: sim::GameConfig { asteroids: config.asteroids, arena_half_size: config.arena_half_size(), seed: config.seed },
+        game: sim::GameConfig {
+            asteroids: config.asteroids,
+            arena_half_size: config.arena_half_size(),
+            seed: config.seed,
+        },
         snapshot_hz: config.snapshot_hz,
         frame_history: config.frame_history,
     });
@@ -134,6 +143,14 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
     };
     let app = net::http::router(state.clone(), &config.www_dir);
     let token = state.shutdown.clone();
+    let listener = listener.tap_io(|tcp| {
+        // Game traffic is many small messages: send each at once.
+        let _ = tcp.set_nodelay(true);
+        // Bound the kernel's buffering per connection (Linux doubles the value): a client
+        // that stops reading blocks the session's send after this much, instead of after the
+        // autotuned maximum of several MiB, and is then closed as too slow.
+        let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(SOCKET_SEND_BUFFER_BYTES);
+    });
     let http = tokio::spawn(async move {
         axum::serve(listener, app).with_graceful_shutdown(async move { token.cancelled().await }).await
     });

@@ -32,10 +32,7 @@ pub enum DecodeError {
 impl core::fmt::Display for DecodeError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            DecodeError::TooLarge { len } => write!(
-                f,
-                "message of {len} bytes exceeds {MAX_CLIENT_MESSAGE_BYTES}"
-            ),
+            DecodeError::TooLarge { len } => write!(f, "message of {len} bytes exceeds {MAX_CLIENT_MESSAGE_BYTES}"),
             DecodeError::Malformed(e) => write!(f, "malformed message: {e}"),
             DecodeError::TrailingBytes { extra } => {
                 write!(f, "{extra} trailing bytes after message")
@@ -64,8 +61,7 @@ fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
-    let (msg, rest) =
-        postcard::take_from_bytes::<T>(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    let (msg, rest) = postcard::take_from_bytes::<T>(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
     if !rest.is_empty() {
         return Err(DecodeError::TrailingBytes { extra: rest.len() });
     }
@@ -95,11 +91,7 @@ fn validate(msg: &ClientMsg) -> Result<(), DecodeError> {
             if hello.name.len() > NAME_LEN.end() * 4 {
                 return Err(DecodeError::Invalid("name too long"));
             }
-            if hello
-                .token
-                .as_ref()
-                .is_some_and(|t| t.len() > MAX_TOKEN_LEN)
-            {
+            if hello.token.as_ref().is_some_and(|t| t.len() > MAX_TOKEN_LEN) {
                 return Err(DecodeError::Invalid("token too long"));
             }
         }
@@ -139,9 +131,7 @@ pub fn validate_name(name: &str) -> Result<String, NameError> {
     if !NAME_LEN.contains(&len) {
         return Err(NameError::Length);
     }
-    let ok = name
-        .chars()
-        .all(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.'));
+    let ok = name.chars().all(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.'));
     if !ok || name.contains("  ") {
         return Err(NameError::Characters);
     }
@@ -155,11 +145,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn hello() -> ClientMsg {
-        ClientMsg::Hello(Hello {
-            protocol_version: crate::PROTOCOL_VERSION,
-            name: "Ada".into(),
-            token: None,
-        })
+        ClientMsg::Hello(Hello { protocol_version: crate::PROTOCOL_VERSION, name: "Ada".into(), token: None })
     }
 
     /// Valid client messages survive encode → decode unchanged.
@@ -167,16 +153,8 @@ mod tests {
     fn client_round_trip() {
         let msgs = [
             hello(),
-            ClientMsg::Input(Input {
-                seq: 7,
-                thrust: true,
-                turn: -1,
-                fire: true,
-            }),
-            ClientMsg::View(ViewRect {
-                center: [1.5, -2.0],
-                size: [1920.0, 1080.0],
-            }),
+            ClientMsg::Input(Input { seq: 7, thrust: true, turn: -1, fire: true }),
+            ClientMsg::View(ViewRect { center: [1.5, -2.0], size: [1920.0, 1080.0] }),
             ClientMsg::Ping { nonce: 99 },
         ];
         for m in msgs {
@@ -187,38 +165,15 @@ mod tests {
     /// Oversized, trailing, non-finite and out-of-range inputs are errors, not panics.
     #[test]
     fn rejects_bad_client_messages() {
-        assert!(matches!(
-            decode_client(&vec![0u8; MAX_CLIENT_MESSAGE_BYTES + 1]),
-            Err(DecodeError::TooLarge { .. })
-        ));
+        assert!(matches!(decode_client(&vec![0u8; MAX_CLIENT_MESSAGE_BYTES + 1]), Err(DecodeError::TooLarge { .. })));
         let mut bytes = encode_client(&ClientMsg::Ping { nonce: 1 });
         bytes.push(0);
-        assert_eq!(
-            decode_client(&bytes),
-            Err(DecodeError::TrailingBytes { extra: 1 })
-        );
-        let nan = ClientMsg::View(ViewRect {
-            center: [f32::NAN, 0.0],
-            size: [1.0, 1.0],
-        });
-        assert!(matches!(
-            decode_client(&encode_client(&nan)),
-            Err(DecodeError::Invalid(_))
-        ));
-        let turn = ClientMsg::Input(Input {
-            seq: 1,
-            thrust: false,
-            turn: 5,
-            fire: false,
-        });
-        assert!(matches!(
-            decode_client(&encode_client(&turn)),
-            Err(DecodeError::Invalid(_))
-        ));
-        assert!(matches!(
-            decode_client(&[200]),
-            Err(DecodeError::Malformed(_))
-        ));
+        assert_eq!(decode_client(&bytes), Err(DecodeError::TrailingBytes { extra: 1 }));
+        let nan = ClientMsg::View(ViewRect { center: [f32::NAN, 0.0], size: [1.0, 1.0] });
+        assert!(matches!(decode_client(&encode_client(&nan)), Err(DecodeError::Invalid(_))));
+        let turn = ClientMsg::Input(Input { seq: 1, thrust: false, turn: 5, fire: false });
+        assert!(matches!(decode_client(&encode_client(&turn)), Err(DecodeError::Invalid(_))));
+        assert!(matches!(decode_client(&[200]), Err(DecodeError::Malformed(_))));
         assert!(matches!(decode_client(&[]), Err(DecodeError::Malformed(_))));
     }
 

@@ -75,18 +75,9 @@ impl Kinematics {
             substeps: SUBSTEPS,
             max_linear_speed: MAX_LINEAR_SPEED,
             arena_half_size,
-            ship: Damping {
-                linear: 0.6,
-                angular: 0.0,
-            },
-            asteroid: Damping {
-                linear: 0.0,
-                angular: 0.0,
-            },
-            bullet: Damping {
-                linear: 0.0,
-                angular: 0.0,
-            },
+            ship: Damping { linear: 0.6, angular: 0.0 },
+            asteroid: Damping { linear: 0.0, angular: 0.0 },
+            bullet: Damping { linear: 0.0, angular: 0.0 },
             ship_thrust: 420.0,
             ship_turn_rate: 4.0,
             ship_max_speed: 420.0,
@@ -98,9 +89,7 @@ impl Kinematics {
         match kind {
             EntityKind::Ship => self.ship,
             EntityKind::Bullet => self.bullet,
-            EntityKind::AsteroidLarge | EntityKind::AsteroidMedium | EntityKind::AsteroidSmall => {
-                self.asteroid
-            }
+            EntityKind::AsteroidLarge | EntityKind::AsteroidMedium | EntityKind::AsteroidSmall => self.asteroid,
         }
     }
 
@@ -112,11 +101,7 @@ impl Kinematics {
         if kind != EntityKind::Ship {
             return (Vec2::ZERO, None);
         }
-        let force = if ctrl.thrust() {
-            body.rot * self.ship_thrust
-        } else {
-            Vec2::ZERO
-        };
+        let force = if ctrl.thrust() { body.rot * self.ship_thrust } else { Vec2::ZERO };
         let angvel = match ctrl.turn() {
             1 => self.ship_turn_rate,
             -1 => -self.ship_turn_rate,
@@ -150,11 +135,7 @@ impl Kinematics {
             let (c, s) = (body.rot.x, body.rot.y);
             let (nc, ns) = (c - dang * s, s + dang * c);
             let len = (nc * nc + ns * ns).sqrt();
-            body.rot = if len > f32::EPSILON {
-                Vec2::new(nc / len, ns / len)
-            } else {
-                Vec2::X
-            };
+            body.rot = if len > f32::EPSILON { Vec2::new(nc / len, ns / len) } else { Vec2::X };
             body.pos += body.vel * h;
         }
         let damping = self.damping(kind);
@@ -210,14 +191,7 @@ impl Kinematics {
         let pos = a.pos + (b.pos - a.pos) * frac;
         let rot = a.rot + (b.rot - a.rot) * frac;
         let len = rot.length();
-        (
-            pos,
-            if len > f32::EPSILON {
-                rot / len
-            } else {
-                Vec2::X
-            },
-        )
+        (pos, if len > f32::EPSILON { rot / len } else { Vec2::X })
     }
 }
 
@@ -229,11 +203,7 @@ impl Kinematics {
 pub fn closed_form(p0: Vec2, v0: Vec2, dt: f32, damping: f32, n: i32) -> (Vec2, Vec2) {
     let r = 1.0 / (1.0 + dt * damping);
     let rn = r.powi(n);
-    let sum = if damping == 0.0 {
-        n as f32
-    } else {
-        (1.0 - rn) / (1.0 - r)
-    };
+    let sum = if damping == 0.0 { n as f32 } else { (1.0 - rn) / (1.0 - r) };
     (p0 + v0 * dt * sum, v0 * rn)
 }
 
@@ -251,32 +221,18 @@ mod tests {
         for damping in [0.0f32, 0.3, 0.6, 2.0] {
             let mut kin = k();
             kin.asteroid.linear = damping;
-            let mut body = Body {
-                pos: Vec2::new(10.0, -20.0),
-                vel: Vec2::new(150.0, -75.0),
-                rot: Vec2::X,
-                angvel: 0.0,
-            };
+            let mut body =
+                Body { pos: Vec2::new(10.0, -20.0), vel: Vec2::new(150.0, -75.0), rot: Vec2::X, angvel: 0.0 };
             for _ in 0..600 {
                 kin.step(&mut body, EntityKind::AsteroidLarge, Ctrl(0));
             }
-            let (p, v) = closed_form(
-                Vec2::new(10.0, -20.0),
-                Vec2::new(150.0, -75.0),
-                kin.dt,
-                damping,
-                600,
-            );
+            let (p, v) = closed_form(Vec2::new(10.0, -20.0), Vec2::new(150.0, -75.0), kin.dt, damping, 600);
             assert!(
                 (p - body.pos).length() < 0.05 * (1.0 + p.length() * 1e-4),
                 "damping {damping}: {p} vs {}",
                 body.pos
             );
-            assert!(
-                (v - body.vel).length() < 1e-3,
-                "damping {damping}: {v} vs {}",
-                body.vel
-            );
+            assert!((v - body.vel).length() < 1e-3, "damping {damping}: {v} vs {}", body.vel);
         }
     }
 
@@ -285,12 +241,7 @@ mod tests {
     fn damped_ship_comes_to_rest() {
         let kin = k();
         let mut q = QState::from_body(
-            &Body {
-                pos: Vec2::ZERO,
-                vel: Vec2::new(300.0, 0.0),
-                rot: Vec2::X,
-                angvel: 0.0,
-            },
+            &Body { pos: Vec2::ZERO, vel: Vec2::new(300.0, 0.0), rot: Vec2::X, angvel: 0.0 },
             Ctrl(0),
         );
         q = kin.advance(&q, EntityKind::Ship, 60 * 60);
@@ -303,20 +254,12 @@ mod tests {
     fn thrust_respects_top_speed() {
         let kin = k();
         let mut q = QState::from_body(
-            &Body {
-                pos: Vec2::ZERO,
-                vel: Vec2::ZERO,
-                rot: Vec2::Y,
-                angvel: 0.0,
-            },
+            &Body { pos: Vec2::ZERO, vel: Vec2::ZERO, rot: Vec2::Y, angvel: 0.0 },
             Ctrl(Ctrl::THRUST),
         );
         q = kin.advance(&q, EntityKind::Ship, 600);
         let b = q.body();
-        assert!(
-            b.vel.y > 0.9 * kin.ship_max_speed && b.vel.length() <= kin.ship_max_speed + 1e-3,
-            "{b:?}"
-        );
+        assert!(b.vel.y > 0.9 * kin.ship_max_speed && b.vel.length() <= kin.ship_max_speed + 1e-3, "{b:?}");
         assert!(b.vel.x.abs() < 1e-3);
     }
 
@@ -325,12 +268,7 @@ mod tests {
     fn arena_edges_bounce() {
         let kin = Kinematics::new([100.0, 100.0]);
         let q = QState::from_body(
-            &Body {
-                pos: Vec2::new(90.0, 0.0),
-                vel: Vec2::new(200.0, 0.0),
-                rot: Vec2::X,
-                angvel: 0.0,
-            },
+            &Body { pos: Vec2::new(90.0, 0.0), vel: Vec2::new(200.0, 0.0), rot: Vec2::X, angvel: 0.0 },
             Ctrl(0),
         );
         let mut s = q;
@@ -348,21 +286,13 @@ mod tests {
     fn turning_rotates() {
         let kin = k();
         let q = QState::from_body(
-            &Body {
-                pos: Vec2::ZERO,
-                vel: Vec2::ZERO,
-                rot: Vec2::X,
-                angvel: 0.0,
-            },
+            &Body { pos: Vec2::ZERO, vel: Vec2::ZERO, rot: Vec2::X, angvel: 0.0 },
             Ctrl(Ctrl::TURN_LEFT),
         );
         let s = kin.advance(&q, EntityKind::Ship, 15);
         let b = s.body();
         let angle = b.rot.y.atan2(b.rot.x);
-        assert!(
-            (angle - kin.ship_turn_rate * 15.0 / 60.0).abs() < 0.01,
-            "{angle}"
-        );
+        assert!((angle - kin.ship_turn_rate * 15.0 / 60.0).abs() < 0.01, "{angle}");
         assert!((b.rot.length() - 1.0).abs() < 1e-3);
     }
 }

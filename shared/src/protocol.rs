@@ -47,10 +47,7 @@ impl EntityKind {
 
     /// Whether this is an asteroid of any size.
     pub fn is_asteroid(self) -> bool {
-        matches!(
-            self,
-            EntityKind::AsteroidLarge | EntityKind::AsteroidMedium | EntityKind::AsteroidSmall
-        )
+        matches!(self, EntityKind::AsteroidLarge | EntityKind::AsteroidMedium | EntityKind::AsteroidSmall)
     }
 }
 
@@ -109,19 +106,12 @@ pub struct ViewRect {
 impl ViewRect {
     /// Whether a point lies inside (edges included).
     pub fn contains(&self, p: [f32; 2]) -> bool {
-        (p[0] - self.center[0]).abs() <= self.size[0] * 0.5
-            && (p[1] - self.center[1]).abs() <= self.size[1] * 0.5
+        (p[0] - self.center[0]).abs() <= self.size[0] * 0.5 && (p[1] - self.center[1]).abs() <= self.size[1] * 0.5
     }
 
     /// The same rectangle with its size clamped to `max` (and to non-negative values).
     pub fn clamped(&self, max: [f32; 2]) -> ViewRect {
-        ViewRect {
-            center: self.center,
-            size: [
-                self.size[0].clamp(0.0, max[0]),
-                self.size[1].clamp(0.0, max[1]),
-            ],
-        }
+        ViewRect { center: self.center, size: [self.size[0].clamp(0.0, max[0]), self.size[1].clamp(0.0, max[1])] }
     }
 }
 

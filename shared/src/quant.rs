@@ -106,17 +106,10 @@ impl QState {
     pub fn from_body(body: &Body, ctrl: Ctrl) -> Self {
         QState {
             pos: [q32(body.pos.x, POS_SCALE), q32(body.pos.y, POS_SCALE)],
-            vel: [
-                q32_trunc(body.vel.x, VEL_SCALE),
-                q32_trunc(body.vel.y, VEL_SCALE),
-            ],
+            vel: [q32_trunc(body.vel.x, VEL_SCALE), q32_trunc(body.vel.y, VEL_SCALE)],
             rot: [
-                (body.rot.x * ROT_SCALE)
-                    .round()
-                    .clamp(-ROT_SCALE, ROT_SCALE) as i16,
-                (body.rot.y * ROT_SCALE)
-                    .round()
-                    .clamp(-ROT_SCALE, ROT_SCALE) as i16,
+                (body.rot.x * ROT_SCALE).round().clamp(-ROT_SCALE, ROT_SCALE) as i16,
+                (body.rot.y * ROT_SCALE).round().clamp(-ROT_SCALE, ROT_SCALE) as i16,
             ],
             angvel: q32_trunc(body.angvel, ANGVEL_SCALE),
             ctrl,
@@ -172,12 +165,8 @@ mod tests {
     /// NaN and infinities saturate instead of panicking.
     #[test]
     fn non_finite_saturates() {
-        let b = Body {
-            pos: Vec2::new(f32::NAN, f32::INFINITY),
-            vel: Vec2::NAN,
-            rot: Vec2::NAN,
-            angvel: f32::NEG_INFINITY,
-        };
+        let b =
+            Body { pos: Vec2::new(f32::NAN, f32::INFINITY), vel: Vec2::NAN, rot: Vec2::NAN, angvel: f32::NEG_INFINITY };
         let q = QState::from_body(&b, Ctrl(0));
         assert_eq!(q.pos, [0, i32::MAX]);
         assert_eq!(q.angvel, i32::MIN);

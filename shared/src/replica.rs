@@ -100,10 +100,7 @@ impl Replica {
     pub fn apply(&mut self, snap: &Snapshot, kin: &Kinematics) -> Result<ApplyReport, ApplyError> {
         if let Some(have) = self.tick {
             if snap.tick <= have {
-                return Err(ApplyError::StaleTick {
-                    have,
-                    got: snap.tick,
-                });
+                return Err(ApplyError::StaleTick { have, got: snap.tick });
             }
         }
         for id in snap.left.iter().chain(snap.changed.iter().map(|c| &c.id)) {
@@ -119,10 +116,7 @@ impl Replica {
         }
 
         let ticks = self.tick.map_or(0, |have| snap.tick - have);
-        let mut report = ApplyReport {
-            ticks_advanced: ticks,
-            ..ApplyReport::default()
-        };
+        let mut report = ApplyReport { ticks_advanced: ticks, ..ApplyReport::default() };
         for id in &snap.left {
             self.entities.remove(id);
         }
@@ -132,13 +126,7 @@ impl Replica {
             }
         }
         for e in &snap.entered {
-            self.entities.insert(
-                e.id,
-                Known {
-                    kind: e.kind,
-                    state: e.state,
-                },
-            );
+            self.entities.insert(e.id, Known { kind: e.kind, state: e.state });
         }
         for c in &snap.changed {
             if let Some(known) = self.entities.get_mut(&c.id) {
@@ -161,15 +149,7 @@ mod tests {
     use glam::Vec2;
 
     fn state(x: f32, vx: f32) -> QState {
-        QState::from_body(
-            &Body {
-                pos: Vec2::new(x, 0.0),
-                vel: Vec2::new(vx, 0.0),
-                rot: Vec2::X,
-                angvel: 0.0,
-            },
-            Ctrl(0),
-        )
+        QState::from_body(&Body { pos: Vec2::new(x, 0.0), vel: Vec2::new(vx, 0.0), rot: Vec2::X, angvel: 0.0 }, Ctrl(0))
     }
 
     /// Unmentioned entities are predicted; changed ones overwritten; left ones forgotten.
@@ -177,51 +157,22 @@ mod tests {
     fn applies_diffs_with_prediction() {
         let kin = Kinematics::new([10_000.0, 10_000.0]);
         let mut r = Replica::new();
-        let enter = |id, x| EntityEnter {
-            id,
-            kind: EntityKind::AsteroidSmall,
-            state: state(x, 60.0),
-        };
-        r.apply(
-            &Snapshot {
-                tick: 10,
-                entered: vec![enter(1, 0.0), enter(2, 100.0)],
-                ..Default::default()
-            },
-            &kin,
-        )
-        .unwrap();
+        let enter = |id, x| EntityEnter { id, kind: EntityKind::AsteroidSmall, state: state(x, 60.0) };
+        r.apply(&Snapshot { tick: 10, entered: vec![enter(1, 0.0), enter(2, 100.0)], ..Default::default() }, &kin)
+            .unwrap();
         let fixed = state(500.0, 0.0);
         let rep = r
             .apply(
-                &Snapshot {
-                    tick: 13,
-                    changed: vec![EntityUpdate {
-                        id: 2,
-                        state: fixed,
-                    }],
-                    ..Default::default()
-                },
+                &Snapshot { tick: 13, changed: vec![EntityUpdate { id: 2, state: fixed }], ..Default::default() },
                 &kin,
             )
             .unwrap();
         assert_eq!(rep.ticks_advanced, 3);
         assert_eq!(rep.corrections, 1);
-        assert_eq!(
-            r.get(1).unwrap().state,
-            kin.advance(&state(0.0, 60.0), EntityKind::AsteroidSmall, 3)
-        );
+        assert_eq!(r.get(1).unwrap().state, kin.advance(&state(0.0, 60.0), EntityKind::AsteroidSmall, 3));
         assert_eq!(r.get(1).unwrap().state.position(), Vec2::new(3.0, 0.0));
         assert_eq!(r.get(2).unwrap().state, fixed);
-        r.apply(
-            &Snapshot {
-                tick: 14,
-                left: vec![1],
-                ..Default::default()
-            },
-            &kin,
-        )
-        .unwrap();
+        r.apply(&Snapshot { tick: 14, left: vec![1], ..Default::default() }, &kin).unwrap();
         assert!(r.get(1).is_none());
     }
 
@@ -230,33 +181,13 @@ mod tests {
     fn rejects_violations() {
         let kin = Kinematics::new([10_000.0, 10_000.0]);
         let mut r = Replica::new();
-        r.apply(
-            &Snapshot {
-                tick: 5,
-                ..Default::default()
-            },
-            &kin,
-        )
-        .unwrap();
+        r.apply(&Snapshot { tick: 5, ..Default::default() }, &kin).unwrap();
         assert_eq!(
-            r.apply(
-                &Snapshot {
-                    tick: 5,
-                    ..Default::default()
-                },
-                &kin
-            ),
+            r.apply(&Snapshot { tick: 5, ..Default::default() }, &kin),
             Err(ApplyError::StaleTick { have: 5, got: 5 })
         );
         assert_eq!(
-            r.apply(
-                &Snapshot {
-                    tick: 6,
-                    left: vec![9],
-                    ..Default::default()
-                },
-                &kin
-            ),
+            r.apply(&Snapshot { tick: 6, left: vec![9], ..Default::default() }, &kin),
             Err(ApplyError::UnknownEntity(9))
         );
         assert_eq!(r.tick(), Some(5));

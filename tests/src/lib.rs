@@ -113,11 +113,14 @@ impl Client {
         let mut seen = Vec::new();
         let deadline = tokio::time::Instant::now() + within;
         loop {
-            let next = tokio::time::timeout_at(deadline, self.ws.next()).await.map_err(|_| anyhow!("still open after {within:?}"))?;
+            let next = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .map_err(|_| anyhow!("still open after {within:?}"))?;
             match next {
                 None | Some(Err(_)) => return Ok((Ended::Dropped, seen)),
                 Some(Ok(Message::Close(frame))) => {
-                    let (code, reason) = frame.map_or((1005, String::new()), |CloseFrame { code, reason }| (code.into(), reason.to_string()));
+                    let (code, reason) = frame
+                        .map_or((1005, String::new()), |CloseFrame { code, reason }| (code.into(), reason.to_string()));
                     return Ok((Ended::Closed(code, reason), seen));
                 }
                 Some(Ok(Message::Binary(b))) => seen.push(decode_server(&b).map_err(|e| anyhow!("{e}"))?),

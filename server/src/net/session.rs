@@ -254,7 +254,8 @@ async fn receive_loop(
                 let tick = state.frames.borrow().tick;
                 let _ = out.try_send(Outbound::Msg(ServerMsg::Pong { nonce, tick }));
             }
-            Ok(ClientMsg::Hello(_)) | Err(DecodeError::Malformed(_) | DecodeError::TrailingBytes { .. } | DecodeError::Invalid(_)) => {
+            Ok(ClientMsg::Hello(_))
+            | Err(DecodeError::Malformed(_) | DecodeError::TrailingBytes { .. } | DecodeError::Invalid(_)) => {
                 invalid += 1;
                 state.stats.invalid_messages.fetch_add(1, Ordering::Relaxed);
                 if invalid >= MAX_INVALID_MESSAGES {

@@ -200,12 +200,20 @@ impl Game {
         let id = self.next_entity;
         self.next_entity += 1;
         let state = QState::from_body(&body, ctrl);
-        let (handle, _) = self
-            .world
-            .insert(physics::body_builder(kind, &state, &self.kin), physics::collider_builder(kind, id));
+        let (handle, _) =
+            self.world.insert(physics::body_builder(kind, &state, &self.kin), physics::collider_builder(kind, id));
         let expires_at = (kind == EntityKind::Bullet).then_some(self.tick + BULLET_LIFETIME_TICKS);
         self.index.insert(id, self.entities.len());
-        self.entities.push(Entity { id, kind, body: handle, state, epoch: self.tick, ctrl_now: ctrl, owner, expires_at });
+        self.entities.push(Entity {
+            id,
+            kind,
+            body: handle,
+            state,
+            epoch: self.tick,
+            ctrl_now: ctrl,
+            owner,
+            expires_at,
+        });
         if kind.is_asteroid() {
             self.asteroid_count += 1;
         }
@@ -391,7 +399,13 @@ impl Game {
                 (Ship, k) if k.is_asteroid() => self.destroy_ship(a, DeathCause::Asteroid),
                 (k, Ship) if k.is_asteroid() => self.destroy_ship(b, DeathCause::Asteroid),
                 (Ship, Ship) => {
-                    let name = |g: &Game, id| g.entity(id).and_then(|e| e.owner).and_then(|p| g.players.get(&p)).map(|p| p.name.clone()).unwrap_or_default();
+                    let name = |g: &Game, id| {
+                        g.entity(id)
+                            .and_then(|e| e.owner)
+                            .and_then(|p| g.players.get(&p))
+                            .map(|p| p.name.clone())
+                            .unwrap_or_default()
+                    };
                     let (na, nb) = (name(self, a), name(self, b));
                     self.destroy_ship(a, DeathCause::Collision { with: nb });
                     self.destroy_ship(b, DeathCause::Collision { with: na });
@@ -410,7 +424,9 @@ impl Game {
     }
 
     fn bullet_hits_asteroid(&mut self, bullet: EntityId, asteroid: EntityId) {
-        let Some(parent) = self.entity(asteroid).map(|a| physics::read_body(&self.world.bodies[a.body])) else { return };
+        let Some(parent) = self.entity(asteroid).map(|a| physics::read_body(&self.world.bodies[a.body])) else {
+            return;
+        };
         let Some(b) = self.despawn(bullet) else { return };
         let Some(a) = self.despawn(asteroid) else { return };
         let points = if a.kind == EntityKind::AsteroidSmall { 2 * POINTS_PER_HIT } else { POINTS_PER_HIT };
@@ -467,8 +483,12 @@ impl Game {
         for id in expired {
             self.despawn(id);
         }
-        let due: Vec<PlayerId> =
-            self.players.iter().filter(|(_, p)| p.respawn_at.is_some_and(|t| t <= self.tick)).map(|(&id, _)| id).collect();
+        let due: Vec<PlayerId> = self
+            .players
+            .iter()
+            .filter(|(_, p)| p.respawn_at.is_some_and(|t| t <= self.tick))
+            .map(|(&id, _)| id)
+            .collect();
         for pid in due {
             let ship_id = self.spawn_ship(pid);
             self.send_event(pid, GameEvent::ShipSpawned { ship_id });
@@ -518,12 +538,10 @@ impl Game {
 
     /// The world as sessions see it.
     pub fn frame(&self, timing: SimTiming) -> Frame {
-        let entities = self.entities.iter().map(|e| FrameEntity { id: e.id, kind: e.kind, state: e.state, epoch: e.epoch });
-        let players = self
-            .players
-            .iter()
-            .map(|(&id, p)| (id, PlayerFrame { ship: p.ship, input_ack: p.input_seq }))
-            .collect();
+        let entities =
+            self.entities.iter().map(|e| FrameEntity { id: e.id, kind: e.kind, state: e.state, epoch: e.epoch });
+        let players =
+            self.players.iter().map(|(&id, p)| (id, PlayerFrame { ship: p.ship, input_ack: p.input_seq })).collect();
         Frame::new(self.tick, entities, players, self.config.arena_half_size, timing)
     }
 }

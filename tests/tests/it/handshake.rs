@@ -42,7 +42,11 @@ async fn bad_name_and_missing_hello_are_rejected() {
     let server = start_server(small_world()).await;
     for (bytes, want) in [
         (
-            encode_client(&ClientMsg::Hello(Hello { protocol_version: shared::PROTOCOL_VERSION, name: "<script>".into(), token: None })),
+            encode_client(&ClientMsg::Hello(Hello {
+                protocol_version: shared::PROTOCOL_VERSION,
+                name: "<script>".into(),
+                token: None,
+            })),
             RejectReason::InvalidName,
         ),
         (encode_client(&ClientMsg::Ping { nonce: 1 }), RejectReason::ExpectedHello),

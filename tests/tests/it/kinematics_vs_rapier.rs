@@ -2,7 +2,6 @@
 //! them: the model must be the physics, bit for bit.
 
 use asteroids_server::sim::physics;
-use rapier2d::prelude::*;
 use shared::kinematics::Kinematics;
 use shared::protocol::EntityKind;
 use shared::quant::{Body, Ctrl, QState};
@@ -12,7 +11,12 @@ const TICKS: usize = 900;
 /// One free body's motion under a scripted control sequence, stepped by rapier (with the
 /// server's end-of-tick rules and quantization) and by the model; returns the first tick where
 /// they differ, if any.
-fn first_divergence(kin: &Kinematics, kind: EntityKind, start: Body, ctrl_at: impl Fn(usize) -> Ctrl) -> Option<(usize, QState, QState)> {
+fn first_divergence(
+    kin: &Kinematics,
+    kind: EntityKind,
+    start: Body,
+    ctrl_at: impl Fn(usize) -> Ctrl,
+) -> Option<(usize, QState, QState)> {
     let mut world = physics::new_world(kin);
     let mut truth = QState::from_body(&start, ctrl_at(0));
     let handle = world.insert(physics::body_builder(kind, &truth, kin), physics::collider_builder(kind, 1)).0;

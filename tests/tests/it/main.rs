@@ -8,3 +8,5 @@
 //! - `slow_reader`: a client that stops reading costs the server bounded memory.
 mod handshake;
 mod kinematics_vs_rapier;
+mod slow_reader;
+mod snapshots;
