@@ -220,7 +220,9 @@ impl Game {
         id
     }
 
-    fn spawn_asteroid(&mut self, kind: EntityKind, pos: Vec2, vel: Option<Vec2>) -> EntityId {
+    /// Places an asteroid (for tools and tests; the game spawns its own). `vel: None` picks a
+    /// random drift for its size.
+    pub fn spawn_asteroid(&mut self, kind: EntityKind, pos: Vec2, vel: Option<Vec2>) -> EntityId {
         let speed_max = match kind {
             EntityKind::AsteroidLarge => 40.0,
             EntityKind::AsteroidMedium => 70.0,

@@ -3,6 +3,13 @@
 //! Everything here keeps the promises `shared::kinematics` relies on: centre of mass at the
 //! body origin, sleeping off, unit mass for ships (the force rapier is given *is* the
 //! acceleration), the damping and speed cap from [`Kinematics`], and a fixed dt set once.
+//!
+//! Contacts are *detected* but never *resolved*: every touch in this game is decided by its
+//! rules (a ship that touches anything dies, a bullet that touches anything is spent and
+//! splits what it hit), so no collider takes part in the contact solver, and asteroids pass
+//! through each other as in the arcade original. That keeps every asteroid on the path
+//! `shared::kinematics` predicts until a bullet or a ship touches it: a coasting asteroid costs
+//! no bytes, and the solver costs no time.
 
 use rapier2d::prelude::*;
 use shared::kinematics::Kinematics;
@@ -59,7 +66,7 @@ pub fn collider_builder(kind: EntityKind, id: u32) -> ColliderBuilder {
     let (memberships, filter, events) = match kind {
         EntityKind::Ship => (SHIPS, SHIPS | ASTEROIDS | BULLETS, true),
         EntityKind::Bullet => (BULLETS, SHIPS | ASTEROIDS, true),
-        _ => (ASTEROIDS, SHIPS | ASTEROIDS | BULLETS, false),
+        _ => (ASTEROIDS, SHIPS | BULLETS, false),
     };
     let density = match kind {
         // The ship's mass comes from its additional mass properties alone.
@@ -70,9 +77,9 @@ pub fn collider_builder(kind: EntityKind, id: u32) -> ColliderBuilder {
     let mut builder = ColliderBuilder::ball(kind.radius())
         .density(density)
         .friction(0.0)
-        .restitution(0.9)
         .user_data(id as u128)
-        .collision_groups(InteractionGroups::new(memberships, filter, InteractionTestMode::And));
+        .collision_groups(InteractionGroups::new(memberships, filter, InteractionTestMode::And))
+        .solver_groups(InteractionGroups::new(memberships, Group::NONE, InteractionTestMode::And));
     if events {
         builder = builder.active_events(ActiveEvents::COLLISION_EVENTS);
     }

@@ -1,11 +1,13 @@
 //! The integration tests, one binary (faster to link than one per file). Every test starts
 //! the real server on 127.0.0.1:0 unless it tests a pure model.
 //!
+//! - `gameplay`: the rules (splitting, deaths, respawn, kills, stale inputs) on the real world.
 //! - `handshake`: Welcome, version and name rejections, ping.
 //! - `kinematics_vs_rapier`: the shared motion model against real rapier bodies.
 //! - `snapshots`: exact reconstruction of the server's state from diffs, view clamping,
 //!   enter/leave, skipped frames.
 //! - `slow_reader`: a client that stops reading costs the server bounded memory.
+mod gameplay;
 mod handshake;
 mod kinematics_vs_rapier;
 mod slow_reader;

@@ -1,0 +1,137 @@
+//! `asteroids-bench`: the core's numbers, measured on the real game and diff code (no sockets).
+//!
+//! 1. Tick time: the world with N asteroids and 100 piloted ships, stepped as fast as possible;
+//!    every tick is timed, including building the published frame on snapshot ticks.
+//! 2. Downlink: one client flying through a 10,000-asteroid field; every snapshot tick its
+//!    diff is encoded exactly as a session does, and compared with encoding the full state of
+//!    the same view. WebSocket framing (2 or 4 header bytes per server message) is included.
+//!
+//! Run: `cargo run --release -p asteroids-server --bin asteroids-bench`
+
+use asteroids_server::frame::SimTiming;
+use asteroids_server::net::interest::Interest;
+use asteroids_server::sim::{is_snapshot_tick, Game, GameConfig, SimEvent};
+use asteroids_server::Config;
+use shared::codec::encode_server;
+use shared::constants::{DEFAULT_SNAPSHOT_HZ, TICK_HZ};
+use shared::protocol::{Input, PlayerId, ServerMsg, Snapshot, ViewRect};
+use std::time::Instant;
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+fn world(asteroids: usize, seed: u64) -> Game {
+    let config = Config { asteroids, ..Config::default() };
+    Game::new(GameConfig { asteroids, arena_half_size: config.arena_half_size(), seed })
+}
+
+fn join(game: &mut Game, name: &str) -> PlayerId {
+    let (reply, mut rx) = tokio::sync::oneshot::channel();
+    game.tick([SimEvent::Join { name: name.into(), reply }]);
+    rx.try_recv().expect("joined in the same tick").player_id
+}
+
+/// A pilot that thrusts most of the time, weaves, and fires.
+fn autopilot(player: PlayerId, tick: u32, phase: u32) -> SimEvent {
+    let t = tick + phase * 37;
+    let input =
+        Input { seq: tick, thrust: t % 240 < 180, turn: [0, 1, 0, -1][(t / 60 % 4) as usize], fire: t % 20 < 10 };
+    SimEvent::Input { player, input }
+}
+
+fn tick_time(asteroids: usize, ships: u32, ticks: u32) {
+    let mut game = world(asteroids, 11);
+    let players: Vec<PlayerId> = (0..ships).map(|i| join(&mut game, &format!("bot{i}"))).collect();
+    for t in 0..120 {
+        game.tick(players.iter().map(|&p| autopilot(p, t, p)));
+    }
+    let mut samples = Vec::with_capacity(ticks as usize);
+    for t in 120..120 + ticks {
+        let started = Instant::now();
+        game.tick(players.iter().map(|&p| autopilot(p, t, p)));
+        if is_snapshot_tick(game.tick_number(), DEFAULT_SNAPSHOT_HZ) {
+            std::hint::black_box(game.frame(SimTiming::default()));
+        }
+        samples.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    samples.sort_by(f64::total_cmp);
+    let (s, a, b) = game.census();
+    println!(
+        "tick_time asteroids={asteroids} ships={s} live_asteroids={a} bullets={b} ticks={ticks} p50_ms={:.3} p99_ms={:.3} max_ms={:.3} budget_ms={:.3}",
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.99),
+        samples.last().copied().unwrap_or(0.0),
+        1000.0 / TICK_HZ as f64,
+    );
+}
+
+/// Bytes on the wire for one server message: payload plus the WebSocket frame header.
+fn wire_len(snap: Snapshot) -> u64 {
+    let n = encode_server(&ServerMsg::Snapshot(snap)).len() as u64;
+    n + if n < 126 {
+        2
+    } else if n <= 65_535 {
+        4
+    } else {
+        10
+    }
+}
+
+fn downlink(asteroids: usize, seconds: u32) {
+    let mut game = world(asteroids, 23);
+    let others: Vec<PlayerId> = (0..100).map(|i| join(&mut game, &format!("bot{i}"))).collect();
+    let me = join(&mut game, "flyer");
+    let mut interest = Interest::new();
+    let (mut diff_bytes, mut full_bytes, mut snapshots, mut in_view, mut deaths) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut center = [0.0f32, 0.0];
+    let mut had_ship = true;
+    for t in 0..seconds * TICK_HZ {
+        let events = others.iter().map(|&p| autopilot(p, t, p)).chain([autopilot(me, t, 0)]);
+        game.tick(events);
+        if !is_snapshot_tick(game.tick_number(), DEFAULT_SNAPSHOT_HZ) {
+            continue;
+        }
+        let frame = game.frame(SimTiming::default());
+        let ship = frame.players[&me].ship.and_then(|id| frame.entity(id));
+        if let Some(ship) = ship {
+            center = ship.state.position().into();
+        }
+        if had_ship && ship.is_none() {
+            deaths += 1;
+        }
+        had_ship = ship.is_some();
+        let view = ViewRect { center, size: [1920.0, 1080.0] };
+        let snap = interest.diff(&frame, &view, 0).expect("frames advance");
+        let full = Interest::full_state(&frame, &view);
+        in_view += full.entered.len() as u64;
+        diff_bytes += wire_len(snap);
+        full_bytes += wire_len(full);
+        snapshots += 1;
+    }
+    let secs = seconds as f64;
+    println!(
+        "downlink asteroids={asteroids} seconds={seconds} snapshots={snapshots} mean_entities_in_view={:.1} deaths={deaths} diff_bytes_per_sec={:.0} full_state_bytes_per_sec={:.0} ratio={:.1}",
+        in_view as f64 / snapshots as f64,
+        diff_bytes as f64 / secs,
+        full_bytes as f64 / secs,
+        full_bytes as f64 / diff_bytes.max(1) as f64,
+    );
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let ticks = if quick { 300 } else { 1800 };
+    println!(
+        "# asteroids-bench: {} cores, release={}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        !cfg!(debug_assertions)
+    );
+    tick_time(10_000, 100, ticks);
+    tick_time(20_000, 100, ticks);
+    downlink(10_000, if quick { 20 } else { 120 });
+}

@@ -1,0 +1,134 @@
+//! The game's rules, on the real world (rapier and all), tick by tick.
+
+use asteroids_server::frame::{Frame, FrameEntity};
+use asteroids_server::sim::{Game, GameConfig, Joined, SimEvent};
+use glam::Vec2;
+use shared::protocol::{DeathCause, EntityKind, GameEvent, Input};
+
+fn empty_world() -> Game {
+    Game::new(GameConfig { asteroids: 0, arena_half_size: [2000.0, 2000.0], seed: 3 })
+}
+
+fn join(game: &mut Game, name: &str) -> Joined {
+    let (reply, mut rx) = tokio::sync::oneshot::channel();
+    game.tick([SimEvent::Join { name: name.into(), reply }]);
+    rx.try_recv().expect("joined within the tick")
+}
+
+fn ship(frame: &Frame, joined: &Joined) -> Option<FrameEntity> {
+    frame.players[&joined.player_id].ship.and_then(|id| frame.entity(id)).copied()
+}
+
+fn drain(joined: &mut Joined) -> Vec<GameEvent> {
+    let mut out = Vec::new();
+    while let Ok(e) = joined.events.try_recv() {
+        out.push(e);
+    }
+    out
+}
+
+/// A bullet splits a large asteroid into two medium ones and scores a hit for the shooter.
+#[test]
+fn shooting_splits_asteroids_and_scores() {
+    let mut game = empty_world();
+    let mut me = join(&mut game, "Gunner");
+    let s = ship(&game.frame(Default::default()), &me).expect("ship");
+    let nose = s.state.body().rot;
+    let target = game.spawn_asteroid(EntityKind::AsteroidLarge, s.state.body().pos + nose * 200.0, Some(Vec2::ZERO));
+    game.tick([SimEvent::Input { player: me.player_id, input: Input { seq: 1, thrust: false, turn: 0, fire: true } }]);
+    game.tick([SimEvent::Input { player: me.player_id, input: Input { seq: 2, thrust: false, turn: 0, fire: false } }]);
+    for _ in 0..30 {
+        game.tick([]);
+    }
+    let frame = game.frame(Default::default());
+    assert!(frame.entity(target).is_none(), "the large asteroid was destroyed");
+    let mediums = frame.entities.iter().filter(|e| e.kind == EntityKind::AsteroidMedium).count();
+    assert_eq!(mediums, 2, "it split in two");
+    let events = drain(&mut me);
+    assert!(events.iter().any(|e| matches!(e, GameEvent::Score(s) if s.hits == 1 && s.points == 1)), "{events:?}");
+}
+
+/// Flying into an asteroid destroys the ship; a new one spawns after the respawn delay.
+#[test]
+fn asteroid_kills_ship_and_ship_respawns() {
+    let mut game = empty_world();
+    let mut me = join(&mut game, "Pilot");
+    let s = ship(&game.frame(Default::default()), &me).expect("ship");
+    let pos = s.state.body().pos;
+    game.spawn_asteroid(EntityKind::AsteroidSmall, pos + Vec2::new(150.0, 0.0), Some(Vec2::new(-120.0, 0.0)));
+    let mut died_at = None;
+    for t in 0..400u32 {
+        game.tick([]);
+        let events = drain(&mut me);
+        for e in events {
+            match e {
+                GameEvent::ShipDestroyed { ship_id, cause, .. } => {
+                    assert_eq!(ship_id, s.id);
+                    assert_eq!(cause, DeathCause::Asteroid);
+                    died_at = Some(t);
+                }
+                GameEvent::ShipSpawned { ship_id } => {
+                    let died = died_at.expect("spawned only after dying");
+                    assert!(ship_id != s.id);
+                    assert_eq!(t - died, asteroids_server::sim::game::RESPAWN_TICKS);
+                    let frame = game.frame(Default::default());
+                    assert!(ship(&frame, &me).is_some_and(|e| e.id == ship_id));
+                    return;
+                }
+                GameEvent::Score(_) => {}
+            }
+        }
+    }
+    panic!("the ship never died and respawned (died at {died_at:?})");
+}
+
+/// One player's bullet destroys another player's ship: a kill for the shooter, a death for
+/// the target, with the shooter's name.
+#[test]
+fn shooting_a_ship_is_a_kill() {
+    let mut game = empty_world();
+    let mut a = join(&mut game, "Alice");
+    let mut b = join(&mut game, "Bob");
+    // Turn Alice towards Bob, close in to within bullet range, fire.
+    let mut seq = 0;
+    for _ in 0..600 {
+        let frame = game.frame(Default::default());
+        let (Some(sa), Some(sb)) = (ship(&frame, &a), ship(&frame, &b)) else { break };
+        let (pa, pb) = (sa.state.body(), sb.state.body());
+        let to = (pb.pos - pa.pos).normalize();
+        let cross = pa.rot.perp_dot(to);
+        let turn = if pa.rot.dot(to) > 0.999 {
+            0
+        } else if cross > 0.0 {
+            1
+        } else {
+            -1
+        };
+        seq += 1;
+        let aligned = pa.rot.dot(to) > 0.999;
+        let far = pa.pos.distance(pb.pos) > 500.0;
+        let input = Input { seq, thrust: aligned && far, turn, fire: aligned && !far };
+        game.tick([SimEvent::Input { player: a.player_id, input }]);
+    }
+    let eb = drain(&mut b);
+    assert!(
+        eb.iter()
+            .any(|e| matches!(e, GameEvent::ShipDestroyed { cause: DeathCause::Shot { by }, .. } if by == "Alice")),
+        "{eb:?}"
+    );
+    let ea = drain(&mut a);
+    assert!(ea.iter().any(|e| matches!(e, GameEvent::Score(s) if s.kills == 1 && s.points >= 10)), "{ea:?}");
+}
+
+/// Replayed and stale input sequence numbers are ignored: the newest input holds.
+#[test]
+fn stale_inputs_are_ignored() {
+    let mut game = empty_world();
+    let me = join(&mut game, "Replayer");
+    let input =
+        |seq, thrust| SimEvent::Input { player: me.player_id, input: Input { seq, thrust, turn: 0, fire: false } };
+    game.tick([input(10, true), input(5, false), input(10, false)]);
+    let frame = game.frame(Default::default());
+    assert_eq!(frame.players[&me.player_id].input_ack, 10);
+    assert!(ship(&frame, &me).unwrap().state.ctrl.thrust(), "seq 10 (thrust) held; 5 and the replayed 10 ignored");
+}
