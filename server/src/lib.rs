@@ -189,12 +189,19 @@ impl Server {
     }
 }
 
-/// Runs until `shutdown` completes, then shuts down gracefully.
+/// Runs until `shutdown` completes, then shuts down gracefully. If the simulation thread dies
+/// (a panic), the server shuts down too and this returns an error, so a supervisor restarts
+/// it rather than leaving a server that accepts players into a dead world.
 pub async fn run(listener: TcpListener, config: Config, shutdown: impl std::future::Future) -> anyhow::Result<()> {
     let server = start(listener, config).await?;
     tracing::info!(addr = %server.local_addr(), "listening");
-    shutdown.await;
+    let mut frames = server.state.frames.clone();
+    let sim_died = async move { while frames.changed().await.is_ok() {} };
+    let outcome = tokio::select! {
+        _ = shutdown => Ok(()),
+        _ = sim_died => Err(anyhow::anyhow!("the simulation thread stopped unexpectedly")),
+    };
     tracing::info!("shutting down");
     server.shutdown().await;
-    Ok(())
+    outcome
 }

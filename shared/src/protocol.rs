@@ -147,6 +147,8 @@ pub struct Welcome {
     pub player_id: PlayerId,
     /// This player's ship (it changes when the ship is destroyed and respawns).
     pub ship_id: EntityId,
+    /// Where that ship is, so the client can point its first view at it.
+    pub ship_position: [f32; 2],
     /// The server's tick when the session started.
     pub tick: Tick,
     /// Simulation ticks per second.
@@ -227,7 +229,7 @@ pub struct EntityUpdate {
 }
 
 /// Something that happened to the receiving player.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum GameEvent {
     /// The player's ship was destroyed.
     ShipDestroyed {
@@ -242,6 +244,8 @@ pub enum GameEvent {
     ShipSpawned {
         /// The new ship's id.
         ship_id: EntityId,
+        /// Where it spawned, so the client can move its view there.
+        position: [f32; 2],
     },
     /// The player's score changed.
     Score(Score),

@@ -81,10 +81,11 @@ impl Client {
         self.send(&ClientMsg::Input(Input { seq, thrust, turn, fire })).await
     }
 
-    /// The next server message (WebSocket control frames are skipped).
+    /// The next server message (WebSocket control frames are skipped), within [`RECV_TIMEOUT`].
     pub async fn recv(&mut self) -> anyhow::Result<ServerMsg> {
+        let deadline = tokio::time::Instant::now() + RECV_TIMEOUT;
         loop {
-            let msg = tokio::time::timeout(RECV_TIMEOUT, self.ws.next())
+            let msg = tokio::time::timeout_at(deadline, self.ws.next())
                 .await
                 .map_err(|_| anyhow!("no message within {RECV_TIMEOUT:?}"))?
                 .ok_or_else(|| anyhow!("connection ended"))??;
@@ -99,13 +100,17 @@ impl Client {
         }
     }
 
-    /// The next snapshot (other messages are skipped).
+    /// The next snapshot (other messages are skipped), within [`RECV_TIMEOUT`].
     pub async fn snapshot(&mut self) -> anyhow::Result<Snapshot> {
-        loop {
-            if let ServerMsg::Snapshot(s) = self.recv().await? {
-                return Ok(s);
+        tokio::time::timeout(RECV_TIMEOUT, async {
+            loop {
+                if let ServerMsg::Snapshot(s) = self.recv().await? {
+                    return Ok(s);
+                }
             }
-        }
+        })
+        .await
+        .map_err(|_| anyhow!("no snapshot within {RECV_TIMEOUT:?}"))?
     }
 
     /// Reads until the connection ends; returns how, and the messages seen before.

@@ -6,7 +6,7 @@
 //!    diff is encoded exactly as a session does, and compared with encoding the full state of
 //!    the same view. WebSocket framing (2 or 4 header bytes per server message) is included.
 //!
-//! Run: `cargo run --release -p asteroids-server --bin asteroids-bench`
+//! Run: `cargo run --release -p asteroids-server --bin asteroids-bench [-- --quick] [--only tick|downlink]`
 
 use asteroids_server::frame::SimTiming;
 use asteroids_server::net::interest::Interest;
@@ -131,7 +131,12 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         !cfg!(debug_assertions)
     );
-    tick_time(10_000, 100, ticks);
-    tick_time(20_000, 100, ticks);
-    downlink(10_000, if quick { 20 } else { 120 });
+    let only = std::env::args().skip_while(|a| a != "--only").nth(1).unwrap_or_default();
+    if only.is_empty() || only == "tick" {
+        tick_time(10_000, 100, ticks);
+        tick_time(20_000, 100, ticks);
+    }
+    if only.is_empty() || only == "downlink" {
+        downlink(10_000, if quick { 20 } else { 120 });
+    }
 }

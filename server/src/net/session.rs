@@ -155,6 +155,7 @@ async fn handshake(tx: &mut Tx, rx: &mut Rx, state: &AppState) -> Option<(Player
         protocol_version: PROTOCOL_VERSION,
         player_id: joined.player_id,
         ship_id: joined.ship_id,
+        ship_position: joined.ship_position,
         tick: joined.tick,
         tick_hz: TICK_HZ,
         snapshot_hz: state.snapshot_hz,

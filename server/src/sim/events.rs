@@ -43,6 +43,8 @@ pub struct Joined {
     pub player_id: PlayerId,
     /// Its first ship.
     pub ship_id: EntityId,
+    /// Where that ship is.
+    pub ship_position: [f32; 2],
     /// The tick at which it joined.
     pub tick: Tick,
     /// Events for this player only.

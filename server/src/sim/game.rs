@@ -40,8 +40,9 @@ pub const RESPAWN_TICKS: Tick = 120;
 /// No asteroid is spawned closer than this to any ship: farther than any view reaches, so
 /// asteroids never pop into sight.
 pub const SPAWN_CLEARANCE: f32 = 0.5 * 1.4143 * MAX_VIEW_SIZE[0] + ASTEROID_RADII[0];
-/// Free space around a newly spawned ship, world units.
-pub const SHIP_SPAWN_CLEARANCE: f32 = 160.0;
+/// Free space around a newly spawned ship, world units: two seconds of a fast small
+/// asteroid's drift, so a pilot has time to react.
+pub const SHIP_SPAWN_CLEARANCE: f32 = 300.0;
 /// Asteroids spawned per tick at most by the population keeper.
 pub const SPAWNS_PER_TICK: usize = 16;
 /// Points for hitting a large or medium asteroid; small ones give twice this.
@@ -138,6 +139,9 @@ impl Game {
             config,
         };
         game.place_initial_asteroids();
+        // One tick before anyone joins fills the broad phase, so the first ship's spawn check
+        // sees the initial field.
+        game.tick([]);
         game
     }
 
@@ -327,7 +331,8 @@ impl Game {
                         },
                     );
                     let ship_id = self.spawn_ship(player_id);
-                    let joined = Joined { player_id, ship_id, tick: self.tick, events: rx };
+                    let ship_position = self.entity(ship_id).map_or([0.0; 2], |e| e.state.position().into());
+                    let joined = Joined { player_id, ship_id, ship_position, tick: self.tick, events: rx };
                     if reply.send(joined).is_err() {
                         // The session went away while waiting: undo.
                         self.remove_player(player_id);
@@ -493,7 +498,8 @@ impl Game {
             .collect();
         for pid in due {
             let ship_id = self.spawn_ship(pid);
-            self.send_event(pid, GameEvent::ShipSpawned { ship_id });
+            let position = self.entity(ship_id).map_or([0.0; 2], |e| e.state.position().into());
+            self.send_event(pid, GameEvent::ShipSpawned { ship_id, position });
         }
     }
 

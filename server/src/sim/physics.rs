@@ -29,6 +29,11 @@ pub fn integration_parameters(kin: &Kinematics) -> IntegrationParameters {
     let mut params = IntegrationParameters { dt: kin.dt, ..IntegrationParameters::default() };
     params.num_solver_iterations = kin.substeps as usize;
     params.normalized_max_linear_velocity = kin.max_linear_speed / params.length_unit;
+    // No continuous collision detection: nothing here is fast enough to tunnel. The fastest
+    // closing speed (a bullet at 970 u/s against a ship at 420 u/s) covers 23 units a tick,
+    // less than the smallest contact diameter (bullet against ship or small asteroid: 32).
+    // Rapier's CCD bookkeeping would otherwise run for every body, every step.
+    params.max_ccd_substeps = 0;
     params
 }
 
@@ -55,7 +60,6 @@ pub fn body_builder(kind: EntityKind, state: &QState, kin: &Kinematics) -> Rigid
     match kind {
         // Unit mass: the thrust force equals the acceleration the kinematics applies.
         EntityKind::Ship => builder = builder.additional_mass_properties(MassProperties::new(Vector::ZERO, 1.0, 50.0)),
-        EntityKind::Bullet => builder = builder.ccd_enabled(true),
         _ => {}
     }
     builder

@@ -67,7 +67,7 @@ fn asteroid_kills_ship_and_ship_respawns() {
                     assert_eq!(cause, DeathCause::Asteroid);
                     died_at = Some(t);
                 }
-                GameEvent::ShipSpawned { ship_id } => {
+                GameEvent::ShipSpawned { ship_id, .. } => {
                     let died = died_at.expect("spawned only after dying");
                     assert!(ship_id != s.id);
                     assert_eq!(t - died, asteroids_server::sim::game::RESPAWN_TICKS);

@@ -6,7 +6,7 @@ use asteroids_server::net::interest::Interest;
 use asteroids_server::sim::{Game, GameConfig, SimEvent};
 use asteroids_tests::*;
 use shared::kinematics::Kinematics;
-use shared::protocol::{EntityId, Input, ViewRect};
+use shared::protocol::{EntityId, GameEvent, Input, ServerMsg, ViewRect};
 use shared::replica::{Known, Replica};
 use std::collections::HashMap;
 
@@ -34,52 +34,72 @@ fn assert_exact(replica: &Replica, want: &HashMap<EntityId, Known>, tick: u32) {
 }
 
 /// Over the real server and socket: a pilot thrusting, turning and firing while its view
-/// jumps around reconstructs the server's state bit for bit at every snapshot, and entering
-/// and leaving the view produce enter and leave records.
+/// alternately follows its ship and jumps across the field reconstructs the server's state bit
+/// for bit at every snapshot, and entering and leaving the view produce enter and leave records.
 #[tokio::test]
 async fn client_reconstructs_server_state_exactly() {
     let server = start_server(small_world()).await;
     let (mut c, welcome) = Client::join(server.local_addr(), "Exact").await.unwrap();
     let kin = welcome.kinematics;
-    let views = [[0.0, 0.0], [900.0, 300.0], [-1500.0, 1500.0], [1800.0, -1800.0], [0.0, 0.0]];
+    let mut ship = welcome.ship_id;
+    let jumps = [[900.0, 300.0], [-1500.0, 1500.0], [1800.0, -1800.0]];
     let size = [1920.0, 1080.0];
-    c.view(views[0], size).await.unwrap();
     let mut replica = Replica::new();
-    let (mut entered, mut left, mut changed, mut checked) = (0usize, 0usize, 0usize, 0usize);
-    let mut view = ViewRect { center: views[0], size };
+    let (mut entered, mut left, mut changed_ship, mut checked) = (0usize, 0usize, 0usize, 0usize);
+    // The last view sent, and the one before it (the server may not have seen the newest yet).
+    let mut sent = [ViewRect { center: welcome.ship_position, size }; 2];
+    c.view(sent[0].center, size).await.unwrap();
+    let mut ship_seen_at = welcome.ship_position;
     let mut seq = 0;
-    for i in 0..150u32 {
-        if i % 30 == 29 {
-            view.center = views[(i as usize / 30 + 1) % views.len()];
-            c.view(view.center, size).await.unwrap();
+    let mut i = 0u32;
+    while checked < 150 {
+        let snap = match c.recv().await.unwrap() {
+            ServerMsg::Snapshot(s) => s,
+            ServerMsg::Event(GameEvent::ShipSpawned { ship_id, position }) => {
+                ship = ship_id;
+                ship_seen_at = position;
+                sent = [ViewRect { center: position, size }, sent[0]];
+                c.view(position, size).await.unwrap();
+                continue;
+            }
+            _ => continue,
+        };
+        i += 1;
+        entered += snap.entered.len();
+        left += snap.left.len();
+        changed_ship += snap.changed.iter().filter(|u| u.id == ship).count();
+        replica.apply(&snap, &kin).unwrap_or_else(|e| panic!("snapshot {i} could not be applied: {e}"));
+        let frame = server.frame_at(snap.tick).unwrap_or_else(|| panic!("frame {} no longer kept", snap.tick));
+        let matches = |v: &ViewRect| {
+            let want = truth_in_view(&frame, v);
+            want.len() == replica.entities().len() && want.iter().all(|(id, k)| replica.get(*id) == Some(k))
+        };
+        if checked > 0 && !sent.iter().any(matches) {
+            assert_exact(&replica, &truth_in_view(&frame, &sent[0]), snap.tick);
+        }
+        checked += 1;
+
+        // Steer: follow the ship for 20 snapshots, then jump away for 10.
+        let phase = i % 30;
+        if let Some(k) = replica.get(ship) {
+            ship_seen_at = k.state.position().into();
+        }
+        let center = if phase < 20 { ship_seen_at } else { jumps[(i / 30) as usize % jumps.len()] };
+        if center != sent[0].center {
+            sent = [ViewRect { center, size }, sent[0]];
+            c.view(center, size).await.unwrap();
         }
         if i % 4 == 0 {
             seq += 1;
-            let phase = i / 12 % 4;
-            c.input(seq, phase != 2, [1, 0, -1, 0][phase as usize], i % 8 == 0).await.unwrap();
+            let step = i / 12 % 4;
+            c.input(seq, step != 2, [1, 0, -1, 0][step as usize], i % 8 == 0).await.unwrap();
         }
-        let snap = c.snapshot().await.unwrap();
-        entered += snap.entered.len();
-        left += snap.left.len();
-        changed += snap.changed.len();
-        replica.apply(&snap, &kin).unwrap_or_else(|e| panic!("snapshot {i} could not be applied: {e}"));
-        let frame = server.frame_at(snap.tick).unwrap_or_else(|| panic!("frame {} no longer kept", snap.tick));
-        // The view in effect is the last one the server received, which may lag the one just
-        // sent by a snapshot: check against whichever the server's answer is consistent with.
-        let candidates = [view, ViewRect { center: views[(i as usize / 30) % views.len()], size }];
-        let matched = candidates.iter().any(|v| {
-            let want = truth_in_view(&frame, v);
-            want.len() == replica.entities().len() && want.iter().all(|(id, k)| replica.get(*id) == Some(k))
-        });
-        if !matched {
-            assert_exact(&replica, &truth_in_view(&frame, &view), snap.tick);
-        }
-        checked += 1;
     }
-    assert_eq!(checked, 150);
     assert!(entered > 100, "entities entered the view ({entered})");
     assert!(left > 50, "view jumps made entities leave ({left})");
-    assert!(changed > 0, "the piloted ship produced changes ({changed})");
+    // Its lifetime depends on the asteroids it meets, so only a few control changes are
+    // certain; that each one arrived exactly is what `assert_exact` proved above.
+    assert!(changed_ship >= 3, "the piloted ship's new controls were sent as changes ({changed_ship})");
     server.shutdown().await;
 }
 

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what building and testing the project needs on a fresh Debian 12 machine:
+# the wasm32 toolchain (rustup's target where it is installed, otherwise Debian's rustc-web
+# with the std sources and lld), and whatever the browser tests need once they exist.
+# Idempotent: skips what is already there. Needs root (or sudo) only to install packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+have_rustup_wasm() { command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; }
+if ! have_rustup_wasm; then
+  # rustup cannot download targets on machines that reach only package registries; Debian's
+  # rustc-web ships a compiler new enough for -Zbuild-std, and rust-web-src the std sources.
+  [ -x /usr/bin/rustc ] && /usr/bin/rustc --version | grep -q '^rustc 1\.9' || need_apt+=(rustc-web cargo-web)
+  [ -d /usr/lib/rustlib/src/rust/library ] || need_apt+=(rust-web-src)
+  command -v wasm-ld-19 >/dev/null || need_apt+=(lld-19)
+fi
+if [ -f package.json ]; then
+  command -v chromium >/dev/null || need_apt+=(chromium)
+  command -v node >/dev/null || need_apt+=(nodejs npm)
+fi
+
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${need_apt[@]}"
+fi
+
+if [ -f package.json ] && [ ! -d node_modules/playwright-core ]; then
+  echo "setup: installing npm packages"
+  npm ci --no-audit --no-fund
+fi
+echo "setup: done"
