@@ -10,6 +10,7 @@
 
 use asteroids_server::frame::SimTiming;
 use asteroids_server::net::interest::Interest;
+use asteroids_server::sim::game::PHASES;
 use asteroids_server::sim::{is_snapshot_tick, Game, GameConfig, SimEvent};
 use asteroids_server::Config;
 use shared::codec::encode_server;
@@ -51,14 +52,29 @@ fn tick_time(asteroids: usize, ships: u32, ticks: u32) {
         game.tick(players.iter().map(|&p| autopilot(p, t, p)));
     }
     let mut samples = Vec::with_capacity(ticks as usize);
+    let mut phase_totals = [0.0f64; PHASES.len()];
+    let (mut frame_total, mut frames) = (0.0f64, 0u32);
     for t in 120..120 + ticks {
         let started = Instant::now();
         game.tick(players.iter().map(|&p| autopilot(p, t, p)));
         if is_snapshot_tick(game.tick_number(), DEFAULT_SNAPSHOT_HZ) {
+            let built = Instant::now();
             std::hint::black_box(game.frame(SimTiming::default()));
+            frame_total += built.elapsed().as_secs_f64() * 1000.0;
+            frames += 1;
         }
         samples.push(started.elapsed().as_secs_f64() * 1000.0);
+        for (total, secs) in phase_totals.iter_mut().zip(game.phase_secs) {
+            *total += secs as f64 * 1000.0;
+        }
     }
+    let phases: Vec<String> =
+        PHASES.iter().zip(phase_totals).map(|(name, total)| format!("{name}={:.3}", total / ticks as f64)).collect();
+    println!(
+        "tick_phases asteroids={asteroids} mean_ms: {} frame_build={:.3} (on {frames} snapshot ticks)",
+        phases.join(" "),
+        frame_total / frames.max(1) as f64
+    );
     samples.sort_by(f64::total_cmp);
     let (s, a, b) = game.census();
     println!(

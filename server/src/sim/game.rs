@@ -107,7 +107,12 @@ pub struct Game {
     collector: ChannelEventCollector,
     /// Player events dropped because a session did not drain its channel.
     pub dropped_events: u64,
+    /// Duration of each phase of the last tick, seconds, in [`PHASES`] order.
+    pub phase_secs: [f32; PHASES.len()],
 }
+
+/// The tick's phases, in order (see the module docs).
+pub const PHASES: [&str; 7] = ["inbound", "intents", "physics", "collisions", "lifetimes", "snap", "population"];
 
 /// A (cos, sin) pair for an angle. Creation may use `sin`/`cos` (the result is quantized and
 /// sent); only prediction must avoid them.
@@ -136,6 +141,7 @@ impl Game {
             collisions,
             collector: ChannelEventCollector::new(collision_tx, force_tx, tear_tx),
             dropped_events: 0,
+            phase_secs: [0.0; PHASES.len()],
             config,
         };
         game.place_initial_asteroids();
@@ -298,16 +304,32 @@ impl Game {
         }
     }
 
-    /// Advances the world by one tick (see the module docs for the phases).
+    /// Advances the world by one tick (see the module docs for the phases), timing each phase
+    /// into [`Game::phase_secs`].
     pub fn tick(&mut self, events: impl IntoIterator<Item = SimEvent>) {
         self.tick += 1;
+        let mut clock = std::time::Instant::now();
+        let mut lap = |times: &mut [f32; PHASES.len()], phase: usize| {
+            let now = std::time::Instant::now();
+            times[phase] = (now - clock).as_secs_f32();
+            clock = now;
+        };
+        let mut times = [0.0; PHASES.len()];
         self.inbound(events);
+        lap(&mut times, 0);
         self.intents();
+        lap(&mut times, 1);
         self.world.step_with_events(&(), &self.collector);
+        lap(&mut times, 2);
         self.collisions();
+        lap(&mut times, 3);
         self.lifetimes();
+        lap(&mut times, 4);
         self.snap();
+        lap(&mut times, 5);
         self.population();
+        lap(&mut times, 6);
+        self.phase_secs = times;
     }
 
     fn inbound(&mut self, events: impl IntoIterator<Item = SimEvent>) {
