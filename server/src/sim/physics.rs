@@ -57,10 +57,9 @@ pub fn body_builder(kind: EntityKind, state: &QState, kin: &Kinematics) -> Rigid
         .angular_damping(damping.angular)
         // A sleeping body's velocity is zeroed, which no client could predict.
         .can_sleep(false);
-    match kind {
+    if kind == EntityKind::Ship {
         // Unit mass: the thrust force equals the acceleration the kinematics applies.
-        EntityKind::Ship => builder = builder.additional_mass_properties(MassProperties::new(Vector::ZERO, 1.0, 50.0)),
-        _ => {}
+        builder = builder.additional_mass_properties(MassProperties::new(Vector::ZERO, 1.0, 50.0));
     }
     builder
 }

@@ -90,8 +90,7 @@ fn shooting_a_ship_is_a_kill() {
     let mut a = join(&mut game, "Alice");
     let mut b = join(&mut game, "Bob");
     // Turn Alice towards Bob, close in to within bullet range, fire.
-    let mut seq = 0;
-    for _ in 0..600 {
+    for seq in 1..=600 {
         let frame = game.frame(Default::default());
         let (Some(sa), Some(sb)) = (ship(&frame, &a), ship(&frame, &b)) else { break };
         let (pa, pb) = (sa.state.body(), sb.state.body());
@@ -104,7 +103,6 @@ fn shooting_a_ship_is_a_kill() {
         } else {
             -1
         };
-        seq += 1;
         let aligned = pa.rot.dot(to) > 0.999;
         let far = pa.pos.distance(pb.pos) > 500.0;
         let input = Input { seq, thrust: aligned && far, turn, fire: aligned && !far };

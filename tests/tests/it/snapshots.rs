@@ -89,10 +89,10 @@ async fn client_reconstructs_server_state_exactly() {
             sent = [ViewRect { center, size }, sent[0]];
             c.view(center, size).await.unwrap();
         }
-        if i % 4 == 0 {
+        if i.is_multiple_of(4) {
             seq += 1;
             let step = i / 12 % 4;
-            c.input(seq, step != 2, [1, 0, -1, 0][step as usize], i % 8 == 0).await.unwrap();
+            c.input(seq, step != 2, [1, 0, -1, 0][step as usize], i.is_multiple_of(8)).await.unwrap();
         }
     }
     assert!(entered > 100, "entities entered the view ({entered})");
