@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Runs every test: the workspace's Rust tests (unit, property and integration tests against
-# the real server on 127.0.0.1), and a check that `shared` builds for wasm32.
+# Runs every test: the workspace's Rust tests (unit, property, and integration tests against
+# the real server on 127.0.0.1), the browser client's wasm32 build, and the end-to-end test
+# of the real page in headless Chromium against the real server.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 echo "== cargo test --workspace"
 cargo test --workspace
 
-echo "== shared builds for wasm32-unknown-unknown"
-# shellcheck source=scripts/wasm-env.sh
-source scripts/wasm-env.sh
-CARGO_TARGET_DIR="$WASM_TARGET_DIR" $WASM_CARGO build --release --target wasm32-unknown-unknown $WASM_CARGO_FLAGS -p asteroids-shared
+echo "== browser client: wasm32 build (also proves shared builds for wasm32)"
+scripts/build-client.sh
+
+echo "== browser end-to-end test"
+bash scripts/setup.sh --browser-test
+cargo build --release -p asteroids-server --bin asteroids-server
+node --test tests/e2e/
 echo "test.sh: all passed"

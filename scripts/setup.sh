@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what building and testing the project needs on a fresh Debian 12 machine:
-# the wasm32 toolchain (rustup's target where it is installed, otherwise Debian's rustc-web
-# with the std sources and lld), and whatever the browser tests need once they exist.
+# Installs what building the project needs on a fresh Debian 12 machine: the wasm32
+# toolchain (rustup's target where it is installed, otherwise Debian's rustc-web with the std
+# sources and lld-19). With --browser-test, also what the browser test needs: Debian's
+# Chromium, Node.js and the npm packages (playwright-core).
 # Idempotent: skips what is already there. Needs root (or sudo) only to install packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,8 +16,10 @@ if ! have_rustup_wasm; then
   [ -d /usr/lib/rustlib/src/rust/library ] || need_apt+=(rust-web-src)
   command -v wasm-ld-19 >/dev/null || need_apt+=(lld-19)
 fi
-if [ -f package.json ]; then
-  command -v chromium >/dev/null || need_apt+=(chromium)
+browser_test=false
+[ "${1:-}" = "--browser-test" ] && browser_test=true
+if $browser_test; then
+  [ -x /usr/bin/chromium ] || need_apt+=(chromium)
   command -v node >/dev/null || need_apt+=(nodejs npm)
 fi
 
@@ -27,7 +30,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${need_apt[@]}"
 fi
 
-if [ -f package.json ] && [ ! -d node_modules/playwright-core ]; then
+if $browser_test && [ ! -d node_modules/playwright-core ]; then
   echo "setup: installing npm packages"
   npm ci --no-audit --no-fund
 fi

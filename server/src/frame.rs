@@ -2,9 +2,10 @@
 //! spatial index over them. Immutable once built and shared (`Arc`) by every session, which
 //! query it for their own view; the simulation never waits for a reader.
 
-use shared::protocol::{EntityId, EntityKind, PlayerId, Tick, ViewRect};
+use shared::protocol::{EntityId, EntityKind, Leaderboard, PlayerId, Tick, ViewRect};
 use shared::quant::QState;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Side of a spatial grid cell, world units. About a tenth of a screen: a view query touches
 /// on the order of a hundred cells and few entities outside the view.
@@ -54,6 +55,9 @@ pub struct Frame {
     pub players: HashMap<PlayerId, PlayerFrame>,
     /// Simulation timing.
     pub timing: SimTiming,
+    /// The current leaderboard; the same `Arc` until it is recomputed, so sessions send it
+    /// only when it changed.
+    pub leaderboard: Arc<Leaderboard>,
     grid: Grid,
 }
 
@@ -95,6 +99,7 @@ impl Frame {
         players: HashMap<PlayerId, PlayerFrame>,
         arena_half: [f32; 2],
         timing: SimTiming,
+        leaderboard: Arc<Leaderboard>,
     ) -> Frame {
         let mut grid = Grid::new(arena_half);
         let unsorted: Vec<(usize, FrameEntity)> =
@@ -114,7 +119,7 @@ impl Frame {
         }
         grid.starts = starts;
         let entities = sorted.into_iter().map(|e| e.expect("every slot filled by the counting sort")).collect();
-        Frame { tick, entities, players, timing, grid }
+        Frame { tick, entities, players, timing, leaderboard, grid }
     }
 
     /// Calls `f` for every entity whose centre lies inside `view`.
@@ -162,7 +167,7 @@ mod tests {
             ((seed >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
         };
         let ents: Vec<_> = (0..3000).map(|i| at(i, rnd() * 3300.0, rnd() * 2300.0)).collect();
-        let frame = Frame::new(1, ents.clone(), HashMap::new(), half, SimTiming::default());
+        let frame = Frame::new(1, ents.clone(), HashMap::new(), half, SimTiming::default(), Default::default());
         for _ in 0..200 {
             let view = ViewRect {
                 center: [rnd() * 3500.0, rnd() * 2500.0],

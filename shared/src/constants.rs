@@ -49,3 +49,9 @@ pub const ASTEROID_RADII: [f32; 3] = [64.0, 32.0, 16.0];
 /// The largest radius of any entity: a client pads its view by this much so that an entity
 /// whose centre is just off screen but whose body is visible is still sent.
 pub const MAX_ENTITY_RADIUS: f32 = ASTEROID_RADII[0];
+
+/// Lines in the leaderboard.
+pub const LEADERBOARD_SIZE: usize = 10;
+
+/// Ticks between two leaderboard updates (one second).
+pub const LEADERBOARD_INTERVAL_TICKS: u32 = TICK_HZ;

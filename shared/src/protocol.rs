@@ -136,6 +136,33 @@ pub enum ServerMsg {
     },
     /// Something happened to this player.
     Event(GameEvent),
+    /// Who is online and leading, and where the action is; sent about once a second when it
+    /// changes.
+    Leaderboard(Leaderboard),
+}
+
+/// The top of the current scores.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Leaderboard {
+    /// Players connected.
+    pub online: u32,
+    /// The best players online by points, best first (at most
+    /// [`crate::constants::LEADERBOARD_SIZE`]).
+    pub top: Vec<LeaderboardEntry>,
+    /// The centre of the busiest part of the arena (most ships and bullets), if anyone is
+    /// playing: the page points an arrow at it.
+    pub hotspot: Option<[f32; 2]>,
+}
+
+/// One line of the leaderboard.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaderboardEntry {
+    /// The player's name.
+    pub name: String,
+    /// Their points.
+    pub points: u32,
+    /// Their kills.
+    pub kills: u32,
 }
 
 /// Everything a client needs to take part.

@@ -17,17 +17,25 @@ use tower_http::services::ServeDir;
 /// bounds memory for a client that stopped reading.
 pub const MAX_WRITE_BUFFER_BYTES: usize = 256 * 1024;
 
-/// The server's routes. `www` is the directory of the built browser client.
+/// The file the wasm build produces; without it the page cannot run.
+pub const CLIENT_WASM: &str = "pkg/asteroids_client_bg.wasm";
+
+/// The server's routes. `www` is the directory of the browser client (with the wasm build in
+/// `www/pkg/`).
 pub fn router(state: AppState, www: &Path) -> Router {
     let routes = Router::new().route("/ws", get(ws_upgrade)).route("/healthz", get(healthz));
-    let routes = if www.join("index.html").is_file() {
+    let missing: Vec<&str> = ["index.html", CLIENT_WASM].into_iter().filter(|f| !www.join(f).is_file()).collect();
+    let routes = if missing.is_empty() {
         routes.fallback_service(ServeDir::new(www))
     } else {
+        tracing::warn!(dir = %www.display(), ?missing, "the browser client is not built; / explains how to build it");
         let msg = format!(
             "<!doctype html><title>Asteroids: client not built</title><h1>The browser client has not been built</h1>\
-             <p>This server looks for it in <code>{}</code> and found no <code>index.html</code> there. \
-             Build it with the run command in the README, then reload.</p>",
-            www.display()
+             <p>This server looks for it in <code>{}</code> and is missing <code>{}</code>. \
+             Build it with <code>scripts/build-client.sh</code> (or start the game with <code>./run.sh</code>, \
+             which builds it), then reload.</p><p>The game socket at <code>/ws</code> works without it.</p>",
+            www.display(),
+            missing.join(", ")
         );
         routes.fallback(move || async move { (StatusCode::SERVICE_UNAVAILABLE, Html(msg)) })
     };

@@ -282,6 +282,7 @@ async fn send_loop(
 ) -> &'static str {
     let mut frames = state.frames.clone();
     let mut interest = Interest::new();
+    let mut leaderboard_sent: Option<std::sync::Arc<shared::protocol::Leaderboard>> = None;
     let mut ping = tokio::time::interval_at(Instant::now() + PING_INTERVAL, PING_INTERVAL);
     loop {
         let msg = tokio::select! {
@@ -308,6 +309,13 @@ async fn send_loop(
                 // flight are skipped; the diff is against what the client has, so nothing is
                 // lost by skipping.
                 let frame = frames.borrow_and_update().clone();
+                if leaderboard_sent.as_ref().is_none_or(|sent| !std::sync::Arc::ptr_eq(sent, &frame.leaderboard)) {
+                    leaderboard_sent = Some(frame.leaderboard.clone());
+                    let msg = encode_server(&ServerMsg::Leaderboard((*frame.leaderboard).clone()));
+                    if !send_now(tx, Message::Binary(msg.into()), state).await {
+                        return "send failed or client too slow";
+                    }
+                }
                 let Some(rect) = *view.borrow() else { continue };
                 let ack = frame.players.get(&player).map_or(0, |p| p.input_ack);
                 let Some(snap) = interest.diff(&frame, &rect, ack) else { continue };

@@ -21,12 +21,14 @@ use glam::Vec2;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rapier2d::prelude::{ChannelEventCollector, CollisionEvent, PhysicsWorld, QueryFilter, RigidBodyHandle, Shape};
-use shared::constants::{ASTEROID_RADII, MAX_VIEW_SIZE, SHIP_RADIUS};
+use shared::constants::{ASTEROID_RADII, LEADERBOARD_INTERVAL_TICKS, LEADERBOARD_SIZE, MAX_VIEW_SIZE, SHIP_RADIUS};
 use shared::kinematics::Kinematics;
-use shared::protocol::{DeathCause, EntityId, EntityKind, GameEvent, Input, PlayerId, Score, Tick};
+use shared::protocol::{
+    DeathCause, EntityId, EntityKind, GameEvent, Input, Leaderboard, LeaderboardEntry, PlayerId, Score, Tick,
+};
 use shared::quant::{Body, Ctrl, QState};
 use std::collections::HashMap;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use tokio::sync::mpsc as tokio_mpsc;
 
 /// Speed of a bullet relative to the ship that fired it, units per second.
@@ -47,6 +49,8 @@ pub const SHIP_SPAWN_CLEARANCE: f32 = 300.0;
 pub const SPAWNS_PER_TICK: usize = 16;
 /// Points for hitting a large or medium asteroid; small ones give twice this.
 pub const POINTS_PER_HIT: u32 = 1;
+/// Side of the cells in which the hotspot (where the action is) is looked for, world units.
+pub const HOTSPOT_CELL: f32 = 1024.0;
 /// Points for destroying another player's ship.
 pub const POINTS_PER_KILL: u32 = 10;
 
@@ -109,6 +113,7 @@ pub struct Game {
     pub dropped_events: u64,
     /// Duration of each phase of the last tick, seconds, in [`PHASES`] order.
     pub phase_secs: [f32; PHASES.len()],
+    leaderboard: Arc<Leaderboard>,
 }
 
 /// The tick's phases, in order (see the module docs).
@@ -142,6 +147,7 @@ impl Game {
             collector: ChannelEventCollector::new(collision_tx, force_tx, tear_tx),
             dropped_events: 0,
             phase_secs: [0.0; PHASES.len()],
+            leaderboard: Arc::default(),
             config,
         };
         game.place_initial_asteroids();
@@ -328,6 +334,9 @@ impl Game {
         self.snap();
         lap(&mut times, 5);
         self.population();
+        if self.tick.is_multiple_of(LEADERBOARD_INTERVAL_TICKS) {
+            self.update_leaderboard();
+        }
         lap(&mut times, 6);
         self.phase_secs = times;
     }
@@ -566,12 +575,37 @@ impl Game {
         }
     }
 
+    /// Recomputes the leaderboard and the hotspot (the grid cell with the most ships and
+    /// bullets); keeps the old `Arc` when nothing changed.
+    fn update_leaderboard(&mut self) {
+        let mut top: Vec<LeaderboardEntry> = self
+            .players
+            .values()
+            .map(|p| LeaderboardEntry { name: p.name.clone(), points: p.score.points, kills: p.score.kills })
+            .collect();
+        top.sort_by(|a, b| b.points.cmp(&a.points).then(b.kills.cmp(&a.kills)).then(a.name.cmp(&b.name)));
+        top.truncate(LEADERBOARD_SIZE);
+        let mut cells: HashMap<(i32, i32), u32> = HashMap::new();
+        for e in self.entities.iter().filter(|e| matches!(e.kind, EntityKind::Ship | EntityKind::Bullet)) {
+            let p = e.state.position();
+            *cells.entry(((p.x / HOTSPOT_CELL).floor() as i32, (p.y / HOTSPOT_CELL).floor() as i32)).or_default() += 1;
+        }
+        let hotspot = cells
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map(|((x, y), _)| [(x as f32 + 0.5) * HOTSPOT_CELL, (y as f32 + 0.5) * HOTSPOT_CELL]);
+        let board = Leaderboard { online: self.players.len() as u32, top, hotspot };
+        if *self.leaderboard != board {
+            self.leaderboard = Arc::new(board);
+        }
+    }
+
     /// The world as sessions see it.
     pub fn frame(&self, timing: SimTiming) -> Frame {
         let entities =
             self.entities.iter().map(|e| FrameEntity { id: e.id, kind: e.kind, state: e.state, epoch: e.epoch });
         let players =
             self.players.iter().map(|(&id, p)| (id, PlayerFrame { ship: p.ship, input_ack: p.input_seq })).collect();
-        Frame::new(self.tick, entities, players, self.config.arena_half_size, timing)
+        Frame::new(self.tick, entities, players, self.config.arena_half_size, timing, self.leaderboard.clone())
     }
 }

@@ -1,0 +1,125 @@
+//! Keys to intents. The client sends an `Input` only when the intent changes, with an
+//! increasing sequence number, so a held key costs nothing and the server can drop replays.
+
+use shared::protocol::Input;
+
+/// The pilot's controls as the keyboard holds them.
+#[derive(Clone, Debug, Default)]
+pub struct Controls {
+    thrust: bool,
+    left: bool,
+    right: bool,
+    fire: bool,
+    seq: u32,
+    sent: Option<(bool, i8, bool)>,
+}
+
+/// What a key does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Main engine.
+    Thrust,
+    /// Turn counter-clockwise.
+    Left,
+    /// Turn clockwise.
+    Right,
+    /// Fire.
+    Fire,
+}
+
+/// Maps a `KeyboardEvent.code` to an action: arrows or WASD to fly, Space to fire.
+pub fn action(code: &str) -> Option<Action> {
+    match code {
+        "ArrowUp" | "KeyW" => Some(Action::Thrust),
+        "ArrowLeft" | "KeyA" => Some(Action::Left),
+        "ArrowRight" | "KeyD" => Some(Action::Right),
+        "Space" => Some(Action::Fire),
+        _ => None,
+    }
+}
+
+impl Controls {
+    /// A key went down or up; returns whether the key is one of the game's.
+    pub fn key(&mut self, code: &str, down: bool) -> bool {
+        let Some(action) = action(code) else { return false };
+        match action {
+            Action::Thrust => self.thrust = down,
+            Action::Left => self.left = down,
+            Action::Right => self.right = down,
+            Action::Fire => self.fire = down,
+        }
+        true
+    }
+
+    /// Releases every key (the window lost focus: keyup events will not come).
+    pub fn release_all(&mut self) {
+        self.thrust = false;
+        self.left = false;
+        self.right = false;
+        self.fire = false;
+    }
+
+    /// −1, 0 or +1 (+1 counter-clockwise); both keys cancel.
+    pub fn turn(&self) -> i8 {
+        self.left as i8 - self.right as i8
+    }
+
+    /// Whether the engine key is held.
+    pub fn thrusting(&self) -> bool {
+        self.thrust
+    }
+
+    /// The input to send, if the intent changed since the last one sent.
+    pub fn next_input(&mut self) -> Option<Input> {
+        let now = (self.thrust, self.turn(), self.fire);
+        if self.sent == Some(now) {
+            return None;
+        }
+        self.sent = Some(now);
+        self.seq += 1;
+        Some(Input { seq: self.seq, thrust: now.0, turn: now.1, fire: now.2 })
+    }
+
+    /// Forget what was sent (after a reconnect, the new session knows nothing); the sequence
+    /// keeps increasing.
+    pub fn resend(&mut self) {
+        self.sent = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Arrows and WASD map to the same actions; other keys are not the game's.
+    #[test]
+    fn key_mapping() {
+        assert_eq!(action("ArrowUp"), Some(Action::Thrust));
+        assert_eq!(action("KeyW"), Some(Action::Thrust));
+        assert_eq!(action("KeyA"), Some(Action::Left));
+        assert_eq!(action("ArrowRight"), Some(Action::Right));
+        assert_eq!(action("Space"), Some(Action::Fire));
+        assert_eq!(action("KeyQ"), None);
+    }
+
+    /// Inputs are sent on change only, with increasing sequence numbers; left+right cancel.
+    #[test]
+    fn inputs_on_change_only() {
+        let mut c = Controls::default();
+        let first = c.next_input().expect("the initial state is sent once");
+        assert_eq!((first.seq, first.thrust, first.turn), (1, false, 0));
+        assert_eq!(c.next_input(), None);
+        c.key("ArrowUp", true);
+        c.key("ArrowLeft", true);
+        let i = c.next_input().unwrap();
+        assert_eq!((i.seq, i.thrust, i.turn, i.fire), (2, true, 1, false));
+        assert_eq!(c.next_input(), None, "holding keys sends nothing more");
+        c.key("ArrowRight", true);
+        assert_eq!(c.next_input().unwrap().turn, 0);
+        c.release_all();
+        let i = c.next_input().unwrap();
+        assert_eq!((i.seq, i.thrust, i.turn), (4, false, 0));
+        c.resend();
+        assert_eq!(c.next_input().unwrap().seq, 5);
+    }
+}

@@ -1,0 +1,26 @@
+//! The browser client. Everything that decides anything is plain Rust that compiles and is
+//! tested natively:
+//!
+//! - [`session`]: the connection's protocol state (handshake, snapshots into a
+//!   [`shared::replica::Replica`], events, leaderboard, ping, reconnect backoff);
+//! - [`view`]: the render clock and the model/view split: the model is the replica, exact and
+//!   snapped to the server; the view extrapolates it to the display's fractional tick with
+//!   `shared::kinematics` and eases corrections away over [`view::BLEND_MS`];
+//! - [`client`]: all of the above put together, driven by the page's events;
+//! - [`input`]: keys to intents, sent only when they change;
+//! - [`scene`]: what to draw (camera, shapes, starfield, HUD, the arrow to the action), as data.
+//!
+//! Only two files touch the browser, both compiled for wasm32 alone: `web.rs` (the whole
+//! `#[wasm_bindgen]` surface) and `canvas.rs` (draws a [`scene::Scene`] on a 2D canvas).
+
+pub mod client;
+pub mod input;
+pub mod scene;
+pub mod session;
+pub mod stats;
+pub mod view;
+
+#[cfg(target_arch = "wasm32")]
+mod canvas;
+#[cfg(target_arch = "wasm32")]
+mod web;

@@ -1,0 +1,109 @@
+//! The whole `#[wasm_bindgen]` surface: what `www/main.js` calls. Each method forwards to
+//! [`Client`]; this file only converts between JavaScript and Rust values.
+
+use crate::client::Client;
+use js_sys::{Object, Reflect};
+use wasm_bindgen::prelude::*;
+use web_sys::CanvasRenderingContext2d;
+
+/// The game client, as the page holds it.
+#[wasm_bindgen]
+pub struct GameClient {
+    inner: Client,
+    width: f64,
+    height: f64,
+}
+
+fn set(obj: &Object, key: &str, value: JsValue) {
+    let _ = Reflect::set(obj, &JsValue::from_str(key), &value);
+}
+
+#[wasm_bindgen]
+impl GameClient {
+    /// A client for a player called `name`, continuing `token`'s identity if given.
+    #[wasm_bindgen(constructor)]
+    pub fn new(name: String, token: Option<String>) -> GameClient {
+        GameClient { inner: Client::new(&name, token), width: 1280.0, height: 720.0 }
+    }
+
+    /// The socket opened.
+    pub fn on_open(&mut self) {
+        self.inner.on_open();
+    }
+
+    /// A binary message arrived (`now_ms`: `performance.now()`).
+    pub fn on_message(&mut self, bytes: &[u8], now_ms: f64) -> Result<(), JsError> {
+        self.inner.on_message(bytes, now_ms).map_err(|e| JsError::new(&e))
+    }
+
+    /// The socket closed.
+    pub fn on_close(&mut self, code: u16, reason: String) {
+        self.inner.on_close(code, &reason);
+    }
+
+    /// Whether to open a new socket after [`GameClient::reconnect_delay_ms`].
+    pub fn should_reconnect(&self) -> bool {
+        self.inner.session.should_reconnect()
+    }
+
+    /// How long to wait before reconnecting (exponential backoff).
+    pub fn reconnect_delay_ms(&self) -> f64 {
+        self.inner.session.reconnect_delay_ms()
+    }
+
+    /// A key changed (`code`: `KeyboardEvent.code`); returns whether the game used it.
+    pub fn key(&mut self, code: &str, down: bool) -> bool {
+        self.inner.key(code, down)
+    }
+
+    /// The window lost focus.
+    pub fn blur(&mut self) {
+        self.inner.blur();
+    }
+
+    /// The canvas's size in CSS pixels.
+    pub fn resize(&mut self, width: f64, height: f64) {
+        self.width = width;
+        self.height = height;
+        self.inner.resize(width as f32, height as f32);
+    }
+
+    /// The next message to send on the socket, if any.
+    pub fn take_outgoing(&mut self) -> Option<Vec<u8>> {
+        self.inner.take_outgoing()
+    }
+
+    /// Advances to `now_ms` and draws a frame.
+    pub fn frame(&mut self, now_ms: f64, ctx: &CanvasRenderingContext2d, dpr: f64) {
+        let scene = self.inner.frame(now_ms);
+        crate::canvas::draw(ctx, &scene, self.width, self.height, dpr);
+    }
+
+    /// The debug figures (`window.asteroids.stats`), as a plain object.
+    pub fn stats(&mut self, now_ms: f64) -> JsValue {
+        let d = self.inner.debug_stats(now_ms);
+        let o = Object::new();
+        set(&o, "phase", d.phase.into());
+        set(&o, "fps", d.fps.into());
+        set(&o, "ping_ms", d.ping_ms.map_or(JsValue::NULL, JsValue::from));
+        set(&o, "snapshots_per_sec", d.snapshots_per_sec.into());
+        set(&o, "downlink_bytes_per_sec", d.downlink_bytes_per_sec.into());
+        set(&o, "corrections_10s", (d.corrections_10s as f64).into());
+        set(&o, "max_correction_10s", d.max_correction_10s.into());
+        set(&o, "asteroid_corrections_10s", (d.asteroid_corrections_10s as f64).into());
+        set(&o, "max_asteroid_correction_10s", d.max_asteroid_correction_10s.into());
+        set(&o, "entities", (d.entities as f64).into());
+        set(&o, "bullets", (d.bullets as f64).into());
+        set(&o, "ship_id", d.ship_id.map_or(JsValue::NULL, JsValue::from));
+        let ship = d.ship.map_or(JsValue::NULL, |[x, y]| {
+            let s = Object::new();
+            set(&s, "x", (x as f64).into());
+            set(&s, "y", (y as f64).into());
+            s.into()
+        });
+        set(&o, "ship", ship);
+        set(&o, "tick", d.tick.map_or(JsValue::NULL, JsValue::from));
+        set(&o, "score", d.score.into());
+        o.into()
+    }
+}

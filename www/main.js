@@ -1,0 +1,104 @@
+// The page's thin loop: load the wasm client, open the socket, forward socket events, keys
+// and animation frames to it. No game rules here: everything is decided in Rust.
+import init, { GameClient } from './pkg/asteroids_client.js';
+
+const canvas = document.getElementById('game');
+const ctx = canvas.getContext('2d');
+const form = document.getElementById('join');
+const nameInput = document.getElementById('name');
+const loadError = document.getElementById('load-error');
+
+let client = null;
+let socket = null;
+
+function socketUrl() {
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${location.host}/ws`;
+}
+
+function flush() {
+  if (!socket || socket.readyState !== WebSocket.OPEN) return;
+  for (let msg = client.take_outgoing(); msg !== undefined; msg = client.take_outgoing()) {
+    socket.send(msg);
+  }
+}
+
+function connect() {
+  socket = new WebSocket(socketUrl());
+  socket.binaryType = 'arraybuffer';
+  socket.onopen = () => {
+    client.on_open();
+    flush();
+  };
+  socket.onmessage = (event) => {
+    if (!(event.data instanceof ArrayBuffer)) return;
+    try {
+      client.on_message(new Uint8Array(event.data), performance.now());
+    } catch (err) {
+      console.warn('dropping the connection after a bad server message:', err);
+      socket.close(4000, 'bad server message');
+    }
+  };
+  socket.onclose = (event) => {
+    socket = null;
+    client.on_close(event.code, event.reason);
+    if (client.should_reconnect()) setTimeout(connect, client.reconnect_delay_ms());
+  };
+}
+
+function resize() {
+  const dpr = window.devicePixelRatio || 1;
+  canvas.width = Math.round(innerWidth * dpr);
+  canvas.height = Math.round(innerHeight * dpr);
+  if (client) client.resize(innerWidth, innerHeight);
+}
+
+function frame(now) {
+  if (client) {
+    client.frame(now, ctx, window.devicePixelRatio || 1);
+    flush();
+  }
+  requestAnimationFrame(frame);
+}
+
+function onKey(down) {
+  return (event) => {
+    if (!client || event.target === nameInput) return;
+    if (client.key(event.code, down)) event.preventDefault();
+  };
+}
+
+// The debug object: `window.asteroids.stats` (see README: fps, ping_ms, snapshots_per_sec,
+// downlink_bytes_per_sec, corrections_10s, max_correction_10s, max_asteroid_correction_10s…).
+window.asteroids = {
+  get stats() { return client ? client.stats(performance.now()) : null; },
+};
+
+async function main() {
+  try {
+    await init();
+  } catch (err) {
+    loadError.textContent = `The game could not load (${err}). Reload the page.`;
+    loadError.hidden = false;
+    return;
+  }
+  nameInput.value = localStorage.getItem('asteroids.name') || '';
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const name = nameInput.value.trim();
+    localStorage.setItem('asteroids.name', name);
+    client = new GameClient(name, localStorage.getItem('asteroids.token') || undefined);
+    form.hidden = true;
+    resize();
+    connect();
+    canvas.focus();
+  });
+  addEventListener('resize', resize);
+  addEventListener('keydown', onKey(true));
+  addEventListener('keyup', onKey(false));
+  addEventListener('blur', () => client && client.blur());
+  resize();
+  requestAnimationFrame(frame);
+}
+
+main();
