@@ -35,6 +35,10 @@ pub struct PlayerFrame {
     pub input_ack: u32,
 }
 
+/// Upper bounds of the tick-duration histogram's buckets, milliseconds (Prometheus `le`).
+pub const TICK_BUCKETS_MS: [f64; 14] =
+    [1.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 14.0, 16.667, 20.0, 25.0, 33.0, 50.0, 100.0];
+
 /// Timing figures of the simulation, published with each frame.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct SimTiming {
@@ -42,6 +46,61 @@ pub struct SimTiming {
     pub missed_ticks: u64,
     /// Duration of the last tick, milliseconds.
     pub last_tick_ms: f32,
+    /// Tick duration over the last [`TICK_WINDOW`] ticks: median, milliseconds.
+    pub tick_ms_p50: f32,
+    /// … 99th percentile.
+    pub tick_ms_p99: f32,
+    /// … maximum.
+    pub tick_ms_max: f32,
+    /// Ticks run since start.
+    pub ticks: u64,
+    /// Cumulative histogram of tick durations since start: ticks at most `TICK_BUCKETS_MS[i]`.
+    pub tick_buckets: [u64; TICK_BUCKETS_MS.len()],
+    /// Sum of all tick durations since start, seconds.
+    pub tick_secs_sum: f64,
+}
+
+/// Ticks over which the tick-time percentiles are computed (10 s).
+pub const TICK_WINDOW: usize = 600;
+
+/// Keeps the tick-time window and histogram; owned by the simulation thread.
+#[derive(Debug, Default)]
+pub struct TickClock {
+    window: std::collections::VecDeque<f32>,
+    timing: SimTiming,
+}
+
+impl TickClock {
+    /// Records one tick's duration.
+    pub fn record(&mut self, ms: f32) {
+        if self.window.len() == TICK_WINDOW {
+            self.window.pop_front();
+        }
+        self.window.push_back(ms);
+        let t = &mut self.timing;
+        t.last_tick_ms = ms;
+        t.ticks += 1;
+        t.tick_secs_sum += ms as f64 / 1000.0;
+        for (bucket, le) in t.tick_buckets.iter_mut().zip(TICK_BUCKETS_MS) {
+            if ms as f64 <= le {
+                *bucket += 1;
+            }
+        }
+    }
+
+    /// Counts ticks skipped by the catch-up limit.
+    pub fn missed(&mut self, ticks: u64) {
+        self.timing.missed_ticks += ticks;
+    }
+
+    /// The figures, with the window's percentiles computed now.
+    pub fn timing(&self) -> SimTiming {
+        let mut sorted: Vec<f32> = self.window.iter().copied().collect();
+        sorted.sort_by(f32::total_cmp);
+        let pick =
+            |p: f32| sorted.get(((sorted.len().saturating_sub(1)) as f32 * p).round() as usize).copied().unwrap_or(0.0);
+        SimTiming { tick_ms_p50: pick(0.5), tick_ms_p99: pick(0.99), tick_ms_max: pick(1.0), ..self.timing }
+    }
 }
 
 /// The world at one tick, as sessions see it.

@@ -6,9 +6,13 @@
 //! [`frame::Frame`]s; each session diffs the newest frame against what its client knows
 //! ([`net::interest`]) and sends the result. `main` only parses flags and calls [`start`].
 
+pub mod admin;
 pub mod frame;
 pub mod net;
 pub mod sim;
+pub mod stats;
+
+pub use stats::Stats;
 
 use axum::serve::ListenerExt;
 use frame::Frame;
@@ -16,7 +20,6 @@ use shared::kinematics::Kinematics;
 use shared::protocol::Tick;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -49,6 +52,8 @@ pub struct Config {
     pub www_dir: PathBuf,
     /// Published frames kept for inspection (tests); 0 in production.
     pub frame_history: usize,
+    /// Bearer token for `/admin/stats` and `/metrics`.
+    pub admin_token: String,
 }
 
 impl Default for Config {
@@ -60,6 +65,7 @@ impl Default for Config {
             seed: 1,
             www_dir: PathBuf::from("www"),
             frame_history: 0,
+            admin_token: admin::random_token(),
         }
     }
 }
@@ -71,26 +77,6 @@ impl Config {
             self.arena_size.unwrap_or_else(|| (self.asteroids.max(1) as f32 * AREA_PER_ASTEROID).sqrt().max(2000.0));
         [side * 0.5, side * 0.5]
     }
-}
-
-/// Counters for operators and tests. Relaxed atomics: each is independent, and a reader only
-/// needs a recent value.
-#[derive(Debug, Default)]
-pub struct Stats {
-    /// Open game connections.
-    pub connections: AtomicU64,
-    /// Messages rejected as invalid (all connections, since start).
-    pub invalid_messages: AtomicU64,
-    /// Inputs dropped because the simulation's channel was full.
-    pub dropped_inputs: AtomicU64,
-    /// Connections closed for not completing the handshake in time.
-    pub handshake_timeouts: AtomicU64,
-    /// Snapshots sent.
-    pub snapshots: AtomicU64,
-    /// Bytes sent in binary messages.
-    pub bytes_out: AtomicU64,
-    /// Bytes received in binary messages.
-    pub bytes_in: AtomicU64,
 }
 
 /// What every request handler and session shares. Cheap to clone.
@@ -110,6 +96,8 @@ pub struct AppState {
     pub tracker: TaskTracker,
     /// Counters.
     pub stats: Arc<Stats>,
+    /// Bearer token of the admin routes.
+    pub admin_token: Arc<str>,
 }
 
 /// A running server.
@@ -140,7 +128,9 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
         shutdown: CancellationToken::new(),
         tracker: TaskTracker::new(),
         stats: Arc::new(Stats::default()),
+        admin_token: config.admin_token.clone().into(),
     };
+    state.tracker.spawn(stats::sample_rates(state.stats.clone(), state.shutdown.clone()));
     let app = net::http::router(state.clone(), &config.www_dir);
     let token = state.shutdown.clone();
     let listener = listener.tap_io(|tcp| {

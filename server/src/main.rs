@@ -26,6 +26,9 @@ struct Args {
     /// Directory of the built browser client.
     #[arg(long, default_value = "www")]
     www: PathBuf,
+    /// Bearer token for /admin/stats and /metrics (default: a random one, printed at start-up).
+    #[arg(long, env = "ASTEROIDS_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
 }
 
 #[tokio::main]
@@ -34,6 +37,15 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let args = Args::parse();
+    let admin_token = match args.admin_token {
+        Some(t) if !t.is_empty() => t,
+        _ => {
+            let t = asteroids_server::admin::random_token();
+            // Printed, not logged at a level that might be filtered: the operator needs it.
+            println!("admin token (for /admin, /admin/stats, /metrics): {t}");
+            t
+        }
+    };
     let config = Config {
         asteroids: args.asteroids,
         arena_size: args.arena_size,
@@ -41,6 +53,7 @@ async fn main() -> anyhow::Result<()> {
         seed: args.seed,
         www_dir: args.www,
         frame_history: 0,
+        admin_token,
     };
     let listener = tokio::net::TcpListener::bind(&args.bind).await?;
     asteroids_server::run(listener, config, shutdown_signal()).await

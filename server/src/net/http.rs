@@ -23,7 +23,10 @@ pub const CLIENT_WASM: &str = "pkg/asteroids_client_bg.wasm";
 /// The server's routes. `www` is the directory of the browser client (with the wasm build in
 /// `www/pkg/`).
 pub fn router(state: AppState, www: &Path) -> Router {
-    let routes = Router::new().route("/ws", get(ws_upgrade)).route("/healthz", get(healthz));
+    let routes = Router::new()
+        .route("/ws", get(ws_upgrade))
+        .route("/healthz", get(healthz))
+        .merge(crate::admin::router(state.clone()));
     let missing: Vec<&str> = ["index.html", CLIENT_WASM].into_iter().filter(|f| !www.join(f).is_file()).collect();
     let routes = if missing.is_empty() {
         routes.fallback_service(ServeDir::new(www))

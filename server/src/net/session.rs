@@ -9,6 +9,7 @@
 
 use super::interest::Interest;
 use crate::sim::{Joined, SimEvent};
+use crate::stats::ConnStats;
 use crate::AppState;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
@@ -63,9 +64,11 @@ fn close(code: u16, reason: &'static str) -> Message {
 pub async fn serve(socket: WebSocket, state: AppState) {
     state.stats.connections.fetch_add(1, Ordering::Relaxed);
     let (mut tx, mut rx) = socket.split();
-    if let Some((player, joined)) = handshake(&mut tx, &mut rx, &state).await {
+    if let Some((player, name, joined)) = handshake(&mut tx, &mut rx, &state).await {
         tracing::debug!(player, "session started");
-        let reason = run(tx, rx, &state, player, joined).await;
+        let conn = state.stats.register(player, name);
+        let reason = run(tx, rx, &state, &conn, joined).await;
+        state.stats.unregister(conn.id);
         tracing::debug!(player, reason, "session ended");
         if state.sim.try_send(SimEvent::Leave { player }).is_err() {
             // The channel is full: wait for room rather than leak the ship.
@@ -76,6 +79,12 @@ pub async fn serve(socket: WebSocket, state: AppState) {
 }
 
 async fn send_now(tx: &mut Tx, msg: Message, state: &AppState) -> bool {
+    send_counted(tx, msg, state, None).await
+}
+
+/// Sends one message, counting its bytes for the server and the connection; false if the
+/// socket failed or the send blocked longer than [`SLOW_CLIENT_TIMEOUT`].
+async fn send_counted(tx: &mut Tx, msg: Message, state: &AppState, conn: Option<&ConnStats>) -> bool {
     let len = match &msg {
         Message::Binary(b) => b.len() as u64,
         _ => 0,
@@ -83,6 +92,9 @@ async fn send_now(tx: &mut Tx, msg: Message, state: &AppState) -> bool {
     match timeout(SLOW_CLIENT_TIMEOUT, tx.send(msg)).await {
         Ok(Ok(())) => {
             state.stats.bytes_out.fetch_add(len, Ordering::Relaxed);
+            if let Some(conn) = conn {
+                conn.bytes_out.fetch_add(len, Ordering::Relaxed);
+            }
             true
         }
         _ => false,
@@ -97,7 +109,7 @@ async fn reject(tx: &mut Tx, state: &AppState, reason: RejectReason, message: St
 }
 
 /// Reads the `Hello`, checks it, and joins the simulation.
-async fn handshake(tx: &mut Tx, rx: &mut Rx, state: &AppState) -> Option<(PlayerId, Joined)> {
+async fn handshake(tx: &mut Tx, rx: &mut Rx, state: &AppState) -> Option<(PlayerId, String, Joined)> {
     let first = match timeout(HANDSHAKE_TIMEOUT, rx.next()).await {
         Ok(Some(Ok(Message::Binary(bytes)))) => bytes,
         Ok(Some(Ok(_))) => {
@@ -146,7 +158,7 @@ async fn handshake(tx: &mut Tx, rx: &mut Rx, state: &AppState) -> Option<(Player
         }
     };
     let (reply_tx, reply_rx) = oneshot::channel();
-    if state.sim.send(SimEvent::Join { name, reply: reply_tx }).await.is_err() {
+    if state.sim.send(SimEvent::Join { name: name.clone(), reply: reply_tx }).await.is_err() {
         reject(tx, state, RejectReason::ShuttingDown, "the server is shutting down".into()).await;
         return None;
     }
@@ -167,7 +179,7 @@ async fn handshake(tx: &mut Tx, rx: &mut Rx, state: &AppState) -> Option<(Player
         let _ = state.sim.send(SimEvent::Leave { player }).await;
         return None;
     }
-    Some((player, joined))
+    Some((player, name, joined))
 }
 
 /// Whether a read failed because the message exceeded the size limit.
@@ -186,11 +198,11 @@ async fn note_read_error(tx: &mut Tx, state: &AppState, e: &axum::Error) {
     }
 }
 
-async fn run(mut tx: Tx, rx: Rx, state: &AppState, player: PlayerId, joined: Joined) -> &'static str {
+async fn run(mut tx: Tx, rx: Rx, state: &AppState, conn: &ConnStats, joined: Joined) -> &'static str {
     let (out_tx, out_rx) = mpsc::channel(OUTBOX_CAPACITY);
     let (view_tx, view_rx) = watch::channel(None);
-    let recv = receive_loop(rx, state, player, view_tx, out_tx.clone());
-    let send = send_loop(&mut tx, state, player, joined.events, view_rx, out_rx);
+    let recv = receive_loop(rx, state, conn, view_tx, out_tx.clone());
+    let send = send_loop(&mut tx, state, conn, joined.events, view_rx, out_rx);
     tokio::pin!(recv, send);
     tokio::select! {
         reason = &mut send => reason,
@@ -210,7 +222,7 @@ async fn run(mut tx: Tx, rx: Rx, state: &AppState, player: PlayerId, joined: Joi
 async fn receive_loop(
     mut rx: Rx,
     state: &AppState,
-    player: PlayerId,
+    conn: &ConnStats,
     view: watch::Sender<Option<ViewRect>>,
     out: mpsc::Sender<Outbound>,
 ) -> (Option<u16>, &'static str) {
@@ -231,7 +243,15 @@ async fn receive_loop(
         let bytes = match msg {
             Message::Binary(bytes) => bytes,
             Message::Close(_) => return (None, "peer closed"),
-            Message::Ping(_) | Message::Pong(_) => continue,
+            Message::Pong(payload) => {
+                // Our pings carry the microseconds since the session started.
+                if let Ok(sent) = <[u8; 8]>::try_from(&payload[..]) {
+                    let now = conn.since.elapsed().as_micros() as u64;
+                    conn.rtt_us.store(now.saturating_sub(u64::from_le_bytes(sent)).max(1), Ordering::Relaxed);
+                }
+                continue;
+            }
+            Message::Ping(_) => continue,
             Message::Text(_) => {
                 invalid += 1;
                 state.stats.invalid_messages.fetch_add(1, Ordering::Relaxed);
@@ -242,6 +262,8 @@ async fn receive_loop(
             }
         };
         state.stats.bytes_in.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        conn.bytes_in.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        let player = conn.player;
         match decode_client(&bytes) {
             Ok(ClientMsg::Input(input)) => {
                 if state.sim.try_send(SimEvent::Input { player, input }).is_err() {
@@ -249,7 +271,9 @@ async fn receive_loop(
                 }
             }
             Ok(ClientMsg::View(rect)) => {
-                view.send_replace(Some(rect.clamped(MAX_VIEW_SIZE)));
+                let clamped = rect.clamped(MAX_VIEW_SIZE);
+                conn.set_view(&clamped);
+                view.send_replace(Some(clamped));
             }
             Ok(ClientMsg::Ping { nonce }) => {
                 let tick = state.frames.borrow().tick;
@@ -275,7 +299,7 @@ async fn receive_loop(
 async fn send_loop(
     tx: &mut Tx,
     state: &AppState,
-    player: PlayerId,
+    conn: &ConnStats,
     mut events: mpsc::Receiver<GameEvent>,
     view: watch::Receiver<Option<ViewRect>>,
     mut out: mpsc::Receiver<Outbound>,
@@ -299,7 +323,10 @@ async fn send_loop(
                 }
             },
             Some(event) = events.recv() => Message::Binary(encode_server(&ServerMsg::Event(event)).into()),
-            _ = ping.tick() => Message::Ping(Default::default()),
+            _ = ping.tick() => {
+                let micros = conn.since.elapsed().as_micros() as u64;
+                Message::Ping(micros.to_le_bytes().to_vec().into())
+            }
             changed = frames.changed() => {
                 if changed.is_err() {
                     let _ = send_now(tx, close(close_code::INTERNAL_ERROR, "simulation stopped"), state).await;
@@ -312,18 +339,23 @@ async fn send_loop(
                 if leaderboard_sent.as_ref().is_none_or(|sent| !std::sync::Arc::ptr_eq(sent, &frame.leaderboard)) {
                     leaderboard_sent = Some(frame.leaderboard.clone());
                     let msg = encode_server(&ServerMsg::Leaderboard((*frame.leaderboard).clone()));
-                    if !send_now(tx, Message::Binary(msg.into()), state).await {
+                    if !send_counted(tx, Message::Binary(msg.into()), state, Some(conn)).await {
                         return "send failed or client too slow";
                     }
                 }
                 let Some(rect) = *view.borrow() else { continue };
-                let ack = frame.players.get(&player).map_or(0, |p| p.input_ack);
+                let ack = frame.players.get(&conn.player).map_or(0, |p| p.input_ack);
                 let Some(snap) = interest.diff(&frame, &rect, ack) else { continue };
                 state.stats.snapshots.fetch_add(1, Ordering::Relaxed);
+                conn.snapshots.fetch_add(1, Ordering::Relaxed);
+                conn.entities_in_view.store(interest.known() as u32, Ordering::Relaxed);
                 Message::Binary(encode_server(&ServerMsg::Snapshot(snap)).into())
             }
         };
-        if !send_now(tx, msg, state).await {
+        conn.sending.store(true, Ordering::Relaxed);
+        let sent = send_counted(tx, msg, state, Some(conn)).await;
+        conn.sending.store(false, Ordering::Relaxed);
+        if !sent {
             return "send failed or client too slow";
         }
     }

@@ -13,7 +13,7 @@ pub mod events;
 pub mod game;
 pub mod physics;
 
-use crate::frame::{Frame, SimTiming};
+use crate::frame::{Frame, SimTiming, TickClock};
 pub use events::{Joined, SimEvent, SIM_EVENT_CAPACITY};
 pub use game::{Game, GameConfig};
 use shared::constants::TICK_HZ;
@@ -109,7 +109,7 @@ pub fn spawn(config: SimConfig) -> SimHandle {
             .name("simulation".into())
             .spawn(move || {
                 let tick_len = Duration::from_secs_f64(1.0 / TICK_HZ as f64);
-                let mut timing = SimTiming::default();
+                let mut clock = TickClock::default();
                 let mut next = Instant::now() + tick_len;
                 let mut batch = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
@@ -121,7 +121,7 @@ pub fn spawn(config: SimConfig) -> SimHandle {
                     let late = ((now - next).as_secs_f64() / tick_len.as_secs_f64()) as u64;
                     if late > MAX_CATCHUP_TICKS {
                         let skipped = late - MAX_CATCHUP_TICKS;
-                        timing.missed_ticks += skipped;
+                        clock.missed(skipped);
                         next += tick_len * skipped as u32;
                     }
                     while batch.len() < MAX_EVENTS_PER_TICK {
@@ -133,7 +133,7 @@ pub fn spawn(config: SimConfig) -> SimHandle {
                     let started = Instant::now();
                     game.tick(batch.drain(..));
                     if is_snapshot_tick(game.tick_number(), snapshot_hz) {
-                        let frame = Arc::new(game.frame(timing));
+                        let frame = Arc::new(game.frame(clock.timing()));
                         if keep > 0 {
                             let mut h = history.lock().unwrap_or_else(|e| e.into_inner());
                             h.push_back(frame.clone());
@@ -143,7 +143,7 @@ pub fn spawn(config: SimConfig) -> SimHandle {
                         }
                         frames_tx.send_replace(frame);
                     }
-                    timing.last_tick_ms = started.elapsed().as_secs_f32() * 1000.0;
+                    clock.record(started.elapsed().as_secs_f32() * 1000.0);
                     next += tick_len;
                 }
             })

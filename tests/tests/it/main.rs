@@ -1,12 +1,14 @@
 //! The integration tests, one binary (faster to link than one per file). Every test starts
 //! the real server on 127.0.0.1:0 unless it tests a pure model.
 //!
+//! - `admin`: the admin token, /admin/stats fields, /metrics as Prometheus text.
 //! - `gameplay`: the rules (splitting, deaths, respawn, kills, stale inputs) on the real world.
 //! - `handshake`: Welcome, version and name rejections, ping.
 //! - `kinematics_vs_rapier`: the shared motion model against real rapier bodies.
 //! - `snapshots`: exact reconstruction of the server's state from diffs, view clamping,
 //!   enter/leave, skipped frames.
 //! - `slow_reader`: a client that stops reading costs the server bounded memory.
+mod admin;
 mod gameplay;
 mod handshake;
 mod kinematics_vs_rapier;
