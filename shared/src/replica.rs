@@ -49,6 +49,20 @@ impl core::fmt::Display for ApplyError {
 
 impl std::error::Error for ApplyError {}
 
+/// One entity the server corrected: the client's prediction and the server's state, both at
+/// the snapshot's tick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Correction {
+    /// Which entity.
+    pub id: EntityId,
+    /// What it is.
+    pub kind: EntityKind,
+    /// The client's prediction.
+    pub predicted: QState,
+    /// The server's state.
+    pub actual: QState,
+}
+
 /// What applying one snapshot did, for stats (bots, the page's debug overlay).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct ApplyReport {
@@ -98,6 +112,17 @@ impl Replica {
     /// Predicts every known entity forward to the snapshot's tick, then applies its
     /// differences. On error the replica is left unchanged.
     pub fn apply(&mut self, snap: &Snapshot, kin: &Kinematics) -> Result<ApplyReport, ApplyError> {
+        self.apply_observed(snap, kin, |_| {})
+    }
+
+    /// [`Replica::apply`], calling `observe` for every corrected entity with what the
+    /// prediction said and what the server sent (for dead-reckoning error statistics).
+    pub fn apply_observed(
+        &mut self,
+        snap: &Snapshot,
+        kin: &Kinematics,
+        mut observe: impl FnMut(&Correction),
+    ) -> Result<ApplyReport, ApplyError> {
         if let Some(have) = self.tick {
             if snap.tick <= have {
                 return Err(ApplyError::StaleTick { have, got: snap.tick });
@@ -133,6 +158,7 @@ impl Replica {
                 let err = (known.state.position() - c.state.position()).length();
                 report.corrections += 1;
                 report.max_correction = report.max_correction.max(err);
+                observe(&Correction { id: c.id, kind: known.kind, predicted: known.state, actual: c.state });
                 known.state = c.state;
             }
         }

@@ -7,6 +7,7 @@
 //! - `kinematics_vs_rapier`: the shared motion model against real rapier bodies.
 //! - `snapshots`: exact reconstruction of the server's state from diffs, view clamping,
 //!   enter/leave, skipped frames.
+//! - `swarm`: the load-test bots against the real server.
 //! - `slow_reader`: a client that stops reading costs the server bounded memory.
 mod admin;
 mod gameplay;
@@ -14,3 +15,4 @@ mod handshake;
 mod kinematics_vs_rapier;
 mod slow_reader;
 mod snapshots;
+mod swarm;

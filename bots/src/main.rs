@@ -1,0 +1,63 @@
+//! `asteroids-bots`: the load-test swarm. Parses flags, runs the swarm, prints the report,
+//! writes it as JSON, and exits non-zero when too many bots failed.
+
+use asteroids_bots::behavior::Behavior;
+use asteroids_bots::{run, SwarmConfig};
+use clap::Parser;
+use std::path::PathBuf;
+
+/// N bots over real WebSockets against an Asteroids server.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// The game socket.
+    #[arg(long, default_value = "ws://127.0.0.1:8080/ws")]
+    url: String,
+    /// Number of bots.
+    #[arg(long, default_value_t = 100)]
+    bots: usize,
+    /// Seconds over which the bots connect.
+    #[arg(long, default_value_t = 10.0)]
+    ramp_secs: f64,
+    /// Seconds the swarm runs after the ramp.
+    #[arg(long, default_value_t = 60.0)]
+    duration_secs: f64,
+    /// What the bots do.
+    #[arg(long, value_enum, default_value_t = Behavior::Mix)]
+    behavior: Behavior,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Seed of the bots' random choices.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Exit non-zero when more than this percentage of bots fail to connect or are dropped.
+    #[arg(long, default_value_t = 2.0)]
+    max_failure_pct: f64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let report = run(SwarmConfig {
+        url: args.url,
+        bots: args.bots,
+        ramp_secs: args.ramp_secs,
+        duration_secs: args.duration_secs,
+        behavior: args.behavior,
+        seed: args.seed,
+        progress: true,
+    })
+    .await;
+    print!("{}", report.table());
+    if let Some(path) = args.json {
+        std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+        eprintln!("report written to {}", path.display());
+    }
+    let ratio = report.failure_ratio();
+    if ratio * 100.0 > args.max_failure_pct {
+        eprintln!("{:.1} % of bots failed or were dropped (limit {} %)", ratio * 100.0, args.max_failure_pct);
+        std::process::exit(1);
+    }
+    Ok(())
+}

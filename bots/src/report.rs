@@ -1,0 +1,206 @@
+//! The swarm's final report: what players felt, as percentiles across bots or samples.
+
+use crate::bot::BotResult;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Named percentiles of a set of values (`p50`, `p99`, `max`, …).
+pub type Percentiles = BTreeMap<&'static str, f64>;
+
+/// Percentiles by nearest rank; `max` is the largest value. Empty input gives zeros.
+pub fn percentiles(values: &mut [f64], which: &[&'static str]) -> Percentiles {
+    values.sort_by(f64::total_cmp);
+    which
+        .iter()
+        .map(|&name| {
+            let v = if values.is_empty() {
+                0.0
+            } else if name == "max" {
+                values[values.len() - 1]
+            } else {
+                let p: f64 = name.trim_start_matches('p').parse::<f64>().unwrap_or(50.0) / 100.0;
+                values[((values.len() - 1) as f64 * p).round() as usize]
+            };
+            (name, v)
+        })
+        .collect()
+}
+
+/// Dead-reckoning error: every prediction sample, most of them exact.
+#[derive(Debug, Serialize)]
+pub struct DrError {
+    /// p50 of all samples, world units.
+    pub p50: f64,
+    /// p99 of all samples.
+    pub p99: f64,
+    /// Largest.
+    pub max: f64,
+    /// Samples: every known entity at every snapshot (corrections after an input change are
+    /// not prediction errors and are left out).
+    pub samples: u64,
+    /// Samples with a non-zero error.
+    pub nonzero: u64,
+}
+
+/// The report.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// Bots asked for.
+    pub bots_requested: usize,
+    /// Bots that connected and were welcomed.
+    pub bots_connected: usize,
+    /// Bots that could not connect.
+    pub failures: usize,
+    /// Why, by reason.
+    pub failure_reasons: BTreeMap<String, usize>,
+    /// Connections that ended before the deadline, by reason.
+    pub disconnects: BTreeMap<String, usize>,
+    /// Snapshots per second per bot (`p5`, `p50`).
+    pub snapshots_per_sec_per_bot: Percentiles,
+    /// Downlink bytes per second per bot, WebSocket framing included (`p50`, `p95`, `p99`).
+    pub downlink_bytes_per_sec_per_bot: Percentiles,
+    /// What the full state of each bot's view every snapshot would have cost (`p50`, `p95`).
+    pub full_state_bytes_per_sec_per_bot: Percentiles,
+    /// Full state over diffs, at the median bot.
+    pub full_over_diff_ratio_p50: f64,
+    /// Entities in view, over all snapshots (`p50`, `p95`).
+    pub entities_in_view: Percentiles,
+    /// Ping round trips (`p50`, `p99`).
+    pub rtt_ms: Percentiles,
+    /// Gaps between consecutive snapshots (`p50`, `p99`, `max`).
+    pub snapshot_gap_ms: Percentiles,
+    /// Prediction against the next authoritative state.
+    pub dr_error_units: DrError,
+    /// From connect to the first snapshot, per bot (`p50`, `p99`).
+    pub time_to_first_snapshot_ms: Percentiles,
+}
+
+impl Report {
+    /// Aggregates the bots' results.
+    pub fn new(requested: usize, results: &[BotResult]) -> Report {
+        let mut failure_reasons = BTreeMap::new();
+        let mut disconnects = BTreeMap::new();
+        for r in results {
+            if let Some(f) = &r.failure {
+                *failure_reasons.entry(f.clone()).or_insert(0) += 1;
+            }
+            if let Some(d) = &r.disconnect {
+                *disconnects.entry(d.clone()).or_insert(0) += 1;
+            }
+        }
+        let active: Vec<&BotResult> = results.iter().filter(|r| r.connected && r.active_secs >= 1.0).collect();
+        let per_bot =
+            |f: &dyn Fn(&BotResult) -> f64| -> Vec<f64> { active.iter().map(|r| f(r) / r.active_secs).collect() };
+        let mut diff = per_bot(&|r| r.bytes as f64);
+        let mut full = per_bot(&|r| r.full_state_bytes as f64);
+        let downlink = percentiles(&mut diff, &["p50", "p95", "p99"]);
+        let full_state = percentiles(&mut full, &["p50", "p95"]);
+        let all = |f: &dyn Fn(&BotResult) -> Vec<f64>| -> Vec<f64> { results.iter().flat_map(f).collect() };
+        let mut dr: Vec<f64> = all(&|r| r.dr_errors.clone());
+        let exact: u64 = results.iter().map(|r| r.dr_exact).sum();
+        let nonzero = dr.iter().filter(|e| **e > 0.0).count() as u64;
+        let samples = exact + dr.len() as u64;
+        // Percentiles over all samples, the exact ones included (they are zeros).
+        dr.sort_by(f64::total_cmp);
+        let rank = |p: f64| -> f64 {
+            if samples == 0 {
+                return 0.0;
+            }
+            let i = ((samples - 1) as f64 * p).round() as u64;
+            let zeros = exact + dr.iter().filter(|e| **e == 0.0).count() as u64;
+            if i < zeros {
+                0.0
+            } else {
+                dr[(i - exact) as usize]
+            }
+        };
+        let dr_error_units =
+            DrError { p50: rank(0.5), p99: rank(0.99), max: dr.last().copied().unwrap_or(0.0), samples, nonzero };
+        Report {
+            bots_requested: requested,
+            bots_connected: results.iter().filter(|r| r.connected).count(),
+            failures: results.iter().filter(|r| r.failure.is_some()).count(),
+            failure_reasons,
+            disconnects,
+            snapshots_per_sec_per_bot: percentiles(&mut per_bot(&|r| r.snapshots as f64), &["p5", "p50"]),
+            full_over_diff_ratio_p50: full_state["p50"] / downlink["p50"].max(1e-9),
+            downlink_bytes_per_sec_per_bot: downlink,
+            full_state_bytes_per_sec_per_bot: full_state,
+            entities_in_view: percentiles(
+                &mut all(&|r| r.entities_in_view.iter().map(|&n| n as f64).collect()),
+                &["p50", "p95"],
+            ),
+            rtt_ms: percentiles(&mut all(&|r| r.rtt_ms.clone()), &["p50", "p99"]),
+            snapshot_gap_ms: percentiles(&mut all(&|r| r.gaps_ms.clone()), &["p50", "p99", "max"]),
+            dr_error_units,
+            time_to_first_snapshot_ms: percentiles(
+                &mut results.iter().filter_map(|r| r.time_to_first_snapshot_ms).collect::<Vec<_>>(),
+                &["p50", "p99"],
+            ),
+        }
+    }
+
+    /// Bots that failed to connect or were dropped, as a share of those requested.
+    pub fn failure_ratio(&self) -> f64 {
+        let dropped: usize = self.disconnects.values().sum();
+        (self.failures + dropped) as f64 / self.bots_requested.max(1) as f64
+    }
+
+    /// The report as a table for people.
+    pub fn table(&self) -> String {
+        let p = |m: &Percentiles| m.iter().map(|(k, v)| format!("{k} {v:.2}")).collect::<Vec<_>>().join("  ");
+        let mut out = String::new();
+        let mut row = |name: &str, value: String| out.push_str(&format!("{name:<34} {value}\n"));
+        row("bots requested / connected", format!("{} / {}", self.bots_requested, self.bots_connected));
+        row("failures", format!("{} {:?}", self.failures, self.failure_reasons));
+        row("disconnects", format!("{} {:?}", self.disconnects.values().sum::<usize>(), self.disconnects));
+        row("snapshots/s per bot", p(&self.snapshots_per_sec_per_bot));
+        row("downlink bytes/s per bot", p(&self.downlink_bytes_per_sec_per_bot));
+        row("full-state bytes/s per bot", p(&self.full_state_bytes_per_sec_per_bot));
+        row("full state / diff (p50)", format!("{:.1}x", self.full_over_diff_ratio_p50));
+        row("entities in view", p(&self.entities_in_view));
+        row("rtt ms", p(&self.rtt_ms));
+        row("snapshot gap ms", p(&self.snapshot_gap_ms));
+        let d = &self.dr_error_units;
+        row(
+            "dead-reckoning error (units)",
+            format!(
+                "p50 {:.4}  p99 {:.4}  max {:.4}  ({} samples, {} non-zero)",
+                d.p50, d.p99, d.max, d.samples, d.nonzero
+            ),
+        );
+        row("time to first snapshot ms", p(&self.time_to_first_snapshot_ms));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nearest-rank percentiles and max.
+    #[test]
+    fn percentile_ranks() {
+        let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
+        let p = percentiles(&mut v, &["p5", "p50", "p99", "max"]);
+        assert_eq!((p["p5"], p["p50"], p["p99"], p["max"]), (6.0, 51.0, 99.0, 100.0));
+        assert_eq!(percentiles(&mut [], &["p50"])["p50"], 0.0);
+    }
+
+    /// Exact predictions count as zero-error samples.
+    #[test]
+    fn dr_error_counts_exact_samples() {
+        let bot = BotResult {
+            connected: true,
+            active_secs: 2.0,
+            dr_exact: 990,
+            dr_errors: vec![0.5; 10],
+            ..Default::default()
+        };
+        let r = Report::new(1, &[bot]);
+        assert_eq!(r.dr_error_units.samples, 1000);
+        assert_eq!(r.dr_error_units.nonzero, 10);
+        assert_eq!(r.dr_error_units.p50, 0.0);
+        assert_eq!(r.dr_error_units.p99, 0.5);
+    }
+}
