@@ -3,7 +3,7 @@
 use crate::behavior::{Intent, Pilot};
 use futures_util::{SinkExt, StreamExt};
 use rand::rngs::SmallRng;
-use shared::codec::{decode_server, encode_client, encode_server};
+use shared::codec::{decode_server, encode_client, encoded_len_server};
 use shared::protocol::{
     ClientMsg, EntityEnter, EntityId, GameEvent, Hello, Input, ServerMsg, Snapshot, ViewRect, Welcome,
 };
@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 /// The view every bot asks for: a 1920×1080 screen.
@@ -147,7 +148,7 @@ impl Bot {
             changed: Vec::new(),
             left: Vec::new(),
         };
-        self.result.full_state_bytes += ws_frame_len(encode_server(&ServerMsg::Snapshot(full)).len());
+        self.result.full_state_bytes += ws_frame_len(encoded_len_server(&ServerMsg::Snapshot(full)));
         if let Some(me) = self.ship.and_then(|id| self.replica.get(id)) {
             self.ship_hint = me.state.position().into();
         }
@@ -229,7 +230,11 @@ pub async fn run(
         result: BotResult::default(),
     };
     let connect = async {
-        let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.map_err(|e| format!("connect: {e}"))?;
+        // A small read buffer: tungstenite zeroes it on every read (its default is 128 KiB).
+        let config = WebSocketConfig::default().read_buffer_size(16 * 1024);
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
         let hello = Hello { protocol_version: shared::PROTOCOL_VERSION, name: bot.name.clone(), token: None };
         ws.send(Message::Binary(encode_client(&ClientMsg::Hello(hello)).into()))
             .await

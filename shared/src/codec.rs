@@ -49,6 +49,12 @@ pub fn encode_server(msg: &ServerMsg) -> Vec<u8> {
     encode(msg)
 }
 
+/// The encoded length of a server message, without encoding it (for bandwidth accounting).
+pub fn encoded_len_server(msg: &ServerMsg) -> usize {
+    postcard::serialize_with_flavor::<_, postcard::ser_flavors::Size, usize>(msg, Default::default())
+        .expect("protocol types always serialize")
+}
+
 /// Encodes a client message.
 pub fn encode_client(msg: &ClientMsg) -> Vec<u8> {
     encode(msg)
@@ -146,6 +152,13 @@ mod tests {
 
     fn hello() -> ClientMsg {
         ClientMsg::Hello(Hello { protocol_version: crate::PROTOCOL_VERSION, name: "Ada".into(), token: None })
+    }
+
+    /// The computed length is the encoded length.
+    #[test]
+    fn encoded_len_matches() {
+        let msg = ServerMsg::Pong { nonce: 300, tick: 70_000 };
+        assert_eq!(encoded_len_server(&msg), encode_server(&msg).len());
     }
 
     /// Valid client messages survive encode → decode unchanged.

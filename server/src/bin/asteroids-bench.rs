@@ -40,8 +40,12 @@ fn join(game: &mut Game, name: &str) -> PlayerId {
 /// A pilot that thrusts most of the time, weaves, and fires.
 fn autopilot(player: PlayerId, tick: u32, phase: u32) -> SimEvent {
     let t = tick + phase * 37;
-    let input =
-        Input { seq: tick, thrust: t % 240 < 180, turn: [0, 1, 0, -1][(t / 60 % 4) as usize], fire: t % 20 < 10 };
+    let input = Input {
+        seq: tick,
+        thrust: t % 240 < 180,
+        turn: [0, 1, 0, -1][(t / 60 % 4) as usize],
+        fire: t % 20 < 10 && std::env::var_os("BENCH_NO_FIRE").is_none(),
+    };
     SimEvent::Input { player, input }
 }
 
@@ -66,6 +70,16 @@ fn tick_time(asteroids: usize, ships: u32, ticks: u32) {
         samples.push(started.elapsed().as_secs_f64() * 1000.0);
         for (total, secs) in phase_totals.iter_mut().zip(game.phase_secs) {
             *total += secs as f64 * 1000.0;
+        }
+        if std::env::var_os("BENCH_WINDOWS").is_some() && (t - 119) % 600 == 0 {
+            let window = &samples[samples.len() - 600..];
+            let (s, a, b) = game.census();
+            eprintln!(
+                "  window ending tick {}: mean {:.2} ms, ships {s} asteroids {a} bullets {b}, physics {:.2} ms",
+                t,
+                window.iter().sum::<f64>() / 600.0,
+                game.phase_secs[2] * 1000.0
+            );
         }
     }
     let phases: Vec<String> =
@@ -148,6 +162,11 @@ fn main() {
         !cfg!(debug_assertions)
     );
     let only = std::env::args().skip_while(|a| a != "--only").nth(1).unwrap_or_default();
+    if let Some(ships) = std::env::args().skip_while(|a| a != "--ships").nth(1) {
+        let ships: u32 = ships.parse().expect("--ships N");
+        tick_time(10_000, ships, ticks);
+        return;
+    }
     if only.is_empty() || only == "tick" {
         tick_time(10_000, 100, ticks);
         tick_time(20_000, 100, ticks);

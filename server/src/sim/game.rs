@@ -167,6 +167,16 @@ impl Game {
         self.tick
     }
 
+    /// Rigid bodies and colliders in the physics world (each entity owns exactly one of each).
+    pub fn physics_census(&self) -> (usize, usize) {
+        (self.world.bodies.len(), self.world.colliders.len())
+    }
+
+    /// Number of entities.
+    pub fn entity_count(&self) -> usize {
+        self.entities.len()
+    }
+
     /// Counts of (ships, asteroids, bullets).
     pub fn census(&self) -> (usize, usize, usize) {
         let ships = self.entities.iter().filter(|e| e.kind == EntityKind::Ship).count();
@@ -259,7 +269,8 @@ impl Game {
         if let Some(moved) = self.entities.get(i) {
             self.index.insert(moved.id, i);
         }
-        self.world.remove_body_with_colliders(e.body, false);
+        // `true`: the collider goes with the body (false would leave it behind as a static ghost).
+        self.world.remove_body_with_colliders(e.body, true);
         if e.kind.is_asteroid() {
             self.asteroid_count -= 1;
         }

@@ -130,3 +130,29 @@ fn stale_inputs_are_ignored() {
     assert_eq!(frame.players[&me.player_id].input_ack, 10);
     assert!(ship(&frame, &me).unwrap().state.ctrl.thrust(), "seq 10 (thrust) held; 5 and the replayed 10 ignored");
 }
+
+/// Regression: despawned entities took their colliders with them. (Removing bodies while
+/// keeping their colliders left thousands of invisible static colliders behind: ghost
+/// collisions, and a tick that grew slower by the minute.)
+#[test]
+fn despawned_entities_leave_no_collider_behind() {
+    let mut game = Game::new(GameConfig { asteroids: 200, arena_half_size: [1500.0, 1500.0], seed: 9 });
+    let mut pilots: Vec<Joined> = (0..5).map(|i| join(&mut game, &format!("p{i}"))).collect();
+    for t in 1..=900u32 {
+        let events: Vec<SimEvent> = pilots
+            .iter()
+            .map(|p| SimEvent::Input {
+                player: p.player_id,
+                input: Input { seq: t, thrust: t % 120 < 60, turn: if t % 90 < 30 { 1 } else { 0 }, fire: true },
+            })
+            .collect();
+        game.tick(events);
+        let (bodies, colliders) = game.physics_census();
+        assert_eq!(bodies, game.entity_count(), "tick {t}: bodies");
+        assert_eq!(colliders, game.entity_count(), "tick {t}: colliders");
+    }
+    let (_, _, bullets) = game.census();
+    assert!(bullets > 0, "bullets were flying");
+    let deaths_or_hits = pilots.iter_mut().flat_map(drain).count();
+    assert!(deaths_or_hits > 0, "things were hit and removed");
+}

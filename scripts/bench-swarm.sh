@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The standard swarm scenario (BENCHMARKS.md): the release server with 10,000 asteroids and
+# the release swarm beside it on this machine, 1,000 bots in `mix`, 20 s ramp, 60 s run.
+# Samples /admin/stats every 10 s during the run; writes everything to bench-out/.
+# Usage: scripts/bench-swarm.sh [BOTS] [ASTEROIDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bots=${1:-1000}
+asteroids=${2:-10000}
+out=bench-out
+mkdir -p "$out"
+cargo build --release -p asteroids-server -p asteroids-bots
+token=bench-$$
+port=18080
+./target/release/asteroids-server --bind 127.0.0.1:$port --asteroids "$asteroids" --admin-token "$token" > "$out/server.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" > /dev/null && break; sleep 0.2; done
+(
+  for i in $(seq 1 9); do
+    sleep 10
+    curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$port/admin/stats" > "$out/stats-$i.json" || true
+  done
+) &
+sampler=$!
+set +e
+./target/release/asteroids-bots --url "ws://127.0.0.1:$port/ws" --bots "$bots" --ramp-secs 20 --duration-secs 60 \
+  --behavior mix --json "$out/report.json" 2> "$out/progress.log" | tee "$out/report.txt"
+status=${PIPESTATUS[0]}
+set -e
+kill $sampler 2>/dev/null || true
+curl -sf "http://127.0.0.1:$port/metrics" -H "Authorization: Bearer $token" > "$out/metrics.txt" || true
+echo "swarm exit status: $status"
+exit "$status"
