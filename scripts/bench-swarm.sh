@@ -24,7 +24,7 @@ for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" > /dev/null 
 ) &
 sampler=$!
 set +e
-./target/release/asteroids-bots --url "ws://127.0.0.1:$port/ws" --bots "$bots" --ramp-secs 20 --duration-secs 60 \
+${BOTS_NICE:+nice -n $BOTS_NICE} ./target/release/asteroids-bots --url "ws://127.0.0.1:$port/ws" --bots "$bots" --ramp-secs 20 --duration-secs 60 \
   --behavior mix --json "$out/report.json" 2> "$out/progress.log" | tee "$out/report.txt"
 status=${PIPESTATUS[0]}
 set -e
