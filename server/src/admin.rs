@@ -134,6 +134,12 @@ pub struct StatsDoc {
     pub dropped_inputs: u64,
     /// Handshakes that timed out.
     pub handshake_timeouts: u64,
+    /// Client messages dropped for exceeding the per-connection rate.
+    pub rate_limited: u64,
+    /// Upgrades refused for a foreign Origin.
+    pub origin_rejected: u64,
+    /// Upgrades refused at the connection cap.
+    pub full_rejected: u64,
     /// Per connection.
     pub connections_detail: Vec<Connection>,
 }
@@ -185,6 +191,9 @@ fn collect(state: &AppState) -> StatsDoc {
         invalid_messages: s.invalid_messages.load(Ordering::Relaxed),
         dropped_inputs: s.dropped_inputs.load(Ordering::Relaxed),
         handshake_timeouts: s.handshake_timeouts.load(Ordering::Relaxed),
+        rate_limited: s.rate_limited.load(Ordering::Relaxed),
+        origin_rejected: s.origin_rejected.load(Ordering::Relaxed),
+        full_rejected: s.full_rejected.load(Ordering::Relaxed),
         connections_detail,
     }
 }

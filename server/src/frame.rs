@@ -58,6 +58,8 @@ pub struct SimTiming {
     pub tick_buckets: [u64; TICK_BUCKETS_MS.len()],
     /// Sum of all tick durations since start, seconds.
     pub tick_secs_sum: f64,
+    /// Bodies found with a non-finite state and removed (should stay 0: inputs are validated).
+    pub nonfinite_bodies: u64,
 }
 
 /// Ticks over which the tick-time percentiles are computed (10 s).

@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod frame;
+pub mod limits;
 pub mod net;
 pub mod sim;
 pub mod stats;
@@ -54,6 +55,8 @@ pub struct Config {
     pub frame_history: usize,
     /// Bearer token for `/admin/stats` and `/metrics`.
     pub admin_token: String,
+    /// Per-connection limits.
+    pub limits: limits::Limits,
 }
 
 impl Default for Config {
@@ -66,6 +69,7 @@ impl Default for Config {
             www_dir: PathBuf::from("www"),
             frame_history: 0,
             admin_token: admin::random_token(),
+            limits: limits::Limits::default(),
         }
     }
 }
@@ -98,6 +102,8 @@ pub struct AppState {
     pub stats: Arc<Stats>,
     /// Bearer token of the admin routes.
     pub admin_token: Arc<str>,
+    /// Per-connection limits.
+    pub limits: Arc<limits::Limits>,
 }
 
 /// A running server.
@@ -129,6 +135,7 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
         tracker: TaskTracker::new(),
         stats: Arc::new(Stats::default()),
         admin_token: config.admin_token.clone().into(),
+        limits: Arc::new(config.limits.clone()),
     };
     state.tracker.spawn(stats::sample_rates(state.stats.clone(), state.shutdown.clone()));
     let app = net::http::router(state.clone(), &config.www_dir);

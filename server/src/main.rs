@@ -26,6 +26,13 @@ struct Args {
     /// Directory of the built browser client.
     #[arg(long, default_value = "www")]
     www: PathBuf,
+    /// Most open game connections; beyond it, new ones get 503.
+    #[arg(long, default_value_t = asteroids_server::limits::MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Origins allowed on the game socket besides the page's own (repeatable), e.g.
+    /// --allowed-origin https://play.example.com
+    #[arg(long = "allowed-origin")]
+    allowed_origins: Vec<String>,
     /// Bearer token for /admin/stats and /metrics (default: a random one, printed at start-up).
     #[arg(long, env = "ASTEROIDS_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
@@ -54,6 +61,11 @@ async fn main() -> anyhow::Result<()> {
         www_dir: args.www,
         frame_history: 0,
         admin_token,
+        limits: asteroids_server::limits::Limits {
+            max_connections: args.max_connections,
+            allowed_origins: args.allowed_origins,
+            ..Default::default()
+        },
     };
     let listener = tokio::net::TcpListener::bind(&args.bind).await?;
     asteroids_server::run(listener, config, shutdown_signal()).await

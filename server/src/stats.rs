@@ -41,6 +41,12 @@ pub struct Stats {
     pub dropped_inputs: AtomicU64,
     /// Connections closed for not completing the handshake in time.
     pub handshake_timeouts: AtomicU64,
+    /// Client messages dropped for exceeding the per-connection rate.
+    pub rate_limited: AtomicU64,
+    /// Upgrades refused for a foreign `Origin` (403).
+    pub origin_rejected: AtomicU64,
+    /// Upgrades refused at the connection cap (503).
+    pub full_rejected: AtomicU64,
     /// Snapshots sent.
     pub snapshots: AtomicU64,
     /// Bytes sent in binary messages.
@@ -66,6 +72,9 @@ impl Default for Stats {
             invalid_messages: AtomicU64::new(0),
             dropped_inputs: AtomicU64::new(0),
             handshake_timeouts: AtomicU64::new(0),
+            rate_limited: AtomicU64::new(0),
+            origin_rejected: AtomicU64::new(0),
+            full_rejected: AtomicU64::new(0),
             snapshots: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),

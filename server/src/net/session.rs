@@ -8,6 +8,7 @@
 //! server never holds more than the one frame being sent for a client.
 
 use super::interest::Interest;
+use crate::limits::{RateLimiter, Verdict};
 use crate::sim::{Joined, SimEvent};
 use crate::stats::ConnStats;
 use crate::AppState;
@@ -23,16 +24,6 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{timeout, Instant};
 
-/// Time a client has from the upgrade to a valid `Hello`.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Interval of the server's WebSocket pings.
-pub const PING_INTERVAL: Duration = Duration::from_secs(5);
-/// A connection from which nothing (not even a pong) arrives for this long is closed.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
-/// A single send that cannot complete within this long closes the connection as too slow.
-pub const SLOW_CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Invalid messages tolerated on one connection before it is closed with 1008.
-pub const MAX_INVALID_MESSAGES: u32 = 10;
 /// Replies (pongs) waiting for the send loop; beyond this, pings go unanswered.
 const OUTBOX_CAPACITY: usize = 16;
 
@@ -60,9 +51,9 @@ fn close(code: u16, reason: &'static str) -> Message {
     Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))
 }
 
-/// Serves one upgraded connection to the end.
-pub async fn serve(socket: WebSocket, state: AppState) {
-    state.stats.connections.fetch_add(1, Ordering::Relaxed);
+/// Serves one upgraded connection to the end. `_slot` holds its place under the connection
+/// cap until the session is over.
+pub async fn serve(socket: WebSocket, state: AppState, _slot: ConnectionSlot) {
     let (mut tx, mut rx) = socket.split();
     if let Some((player, name, joined)) = handshake(&mut tx, &mut rx, &state).await {
         tracing::debug!(player, "session started");
@@ -75,7 +66,31 @@ pub async fn serve(socket: WebSocket, state: AppState) {
             let _ = state.sim.send(SimEvent::Leave { player }).await;
         }
     }
-    state.stats.connections.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// A place under the connection cap, taken when an upgrade is accepted and given back when
+/// dropped (after the session, or if the upgrade never completes).
+#[derive(Debug)]
+pub struct ConnectionSlot {
+    stats: std::sync::Arc<crate::Stats>,
+}
+
+impl ConnectionSlot {
+    /// Takes a slot if fewer than `max` connections are open.
+    pub fn take(stats: &std::sync::Arc<crate::Stats>, max: usize) -> Option<ConnectionSlot> {
+        let before = stats.connections.fetch_add(1, Ordering::Relaxed);
+        if before as usize >= max {
+            stats.connections.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(ConnectionSlot { stats: stats.clone() })
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.stats.connections.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 async fn send_now(tx: &mut Tx, msg: Message, state: &AppState) -> bool {
@@ -83,13 +98,13 @@ async fn send_now(tx: &mut Tx, msg: Message, state: &AppState) -> bool {
 }
 
 /// Sends one message, counting its bytes for the server and the connection; false if the
-/// socket failed or the send blocked longer than [`SLOW_CLIENT_TIMEOUT`].
+/// socket failed or the send blocked longer than the slow-client timeout.
 async fn send_counted(tx: &mut Tx, msg: Message, state: &AppState, conn: Option<&ConnStats>) -> bool {
     let len = match &msg {
         Message::Binary(b) => b.len() as u64,
         _ => 0,
     };
-    match timeout(SLOW_CLIENT_TIMEOUT, tx.send(msg)).await {
+    match timeout(state.limits.slow_client_timeout, tx.send(msg)).await {
         Ok(Ok(())) => {
             state.stats.bytes_out.fetch_add(len, Ordering::Relaxed);
             if let Some(conn) = conn {
@@ -110,7 +125,7 @@ async fn reject(tx: &mut Tx, state: &AppState, reason: RejectReason, message: St
 
 /// Reads the `Hello`, checks it, and joins the simulation.
 async fn handshake(tx: &mut Tx, rx: &mut Rx, state: &AppState) -> Option<(PlayerId, String, Joined)> {
-    let first = match timeout(HANDSHAKE_TIMEOUT, rx.next()).await {
+    let first = match timeout(state.limits.handshake_timeout, rx.next()).await {
         Ok(Some(Ok(Message::Binary(bytes)))) => bytes,
         Ok(Some(Ok(_))) => {
             state.stats.invalid_messages.fetch_add(1, Ordering::Relaxed);
@@ -227,8 +242,9 @@ async fn receive_loop(
     out: mpsc::Sender<Outbound>,
 ) -> (Option<u16>, &'static str) {
     let mut invalid = 0u32;
+    let mut rate = RateLimiter::new(&state.limits);
     loop {
-        let msg = match timeout(IDLE_TIMEOUT, rx.next()).await {
+        let msg = match timeout(state.limits.idle_timeout, rx.next()).await {
             Err(_) => return (Some(close_code::GOING_AWAY), "idle timeout"),
             Ok(None) => return (None, "peer disconnected"),
             Ok(Some(Err(e))) => {
@@ -255,7 +271,7 @@ async fn receive_loop(
             Message::Text(_) => {
                 invalid += 1;
                 state.stats.invalid_messages.fetch_add(1, Ordering::Relaxed);
-                if invalid >= MAX_INVALID_MESSAGES {
+                if invalid >= state.limits.max_invalid_messages {
                     return (Some(close_code::POLICY_VIOLATION), "too many invalid messages");
                 }
                 continue;
@@ -263,6 +279,17 @@ async fn receive_loop(
         };
         state.stats.bytes_in.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         conn.bytes_in.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        match rate.check() {
+            Verdict::Admit => {}
+            Verdict::Drop => {
+                state.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            Verdict::Abuse => {
+                state.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                return (Some(close_code::POLICY_VIOLATION), "message rate exceeded");
+            }
+        }
         let player = conn.player;
         match decode_client(&bytes) {
             Ok(ClientMsg::Input(input)) => {
@@ -283,7 +310,7 @@ async fn receive_loop(
             | Err(DecodeError::Malformed(_) | DecodeError::TrailingBytes { .. } | DecodeError::Invalid(_)) => {
                 invalid += 1;
                 state.stats.invalid_messages.fetch_add(1, Ordering::Relaxed);
-                if invalid >= MAX_INVALID_MESSAGES {
+                if invalid >= state.limits.max_invalid_messages {
                     return (Some(close_code::POLICY_VIOLATION), "too many invalid messages");
                 }
             }
@@ -307,7 +334,8 @@ async fn send_loop(
     let mut frames = state.frames.clone();
     let mut interest = Interest::new();
     let mut leaderboard_sent: Option<std::sync::Arc<shared::protocol::Leaderboard>> = None;
-    let mut ping = tokio::time::interval_at(Instant::now() + PING_INTERVAL, PING_INTERVAL);
+    let every = state.limits.ping_interval;
+    let mut ping = tokio::time::interval_at(Instant::now() + every, every);
     loop {
         let msg = tokio::select! {
             biased;

@@ -111,6 +111,8 @@ pub struct Game {
     collector: ChannelEventCollector,
     /// Player events dropped because a session did not drain its channel.
     pub dropped_events: u64,
+    /// Bodies found non-finite after a step and removed.
+    pub nonfinite_removed: u64,
     /// Duration of each phase of the last tick, seconds, in [`PHASES`] order.
     pub phase_secs: [f32; PHASES.len()],
     leaderboard: Arc<Leaderboard>,
@@ -146,6 +148,7 @@ impl Game {
             collisions,
             collector: ChannelEventCollector::new(collision_tx, force_tx, tear_tx),
             dropped_events: 0,
+            nonfinite_removed: 0,
             phase_secs: [0.0; PHASES.len()],
             leaderboard: Arc::default(),
             config,
@@ -566,6 +569,7 @@ impl Game {
             e.state = new_state;
         }
         for id in broken {
+            self.nonfinite_removed += 1;
             tracing::error!(entity = id, "non-finite body state; entity removed");
             self.despawn(id);
         }
@@ -617,6 +621,7 @@ impl Game {
             self.entities.iter().map(|e| FrameEntity { id: e.id, kind: e.kind, state: e.state, epoch: e.epoch });
         let players =
             self.players.iter().map(|(&id, p)| (id, PlayerFrame { ship: p.ship, input_ack: p.input_seq })).collect();
+        let timing = SimTiming { nonfinite_bodies: self.nonfinite_removed, ..timing };
         Frame::new(self.tick, entities, players, self.config.arena_half_size, timing, self.leaderboard.clone())
     }
 }

@@ -118,6 +118,24 @@ fn shooting_a_ship_is_a_kill() {
     assert!(ea.iter().any(|e| matches!(e, GameEvent::Score(s) if s.kills == 1 && s.points >= 10)), "{ea:?}");
 }
 
+/// Many inputs within one tick: only the newest applies (one per ship per tick).
+#[test]
+fn at_most_one_input_per_tick_latest_wins() {
+    let mut game = empty_world();
+    let me = join(&mut game, "Flooder");
+    let inputs: Vec<SimEvent> = (1..=10u32)
+        .map(|seq| SimEvent::Input {
+            player: me.player_id,
+            input: Input { seq, thrust: seq % 2 == 1, turn: if seq == 10 { -1 } else { 1 }, fire: false },
+        })
+        .collect();
+    game.tick(inputs);
+    let frame = game.frame(Default::default());
+    assert_eq!(frame.players[&me.player_id].input_ack, 10);
+    let ctrl = ship(&frame, &me).unwrap().state.ctrl;
+    assert!(!ctrl.thrust() && ctrl.turn() == -1, "only input 10 (no thrust, turning right) applied: {ctrl:?}");
+}
+
 /// Replayed and stale input sequence numbers are ignored: the newest input holds.
 #[test]
 fn stale_inputs_are_ignored() {

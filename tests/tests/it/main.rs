@@ -4,6 +4,7 @@
 //! - `admin`: the admin token, /admin/stats fields, /metrics as Prometheus text.
 //! - `gameplay`: the rules (splitting, deaths, respawn, kills, stale inputs) on the real world.
 //! - `handshake`: Welcome, version and name rejections, ping.
+//! - `hostile`: oversized and garbage messages, floods, silent peers, stalled handshakes, origins, the cap.
 //! - `kinematics_vs_rapier`: the shared motion model against real rapier bodies.
 //! - `snapshots`: exact reconstruction of the server's state from diffs, view clamping,
 //!   enter/leave, skipped frames.
@@ -12,6 +13,7 @@
 mod admin;
 mod gameplay;
 mod handshake;
+mod hostile;
 mod kinematics_vs_rapier;
 mod slow_reader;
 mod snapshots;

@@ -1,8 +1,8 @@
 //! A client that stops reading: the server keeps at most one frame for it, stops sending when
 //! its socket is full, closes it as too slow, and other clients do not notice.
 
+use asteroids_server::limits::SLOW_CLIENT_TIMEOUT;
 use asteroids_server::net::http::MAX_WRITE_BUFFER_BYTES;
-use asteroids_server::net::session::SLOW_CLIENT_TIMEOUT;
 use asteroids_server::{Config, SOCKET_SEND_BUFFER_BYTES};
 use asteroids_tests::*;
 use futures_util::SinkExt;

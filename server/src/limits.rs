@@ -1,0 +1,158 @@
+//! Every limit a connection is held to, in one place. The defaults are the documented
+//! constants (see docs/PROTOCOL.md); tests shorten the timeouts to stay fast.
+
+use std::time::Duration;
+
+/// Time a client has from the upgrade to a valid `Hello`.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Interval of the server's WebSocket pings.
+pub const PING_INTERVAL: Duration = Duration::from_secs(5);
+/// A connection from which nothing (not even a pong) arrives for this long is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
+/// A single send that cannot complete within this long closes the connection as too slow.
+pub const SLOW_CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Invalid messages tolerated on one connection before it is closed with 1008.
+pub const MAX_INVALID_MESSAGES: u32 = 10;
+/// Messages per second a connection may send, sustained (a browser sends a few dozen at most).
+pub const MAX_MESSAGES_PER_SEC: u32 = 120;
+/// Messages a connection may send in a burst above the sustained rate.
+pub const MESSAGE_BURST: u32 = 60;
+/// Messages dropped for exceeding the rate, within [`RATE_WINDOW`], after which the
+/// connection is closed with 1008.
+pub const MAX_DROPPED_MESSAGES: u32 = 600;
+/// Window over which dropped messages are counted.
+pub const RATE_WINDOW: Duration = Duration::from_secs(5);
+/// Open game connections the server accepts; beyond it, upgrades are answered with 503.
+pub const MAX_CONNECTIONS: usize = 20_000;
+
+/// The limits in force.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// See [`HANDSHAKE_TIMEOUT`].
+    pub handshake_timeout: Duration,
+    /// See [`PING_INTERVAL`].
+    pub ping_interval: Duration,
+    /// See [`IDLE_TIMEOUT`].
+    pub idle_timeout: Duration,
+    /// See [`SLOW_CLIENT_TIMEOUT`].
+    pub slow_client_timeout: Duration,
+    /// See [`MAX_INVALID_MESSAGES`].
+    pub max_invalid_messages: u32,
+    /// See [`MAX_MESSAGES_PER_SEC`].
+    pub max_messages_per_sec: u32,
+    /// See [`MESSAGE_BURST`].
+    pub message_burst: u32,
+    /// See [`MAX_DROPPED_MESSAGES`].
+    pub max_dropped_messages: u32,
+    /// See [`MAX_CONNECTIONS`].
+    pub max_connections: usize,
+    /// Origins allowed on the game socket besides the page's own (e.g.
+    /// `https://play.example.com`). Requests without an `Origin` (non-browser clients) are
+    /// allowed; browsers always send one.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+            ping_interval: PING_INTERVAL,
+            idle_timeout: IDLE_TIMEOUT,
+            slow_client_timeout: SLOW_CLIENT_TIMEOUT,
+            max_invalid_messages: MAX_INVALID_MESSAGES,
+            max_messages_per_sec: MAX_MESSAGES_PER_SEC,
+            message_burst: MESSAGE_BURST,
+            max_dropped_messages: MAX_DROPPED_MESSAGES,
+            max_connections: MAX_CONNECTIONS,
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+/// A token bucket over a connection's messages, with a count of what it dropped.
+#[derive(Debug)]
+pub struct RateLimiter {
+    tokens: f64,
+    last: tokio::time::Instant,
+    window_start: tokio::time::Instant,
+    dropped_in_window: u32,
+    rate: f64,
+    burst: f64,
+    max_dropped: u32,
+}
+
+/// What to do with one message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Within the rate: handle it.
+    Admit,
+    /// Over the rate: drop it (and count it).
+    Drop,
+    /// Sustained abuse: close the connection.
+    Abuse,
+}
+
+impl RateLimiter {
+    /// A full bucket.
+    pub fn new(limits: &Limits) -> RateLimiter {
+        let now = tokio::time::Instant::now();
+        RateLimiter {
+            tokens: limits.message_burst as f64,
+            last: now,
+            window_start: now,
+            dropped_in_window: 0,
+            rate: limits.max_messages_per_sec as f64,
+            burst: limits.message_burst as f64,
+            max_dropped: limits.max_dropped_messages,
+        }
+    }
+
+    /// Judges one message arriving now.
+    pub fn check(&mut self) -> Verdict {
+        let now = tokio::time::Instant::now();
+        self.tokens = (self.tokens + (now - self.last).as_secs_f64() * self.rate).min(self.burst);
+        self.last = now;
+        if now - self.window_start > RATE_WINDOW {
+            self.window_start = now;
+            self.dropped_in_window = 0;
+        }
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return Verdict::Admit;
+        }
+        self.dropped_in_window += 1;
+        if self.dropped_in_window > self.max_dropped {
+            Verdict::Abuse
+        } else {
+            Verdict::Drop
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A burst passes, a sustained flood is dropped and then called abuse; a client within
+    /// the rate is never dropped.
+    #[tokio::test(start_paused = true)]
+    async fn token_bucket() {
+        let limits = Limits::default();
+        let mut r = RateLimiter::new(&limits);
+        for _ in 0..MESSAGE_BURST {
+            assert_eq!(r.check(), Verdict::Admit);
+        }
+        assert_eq!(r.check(), Verdict::Drop);
+        let mut verdicts = Vec::new();
+        for _ in 0..2000 {
+            tokio::time::advance(Duration::from_micros(800)).await; // 1250 messages/s: 10× the rate
+            verdicts.push(r.check());
+        }
+        assert!(verdicts.contains(&Verdict::Abuse), "a 10× flood is abuse within 1.6 s");
+        let mut fine = RateLimiter::new(&limits);
+        for _ in 0..1000 {
+            tokio::time::advance(Duration::from_millis(10)).await; // 100 messages/s
+            assert_eq!(fine.check(), Verdict::Admit);
+        }
+    }
+}

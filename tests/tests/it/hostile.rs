@@ -1,0 +1,206 @@
+//! Hostile and broken clients against the real server: oversized and garbage messages,
+//! floods, silent peers, stalled handshakes, foreign origins, the connection cap. Each is
+//! refused with the documented code, counted, and costs the other players nothing.
+
+use asteroids_server::limits::Limits;
+use asteroids_server::Config;
+use asteroids_tests::*;
+use shared::codec::encode_client;
+use shared::protocol::{ClientMsg, Input, ViewRect};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+fn config(limits: Limits) -> Config {
+    Config { limits, ..small_world() }
+}
+
+/// A message over the 4 KiB limit is answered with close 1009 and counted.
+#[tokio::test]
+async fn oversized_message_gets_1009() {
+    let server = start_server(small_world()).await;
+    let (mut c, _) = Client::join(server.local_addr(), "Big").await.unwrap();
+    c.send_raw(vec![0u8; shared::constants::MAX_CLIENT_MESSAGE_BYTES + 1]).await.unwrap();
+    let (ended, _) = c.until_closed(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(ended, Ended::Closed(1009, "message too big".into()));
+    assert!(server.stats().invalid_messages.load(Ordering::Relaxed) >= 1);
+    server.shutdown().await;
+}
+
+/// Garbage (random bytes, truncated messages, unknown tags, NaN views, bad turns) is counted
+/// and, at the limit, closed with 1008; nothing non-finite reaches the physics, and a player
+/// beside it keeps playing.
+#[tokio::test]
+async fn garbage_is_counted_then_closed_1008() {
+    let server = start_server(small_world()).await;
+    let (mut steady, w) = Client::join(server.local_addr(), "Steady").await.unwrap();
+    steady.view(w.ship_position, [1920.0, 1080.0]).await.unwrap();
+    let (mut bad, _) = Client::join(server.local_addr(), "Vandal").await.unwrap();
+    let nan_view = encode_client(&ClientMsg::View(ViewRect { center: [f32::NAN, 0.0], size: [f32::INFINITY, 1.0] }));
+    let mut bad_turn = encode_client(&ClientMsg::Input(Input { seq: 1, thrust: true, turn: 1, fire: false }));
+    let last = bad_turn.len() - 2;
+    bad_turn[last] = 7; // turn = 7
+    let mut truncated = encode_client(&ClientMsg::Ping { nonce: 123_456 });
+    truncated.truncate(2);
+    let garbage: Vec<Vec<u8>> = vec![
+        vec![0xde, 0xad, 0xbe, 0xef, 0x01, 0x02],
+        vec![99],
+        truncated,
+        nan_view,
+        bad_turn,
+        vec![],
+        vec![0x03, 0xff, 0xff, 0xff, 0xff, 0xff],
+        vec![0x00, 0x01, 0x05, b'a'],
+        vec![0x02; 40],
+        vec![0x01, 0x09],
+    ];
+    assert_eq!(garbage.len() as u32, asteroids_server::limits::MAX_INVALID_MESSAGES);
+    for g in garbage {
+        bad.send_raw(g).await.unwrap();
+    }
+    let (ended, _) = bad.until_closed(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(ended, Ended::Closed(1008, "too many invalid messages".into()));
+    assert!(server.stats().invalid_messages.load(Ordering::Relaxed) >= 10);
+    for _ in 0..20 {
+        steady.snapshot().await.expect("the other player keeps receiving snapshots");
+    }
+    let frame = server.latest_frame();
+    assert_eq!(frame.timing.nonfinite_bodies, 0, "no body ever became non-finite");
+    server.shutdown().await;
+}
+
+/// An input flood at 10× the allowed rate is dropped above the rate, closed with 1008 as
+/// abuse, and another player's snapshots keep their cadence. (That at most one input per
+/// ship applies per tick is `gameplay::at_most_one_input_per_tick_latest_wins`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_flood_is_closed_and_others_unaffected() {
+    let server = start_server(small_world()).await;
+    let (mut steady, w) = Client::join(server.local_addr(), "Steady").await.unwrap();
+    steady.view(w.ship_position, [1920.0, 1080.0]).await.unwrap();
+    steady.snapshot().await.unwrap();
+    let (mut flood, _) = Client::join(server.local_addr(), "Flood").await.unwrap();
+    let flooder = tokio::spawn(async move {
+        let rate = asteroids_server::limits::MAX_MESSAGES_PER_SEC * 10;
+        let gap = Duration::from_secs_f64(1.0 / rate as f64);
+        let started = Instant::now();
+        let mut seq = 0u32;
+        let mut next = tokio::time::Instant::now();
+        while started.elapsed() < Duration::from_secs(5) {
+            seq += 1;
+            if flood.input(seq, seq % 2 == 0, 0, false).await.is_err() {
+                break;
+            }
+            next += gap;
+            tokio::time::sleep_until(next).await;
+        }
+        (flood.until_closed(Duration::from_secs(5)).await, seq)
+    });
+    let mut worst_gap = Duration::ZERO;
+    let mut last = Instant::now();
+    for _ in 0..40 {
+        steady.snapshot().await.unwrap();
+        worst_gap = worst_gap.max(last.elapsed());
+        last = Instant::now();
+    }
+    let (outcome, sent) = flooder.await.unwrap();
+    let (ended, _) = outcome.unwrap();
+    assert_eq!(ended, Ended::Closed(1008, "message rate exceeded".into()), "after {sent} inputs");
+    assert!(server.stats().rate_limited.load(Ordering::Relaxed) > 0);
+    assert!(worst_gap < Duration::from_millis(500), "the steady player's snapshots stalled {worst_gap:?}");
+    server.shutdown().await;
+}
+
+/// A peer that goes silent (reads nothing, answers no ping) is removed within the idle
+/// timeout, freeing its ship and slot.
+#[tokio::test]
+async fn silent_peer_is_removed() {
+    let limits =
+        Limits { idle_timeout: Duration::from_secs(2), ping_interval: Duration::from_millis(500), ..Limits::default() };
+    let server = start_server(config(limits)).await;
+    let (_silent, w) = Client::join(server.local_addr(), "Ghost").await.unwrap();
+    assert_eq!(server.stats().connections.load(Ordering::Relaxed), 1);
+    let started = Instant::now();
+    loop {
+        let frame = server.latest_frame();
+        if !frame.players.contains_key(&w.player_id) && server.stats().connections.load(Ordering::Relaxed) == 0 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(6), "the silent peer is still there");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(started.elapsed() >= Duration::from_millis(1500), "not removed before the idle timeout");
+    assert!(server.latest_frame().entity(w.ship_id).is_none(), "its ship is gone");
+    server.shutdown().await;
+}
+
+/// Sockets that upgrade but never say Hello are closed at the handshake timeout and counted,
+/// while a real client joins promptly beside them.
+#[tokio::test]
+async fn stalled_handshakes_are_closed() {
+    let limits = Limits { handshake_timeout: Duration::from_secs(1), ..Limits::default() };
+    let server = start_server(config(limits)).await;
+    let mut stalled = Vec::new();
+    for _ in 0..20 {
+        stalled.push(Client::connect(server.local_addr()).await.unwrap());
+    }
+    let joined_at = Instant::now();
+    let (_c, _) = Client::join(server.local_addr(), "Prompt").await.unwrap();
+    assert!(joined_at.elapsed() < Duration::from_millis(500), "a real client joins promptly");
+    for mut s in stalled {
+        let (ended, _) = s.until_closed(Duration::from_secs(4)).await.unwrap();
+        assert_eq!(ended, Ended::Closed(1008, "handshake timeout".into()));
+    }
+    assert_eq!(server.stats().handshake_timeouts.load(Ordering::Relaxed), 20);
+    server.shutdown().await;
+}
+
+async fn upgrade_with_origin(addr: std::net::SocketAddr, origin: &str) -> Result<(), u16> {
+    let mut req = format!("ws://{addr}/ws").into_client_request().unwrap();
+    req.headers_mut().insert("Origin", origin.parse().unwrap());
+    match tokio_tungstenite::connect_async(req).await {
+        Ok(_) => Ok(()),
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
+        Err(e) => panic!("unexpected error {e}"),
+    }
+}
+
+/// The game socket accepts the page's own origin and configured ones, and refuses others
+/// with 403.
+#[tokio::test]
+async fn foreign_origins_get_403() {
+    let limits = Limits { allowed_origins: vec!["https://play.example.com".into()], ..Limits::default() };
+    let server = start_server(config(limits)).await;
+    let addr = server.local_addr();
+    assert_eq!(upgrade_with_origin(addr, &format!("http://{addr}")).await, Ok(()));
+    assert_eq!(upgrade_with_origin(addr, "https://play.example.com").await, Ok(()));
+    assert_eq!(upgrade_with_origin(addr, "https://evil.example").await, Err(403));
+    assert_eq!(server.stats().origin_rejected.load(Ordering::Relaxed), 1);
+    server.shutdown().await;
+}
+
+/// Past the connection cap, upgrades are refused with 503 until a slot frees up.
+#[tokio::test]
+async fn connection_cap_refuses_with_503() {
+    let limits = Limits { max_connections: 3, ..Limits::default() };
+    let server = start_server(config(limits)).await;
+    let addr = server.local_addr();
+    let mut held = Vec::new();
+    for i in 0..3 {
+        held.push(Client::join(addr, &format!("p{i}")).await.unwrap().0);
+    }
+    match tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status().as_u16(), 503),
+        other => panic!("expected 503, got {:?}", other.map(|_| ())),
+    }
+    assert_eq!(server.stats().full_rejected.load(Ordering::Relaxed), 1);
+    drop(held.pop());
+    let started = Instant::now();
+    loop {
+        if let Ok((_c, _)) = Client::join(addr, "Late").await {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "a freed slot is reusable");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.shutdown().await;
+}
