@@ -52,32 +52,6 @@ pub fn router(state: AppState, www: &Path) -> Router {
     routes.with_state(state)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(header::HOST, host.parse().unwrap());
-        if let Some(o) = origin {
-            h.insert(header::ORIGIN, o.parse().unwrap());
-        }
-        h
-    }
-
-    /// The page's own origin, configured ones and origin-less clients pass; others do not.
-    #[test]
-    fn origins() {
-        let allowed = vec!["https://play.example.com".to_string()];
-        assert!(origin_allowed(&headers(None, "127.0.0.1:8080"), &allowed));
-        assert!(origin_allowed(&headers(Some("http://127.0.0.1:8080"), "127.0.0.1:8080"), &allowed));
-        assert!(origin_allowed(&headers(Some("https://play.example.com"), "10.0.0.1"), &allowed));
-        assert!(!origin_allowed(&headers(Some("http://evil.example"), "127.0.0.1:8080"), &allowed));
-        assert!(!origin_allowed(&headers(Some("http://127.0.0.1:9999"), "127.0.0.1:8080"), &allowed));
-        assert!(!origin_allowed(&headers(Some("null"), "127.0.0.1:8080"), &allowed));
-    }
-}
-
 async fn healthz() -> &'static str {
     "ok"
 }
@@ -114,4 +88,30 @@ async fn ws_upgrade(ws: WebSocketUpgrade, State(state): State<AppState>, headers
         .max_frame_size(MAX_CLIENT_MESSAGE_BYTES)
         .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
         .on_upgrade(move |socket| tracker.track_future(session::serve(socket, state, slot)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, host.parse().unwrap());
+        if let Some(o) = origin {
+            h.insert(header::ORIGIN, o.parse().unwrap());
+        }
+        h
+    }
+
+    /// The page's own origin, configured ones and origin-less clients pass; others do not.
+    #[test]
+    fn origins() {
+        let allowed = vec!["https://play.example.com".to_string()];
+        assert!(origin_allowed(&headers(None, "127.0.0.1:8080"), &allowed));
+        assert!(origin_allowed(&headers(Some("http://127.0.0.1:8080"), "127.0.0.1:8080"), &allowed));
+        assert!(origin_allowed(&headers(Some("https://play.example.com"), "10.0.0.1"), &allowed));
+        assert!(!origin_allowed(&headers(Some("http://evil.example"), "127.0.0.1:8080"), &allowed));
+        assert!(!origin_allowed(&headers(Some("http://127.0.0.1:9999"), "127.0.0.1:8080"), &allowed));
+        assert!(!origin_allowed(&headers(Some("null"), "127.0.0.1:8080"), &allowed));
+    }
 }
