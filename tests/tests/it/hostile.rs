@@ -87,7 +87,7 @@ async fn input_flood_is_closed_and_others_unaffected() {
         let mut next = tokio::time::Instant::now();
         while started.elapsed() < Duration::from_secs(5) {
             seq += 1;
-            if flood.input(seq, seq % 2 == 0, 0, false).await.is_err() {
+            if flood.input(seq, seq.is_multiple_of(2), 0, false).await.is_err() {
                 break;
             }
             next += gap;
