@@ -19,6 +19,22 @@ pub enum Behavior {
     Idle,
     /// A mix per bot: 40 % wander, 40 % fight, 20 % idle.
     Mix,
+    /// Hostile: sends inputs at about ten times the allowed message rate.
+    Flood,
+    /// Hostile: sends random bytes instead of messages, ten a second.
+    Garbage,
+    /// Hostile: stops reading after its first snapshot (the server must not buffer for it).
+    StopReading,
+    /// Hostile: completes the handshake, then neither reads nor writes (a dead peer).
+    Silent,
+}
+
+impl Behavior {
+    /// Whether this behaviour breaks the rules on purpose (its bots are expected to be
+    /// disconnected by the server).
+    pub fn is_hostile(self) -> bool {
+        matches!(self, Behavior::Flood | Behavior::Garbage | Behavior::StopReading | Behavior::Silent)
+    }
 }
 
 impl Behavior {
@@ -76,7 +92,13 @@ impl Pilot {
     /// What to do now.
     pub fn decide(&mut self, replica: &Replica, ship: Option<EntityId>, now_ms: f64, rng: &mut SmallRng) -> Intent {
         match self.behavior {
-            Behavior::Idle | Behavior::Mix => Intent::default(),
+            // The hostile behaviours do not pilot; the bot loop sends what they send.
+            Behavior::Idle
+            | Behavior::Mix
+            | Behavior::Flood
+            | Behavior::Garbage
+            | Behavior::StopReading
+            | Behavior::Silent => Intent::default(),
             Behavior::Wander => self.wander(now_ms, rng),
             Behavior::Fight => {
                 let Some(me) = ship.and_then(|id| replica.get(id)) else { return Intent::default() };

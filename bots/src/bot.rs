@@ -1,8 +1,9 @@
 //! One bot: connect, handshake, view, behave, and measure everything a player would feel.
 
-use crate::behavior::{Intent, Pilot};
+use crate::behavior::{Behavior, Intent, Pilot};
 use futures_util::{SinkExt, StreamExt};
 use rand::rngs::SmallRng;
+use rand::Rng;
 use shared::codec::{decode_server, encode_client, encoded_len_server};
 use shared::protocol::{
     ClientMsg, EntityEnter, EntityId, GameEvent, Hello, Input, ServerMsg, Snapshot, ViewRect, Welcome,
@@ -271,15 +272,21 @@ pub async fn run(
     bot.ship = Some(welcome.ship_id);
     bot.ship_hint = welcome.ship_position;
     bot.welcome = Some(welcome);
-    let mut think = tokio::time::interval(THINK_INTERVAL);
+    let behavior = bot.pilot.behavior();
+    // A flooder thinks (and sends) every 0.8 ms: 1,250 messages a second, about ten times the
+    // server's allowed rate.
+    let every = if behavior == Behavior::Flood { Duration::from_micros(800) } else { THINK_INTERVAL };
+    let mut think = tokio::time::interval(every);
     let mut ping = tokio::time::interval(PING_INTERVAL);
+    let silent = behavior == Behavior::Silent;
     let end = loop {
+        let reading = !silent && !(behavior == Behavior::StopReading && bot.first_snapshot.is_some());
         tokio::select! {
             _ = tokio::time::sleep_until(deadline) => {
                 let _ = ws.close(None).await;
                 break None;
             }
-            msg = ws.next() => match msg {
+            msg = ws.next(), if reading => match msg {
                 Some(Ok(Message::Binary(b))) => {
                     if let Err(e) = bot.on_message(&b, Instant::now(), &live) {
                         let _ = ws.close(None).await;
@@ -293,13 +300,24 @@ pub async fn run(
                 Some(Err(e)) => break Some(format!("connection error: {e}")),
                 None => break Some("connection dropped".into()),
             },
-            _ = think.tick() => {
+            _ = think.tick(), if !silent => {
                 let now_ms = (Instant::now() - started).as_secs_f64() * 1000.0;
-                if !bot.think(&mut ws, now_ms).await {
+                let ok = if behavior == Behavior::Garbage {
+                    let len = bot.rng.random_range(1..64);
+                    let junk: Vec<u8> = (0..len).map(|_| bot.rng.random()).collect();
+                    ws.send(Message::Binary(junk.into())).await.is_ok()
+                } else if behavior == Behavior::Flood {
+                    bot.seq += 1;
+                    let input = Input { seq: bot.seq, thrust: bot.seq % 2 == 0, turn: 0, fire: false };
+                    bot.send(&mut ws, &ClientMsg::Input(input)).await
+                } else {
+                    bot.think(&mut ws, now_ms).await
+                };
+                if !ok {
                     break Some("send failed".into());
                 }
             }
-            _ = ping.tick() => {
+            _ = ping.tick(), if reading => {
                 bot.ping_nonce += 1;
                 let nonce = bot.ping_nonce;
                 bot.pings.push((nonce, Instant::now()));

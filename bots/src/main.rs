@@ -39,6 +39,9 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.behavior.is_hostile() {
+        eprintln!("hostile behaviour: the server is expected to disconnect these bots (use --max-failure-pct 100)");
+    }
     let report = run(SwarmConfig {
         url: args.url,
         bots: args.bots,

@@ -66,3 +66,29 @@ async fn swarm_reports_real_traffic() {
     }
     server.shutdown().await;
 }
+
+/// Hostile swarms are turned away with the documented codes: garbage bots with 1008 after
+/// ten invalid messages, flooders with 1008 for the message rate. (Silent peers:
+/// `hostile::silent_peer_is_removed`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_swarms_are_disconnected() {
+    let server = start_server(small_world()).await;
+    for (behavior, reason) in [
+        (Behavior::Garbage, "closed by server: 1008 too many invalid messages"),
+        (Behavior::Flood, "closed by server: 1008 message rate exceeded"),
+    ] {
+        let report = run(SwarmConfig {
+            url: format!("ws://{}/ws", server.local_addr()),
+            bots: 4,
+            ramp_secs: 0.2,
+            duration_secs: 3.0,
+            behavior,
+            seed: 5,
+            progress: false,
+        })
+        .await;
+        assert_eq!(report.bots_connected, 4, "{behavior:?}: {}", report.table());
+        assert_eq!(report.disconnects.get(reason), Some(&4), "{behavior:?}: {}", report.table());
+    }
+    server.shutdown().await;
+}
