@@ -280,7 +280,7 @@ pub async fn run(
     let mut ping = tokio::time::interval(PING_INTERVAL);
     let silent = behavior == Behavior::Silent;
     let end = loop {
-        let reading = !silent && !(behavior == Behavior::StopReading && bot.first_snapshot.is_some());
+        let reading = !(silent || behavior == Behavior::StopReading && bot.first_snapshot.is_some());
         tokio::select! {
             _ = tokio::time::sleep_until(deadline) => {
                 let _ = ws.close(None).await;
@@ -308,7 +308,7 @@ pub async fn run(
                     ws.send(Message::Binary(junk.into())).await.is_ok()
                 } else if behavior == Behavior::Flood {
                     bot.seq += 1;
-                    let input = Input { seq: bot.seq, thrust: bot.seq % 2 == 0, turn: 0, fire: false };
+                    let input = Input { seq: bot.seq, thrust: bot.seq.is_multiple_of(2), turn: 0, fire: false };
                     bot.send(&mut ws, &ClientMsg::Input(input)).await
                 } else {
                     bot.think(&mut ws, now_ms).await
