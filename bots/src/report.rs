@@ -190,17 +190,21 @@ mod tests {
     /// Exact predictions count as zero-error samples.
     #[test]
     fn dr_error_counts_exact_samples() {
-        let bot = BotResult {
+        let bot = |exact: u64, off: usize| BotResult {
             connected: true,
             active_secs: 2.0,
-            dr_exact: 990,
-            dr_errors: vec![0.5; 10],
+            dr_exact: exact,
+            dr_errors: vec![0.5; off],
             ..Default::default()
         };
-        let r = Report::new(1, &[bot]);
+        // 2 % of samples off by 0.5: p50 is exact, p99 (nearest rank) lands among the errors.
+        let r = Report::new(1, &[bot(980, 20)]);
         assert_eq!(r.dr_error_units.samples, 1000);
-        assert_eq!(r.dr_error_units.nonzero, 10);
+        assert_eq!(r.dr_error_units.nonzero, 20);
         assert_eq!(r.dr_error_units.p50, 0.0);
         assert_eq!(r.dr_error_units.p99, 0.5);
+        assert_eq!(r.dr_error_units.max, 0.5);
+        // 0.5 % off: p99 is still exact.
+        assert_eq!(Report::new(1, &[bot(995, 5)]).dr_error_units.p99, 0.0);
     }
 }
