@@ -15,7 +15,6 @@ pub mod stats;
 
 pub use stats::Stats;
 
-use axum::serve::ListenerExt;
 use frame::Frame;
 use shared::kinematics::Kinematics;
 use shared::protocol::Tick;
@@ -111,7 +110,7 @@ pub struct Server {
     addr: SocketAddr,
     state: AppState,
     sim: sim::SimHandle,
-    http: tokio::task::JoinHandle<std::io::Result<()>>,
+    http: tokio::task::JoinHandle<()>,
 }
 
 /// Starts the simulation and serves HTTP and WebSocket on `listener`.
@@ -139,18 +138,7 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
     };
     state.tracker.spawn(stats::sample_rates(state.stats.clone(), state.shutdown.clone()));
     let app = net::http::router(state.clone(), &config.www_dir);
-    let token = state.shutdown.clone();
-    let listener = listener.tap_io(|tcp| {
-        // Game traffic is many small messages: send each at once.
-        let _ = tcp.set_nodelay(true);
-        // Bound the kernel's buffering per connection (Linux doubles the value): a client
-        // that stops reading blocks the session's send after this much, instead of after the
-        // autotuned maximum of several MiB, and is then closed as too slow.
-        let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(SOCKET_SEND_BUFFER_BYTES);
-    });
-    let http = tokio::spawn(async move {
-        axum::serve(listener, app).with_graceful_shutdown(async move { token.cancelled().await }).await
-    });
+    let http = tokio::spawn(net::listener::serve(listener, app, state.clone()));
     Ok(Server { addr, state, sim, http })
 }
 

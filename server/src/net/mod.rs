@@ -3,4 +3,5 @@
 
 pub mod http;
 pub mod interest;
+pub mod listener;
 pub mod session;

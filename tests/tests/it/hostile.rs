@@ -154,6 +154,44 @@ async fn stalled_handshakes_are_closed() {
     server.shutdown().await;
 }
 
+/// TCP connections that never finish an HTTP request (silent, or stuck mid-header) are
+/// closed at the handshake timeout, while a real client joins promptly beside them.
+#[tokio::test]
+async fn connections_that_never_upgrade_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let limits = Limits { handshake_timeout: Duration::from_secs(1), ..Limits::default() };
+    let server = start_server(config(limits)).await;
+    let addr = server.local_addr();
+    let mut idle = Vec::new();
+    for i in 0..20 {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        if i % 2 == 1 {
+            tcp.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n").await.unwrap(); // never finished
+        }
+        idle.push(tcp);
+    }
+    let joined_at = Instant::now();
+    let (_c, _) = Client::join(addr, "Prompt").await.unwrap();
+    assert!(joined_at.elapsed() < Duration::from_millis(500), "a real client joins promptly");
+    let started = Instant::now();
+    for mut tcp in idle {
+        let mut buf = [0u8; 512];
+        let closed = tokio::time::timeout(Duration::from_secs(4), async {
+            loop {
+                match tcp.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => continue, // a 408 response, then the close
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "a connection that never sent a full request is still open");
+    }
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(server.stats().handshake_timeouts.load(Ordering::Relaxed) >= 10, "the silent ones were counted");
+    server.shutdown().await;
+}
+
 async fn upgrade_with_origin(addr: std::net::SocketAddr, origin: &str) -> Result<(), u16> {
     let mut req = format!("ws://{addr}/ws").into_client_request().unwrap();
     req.headers_mut().insert("Origin", origin.parse().unwrap());
