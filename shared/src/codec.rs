@@ -201,7 +201,62 @@ mod tests {
         assert_eq!(validate_name("a\u{7}b"), Err(NameError::Characters));
     }
 
+    fn finite() -> impl Strategy<Value = f32> {
+        -1.0e6f32..1.0e6
+    }
+
+    /// Every valid client message.
+    fn client_msg() -> impl Strategy<Value = ClientMsg> {
+        prop_oneof![
+            ("[a-zA-Z0-9 ._-]{1,20}", proptest::option::of("[a-f0-9]{0,64}"), any::<u32>())
+                .prop_map(|(name, token, v)| ClientMsg::Hello(Hello { protocol_version: v, name, token })),
+            (any::<u32>(), any::<bool>(), -1i8..=1, any::<bool>())
+                .prop_map(|(seq, thrust, turn, fire)| ClientMsg::Input(Input { seq, thrust, turn, fire })),
+            (finite(), finite(), 0.0f32..1.0e5, 0.0f32..1.0e5)
+                .prop_map(|(x, y, w, h)| ClientMsg::View(ViewRect { center: [x, y], size: [w, h] })),
+            any::<u32>().prop_map(|nonce| ClientMsg::Ping { nonce }),
+        ]
+    }
+
+    /// A string length prefix far beyond the message fails at once, allocating nothing for it:
+    /// postcard checks a length against the bytes actually present before it allocates.
+    #[test]
+    fn huge_length_prefixes_fail_without_allocating() {
+        // Hello { protocol_version: 1, name: <length u32::MAX> … }
+        let bytes = [0x00, 0x01, 0xff, 0xff, 0xff, 0xff, 0x0f, b'a', b'b'];
+        assert!(matches!(decode_client(&bytes), Err(DecodeError::Malformed(_))));
+    }
+
     proptest! {
+        /// Every valid client message round-trips through encode and decode unchanged.
+        #[test]
+        fn every_valid_message_round_trips(msg in client_msg()) {
+            prop_assert_eq!(decode_client(&encode_client(&msg)).unwrap(), msg);
+        }
+
+        /// Any valid message with bytes flipped, cut or appended decodes to an error or a valid
+        /// message, never a panic.
+        #[test]
+        fn mutated_valid_messages_never_panic(
+            msg in client_msg(),
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+            cut in any::<Option<prop::sample::Index>>(),
+            extra in proptest::collection::vec(any::<u8>(), 0..4),
+        ) {
+            let mut bytes = encode_client(&msg);
+            for (at, byte) in edits {
+                let i = at.index(bytes.len());
+                bytes[i] = byte;
+            }
+            if let Some(c) = cut {
+                bytes.truncate(c.index(bytes.len() + 1));
+            }
+            bytes.extend(extra);
+            if let Ok(decoded) = decode_client(&bytes) {
+                prop_assert!(validate(&decoded).is_ok());
+            }
+        }
+
         /// Arbitrary bytes decode to an error or a valid message, never a panic.
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..MAX_CLIENT_MESSAGE_BYTES + 8)) {

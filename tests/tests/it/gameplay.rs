@@ -174,3 +174,30 @@ fn despawned_entities_leave_no_collider_behind() {
     let deaths_or_hits = pilots.iter_mut().flat_map(drain).count();
     assert!(deaths_or_hits > 0, "things were hit and removed");
 }
+
+/// Cheats: holding fire yields at most one shot per cooldown, and thrusting forever never
+/// exceeds the top speed (both enforced by the server whatever the client sends).
+#[test]
+fn fire_rate_and_top_speed_are_enforced() {
+    use asteroids_server::sim::game::FIRE_COOLDOWN_TICKS;
+    let mut game = empty_world();
+    let me = join(&mut game, "Cheater");
+    for seq in 1..=60u32 {
+        // A new input every tick, fire held: the client asks for a shot every tick.
+        let input = Input { seq, thrust: false, turn: 0, fire: true };
+        game.tick([SimEvent::Input { player: me.player_id, input }]);
+    }
+    let (_, _, bullets) = game.census();
+    assert!(bullets as u32 <= 60 / FIRE_COOLDOWN_TICKS + 1, "{bullets} bullets in 60 ticks");
+    assert!(bullets >= 4, "it did fire ({bullets})");
+    let max_speed = game.kinematics().ship_max_speed;
+    for seq in 61..=900u32 {
+        let input = Input { seq, thrust: true, turn: 0, fire: false };
+        game.tick([SimEvent::Input { player: me.player_id, input }]);
+        let frame = game.frame(Default::default());
+        if let Some(s) = ship(&frame, &me) {
+            let speed = s.state.body().vel.length();
+            assert!(speed <= max_speed + 1e-3, "tick {seq}: speed {speed} over {max_speed}");
+        }
+    }
+}
