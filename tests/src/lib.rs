@@ -52,7 +52,26 @@ impl Client {
 
     /// Connects and completes the handshake as `name`.
     pub async fn join(addr: SocketAddr, name: &str) -> anyhow::Result<(Client, Welcome)> {
-        let mut c = Client::connect(addr).await?;
+        let c = Client::connect(addr).await?;
+        c.hello(name).await
+    }
+
+    /// Upgrades an already-connected TCP stream (for sockets with custom options) and completes
+    /// the handshake as `name`.
+    pub async fn join_over(stream: TcpStream, addr: SocketAddr, name: &str) -> anyhow::Result<(Client, Welcome)> {
+        let (ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/ws"), MaybeTlsStream::Plain(stream)).await?;
+        Client { ws, bytes_in: 0 }.hello(name).await
+    }
+
+    /// Sends a close frame and waits for the server's.
+    pub async fn close(mut self) -> anyhow::Result<()> {
+        self.ws.close(None).await?;
+        while let Some(Ok(_)) = self.ws.next().await {}
+        Ok(())
+    }
+
+    async fn hello(self, name: &str) -> anyhow::Result<(Client, Welcome)> {
+        let mut c = self;
         c.send(&ClientMsg::Hello(Hello { protocol_version: shared::PROTOCOL_VERSION, name: name.into(), token: None }))
             .await?;
         match c.recv().await? {
