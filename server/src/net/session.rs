@@ -167,6 +167,7 @@ async fn handshake(tx: &mut Tx, rx: &mut Rx, state: &AppState) -> Option<(Player
     let name = match validate_name(&hello.name) {
         Ok(name) => name,
         Err(e) => {
+            state.stats.invalid_messages.fetch_add(1, Ordering::Relaxed);
             let message = format!("invalid name ({e:?}): 1 to 20 letters, digits, spaces, '-', '_' or '.'");
             reject(tx, state, RejectReason::InvalidName, message).await;
             return None;

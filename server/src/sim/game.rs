@@ -51,6 +51,10 @@ pub const SPAWNS_PER_TICK: usize = 16;
 pub const POINTS_PER_HIT: u32 = 1;
 /// Side of the cells in which the hotspot (where the action is) is looked for, world units.
 pub const HOTSPOT_CELL: f32 = 1024.0;
+/// Largest accepted step between a player's consecutive input sequence numbers. A client
+/// numbers its inputs one by one, and TCP delivers them in order, so only a forged sequence
+/// number jumps further.
+pub const MAX_INPUT_SEQ_JUMP: u32 = 1024;
 /// Points for destroying another player's ship.
 pub const POINTS_PER_KILL: u32 = 10;
 
@@ -386,9 +390,13 @@ impl Game {
                 SimEvent::Leave { player } => self.remove_player(player),
                 SimEvent::Input { player, input } => {
                     if let Some(p) = self.players.get_mut(&player) {
-                        // Replayed and reordered inputs are ignored; within a tick the latest
+                        // Replayed and reordered inputs are ignored, and so are ones from too far
+                        // in the future (they would block every honest input after them); the
+                        // first input of a session sets the sequence. Within a tick the latest
                         // wins, so at most one input per ship applies per tick.
-                        if input.seq > p.input_seq {
+                        let first = p.input_seq == 0;
+                        let next = input.seq > p.input_seq && input.seq - p.input_seq <= MAX_INPUT_SEQ_JUMP;
+                        if (first && input.seq > 0) || next {
                             p.input_seq = input.seq;
                             p.input = input;
                         }

@@ -136,6 +136,26 @@ fn at_most_one_input_per_tick_latest_wins() {
     assert!(!ctrl.thrust() && ctrl.turn() == -1, "only input 10 (no thrust, turning right) applied: {ctrl:?}");
 }
 
+/// An input numbered far in the future is ignored (it would otherwise lock out every honest
+/// input after it); the honest sequence carries on.
+#[test]
+fn future_input_sequence_numbers_are_ignored() {
+    use asteroids_server::sim::game::MAX_INPUT_SEQ_JUMP;
+    let mut game = empty_world();
+    let me = join(&mut game, "Forger");
+    let input =
+        |seq, thrust| SimEvent::Input { player: me.player_id, input: Input { seq, thrust, turn: 0, fire: false } };
+    game.tick([input(5, false)]);
+    game.tick([input(5 + MAX_INPUT_SEQ_JUMP + 1, true)]);
+    let frame = game.frame(Default::default());
+    assert_eq!(frame.players[&me.player_id].input_ack, 5, "the forged number was ignored");
+    assert!(!ship(&frame, &me).unwrap().state.ctrl.thrust());
+    game.tick([input(6, true)]);
+    let frame = game.frame(Default::default());
+    assert_eq!(frame.players[&me.player_id].input_ack, 6);
+    assert!(ship(&frame, &me).unwrap().state.ctrl.thrust(), "honest inputs still apply");
+}
+
 /// Replayed and stale input sequence numbers are ignored: the newest input holds.
 #[test]
 fn stale_inputs_are_ignored() {

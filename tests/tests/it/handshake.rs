@@ -59,6 +59,8 @@ async fn bad_name_and_missing_hello_are_rejected() {
         assert_eq!(ended, Ended::Closed(1008, "handshake rejected".into()));
     }
     assert_eq!(server.latest_frame().players.len(), 0, "no rejected client became a player");
+    let counted = server.stats().invalid_messages.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(counted, 3, "each bad first message was counted");
     server.shutdown().await;
 }
 
