@@ -298,22 +298,11 @@ impl Client {
 mod tests {
     use super::*;
     use shared::codec::{decode_client, encode_server};
-    use shared::kinematics::Kinematics;
-    use shared::protocol::{ClientMsg, EntityEnter, ServerMsg, Snapshot, Welcome};
+    use shared::protocol::{ClientMsg, EntityEnter, ServerMsg, Snapshot};
     use shared::quant::{Body, Ctrl, QState};
 
     fn welcome() -> Vec<u8> {
-        encode_server(&ServerMsg::Welcome(Welcome {
-            protocol_version: shared::PROTOCOL_VERSION,
-            player_id: 1,
-            ship_id: 7,
-            ship_position: [100.0, 0.0],
-            tick: 10,
-            tick_hz: 60,
-            snapshot_hz: 20,
-            max_view_size: [2560.0, 1600.0],
-            kinematics: Kinematics::new([5000.0, 5000.0]),
-        }))
+        crate::session::test_welcome([100.0, 0.0])
     }
 
     /// After the welcome the client asks for a view around its ship, sends key changes as

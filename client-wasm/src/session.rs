@@ -268,24 +268,30 @@ impl Session {
     }
 }
 
+/// An encoded `Welcome` for tests: player 1, ship 7 at `ship_position`, a 10,000-unit arena.
+#[cfg(test)]
+pub(crate) fn test_welcome(ship_position: [f32; 2]) -> Vec<u8> {
+    shared::codec::encode_server(&ServerMsg::Welcome(Welcome {
+        protocol_version: shared::PROTOCOL_VERSION,
+        player_id: 1,
+        ship_id: 7,
+        ship_position,
+        tick: 10,
+        tick_hz: 60,
+        snapshot_hz: 20,
+        max_view_size: [2560.0, 1600.0],
+        kinematics: Kinematics::new([5000.0, 5000.0]),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use shared::codec::encode_server;
-    use shared::protocol::{Rejected, Welcome};
+    use shared::protocol::Rejected;
 
     fn welcome() -> Vec<u8> {
-        encode_server(&ServerMsg::Welcome(Welcome {
-            protocol_version: shared::PROTOCOL_VERSION,
-            player_id: 1,
-            ship_id: 7,
-            ship_position: [10.0, 20.0],
-            tick: 100,
-            tick_hz: 60,
-            snapshot_hz: 20,
-            max_view_size: [2560.0, 1600.0],
-            kinematics: Kinematics::new([1000.0, 1000.0]),
-        }))
+        test_welcome([10.0, 20.0])
     }
 
     /// Hello first; Welcome starts play; a protocol mismatch asks for a reload and never
