@@ -34,6 +34,8 @@ function connect() {
     if (!(event.data instanceof ArrayBuffer)) return;
     try {
       client.on_message(new Uint8Array(event.data), performance.now());
+      const token = client.take_token();
+      if (token !== undefined) localStorage.setItem('asteroids.token', token);
     } catch (err) {
       console.warn('dropping the connection after a bad server message:', err);
       socket.close(4000, 'bad server message');
@@ -42,7 +44,12 @@ function connect() {
   socket.onclose = (event) => {
     socket = null;
     client.on_close(event.code, event.reason);
-    if (client.should_reconnect()) setTimeout(connect, client.reconnect_delay_ms());
+    if (client.should_reconnect()) {
+      setTimeout(connect, client.reconnect_delay_ms());
+    } else if (client.rejected()) {
+      // Name taken, or this browser's token is for another name: let the player choose.
+      setTimeout(() => { form.hidden = false; }, 2500);
+    }
   };
 }
 
@@ -86,6 +93,9 @@ async function main() {
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const name = nameInput.value.trim();
+    // A saved token belongs to the saved name: present it only for that name.
+    const sameName = (localStorage.getItem('asteroids.name') || '').toLowerCase() === name.toLowerCase();
+    if (!sameName) localStorage.removeItem('asteroids.token');
     localStorage.setItem('asteroids.name', name);
     client = new GameClient(name, localStorage.getItem('asteroids.token') || undefined);
     form.hidden = true;

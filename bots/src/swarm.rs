@@ -65,9 +65,12 @@ pub async fn run(config: SwarmConfig) -> Report {
         let mut rng = SmallRng::seed_from_u64(config.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(i as u64));
         let pilot = Pilot::new(config.behavior.pick(&mut rng));
         let (url, live) = (config.url.clone(), live.clone());
+        // Names are identities on the server: a fresh random suffix per run, so repeated runs
+        // against one server (and its database) never clash.
+        let name = format!("bot{i}-{:08x}", rand::random::<u32>());
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep_until(at).await;
-            bot::run(url, format!("bot-{i}"), pilot, rng, deadline, live).await
+            bot::run(url, name, pilot, rng, deadline, live).await
         }));
     }
     let mut results = Vec::with_capacity(tasks.len());

@@ -202,7 +202,8 @@ impl Client {
     fn hud(&mut self, scene: &mut Scene, now_ms: f64) {
         let s = &self.session;
         let score = s.score;
-        Self::text(scene, 16.0, 28.0, format!("Score {}", score.points), 20.0, "#e8f1ff", Align::Left);
+        let line = format!("Score {}   total {}", score.points, score.total_points);
+        Self::text(scene, 16.0, 28.0, line, 20.0, "#e8f1ff", Align::Left);
         let line = format!("hits {}  kills {}  deaths {}", score.hits, score.kills, score.deaths);
         Self::text(scene, 16.0, 48.0, line, 13.0, "#9fb0c8", Align::Left);
         let ping = s.rtt_ms.map_or("–".to_string(), |r| format!("{r:.0} ms"));
@@ -213,6 +214,14 @@ impl Client {
         for (i, e) in s.leaderboard.top.iter().enumerate() {
             let line = format!("{}. {}  {}", i + 1, e.name, e.points);
             Self::text(scene, right, 48.0 + i as f32 * 17.0, line, 13.0, "#c9d4e5", Align::Right);
+        }
+        if !s.leaderboard.all_time.is_empty() {
+            let top = 60.0 + s.leaderboard.top.len() as f32 * 17.0 + 12.0;
+            Self::text(scene, right, top, "All time".into(), 15.0, "#e8f1ff", Align::Right);
+            for (i, e) in s.leaderboard.all_time.iter().enumerate() {
+                let line = format!("{}. {}  {}", i + 1, e.name, e.points);
+                Self::text(scene, right, top + 20.0 + i as f32 * 17.0, line, 13.0, "#c9d4e5", Align::Right);
+            }
         }
         if self.debug {
             let d = self.debug_stats(now_ms);

@@ -92,6 +92,8 @@ pub struct Session {
     pub rtt_ms: Option<f64>,
     /// Figures for the debug object.
     pub stats: Stats,
+    /// A token the server just issued, for the page to keep (taken once).
+    pub new_token: Option<String>,
     outgoing: VecDeque<Vec<u8>>,
     ping_nonce: u32,
     pending_ping: Option<(u32, f64)>,
@@ -115,6 +117,7 @@ impl Session {
             leaderboard: Leaderboard::default(),
             rtt_ms: None,
             stats: Stats::default(),
+            new_token: None,
             outgoing: VecDeque::new(),
             ping_nonce: 0,
             pending_ping: None,
@@ -202,6 +205,12 @@ impl Session {
         let msg = decode_server(bytes).map_err(|e| format!("undecodable server message: {e}"))?;
         match msg {
             ServerMsg::Welcome(w) => {
+                if let Some(token) = &w.token {
+                    // Later reconnects of this page present it to stay the same identity.
+                    self.token = Some(token.clone());
+                    self.new_token = Some(token.clone());
+                }
+                self.score = Score { total_points: w.total_points, ..Score::default() };
                 self.ship_id = Some(w.ship_id);
                 self.ship_hint = w.ship_position;
                 self.ship_status = ShipStatus::Alive;
@@ -281,6 +290,8 @@ pub(crate) fn test_welcome(ship_position: [f32; 2]) -> Vec<u8> {
         snapshot_hz: 20,
         max_view_size: [2560.0, 1600.0],
         kinematics: Kinematics::new([5000.0, 5000.0]),
+        token: Some("0123456789abcdef0123456789abcdef".into()),
+        total_points: 40,
     }))
 }
 
@@ -305,6 +316,15 @@ mod tests {
         s.on_message(&welcome(), 0.0).unwrap();
         assert_eq!(s.phase, Phase::Playing);
         assert_eq!(s.ship_hint, [10.0, 20.0]);
+        assert_eq!(s.score.total_points, 40);
+        assert_eq!(s.new_token.as_deref(), Some("0123456789abcdef0123456789abcdef"), "a new token is kept");
+        s.on_close(1006, "");
+        s.on_open();
+        let hello = s.take_outgoing().unwrap();
+        assert!(
+            matches!(shared::codec::decode_client(&hello), Ok(ClientMsg::Hello(h)) if h.token.as_deref() == Some("0123456789abcdef0123456789abcdef")),
+            "a reconnect presents the token"
+        );
 
         let mut old = Session::new("Old", None);
         old.on_open();

@@ -41,6 +41,17 @@ impl GameClient {
         self.inner.on_close(code, &reason);
     }
 
+    /// A token the server just issued for this identity, once: the page keeps it (local
+    /// storage) and passes it to later `GameClient`s.
+    pub fn take_token(&mut self) -> Option<String> {
+        self.inner.session.new_token.take()
+    }
+
+    /// Whether the server refused this name or token (the page asks for another name).
+    pub fn rejected(&self) -> bool {
+        matches!(self.inner.session.phase, crate::session::Phase::Rejected { reload: false, .. })
+    }
+
     /// Whether to open a new socket after [`GameClient::reconnect_delay_ms`].
     pub fn should_reconnect(&self) -> bool {
         self.inner.session.should_reconnect()

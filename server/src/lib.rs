@@ -12,6 +12,7 @@ pub mod limits;
 pub mod net;
 pub mod sim;
 pub mod stats;
+pub mod store;
 
 pub use stats::Stats;
 
@@ -56,6 +57,8 @@ pub struct Config {
     pub admin_token: String,
     /// Per-connection limits.
     pub limits: limits::Limits,
+    /// The SQLite file of identities and scores (`:memory:` for a throwaway one).
+    pub db_path: PathBuf,
 }
 
 impl Default for Config {
@@ -69,6 +72,7 @@ impl Default for Config {
             frame_history: 0,
             admin_token: admin::random_token(),
             limits: limits::Limits::default(),
+            db_path: PathBuf::from(store::DEFAULT_DB_PATH),
         }
     }
 }
@@ -103,6 +107,8 @@ pub struct AppState {
     pub admin_token: Arc<str>,
     /// Per-connection limits.
     pub limits: Arc<limits::Limits>,
+    /// Identities and scores.
+    pub store: store::StoreHandle,
 }
 
 /// A running server.
@@ -111,16 +117,21 @@ pub struct Server {
     state: AppState,
     sim: sim::SimHandle,
     http: tokio::task::JoinHandle<()>,
+    db: Option<store::Store>,
 }
 
 /// Starts the simulation and serves HTTP and WebSocket on `listener`.
 pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Server> {
     let addr = listener.local_addr()?;
+    let opened = std::time::Instant::now();
+    let db = store::Store::open(&config.db_path)?;
+    tracing::info!(path = %config.db_path.display(), ms = opened.elapsed().as_millis() as u64, "store open");
     let sim = sim::spawn(sim::SimConfig {
         game: sim::GameConfig {
             asteroids: config.asteroids,
             arena_half_size: config.arena_half_size(),
             seed: config.seed,
+            store: Some(db.handle()),
         },
         snapshot_hz: config.snapshot_hz,
         frame_history: config.frame_history,
@@ -135,11 +146,12 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
         stats: Arc::new(Stats::default()),
         admin_token: config.admin_token.clone().into(),
         limits: Arc::new(config.limits.clone()),
+        store: db.handle(),
     };
     state.tracker.spawn(stats::sample_rates(state.stats.clone(), state.shutdown.clone()));
     let app = net::http::router(state.clone(), &config.www_dir);
     let http = tokio::spawn(net::listener::serve(listener, app, state.clone()));
-    Ok(Server { addr, state, sim, http })
+    Ok(Server { addr, state, sim, http, db: Some(db) })
 }
 
 impl Server {
@@ -171,6 +183,15 @@ impl Server {
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.state.tracker.wait()).await;
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, &mut self.http).await;
         self.sim.stop();
+        if let Some(db) = self.db.take() {
+            // Commit every score before exit (the store's thread does blocking IO).
+            let _ = tokio::task::spawn_blocking(move || db.close()).await;
+        }
+    }
+
+    /// The identity and score store.
+    pub fn store(&self) -> &store::StoreHandle {
+        &self.state.store
     }
 }
 

@@ -26,6 +26,9 @@ struct Args {
     /// Directory of the built browser client.
     #[arg(long, default_value = "www")]
     www: PathBuf,
+    /// The SQLite file of identities and scores.
+    #[arg(long, default_value = asteroids_server::store::DEFAULT_DB_PATH)]
+    db: PathBuf,
     /// Most open game connections; beyond it, new ones get 503.
     #[arg(long, default_value_t = asteroids_server::limits::MAX_CONNECTIONS)]
     max_connections: usize,
@@ -60,6 +63,7 @@ async fn main() -> anyhow::Result<()> {
         seed: args.seed,
         www_dir: args.www,
         frame_history: 0,
+        db_path: args.db,
         admin_token,
         limits: asteroids_server::limits::Limits {
             max_connections: args.max_connections,

@@ -152,6 +152,9 @@ pub struct Leaderboard {
     /// The centre of the busiest part of the arena (most ships and bullets), if anyone is
     /// playing: the page points an arrow at it.
     pub hotspot: Option<[f32; 2]>,
+    /// The best identities of all time by total points, best first (at most
+    /// [`crate::constants::LEADERBOARD_SIZE`]).
+    pub all_time: Vec<LeaderboardEntry>,
 }
 
 /// One line of the leaderboard.
@@ -186,6 +189,11 @@ pub struct Welcome {
     pub max_view_size: [f32; 2],
     /// The motion model's constants: dt, substeps, damping per kind, thrust, arena.
     pub kinematics: Kinematics,
+    /// A secret token for this identity, when the server just created it: the client keeps it
+    /// and presents it in later `Hello`s to continue the same identity and total score.
+    pub token: Option<String>,
+    /// The identity's all-time points before this session.
+    pub total_points: u32,
 }
 
 /// Why a handshake failed.
@@ -204,6 +212,12 @@ pub enum RejectReason {
     ServerFull,
     /// The server is shutting down.
     ShuttingDown,
+    /// Another identity has this name (present its token to be that identity).
+    NameTaken,
+    /// The token is unknown, revoked, or belongs to another name.
+    InvalidToken,
+    /// The identity store cannot be reached; try again later.
+    Unavailable,
 }
 
 /// A failed handshake.
@@ -306,4 +320,6 @@ pub struct Score {
     pub deaths: u32,
     /// Points: 1 per asteroid hit (2 for a small one), 10 per kill.
     pub points: u32,
+    /// All-time points of this identity, this session included.
+    pub total_points: u32,
 }

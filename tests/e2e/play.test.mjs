@@ -18,7 +18,8 @@ let browser;
 
 function startServer() {
   return new Promise((resolve, reject) => {
-    server = spawn(serverBin, ['--bind', '127.0.0.1:0', '--asteroids', '300', '--arena-size', '6000', '--www', `${root}www`], {
+    const db = `${outDir}/e2e-${process.pid}.db`;
+    server = spawn(serverBin, ['--bind', '127.0.0.1:0', '--asteroids', '300', '--arena-size', '6000', '--www', `${root}www`, '--db', db], {
       env: { ...process.env, RUST_LOG: 'info', NO_COLOR: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -80,6 +81,8 @@ test('a player joins, flies, fires, and coasting asteroids never need a visible 
   await page.fill('#name', 'E2E Pilot');
   await page.click('#play');
   const first = await waitFor(page, 'the ship in view', (s) => s.phase === 'playing' && s.ship !== null && s.entities > 1);
+  const token = await page.evaluate(() => localStorage.getItem('asteroids.token'));
+  assert.match(token || '', /^[0-9a-f]{32}$/, 'the page kept the identity token the server issued');
 
   // The canvas draws: sample its pixels for anything but the background colour.
   const drawn = await page.evaluate(() => {

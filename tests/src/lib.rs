@@ -18,7 +18,28 @@ pub const RECV_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A small, dense world that starts fast: 400 asteroids in a 4000×4000 arena.
 pub fn small_world() -> Config {
-    Config { asteroids: 400, arena_size: Some(4000.0), frame_history: 600, ..Config::default() }
+    Config {
+        asteroids: 400,
+        arena_size: Some(4000.0),
+        frame_history: 600,
+        db_path: ":memory:".into(),
+        ..Config::default()
+    }
+}
+
+/// A fresh database file path in the system's temporary directory.
+pub fn temp_db() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "asteroids-test-{}-{}.db",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    path
 }
 
 /// Starts the real server on an ephemeral loopback port.

@@ -28,12 +28,12 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn world(asteroids: usize, seed: u64) -> Game {
     let config = Config { asteroids, ..Config::default() };
-    Game::new(GameConfig { asteroids, arena_half_size: config.arena_half_size(), seed })
+    Game::new(GameConfig { asteroids, arena_half_size: config.arena_half_size(), seed, store: None })
 }
 
 fn join(game: &mut Game, name: &str) -> PlayerId {
     let (reply, mut rx) = tokio::sync::oneshot::channel();
-    game.tick([SimEvent::Join { name: name.into(), reply }]);
+    game.tick([SimEvent::Join { name: name.into(), identity: None, total_before: 0, reply }]);
     rx.try_recv().expect("joined in the same tick").player_id
 }
 

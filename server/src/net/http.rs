@@ -33,6 +33,7 @@ pub fn router(state: AppState, www: &Path) -> Router {
     let routes = Router::new()
         .route("/ws", get(ws_upgrade))
         .route("/healthz", get(healthz))
+        .route("/api/leaderboard", get(leaderboard))
         .merge(crate::admin::router(state.clone()));
     let missing: Vec<&str> = ["index.html", CLIENT_WASM].into_iter().filter(|f| !www.join(f).is_file()).collect();
     let routes = if missing.is_empty() {
@@ -50,6 +51,19 @@ pub fn router(state: AppState, www: &Path) -> Router {
         routes.fallback(move || async move { (StatusCode::SERVICE_UNAVAILABLE, Html(msg)) })
     };
     routes.with_state(state)
+}
+
+/// `GET /api/leaderboard`: the best players online now, and of all time.
+async fn leaderboard(State(state): State<AppState>) -> Response {
+    let online = state.frames.borrow().leaderboard.clone();
+    let all_time = state.store.all_time();
+    let entry = |e: &shared::protocol::LeaderboardEntry| serde_json::json!({ "name": e.name, "points": e.points, "kills": e.kills });
+    axum::Json(serde_json::json!({
+        "online_players": online.online,
+        "online": online.top.iter().map(entry).collect::<Vec<_>>(),
+        "all_time": all_time.iter().map(entry).collect::<Vec<_>>(),
+    }))
+    .into_response()
 }
 
 async fn healthz() -> &'static str {

@@ -11,6 +11,7 @@ use super::interest::Interest;
 use crate::limits::{RateLimiter, Verdict};
 use crate::sim::{Joined, SimEvent};
 use crate::stats::ConnStats;
+use crate::store::IdentityError;
 use crate::AppState;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
@@ -173,8 +174,30 @@ async fn handshake(tx: &mut Tx, rx: &mut Rx, state: &AppState) -> Option<(Player
             return None;
         }
     };
+    let identity = match state.store.identify(&name, hello.token.as_deref()).await {
+        Ok(identity) => identity,
+        Err(e) => {
+            let (reason, message) = match e {
+                IdentityError::NameTaken => {
+                    (RejectReason::NameTaken, "that name belongs to another pilot: pick another".to_string())
+                }
+                IdentityError::InvalidToken => (
+                    RejectReason::InvalidToken,
+                    "this browser's saved identity is not valid for that name: pick another name".to_string(),
+                ),
+                IdentityError::Unavailable => {
+                    (RejectReason::Unavailable, "the score store is unavailable: try again shortly".to_string())
+                }
+            };
+            reject(tx, state, reason, message).await;
+            return None;
+        }
+    };
+    let name = identity.name.clone();
+    let total_before = identity.totals.points.clamp(0, u32::MAX as i64) as u32;
     let (reply_tx, reply_rx) = oneshot::channel();
-    if state.sim.send(SimEvent::Join { name: name.clone(), reply: reply_tx }).await.is_err() {
+    let join = SimEvent::Join { name: name.clone(), identity: Some(identity.id), total_before, reply: reply_tx };
+    if state.sim.send(join).await.is_err() {
         reject(tx, state, RejectReason::ShuttingDown, "the server is shutting down".into()).await;
         return None;
     }
@@ -189,6 +212,8 @@ async fn handshake(tx: &mut Tx, rx: &mut Rx, state: &AppState) -> Option<(Player
         snapshot_hz: state.snapshot_hz,
         max_view_size: MAX_VIEW_SIZE,
         kinematics: state.kinematics,
+        token: identity.new_token,
+        total_points: total_before,
     };
     let player = joined.player_id;
     if !send_now(tx, Message::Binary(encode_server(&ServerMsg::Welcome(welcome)).into()), state).await {

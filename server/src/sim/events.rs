@@ -19,6 +19,10 @@ pub enum SimEvent {
     Join {
         /// The validated display name.
         name: String,
+        /// The persistent identity, if any.
+        identity: Option<i64>,
+        /// Its all-time points before this session.
+        total_before: u32,
         /// Where to answer.
         reply: oneshot::Sender<Joined>,
     },

@@ -67,6 +67,8 @@ pub struct GameConfig {
     pub arena_half_size: [f32; 2],
     /// Seed of every random choice (placement, sizes, velocities).
     pub seed: u64,
+    /// Where score changes go (none: scores live only as long as the session).
+    pub store: Option<crate::store::StoreHandle>,
 }
 
 struct Entity {
@@ -87,6 +89,12 @@ struct Entity {
 
 struct Player {
     name: String,
+    /// The persistent identity, if the server has a store.
+    identity: Option<i64>,
+    /// All-time points before this session.
+    total_before: u32,
+    /// The tick the current ship spawned (for the longest life).
+    life_started: Tick,
     ship: Option<EntityId>,
     /// Latest input received (the one applied at the next tick).
     input: Input,
@@ -316,6 +324,7 @@ impl Game {
         if let Some(p) = self.players.get_mut(&player) {
             p.ship = Some(id);
             p.respawn_at = None;
+            p.life_started = self.tick;
         }
         id
     }
@@ -362,7 +371,7 @@ impl Game {
     fn inbound(&mut self, events: impl IntoIterator<Item = SimEvent>) {
         for event in events {
             match event {
-                SimEvent::Join { name, reply } => {
+                SimEvent::Join { name, identity, total_before, reply } => {
                     let player_id = self.next_player;
                     self.next_player += 1;
                     let (tx, rx) = tokio_mpsc::channel(PLAYER_EVENT_CAPACITY);
@@ -370,6 +379,9 @@ impl Game {
                         player_id,
                         Player {
                             name,
+                            identity,
+                            total_before,
+                            life_started: self.tick,
                             ship: None,
                             input: Input { seq: 0, thrust: false, turn: 0, fire: false },
                             input_seq: 0,
@@ -475,11 +487,25 @@ impl Game {
         }
     }
 
+    /// Changes a player's score, tells the player, and queues the change for the store.
     fn award(&mut self, player: Option<PlayerId>, f: impl FnOnce(&mut Score)) {
         let Some(pid) = player else { return };
         let Some(p) = self.players.get_mut(&pid) else { return };
+        let before = p.score;
         f(&mut p.score);
+        p.score.total_points = p.total_before + p.score.points;
         let score = p.score;
+        if let (Some(store), Some(identity)) = (&self.config.store, p.identity) {
+            let life_ticks = if score.deaths > before.deaths { self.tick - p.life_started } else { 0 };
+            store.record(crate::store::ScoreDelta {
+                identity,
+                hits: score.hits - before.hits,
+                kills: score.kills - before.kills,
+                deaths: score.deaths - before.deaths,
+                points: score.points - before.points,
+                life_ticks,
+            });
+        }
         self.send_event(pid, GameEvent::Score(score));
     }
 
@@ -617,7 +643,8 @@ impl Game {
             .into_iter()
             .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
             .map(|((x, y), _)| [(x as f32 + 0.5) * HOTSPOT_CELL, (y as f32 + 0.5) * HOTSPOT_CELL]);
-        let board = Leaderboard { online: self.players.len() as u32, top, hotspot };
+        let all_time = self.config.store.as_ref().map_or_else(Vec::new, |s| s.all_time().as_ref().clone());
+        let board = Leaderboard { online: self.players.len() as u32, top, hotspot, all_time };
         if *self.leaderboard != board {
             self.leaderboard = Arc::new(board);
         }

@@ -69,7 +69,9 @@ async fn main() -> anyhow::Result<()> {
     let cycles = args.first().copied().unwrap_or(10_000);
     let concurrency = args.get(1).copied().unwrap_or(64);
     let _ = rlimit::increase_nofile_limit(65_536);
-    let server = start_server(Config { asteroids: 2000, frame_history: 0, ..Config::default() }).await;
+    let server =
+        start_server(Config { asteroids: 2000, frame_history: 0, db_path: ":memory:".into(), ..Config::default() })
+            .await;
     let addr = server.local_addr();
 
     // Steady players, reading everything, for the whole soak.

@@ -9,12 +9,14 @@
 //! - `snapshots`: exact reconstruction of the server's state from diffs, view clamping,
 //!   enter/leave, skipped frames.
 //! - `swarm`: the load-test bots against the real server.
+//! - `scores`: tokens, name clashes, scores across a restart, the leaderboard API (real SQLite file).
 //! - `slow_reader`: a client that stops reading costs the server bounded memory.
 mod admin;
 mod gameplay;
 mod handshake;
 mod hostile;
 mod kinematics_vs_rapier;
+mod scores;
 mod slow_reader;
 mod snapshots;
 mod swarm;

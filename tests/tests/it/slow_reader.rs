@@ -22,7 +22,7 @@ const KERNEL_BUFFERS_BOUND: u64 = 2 * SOCKET_SEND_BUFFER_BYTES as u64 + 64 * 102
 /// `SLOW_CLIENT_TIMEOUT` of that, and a steady client beside it keeps its cadence.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopped_reader_is_bounded_and_closed() {
-    let config = Config { asteroids: 3000, arena_size: Some(10_000.0), snapshot_hz: 60, ..Config::default() };
+    let config = Config { asteroids: 3000, arena_size: Some(10_000.0), snapshot_hz: 60, ..small_world() };
     let server = start_server(config).await;
     let addr = server.local_addr();
 

@@ -134,10 +134,10 @@ async fn nothing_outside_the_clamped_view_is_sent() {
 /// on the real game and the real diff, with a pilot and random gaps of up to 2 s.
 #[test]
 fn baseline_survives_skipped_frames() {
-    let mut game = Game::new(GameConfig { asteroids: 300, arena_half_size: [1500.0, 1500.0], seed: 7 });
+    let mut game = Game::new(GameConfig { asteroids: 300, arena_half_size: [1500.0, 1500.0], seed: 7, store: None });
     let kin: Kinematics = *game.kinematics();
     let (reply, mut joined) = tokio::sync::oneshot::channel();
-    game.tick([SimEvent::Join { name: "Pilot".into(), reply }]);
+    game.tick([SimEvent::Join { name: "Pilot".into(), identity: None, total_before: 0, reply }]);
     let player = joined.try_recv().expect("joined").player_id;
     let mut interest = Interest::new();
     let mut replica = Replica::new();

@@ -1,0 +1,453 @@
+//! Identities and scores in an embedded SQLite file: one thread owns the connection, reads
+//! on request, and writes score changes in batched transactions. Nothing else touches the
+//! database, and the simulation only ever hands it events through a bounded channel, so no
+//! write (or fsync) ever happens on the tick thread.
+//!
+//! Tokens are 128 random bits, given to the client once, and stored only as their SHA-256.
+//! The file runs in WAL mode with `synchronous = FULL`: a committed batch survives a crash.
+
+use rand::Rng;
+use rusqlite::{params, Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+use shared::constants::LEADERBOARD_SIZE;
+use shared::protocol::LeaderboardEntry;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{oneshot, watch};
+
+/// Default database file, in the working directory.
+pub const DEFAULT_DB_PATH: &str = "asteroids.db";
+/// Longest a score change waits before its batch is committed.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+/// Most score changes in one transaction.
+pub const MAX_BATCH: usize = 1024;
+/// Capacity of the channel into the store; a full channel drops a score change (counted)
+/// rather than block the simulation.
+pub const STORE_CHANNEL_CAPACITY: usize = 65_536;
+
+/// An identity's all-time figures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Asteroids hit.
+    pub hits: i64,
+    /// Ships destroyed.
+    pub kills: i64,
+    /// Own ship destroyed.
+    pub deaths: i64,
+    /// Longest life, ticks.
+    pub best_life_ticks: i64,
+    /// Points.
+    pub points: i64,
+}
+
+/// Who a connection is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// Row id.
+    pub id: i64,
+    /// The name as registered.
+    pub name: String,
+    /// A token created now, to hand to the client (only for a new identity).
+    pub new_token: Option<String>,
+    /// All-time figures so far.
+    pub totals: Totals,
+}
+
+/// Why an identity was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdentityError {
+    /// The name belongs to another identity.
+    NameTaken,
+    /// The token is unknown for this name, revoked, or another name's.
+    InvalidToken,
+    /// The store is gone (shutting down) or failed.
+    Unavailable,
+}
+
+/// A change to an identity's figures, from the simulation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScoreDelta {
+    /// Whose.
+    pub identity: i64,
+    /// Hits to add.
+    pub hits: u32,
+    /// Kills to add.
+    pub kills: u32,
+    /// Deaths to add.
+    pub deaths: u32,
+    /// Points to add.
+    pub points: u32,
+    /// A life that just ended, ticks (kept if it is the longest).
+    pub life_ticks: u32,
+}
+
+enum Command {
+    Identify { name: String, token: Option<String>, reply: oneshot::Sender<Result<Identity, IdentityError>> },
+    Score(ScoreDelta),
+    Revoke { name: String, reply: oneshot::Sender<bool> },
+    Flush { reply: oneshot::Sender<()> },
+    Shutdown,
+}
+
+/// How the rest of the server talks to the store. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct StoreHandle {
+    tx: SyncSender<Command>,
+    all_time: watch::Receiver<Arc<Vec<LeaderboardEntry>>>,
+    dropped: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("store command")
+    }
+}
+
+impl StoreHandle {
+    /// Resolves a `Hello`'s name and token to an identity (creating one for a free name).
+    pub async fn identify(&self, name: &str, token: Option<&str>) -> Result<Identity, IdentityError> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::Identify { name: name.to_string(), token: token.map(str::to_string), reply };
+        self.tx.try_send(cmd).map_err(|_| IdentityError::Unavailable)?;
+        rx.await.unwrap_or(Err(IdentityError::Unavailable))
+    }
+
+    /// Queues a score change; never blocks (a full queue drops it, counted).
+    pub fn record(&self, delta: ScoreDelta) {
+        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.tx.try_send(Command::Score(delta)) {
+            self.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Revokes a name's token: it is never accepted again. Returns whether the name existed.
+    pub async fn revoke(&self, name: &str) -> bool {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.try_send(Command::Revoke { name: name.to_string(), reply }).is_err() {
+            return false;
+        }
+        rx.await.unwrap_or(false)
+    }
+
+    /// Waits until every change queued before this call is committed.
+    pub async fn flush(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.try_send(Command::Flush { reply }).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// The all-time top, as of the last commit.
+    pub fn all_time(&self) -> Arc<Vec<LeaderboardEntry>> {
+        self.all_time.borrow().clone()
+    }
+
+    /// Score changes dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The store: its thread and the handle to it.
+pub struct Store {
+    handle: StoreHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+fn hash_token(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+fn new_token() -> String {
+    let bytes: [u8; 16] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn name_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
+/// Opens (creating if needed) the database and its schema.
+pub fn open_db(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS identities (
+             id INTEGER PRIMARY KEY,
+             name TEXT NOT NULL,
+             name_key TEXT NOT NULL UNIQUE,
+             token_hash BLOB NOT NULL UNIQUE,
+             created_at INTEGER NOT NULL,
+             revoked INTEGER NOT NULL DEFAULT 0
+         );
+         CREATE TABLE IF NOT EXISTS scores (
+             identity INTEGER PRIMARY KEY REFERENCES identities(id),
+             hits INTEGER NOT NULL DEFAULT 0,
+             kills INTEGER NOT NULL DEFAULT 0,
+             deaths INTEGER NOT NULL DEFAULT 0,
+             best_life_ticks INTEGER NOT NULL DEFAULT 0,
+             points INTEGER NOT NULL DEFAULT 0
+         );
+         CREATE INDEX IF NOT EXISTS scores_by_points ON scores(points DESC);",
+    )?;
+    Ok(conn)
+}
+
+fn totals(conn: &Connection, id: i64) -> rusqlite::Result<Totals> {
+    conn.query_row(
+        "SELECT hits, kills, deaths, best_life_ticks, points FROM scores WHERE identity = ?1",
+        params![id],
+        |r| {
+            Ok(Totals {
+                hits: r.get(0)?,
+                kills: r.get(1)?,
+                deaths: r.get(2)?,
+                best_life_ticks: r.get(3)?,
+                points: r.get(4)?,
+            })
+        },
+    )
+    .optional()
+    .map(Option::unwrap_or_default)
+}
+
+fn identify(conn: &Connection, name: &str, token: Option<&str>) -> rusqlite::Result<Result<Identity, IdentityError>> {
+    let existing: Option<(i64, String, Vec<u8>, bool)> = conn
+        .query_row(
+            "SELECT id, name, token_hash, revoked FROM identities WHERE name_key = ?1",
+            params![name_key(name)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    match (existing, token) {
+        (Some((id, name, hash, revoked)), Some(token)) => {
+            if revoked || hash != hash_token(token) {
+                return Ok(Err(IdentityError::InvalidToken));
+            }
+            Ok(Ok(Identity { id, name, new_token: None, totals: totals(conn, id)? }))
+        }
+        (Some(_), None) => Ok(Err(IdentityError::NameTaken)),
+        (None, token) => {
+            // A token that belongs to another name is never accepted for this one.
+            if let Some(token) = token {
+                let known: Option<i64> = conn
+                    .query_row("SELECT id FROM identities WHERE token_hash = ?1", params![hash_token(token)], |r| {
+                        r.get(0)
+                    })
+                    .optional()?;
+                if known.is_some() {
+                    return Ok(Err(IdentityError::InvalidToken));
+                }
+            }
+            let token = new_token();
+            let now =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+            conn.execute(
+                "INSERT INTO identities (name, name_key, token_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![name, name_key(name), hash_token(&token), now],
+            )?;
+            let id = conn.last_insert_rowid();
+            Ok(Ok(Identity { id, name: name.to_string(), new_token: Some(token), totals: Totals::default() }))
+        }
+    }
+}
+
+fn commit(conn: &mut Connection, batch: &mut Vec<ScoreDelta>) -> rusqlite::Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let tx = conn.transaction()?;
+    {
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO scores (identity, hits, kills, deaths, best_life_ticks, points) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(identity) DO UPDATE SET
+                 hits = hits + excluded.hits, kills = kills + excluded.kills, deaths = deaths + excluded.deaths,
+                 best_life_ticks = MAX(best_life_ticks, excluded.best_life_ticks), points = points + excluded.points",
+        )?;
+        for d in batch.iter() {
+            upsert.execute(params![d.identity, d.hits, d.kills, d.deaths, d.life_ticks, d.points])?;
+        }
+    }
+    tx.commit()?;
+    batch.clear();
+    Ok(())
+}
+
+fn top(conn: &Connection) -> rusqlite::Result<Vec<LeaderboardEntry>> {
+    let mut q = conn.prepare_cached(
+        "SELECT i.name, s.points, s.kills FROM scores s JOIN identities i ON i.id = s.identity
+         ORDER BY s.points DESC, s.kills DESC, i.name ASC LIMIT ?1",
+    )?;
+    let rows = q.query_map(params![LEADERBOARD_SIZE as i64], |r| {
+        Ok(LeaderboardEntry { name: r.get(0)?, points: r.get::<_, i64>(1)? as u32, kills: r.get::<_, i64>(2)? as u32 })
+    })?;
+    rows.collect()
+}
+
+fn run(mut conn: Connection, rx: Receiver<Command>, all_time: watch::Sender<Arc<Vec<LeaderboardEntry>>>) {
+    let mut batch: Vec<ScoreDelta> = Vec::new();
+    let mut oldest: Option<Instant> = None;
+    let flush = |conn: &mut Connection, batch: &mut Vec<ScoreDelta>| {
+        if batch.is_empty() {
+            return;
+        }
+        match commit(conn, batch) {
+            Ok(()) => {
+                if let Ok(t) = top(conn) {
+                    all_time.send_replace(Arc::new(t));
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "committing scores failed; will retry"),
+        }
+    };
+    loop {
+        let wait = oldest.map_or(Duration::from_secs(3600), |t| FLUSH_INTERVAL.saturating_sub(t.elapsed()));
+        match rx.recv_timeout(wait) {
+            Ok(Command::Score(d)) => {
+                batch.push(d);
+                oldest.get_or_insert_with(Instant::now);
+                if batch.len() >= MAX_BATCH {
+                    flush(&mut conn, &mut batch);
+                    oldest = None;
+                }
+            }
+            Ok(Command::Identify { name, token, reply }) => {
+                let result = identify(&conn, &name, token.as_deref()).unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "identity lookup failed");
+                    Err(IdentityError::Unavailable)
+                });
+                let _ = reply.send(result);
+            }
+            Ok(Command::Revoke { name, reply }) => {
+                let n = conn
+                    .execute("UPDATE identities SET revoked = 1 WHERE name_key = ?1", params![name_key(&name)])
+                    .unwrap_or(0);
+                let _ = reply.send(n > 0);
+            }
+            Ok(Command::Flush { reply }) => {
+                flush(&mut conn, &mut batch);
+                oldest = None;
+                let _ = reply.send(());
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                flush(&mut conn, &mut batch);
+                oldest = None;
+            }
+            Ok(Command::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
+                flush(&mut conn, &mut batch);
+                return;
+            }
+        }
+    }
+}
+
+impl Store {
+    /// Opens the database at `path` and starts the store's thread.
+    pub fn open(path: impl Into<PathBuf>) -> anyhow::Result<Store> {
+        let conn = open_db(&path.into())?;
+        let initial = top(&conn)?;
+        let (tx, rx) = mpsc::sync_channel(STORE_CHANNEL_CAPACITY);
+        let (all_tx, all_rx) = watch::channel(Arc::new(initial));
+        let thread = std::thread::Builder::new().name("store".into()).spawn(move || run(conn, rx, all_tx))?;
+        Ok(Store { handle: StoreHandle { tx, all_time: all_rx, dropped: Default::default() }, thread: Some(thread) })
+    }
+
+    /// A handle for the rest of the server.
+    pub fn handle(&self) -> StoreHandle {
+        self.handle.clone()
+    }
+
+    /// Commits everything queued and stops the thread. Handles that outlive it fail softly
+    /// (identification answers `Unavailable`, score changes are counted as dropped).
+    pub fn close(mut self) {
+        let _ = self.handle.tx.send(Command::Shutdown);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_path(tag: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("asteroids-store-{tag}-{}.db", std::process::id()));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", p.display()));
+        }
+        p
+    }
+
+    /// Names are claimed by their first visitor; the token continues the identity, case
+    /// aside; another name's token, a wrong token and a revoked one are refused; tokens are
+    /// stored only hashed.
+    #[tokio::test]
+    async fn identities_and_tokens() {
+        let path = temp_path("ids");
+        let store = Store::open(&path).unwrap();
+        let h = store.handle();
+        let ada = h.identify("Ada", None).await.unwrap();
+        let token = ada.new_token.clone().expect("a new identity gets a token");
+        assert_eq!(token.len(), 32, "128 bits, hex");
+        assert_eq!(h.identify("ada", None).await, Err(IdentityError::NameTaken));
+        let again = h.identify("ADA", Some(&token)).await.unwrap();
+        assert_eq!((again.id, again.new_token), (ada.id, None));
+        assert_eq!(h.identify("Ada", Some("0000")).await, Err(IdentityError::InvalidToken));
+        assert_eq!(h.identify("Bob", Some(&token)).await, Err(IdentityError::InvalidToken), "not for another name");
+        assert!(h.revoke("Ada").await);
+        assert_eq!(h.identify("Ada", Some(&token)).await, Err(IdentityError::InvalidToken), "revoked");
+        store.close();
+        let conn = Connection::open(&path).unwrap();
+        let stored: Vec<u8> = conn.query_row("SELECT token_hash FROM identities", [], |r| r.get(0)).unwrap();
+        assert_eq!(stored, hash_token(&token));
+        assert!(!stored.windows(token.len()).any(|w| w == token.as_bytes()), "the token itself is not stored");
+    }
+
+    /// Score changes are batched, summed, keep the longest life, survive a reopen, and feed
+    /// the all-time top; the file is WAL and passes the integrity check.
+    #[tokio::test]
+    async fn scores_accumulate_and_persist() {
+        let path = temp_path("scores");
+        let store = Store::open(&path).unwrap();
+        let h = store.handle();
+        let a = h.identify("Ada", None).await.unwrap().id;
+        let b = h.identify("Bob", None).await.unwrap().id;
+        for i in 0..2000u32 {
+            h.record(ScoreDelta { identity: a, hits: 1, points: 1, ..Default::default() });
+            if i % 100 == 0 {
+                h.record(ScoreDelta { identity: b, deaths: 1, life_ticks: i, ..Default::default() });
+            }
+        }
+        h.flush().await;
+        assert_eq!(h.all_time()[0].name, "Ada");
+        assert_eq!(h.all_time()[0].points, 2000);
+        assert_eq!(h.dropped(), 0);
+        store.close();
+        let store = Store::open(&path).unwrap();
+        let h = store.handle();
+        let token_less = h.identify("Bob", None).await;
+        assert_eq!(token_less, Err(IdentityError::NameTaken), "identities persist");
+        let conn = Connection::open(&path).unwrap();
+        let (hits, points): (i64, i64) = conn
+            .query_row("SELECT hits, points FROM scores WHERE identity = ?1", params![a], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((hits, points), (2000, 2000));
+        let (deaths, best): (i64, i64) = conn
+            .query_row("SELECT deaths, best_life_ticks FROM scores WHERE identity = ?1", params![b], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((deaths, best), (20, 1900));
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+        let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(check, "ok");
+        store.close();
+    }
+}
