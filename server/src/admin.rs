@@ -28,6 +28,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     let protected = Router::new()
         .route("/admin/stats", get(stats))
         .route("/metrics", get(metrics))
+        .route("/admin/revoke/{name}", axum::routing::post(revoke))
         .route_layer(middleware::from_fn_with_state(state, require_token));
     Router::new().route("/admin", get(page)).merge(protected)
 }
@@ -265,6 +266,17 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let _ = writeln!(out, "asteroids_tick_duration_seconds_sum {}", timing.tick_secs_sum);
     let _ = writeln!(out, "asteroids_tick_duration_seconds_count {}", timing.ticks);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out)
+}
+
+/// `POST /admin/revoke/{name}`: that name's token is never accepted again (the name stays
+/// taken). 204 if the name exists, 404 otherwise.
+async fn revoke(State(state): State<AppState>, axum::extract::Path(name): axum::extract::Path<String>) -> StatusCode {
+    if state.store.revoke(&name).await {
+        tracing::info!(name, "token revoked");
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    }
 }
 
 async fn page() -> Html<&'static str> {

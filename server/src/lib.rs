@@ -175,18 +175,23 @@ impl Server {
         &self.state.stats
     }
 
-    /// Shuts down: stops accepting, tells every client (close 1001), waits for the sessions
-    /// (at most [`SHUTDOWN_GRACE`]), then stops the simulation.
-    pub async fn shutdown(mut self) {
+    /// Drains and stops: every client is told (close 1001) while new game connections are
+    /// answered 503; once the sessions are gone (at most [`SHUTDOWN_GRACE`]) the listener
+    /// closes, the simulation stops and every score is committed. Returns the number of tasks
+    /// still running when it gave up waiting (0 on a clean drain).
+    pub async fn shutdown(mut self) -> usize {
         self.state.shutdown.cancel();
         self.state.tracker.close();
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.state.tracker.wait()).await;
-        let _ = tokio::time::timeout(SHUTDOWN_GRACE, &mut self.http).await;
+        let left = self.state.tracker.len();
+        self.http.abort();
+        let _ = (&mut self.http).await;
         self.sim.stop();
         if let Some(db) = self.db.take() {
             // Commit every score before exit (the store's thread does blocking IO).
             let _ = tokio::task::spawn_blocking(move || db.close()).await;
         }
+        left
     }
 
     /// The identity and score store.
@@ -208,6 +213,9 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl std::futu
         _ = sim_died => Err(anyhow::anyhow!("the simulation thread stopped unexpectedly")),
     };
     tracing::info!("shutting down");
-    server.shutdown().await;
+    let left = server.shutdown().await;
+    if left > 0 {
+        tracing::warn!(tasks = left, "shut down with tasks still running");
+    }
     outcome
 }

@@ -51,7 +51,7 @@ before(async () => {
 
 after(async () => {
   if (browser) await browser.close();
-  if (server) server.kill('SIGTERM');
+  if (server && server.exitCode === null) server.kill('SIGKILL');
 });
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -130,5 +130,22 @@ test('a player joins, flies, fires, and coasting asteroids never need a visible 
   assert.ok(snapshotsLow >= 10, `snapshots kept arriving (lowest rate ${snapshotsLow}/s)`);
   assert.ok(end.fps > 10, `the page kept drawing (${end.fps} fps)`);
   assert.deepEqual(errors, [], 'no console errors');
+  await page.close();
+});
+
+test('SIGTERM drains the real server: the page is told, and the process exits 0 within 10 s', { timeout: 30_000 }, async () => {
+  const page = await browser.newPage({ viewport: { width: 800, height: 600 } });
+  await page.goto(baseUrl);
+  await page.fill('#name', 'Drain Watcher');
+  await page.click('#play');
+  await waitFor(page, 'playing', (s) => s.phase === 'playing');
+  const exited = new Promise((resolve) => server.on('exit', (code, signal) => resolve({ code, signal })));
+  const t0 = Date.now();
+  server.kill('SIGTERM');
+  const outcome = await Promise.race([exited, sleep(10_000).then(() => ({ code: 'still running after 10 s' }))]);
+  assert.deepEqual(outcome, { code: 0, signal: null }, 'clean exit');
+  assert.ok(Date.now() - t0 < 10_000);
+  const s = await waitFor(page, 'the page to notice', (st) => st.phase === 'lost' || st.phase === 'connecting');
+  assert.ok(s);
   await page.close();
 });

@@ -178,10 +178,21 @@ impl Client {
 /// A minimal HTTP/1.1 GET over loopback: returns the status code and the body. Enough for
 /// the server's own JSON and text routes (fixed-length or chunked bodies).
 pub async fn http_get(addr: SocketAddr, path: &str, bearer: Option<&str>) -> anyhow::Result<(u16, String)> {
+    http_request(addr, "GET", path, bearer).await
+}
+
+/// [`http_get`] with any method (no request body).
+pub async fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+) -> anyhow::Result<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = TcpStream::connect(addr).await?;
     let auth = bearer.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n");
+    let request =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await?;
     let mut raw = Vec::new();
     tokio::time::timeout(RECV_TIMEOUT, stream.read_to_end(&mut raw)).await??;

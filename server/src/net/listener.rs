@@ -1,7 +1,8 @@
 //! The accept loop. axum's own `serve` sets no timeout on reading a request, so a TCP
 //! connection that never sends one would stay open forever; this loop serves each connection
 //! with hyper directly, with the request headers due within the handshake timeout, and the
-//! socket options the game needs.
+//! socket options the game needs. It keeps accepting while the server drains (new game
+//! connections are then answered 503) and is stopped by the server once the drain is over.
 
 use crate::{AppState, SOCKET_SEND_BUFFER_BYTES};
 use axum::Router;
@@ -11,24 +12,21 @@ use hyper_util::service::TowerToHyperService;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-/// Accepts connections until shutdown, serving each on its own tracked task.
+/// Accepts connections until the server aborts it, serving each on its own tracked task.
 pub async fn serve(listener: TcpListener, app: Router, state: AppState) {
     let mut builder = Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(state.limits.handshake_timeout);
     let builder = builder.http1_only();
     loop {
-        let tcp = tokio::select! {
-            _ = state.shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => tcp,
-                Err(e) => {
-                    // Out of file descriptors, or a connection reset before accept: wait a
-                    // moment instead of spinning, and keep serving.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+        let tcp = match listener.accept().await {
+            Ok((tcp, _)) => tcp,
+            Err(e) => {
+                // Out of file descriptors, or a connection reset before accept: wait a moment
+                // instead of spinning, and keep serving.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
         };
         // Game traffic is many small messages: send each at once.
         let _ = tcp.set_nodelay(true);

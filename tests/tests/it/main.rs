@@ -2,6 +2,7 @@
 //! the real server on 127.0.0.1:0 unless it tests a pure model.
 //!
 //! - `admin`: the admin token, /admin/stats fields, /metrics as Prometheus text.
+//! - `drain`: graceful shutdown: 1001 to clients, new connections refused, scores flushed, no task left.
 //! - `gameplay`: the rules (splitting, deaths, respawn, kills, stale inputs) on the real world.
 //! - `handshake`: Welcome, version and name rejections, ping.
 //! - `hostile`: oversized and garbage messages, floods, silent peers, stalled handshakes, origins, the cap.
@@ -12,6 +13,7 @@
 //! - `scores`: tokens, name clashes, scores across a restart, the leaderboard API (real SQLite file).
 //! - `slow_reader`: a client that stops reading costs the server bounded memory.
 mod admin;
+mod drain;
 mod gameplay;
 mod handshake;
 mod hostile;
