@@ -59,6 +59,8 @@ pub struct Config {
     pub limits: limits::Limits,
     /// The SQLite file of identities and scores (`:memory:` for a throwaway one).
     pub db_path: PathBuf,
+    /// How long a dropped player can come back to its ship, ticks.
+    pub resume_window_ticks: u32,
 }
 
 impl Default for Config {
@@ -73,6 +75,7 @@ impl Default for Config {
             admin_token: admin::random_token(),
             limits: limits::Limits::default(),
             db_path: PathBuf::from(store::DEFAULT_DB_PATH),
+            resume_window_ticks: sim::game::RESUME_WINDOW_TICKS,
         }
     }
 }
@@ -132,6 +135,7 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
             arena_half_size: config.arena_half_size(),
             seed: config.seed,
             store: Some(db.handle()),
+            resume_window_ticks: config.resume_window_ticks,
         },
         snapshot_hz: config.snapshot_hz,
         frame_history: config.frame_history,

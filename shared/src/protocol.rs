@@ -192,7 +192,7 @@ pub struct Welcome {
     /// A secret token for this identity, when the server just created it: the client keeps it
     /// and presents it in later `Hello`s to continue the same identity and total score.
     pub token: Option<String>,
-    /// The identity's all-time points before this session.
+    /// The identity's all-time points so far (a resumed session continues its total).
     pub total_points: u32,
 }
 

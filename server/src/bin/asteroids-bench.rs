@@ -28,7 +28,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn world(asteroids: usize, seed: u64) -> Game {
     let config = Config { asteroids, ..Config::default() };
-    Game::new(GameConfig { asteroids, arena_half_size: config.arena_half_size(), seed, store: None })
+    Game::new(GameConfig {
+        asteroids,
+        arena_half_size: config.arena_half_size(),
+        seed,
+        store: None,
+        resume_window_ticks: 0,
+    })
 }
 
 fn join(game: &mut Game, name: &str) -> PlayerId {

@@ -38,6 +38,8 @@ pub mod close_code {
     pub const MESSAGE_TOO_BIG: u16 = 1009;
     /// The server could not serve the session (its simulation stopped).
     pub const INTERNAL_ERROR: u16 = 1011;
+    /// A newer connection presented this identity's token and took the player over.
+    pub const REPLACED: u16 = 4001;
 }
 
 type Tx = SplitSink<WebSocket, Message>;
@@ -59,12 +61,13 @@ pub async fn serve(socket: WebSocket, state: AppState, _slot: ConnectionSlot) {
     if let Some((player, name, joined)) = handshake(&mut tx, &mut rx, &state).await {
         tracing::debug!(player, "session started");
         let conn = state.stats.register(player, name);
+        let session = joined.session;
         let reason = run(tx, rx, &state, &conn, joined).await;
         state.stats.unregister(conn.id);
         tracing::debug!(player, reason, "session ended");
-        if state.sim.try_send(SimEvent::Leave { player }).is_err() {
+        if state.sim.try_send(SimEvent::Leave { player, session }).is_err() {
             // The channel is full: wait for room rather than leak the ship.
-            let _ = state.sim.send(SimEvent::Leave { player }).await;
+            let _ = state.sim.send(SimEvent::Leave { player, session }).await;
         }
     }
 }
@@ -213,11 +216,11 @@ async fn handshake(tx: &mut Tx, rx: &mut Rx, state: &AppState) -> Option<(Player
         max_view_size: MAX_VIEW_SIZE,
         kinematics: state.kinematics,
         token: identity.new_token,
-        total_points: total_before,
+        total_points: joined.total_points,
     };
     let player = joined.player_id;
     if !send_now(tx, Message::Binary(encode_server(&ServerMsg::Welcome(welcome)).into()), state).await {
-        let _ = state.sim.send(SimEvent::Leave { player }).await;
+        let _ = state.sim.send(SimEvent::Leave { player, session: joined.session }).await;
         return None;
     }
     Some((player, name, joined))
@@ -244,9 +247,16 @@ async fn run(mut tx: Tx, rx: Rx, state: &AppState, conn: &ConnStats, joined: Joi
     let (view_tx, view_rx) = watch::channel(None);
     let recv = receive_loop(rx, state, conn, view_tx, out_tx.clone());
     let send = send_loop(&mut tx, state, conn, joined.events, view_rx, out_rx);
-    tokio::pin!(recv, send);
+    let replaced = joined.replaced;
+    tokio::pin!(recv, send, replaced);
     tokio::select! {
         reason = &mut send => reason,
+        Ok(()) = &mut replaced => {
+            let reason = "replaced by a newer connection";
+            let _ = out_tx.try_send(Outbound::Close(close_code::REPLACED, reason));
+            let _ = timeout(Duration::from_secs(1), &mut send).await;
+            reason
+        }
         outcome = &mut recv => {
             let (code, reason) = outcome;
             if let Some(code) = code {

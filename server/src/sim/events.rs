@@ -30,6 +30,8 @@ pub enum SimEvent {
     Leave {
         /// The player.
         player: PlayerId,
+        /// The connection that ended (ignored if a newer one owns the player now).
+        session: u64,
     },
     /// A validated input from a player's connection.
     Input {
@@ -53,4 +55,10 @@ pub struct Joined {
     pub tick: Tick,
     /// Events for this player only.
     pub events: mpsc::Receiver<GameEvent>,
+    /// This connection's generation, to name it in `Leave`.
+    pub session: u64,
+    /// Fires when a newer connection with the same identity takes the player over.
+    pub replaced: oneshot::Receiver<()>,
+    /// All-time points so far, this session included (a resumed session continues).
+    pub total_points: u32,
 }

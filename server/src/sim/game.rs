@@ -30,6 +30,7 @@ use shared::quant::{Body, Ctrl, QState};
 use std::collections::HashMap;
 use std::sync::{mpsc, Arc};
 use tokio::sync::mpsc as tokio_mpsc;
+use tokio::sync::oneshot;
 
 /// Speed of a bullet relative to the ship that fired it, units per second.
 pub const BULLET_SPEED: f32 = 550.0;
@@ -37,6 +38,9 @@ pub const BULLET_SPEED: f32 = 550.0;
 pub const BULLET_LIFETIME_TICKS: Tick = 90;
 /// Minimum ticks between two shots of one ship (5 shots per second).
 pub const FIRE_COOLDOWN_TICKS: Tick = 12;
+/// Default resume window: a dropped connection that comes back with its token within 10 s
+/// gets the same ship, position and score.
+pub const RESUME_WINDOW_TICKS: Tick = 600;
 /// Ticks between a ship's destruction and its replacement (2 s).
 pub const RESPAWN_TICKS: Tick = 120;
 /// No asteroid is spawned closer than this to any ship: farther than any view reaches, so
@@ -67,6 +71,9 @@ pub struct GameConfig {
     pub arena_half_size: [f32; 2],
     /// Seed of every random choice (placement, sizes, velocities).
     pub seed: u64,
+    /// How long a disconnected player with an identity keeps its ship for a resume, ticks
+    /// (0: players leave at once).
+    pub resume_window_ticks: Tick,
     /// Where score changes go (none: scores live only as long as the session).
     pub store: Option<crate::store::StoreHandle>,
 }
@@ -104,6 +111,12 @@ struct Player {
     respawn_at: Option<Tick>,
     score: Score,
     events: tokio_mpsc::Sender<GameEvent>,
+    /// The connection that owns this player now (0: none, waiting to be resumed).
+    session: u64,
+    /// While detached: the tick at which the player and its ship are removed.
+    detached_until: Option<Tick>,
+    /// Closes the owning connection when a newer one takes the player over.
+    kick: Option<oneshot::Sender<()>>,
 }
 
 /// The world and everything in it. Owned by the simulation thread alone.
@@ -115,6 +128,9 @@ pub struct Game {
     entities: Vec<Entity>,
     index: HashMap<EntityId, usize>,
     players: HashMap<PlayerId, Player>,
+    /// Players by persistent identity (for resuming).
+    by_identity: HashMap<i64, PlayerId>,
+    next_session: u64,
     next_entity: EntityId,
     next_player: PlayerId,
     asteroid_count: usize,
@@ -153,6 +169,8 @@ impl Game {
             entities: Vec::new(),
             index: HashMap::new(),
             players: HashMap::new(),
+            by_identity: HashMap::new(),
+            next_session: 0,
             next_entity: 1,
             next_player: 1,
             asteroid_count: 0,
@@ -372,34 +390,75 @@ impl Game {
         for event in events {
             match event {
                 SimEvent::Join { name, identity, total_before, reply } => {
-                    let player_id = self.next_player;
-                    self.next_player += 1;
+                    self.next_session += 1;
+                    let session = self.next_session;
                     let (tx, rx) = tokio_mpsc::channel(PLAYER_EVENT_CAPACITY);
-                    self.players.insert(
+                    let (kick_tx, kick_rx) = oneshot::channel();
+                    // The same identity already here (detached, or on an older connection):
+                    // the new connection takes over its player, ship, position and score.
+                    let existing = identity.and_then(|id| self.by_identity.get(&id).copied());
+                    let player_id = match existing.and_then(|pid| self.players.get_mut(&pid).map(|p| (pid, p))) {
+                        Some((pid, p)) => {
+                            if let Some(old) = p.kick.take() {
+                                let _ = old.send(()); // the older connection closes with a reason
+                            }
+                            p.session = session;
+                            p.detached_until = None;
+                            p.events = tx;
+                            p.kick = Some(kick_tx);
+                            pid
+                        }
+                        None => {
+                            let player_id = self.next_player;
+                            self.next_player += 1;
+                            self.players.insert(
+                                player_id,
+                                Player {
+                                    name,
+                                    identity,
+                                    total_before,
+                                    life_started: self.tick,
+                                    ship: None,
+                                    input: Input { seq: 0, thrust: false, turn: 0, fire: false },
+                                    input_seq: 0,
+                                    next_fire: 0,
+                                    respawn_at: None,
+                                    score: Score { total_points: total_before, ..Score::default() },
+                                    events: tx,
+                                    session,
+                                    detached_until: None,
+                                    kick: Some(kick_tx),
+                                },
+                            );
+                            if let Some(id) = identity {
+                                self.by_identity.insert(id, player_id);
+                            }
+                            self.spawn_ship(player_id);
+                            player_id
+                        }
+                    };
+                    let p = &self.players[&player_id];
+                    let (ship, score, resumed) = (p.ship, p.score, existing.is_some());
+                    let ship_position =
+                        ship.and_then(|id| self.entity(id)).map_or([0.0; 2], |e| e.state.position().into());
+                    let joined = Joined {
                         player_id,
-                        Player {
-                            name,
-                            identity,
-                            total_before,
-                            life_started: self.tick,
-                            ship: None,
-                            input: Input { seq: 0, thrust: false, turn: 0, fire: false },
-                            input_seq: 0,
-                            next_fire: 0,
-                            respawn_at: None,
-                            score: Score::default(),
-                            events: tx,
-                        },
-                    );
-                    let ship_id = self.spawn_ship(player_id);
-                    let ship_position = self.entity(ship_id).map_or([0.0; 2], |e| e.state.position().into());
-                    let joined = Joined { player_id, ship_id, ship_position, tick: self.tick, events: rx };
+                        ship_id: ship.unwrap_or(0),
+                        ship_position,
+                        tick: self.tick,
+                        events: rx,
+                        session,
+                        replaced: kick_rx,
+                        total_points: score.total_points,
+                    };
                     if reply.send(joined).is_err() {
-                        // The session went away while waiting: undo.
-                        self.remove_player(player_id);
+                        // The session went away while waiting: treat it as a leave.
+                        self.leave(player_id, session);
+                    } else if resumed {
+                        self.send_event(player_id, GameEvent::Score(score));
                     }
                 }
-                SimEvent::Leave { player } => self.remove_player(player),
+                SimEvent::Leave { player, session } => self.leave(player, session),
                 SimEvent::Input { player, input } => {
                     if let Some(p) = self.players.get_mut(&player) {
                         // Replayed and reordered inputs are ignored, and so are ones from too far
@@ -418,8 +477,30 @@ impl Game {
         }
     }
 
+    /// A connection ended. Ignored if a newer connection has taken the player over; a player
+    /// with an identity stays (ship and all, controls released) for the resume window, others
+    /// leave at once.
+    fn leave(&mut self, player: PlayerId, session: u64) {
+        let window = self.config.resume_window_ticks;
+        let Some(p) = self.players.get_mut(&player) else { return };
+        if p.session != session {
+            return;
+        }
+        if p.identity.is_some() && window > 0 {
+            p.session = 0;
+            p.kick = None;
+            p.detached_until = Some(self.tick + window);
+            p.input = Input { seq: p.input.seq, thrust: false, turn: 0, fire: false };
+        } else {
+            self.remove_player(player);
+        }
+    }
+
     fn remove_player(&mut self, player: PlayerId) {
         if let Some(p) = self.players.remove(&player) {
+            if let Some(id) = p.identity {
+                self.by_identity.remove(&id);
+            }
             if let Some(ship) = p.ship {
                 self.despawn(ship);
             }
@@ -568,6 +649,16 @@ impl Game {
             self.entities.iter().filter(|e| e.expires_at.is_some_and(|t| t <= self.tick)).map(|e| e.id).collect();
         for id in expired {
             self.despawn(id);
+        }
+        // Detached players whose resume window ran out leave, ship and all.
+        let gone: Vec<PlayerId> = self
+            .players
+            .iter()
+            .filter(|(_, p)| p.detached_until.is_some_and(|t| t <= self.tick))
+            .map(|(&id, _)| id)
+            .collect();
+        for pid in gone {
+            self.remove_player(pid);
         }
         let due: Vec<PlayerId> = self
             .players

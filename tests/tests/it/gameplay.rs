@@ -6,7 +6,13 @@ use glam::Vec2;
 use shared::protocol::{DeathCause, EntityKind, GameEvent, Input};
 
 fn empty_world() -> Game {
-    Game::new(GameConfig { asteroids: 0, arena_half_size: [2000.0, 2000.0], seed: 3, store: None })
+    Game::new(GameConfig {
+        asteroids: 0,
+        arena_half_size: [2000.0, 2000.0],
+        seed: 3,
+        store: None,
+        resume_window_ticks: 0,
+    })
 }
 
 fn join(game: &mut Game, name: &str) -> Joined {
@@ -174,7 +180,13 @@ fn stale_inputs_are_ignored() {
 /// collisions, and a tick that grew slower by the minute.)
 #[test]
 fn despawned_entities_leave_no_collider_behind() {
-    let mut game = Game::new(GameConfig { asteroids: 200, arena_half_size: [1500.0, 1500.0], seed: 9, store: None });
+    let mut game = Game::new(GameConfig {
+        asteroids: 200,
+        arena_half_size: [1500.0, 1500.0],
+        seed: 9,
+        store: None,
+        resume_window_ticks: 0,
+    });
     let mut pilots: Vec<Joined> = (0..5).map(|i| join(&mut game, &format!("p{i}"))).collect();
     for t in 1..=900u32 {
         let events: Vec<SimEvent> = pilots

@@ -110,13 +110,14 @@ async fn input_flood_is_closed_and_others_unaffected() {
     server.shutdown().await;
 }
 
-/// A peer that goes silent (reads nothing, answers no ping) is removed within the idle
-/// timeout, freeing its ship and slot.
+/// A peer that goes silent (reads nothing, answers no ping) is disconnected within the idle
+/// timeout, freeing its slot; its ship then waits out the resume window (half a second here)
+/// and is freed too.
 #[tokio::test]
 async fn silent_peer_is_removed() {
     let limits =
         Limits { idle_timeout: Duration::from_secs(2), ping_interval: Duration::from_millis(500), ..Limits::default() };
-    let server = start_server(config(limits)).await;
+    let server = start_server(Config { resume_window_ticks: 30, ..config(limits) }).await;
     let (_silent, w) = Client::join(server.local_addr(), "Ghost").await.unwrap();
     assert_eq!(server.stats().connections.load(Ordering::Relaxed), 1);
     let started = Instant::now();

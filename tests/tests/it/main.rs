@@ -10,6 +10,7 @@
 //! - `snapshots`: exact reconstruction of the server's state from diffs, view clamping,
 //!   enter/leave, skipped frames.
 //! - `swarm`: the load-test bots against the real server.
+//! - `resume`: coming back within the window, after it, and a second connection taking over.
 //! - `scores`: tokens, name clashes, scores across a restart, the leaderboard API (real SQLite file).
 //! - `slow_reader`: a client that stops reading costs the server bounded memory.
 mod admin;
@@ -18,6 +19,7 @@ mod gameplay;
 mod handshake;
 mod hostile;
 mod kinematics_vs_rapier;
+mod resume;
 mod scores;
 mod slow_reader;
 mod snapshots;

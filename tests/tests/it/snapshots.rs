@@ -134,7 +134,13 @@ async fn nothing_outside_the_clamped_view_is_sent() {
 /// on the real game and the real diff, with a pilot and random gaps of up to 2 s.
 #[test]
 fn baseline_survives_skipped_frames() {
-    let mut game = Game::new(GameConfig { asteroids: 300, arena_half_size: [1500.0, 1500.0], seed: 7, store: None });
+    let mut game = Game::new(GameConfig {
+        asteroids: 300,
+        arena_half_size: [1500.0, 1500.0],
+        seed: 7,
+        store: None,
+        resume_window_ticks: 0,
+    });
     let kin: Kinematics = *game.kinematics();
     let (reply, mut joined) = tokio::sync::oneshot::channel();
     game.tick([SimEvent::Join { name: "Pilot".into(), identity: None, total_before: 0, reply }]);

@@ -1,0 +1,77 @@
+//! Resume: a player who drops and comes back with its token within the window gets the same
+//! player, ship, position and score, and a full first snapshot; later, a new ship; and a second
+//! live connection with the same token takes over from the first, which is told why.
+
+use asteroids_server::Config;
+use asteroids_tests::*;
+use shared::protocol::{ClientMsg, Hello, ServerMsg, Welcome};
+use std::time::Duration;
+
+async fn join_with(addr: std::net::SocketAddr, name: &str, token: &str) -> (Client, Welcome) {
+    let mut c = Client::connect(addr).await.unwrap();
+    let hello = Hello { protocol_version: shared::PROTOCOL_VERSION, name: name.into(), token: Some(token.into()) };
+    c.send(&ClientMsg::Hello(hello)).await.unwrap();
+    match c.recv().await.unwrap() {
+        ServerMsg::Welcome(w) => (c, w),
+        other => panic!("expected Welcome, got {other:?}"),
+    }
+}
+
+/// Within the window: same player, same ship near where it was, and the first snapshot holds
+/// everything in view (the ship included) as new.
+#[tokio::test]
+async fn comeback_within_the_window_keeps_the_ship() {
+    let server = start_server(small_world()).await;
+    let addr = server.local_addr();
+    let (mut c, w) = Client::join(addr, "Phoenix").await.unwrap();
+    let token = w.token.clone().unwrap();
+    c.view(w.ship_position, [1920.0, 1080.0]).await.unwrap();
+    c.snapshot().await.unwrap();
+    drop(c); // the connection drops without a goodbye
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(server.latest_frame().entity(w.ship_id).is_some(), "the ship waits for its pilot");
+    let (mut back, w2) = join_with(addr, "Phoenix", &token).await;
+    assert_eq!((w2.player_id, w2.ship_id, w2.token), (w.player_id, w.ship_id, None));
+    let moved = glam::Vec2::from(w2.ship_position).distance(glam::Vec2::from(w.ship_position));
+    assert!(moved < 100.0, "the ship is where it was ({moved} units away)");
+    back.view(w2.ship_position, [1920.0, 1080.0]).await.unwrap();
+    let first = back.snapshot().await.unwrap();
+    assert!(first.entered.iter().any(|e| e.id == w.ship_id), "the first snapshot is a full one, ship included");
+    assert!(first.changed.is_empty() && first.left.is_empty());
+    assert_eq!(server.latest_frame().players.len(), 1);
+    server.shutdown().await;
+}
+
+/// After the window the old ship is gone, and the identity gets a new one.
+#[tokio::test]
+async fn comeback_after_the_window_gets_a_new_ship() {
+    let server = start_server(Config { resume_window_ticks: 30, ..small_world() }).await;
+    let addr = server.local_addr();
+    let (c, w) = Client::join(addr, "Latecomer").await.unwrap();
+    let token = w.token.clone().unwrap();
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(server.latest_frame().entity(w.ship_id).is_none(), "the ship left with the window");
+    assert_eq!(server.latest_frame().players.len(), 0);
+    let (_c, w2) = join_with(addr, "Latecomer", &token).await;
+    assert_ne!(w2.ship_id, w.ship_id);
+    server.shutdown().await;
+}
+
+/// Two live connections with one token: the older is closed with a reason (4001), the newer
+/// flies the same ship.
+#[tokio::test]
+async fn a_second_connection_replaces_the_first() {
+    let server = start_server(small_world()).await;
+    let addr = server.local_addr();
+    let (mut first, w) = Client::join(addr, "Twin").await.unwrap();
+    let token = w.token.clone().unwrap();
+    let (_second, w2) = join_with(addr, "Twin", &token).await;
+    assert_eq!((w2.player_id, w2.ship_id), (w.player_id, w.ship_id));
+    let (ended, _) = first.until_closed(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(ended, Ended::Closed(4001, "replaced by a newer connection".into()));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(server.latest_frame().players.len(), 1, "the first connection's leave did not remove the player");
+    assert!(server.latest_frame().entity(w.ship_id).is_some());
+    server.shutdown().await;
+}
