@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the workspace's Rust tests (unit, property, and integration tests against
 # the real server on 127.0.0.1), the browser client's wasm32 build, and the end-to-end test
-# of the real page in headless Chromium against the real server.
+# of the real page in headless Chromium against the real server, and the crash-safety test
+# (SIGKILL during score writes) on the real binaries.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -13,6 +14,6 @@ scripts/build-client.sh
 
 echo "== browser end-to-end test"
 bash scripts/setup.sh --browser-test
-cargo build --release -p asteroids-server --bin asteroids-server
+cargo build --release -p asteroids-server --bin asteroids-server -p asteroids-bots --bin asteroids-bots
 node --test tests/e2e/
 echo "test.sh: all passed"

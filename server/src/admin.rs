@@ -141,6 +141,8 @@ pub struct StatsDoc {
     pub origin_rejected: u64,
     /// Upgrades refused at the connection cap.
     pub full_rejected: u64,
+    /// Score changes dropped because the store's queue was full.
+    pub dropped_score_changes: u64,
     /// Per connection.
     pub connections_detail: Vec<Connection>,
 }
@@ -195,6 +197,7 @@ fn collect(state: &AppState) -> StatsDoc {
         rate_limited: s.rate_limited.load(Ordering::Relaxed),
         origin_rejected: s.origin_rejected.load(Ordering::Relaxed),
         full_rejected: s.full_rejected.load(Ordering::Relaxed),
+        dropped_score_changes: state.store.dropped(),
         connections_detail,
     }
 }

@@ -128,7 +128,12 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
     let addr = listener.local_addr()?;
     let opened = std::time::Instant::now();
     let db = store::Store::open(&config.db_path)?;
-    tracing::info!(path = %config.db_path.display(), ms = opened.elapsed().as_millis() as u64, "store open");
+    tracing::info!(
+        path = %config.db_path.display(),
+        ms = opened.elapsed().as_millis() as u64,
+        integrity = %db.integrity,
+        "store open"
+    );
     let sim = sim::spawn(sim::SimConfig {
         game: sim::GameConfig {
             asteroids: config.asteroids,

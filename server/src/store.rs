@@ -88,6 +88,7 @@ enum Command {
     Score(ScoreDelta),
     Revoke { name: String, reply: oneshot::Sender<bool> },
     Flush { reply: oneshot::Sender<()> },
+    Player { name: String, reply: oneshot::Sender<Option<(String, Totals)>> },
     Shutdown,
 }
 
@@ -130,6 +131,13 @@ impl StoreHandle {
         rx.await.unwrap_or(false)
     }
 
+    /// A name's committed all-time figures (its registered spelling), if the name exists.
+    pub async fn player(&self, name: &str) -> Option<(String, Totals)> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.try_send(Command::Player { name: name.to_string(), reply }).ok()?;
+        rx.await.ok().flatten()
+    }
+
     /// Waits until every change queued before this call is committed.
     pub async fn flush(&self) {
         let (reply, rx) = oneshot::channel();
@@ -153,6 +161,8 @@ impl StoreHandle {
 pub struct Store {
     handle: StoreHandle,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// `PRAGMA integrity_check` at open ("ok"; anything else refuses to start).
+    pub integrity: String,
 }
 
 fn hash_token(token: &str) -> Vec<u8> {
@@ -327,6 +337,17 @@ fn run(mut conn: Connection, rx: Receiver<Command>, all_time: watch::Sender<Arc<
                     .unwrap_or(0);
                 let _ = reply.send(n > 0);
             }
+            Ok(Command::Player { name, reply }) => {
+                let found = conn
+                    .query_row("SELECT id, name FROM identities WHERE name_key = ?1", params![name_key(&name)], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                    })
+                    .optional()
+                    .ok()
+                    .flatten()
+                    .and_then(|(id, name)| totals(&conn, id).ok().map(|t| (name, t)));
+                let _ = reply.send(found);
+            }
             Ok(Command::Flush { reply }) => {
                 flush(&mut conn, &mut batch);
                 oldest = None;
@@ -347,12 +368,22 @@ fn run(mut conn: Connection, rx: Receiver<Command>, all_time: watch::Sender<Arc<
 impl Store {
     /// Opens the database at `path` and starts the store's thread.
     pub fn open(path: impl Into<PathBuf>) -> anyhow::Result<Store> {
-        let conn = open_db(&path.into())?;
+        let path = path.into();
+        let conn = open_db(&path)?;
+        // A damaged file is not played on: the operator restores it (or moves it away).
+        let integrity: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        if integrity != "ok" {
+            anyhow::bail!("{} fails its integrity check: {integrity}", path.display());
+        }
         let initial = top(&conn)?;
         let (tx, rx) = mpsc::sync_channel(STORE_CHANNEL_CAPACITY);
         let (all_tx, all_rx) = watch::channel(Arc::new(initial));
         let thread = std::thread::Builder::new().name("store".into()).spawn(move || run(conn, rx, all_tx))?;
-        Ok(Store { handle: StoreHandle { tx, all_time: all_rx, dropped: Default::default() }, thread: Some(thread) })
+        Ok(Store {
+            handle: StoreHandle { tx, all_time: all_rx, dropped: Default::default() },
+            thread: Some(thread),
+            integrity,
+        })
     }
 
     /// A handle for the rest of the server.

@@ -34,6 +34,7 @@ pub fn router(state: AppState, www: &Path) -> Router {
         .route("/ws", get(ws_upgrade))
         .route("/healthz", get(healthz))
         .route("/api/leaderboard", get(leaderboard))
+        .route("/api/players/{name}", get(player))
         .merge(crate::admin::router(state.clone()));
     let missing: Vec<&str> = ["index.html", CLIENT_WASM].into_iter().filter(|f| !www.join(f).is_file()).collect();
     let routes = if missing.is_empty() {
@@ -64,6 +65,18 @@ async fn leaderboard(State(state): State<AppState>) -> Response {
         "all_time": all_time.iter().map(entry).collect::<Vec<_>>(),
     }))
     .into_response()
+}
+
+/// `GET /api/players/{name}`: a pilot's committed all-time figures, or 404.
+async fn player(State(state): State<AppState>, axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    match state.store.player(&name).await {
+        Some((name, t)) => axum::Json(serde_json::json!({
+            "name": name, "hits": t.hits, "kills": t.kills, "deaths": t.deaths,
+            "best_life_ticks": t.best_life_ticks, "points": t.points,
+        }))
+        .into_response(),
+        None => (StatusCode::NOT_FOUND, "no such pilot").into_response(),
+    }
 }
 
 async fn healthz() -> &'static str {
