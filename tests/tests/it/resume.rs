@@ -21,7 +21,7 @@ async fn join_with(addr: std::net::SocketAddr, name: &str, token: &str) -> (Clie
 /// everything in view (the ship included) as new.
 #[tokio::test]
 async fn comeback_within_the_window_keeps_the_ship() {
-    let server = start_server(small_world()).await;
+    let server = start_server(Config { db_path: temp_db(), ..small_world() }).await;
     let addr = server.local_addr();
     let (mut c, w) = Client::join(addr, "Phoenix").await.unwrap();
     let token = w.token.clone().unwrap();
@@ -45,7 +45,7 @@ async fn comeback_within_the_window_keeps_the_ship() {
 /// After the window the old ship is gone, and the identity gets a new one.
 #[tokio::test]
 async fn comeback_after_the_window_gets_a_new_ship() {
-    let server = start_server(Config { resume_window_ticks: 30, ..small_world() }).await;
+    let server = start_server(Config { resume_window_ticks: 30, db_path: temp_db(), ..small_world() }).await;
     let addr = server.local_addr();
     let (c, w) = Client::join(addr, "Latecomer").await.unwrap();
     let token = w.token.clone().unwrap();
@@ -62,7 +62,7 @@ async fn comeback_after_the_window_gets_a_new_ship() {
 /// flies the same ship.
 #[tokio::test]
 async fn a_second_connection_replaces_the_first() {
-    let server = start_server(small_world()).await;
+    let server = start_server(Config { db_path: temp_db(), ..small_world() }).await;
     let addr = server.local_addr();
     let (mut first, w) = Client::join(addr, "Twin").await.unwrap();
     let token = w.token.clone().unwrap();
