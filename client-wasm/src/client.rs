@@ -210,14 +210,14 @@ impl Client {
         let line = format!("online {}   ping {ping}", s.leaderboard.online);
         Self::text(scene, 16.0, 66.0, line, 13.0, "#9fb0c8", Align::Left);
         let right = self.screen.x - 16.0;
-        Self::text(scene, right, 28.0, "Leaderboard".into(), 15.0, "#e8f1ff", Align::Right);
+        Self::text(scene, right, 28.0, "Top online".into(), 15.0, "#e8f1ff", Align::Right);
         for (i, e) in s.leaderboard.top.iter().enumerate() {
             let line = format!("{}. {}  {}", i + 1, e.name, e.points);
             Self::text(scene, right, 48.0 + i as f32 * 17.0, line, 13.0, "#c9d4e5", Align::Right);
         }
         if !s.leaderboard.all_time.is_empty() {
             let top = 60.0 + s.leaderboard.top.len() as f32 * 17.0 + 12.0;
-            Self::text(scene, right, top, "All time".into(), 15.0, "#e8f1ff", Align::Right);
+            Self::text(scene, right, top, "Top of all time".into(), 15.0, "#e8f1ff", Align::Right);
             for (i, e) in s.leaderboard.all_time.iter().enumerate() {
                 let line = format!("{}. {}  {}", i + 1, e.name, e.points);
                 Self::text(scene, right, top + 20.0 + i as f32 * 17.0, line, 13.0, "#c9d4e5", Align::Right);
