@@ -64,11 +64,6 @@ impl Controls {
         self.left as i8 - self.right as i8
     }
 
-    /// Whether the engine key is held.
-    pub fn thrusting(&self) -> bool {
-        self.thrust
-    }
-
     /// The input to send, if the intent changed since the last one sent.
     pub fn next_input(&mut self) -> Option<Input> {
         let now = (self.thrust, self.turn(), self.fire);

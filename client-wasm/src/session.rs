@@ -231,13 +231,6 @@ impl Session {
                 };
                 let report = self.replica.apply(&snapshot, &kin).map_err(|e| e.to_string())?;
                 self.stats.snapshots.add(now_ms, 1.0);
-                for c in &snapshot.changed {
-                    let asteroid = self.replica.get(c.id).is_some_and(|k| k.kind.is_asteroid());
-                    if asteroid {
-                        self.stats.asteroid_prediction_error_max =
-                            self.stats.asteroid_prediction_error_max.max(report.max_correction);
-                    }
-                }
                 if let Some(ship) = self.ship_id.and_then(|id| self.replica.get(id)) {
                     self.ship_hint = ship.state.position().into();
                 }

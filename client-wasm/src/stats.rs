@@ -52,9 +52,6 @@ pub struct Stats {
     pub corrections: Rate,
     /// Visible corrections of asteroids, by size in world units.
     pub asteroid_corrections: Rate,
-    /// Largest difference between a prediction and the server's state at the same tick,
-    /// ever seen, for asteroids (which nothing but bullets and ships should disturb).
-    pub asteroid_prediction_error_max: f32,
 }
 
 #[cfg(test)]
