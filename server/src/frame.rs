@@ -39,6 +39,24 @@ pub struct PlayerFrame {
 pub const TICK_BUCKETS_MS: [f64; 14] =
     [1.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 14.0, 16.667, 20.0, 25.0, 33.0, 50.0, 100.0];
 
+/// A leaderboard and its encoded `ServerMsg::Leaderboard`, encoded once when it changes
+/// rather than once per connection.
+#[derive(Debug, Default)]
+pub struct PublishedLeaderboard {
+    /// The leaderboard.
+    pub board: Leaderboard,
+    /// `ServerMsg::Leaderboard(board)`, postcard-encoded.
+    pub wire: bytes::Bytes,
+}
+
+impl PublishedLeaderboard {
+    /// Encodes `board` once.
+    pub fn new(board: Leaderboard) -> Self {
+        let wire = shared::codec::encode_server(&shared::protocol::ServerMsg::Leaderboard(board.clone())).into();
+        PublishedLeaderboard { board, wire }
+    }
+}
+
 /// Timing figures of the simulation, published with each frame.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct SimTiming {
@@ -116,9 +134,9 @@ pub struct Frame {
     pub players: HashMap<PlayerId, PlayerFrame>,
     /// Simulation timing.
     pub timing: SimTiming,
-    /// The current leaderboard; the same `Arc` until it is recomputed, so sessions send it
-    /// only when it changed.
-    pub leaderboard: Arc<Leaderboard>,
+    /// The current leaderboard; the same `Arc` until it changes, so sessions send it only
+    /// then.
+    pub leaderboard: Arc<PublishedLeaderboard>,
     grid: Grid,
 }
 
@@ -160,7 +178,7 @@ impl Frame {
         players: HashMap<PlayerId, PlayerFrame>,
         arena_half: [f32; 2],
         timing: SimTiming,
-        leaderboard: Arc<Leaderboard>,
+        leaderboard: Arc<PublishedLeaderboard>,
     ) -> Frame {
         let mut grid = Grid::new(arena_half);
         let unsorted: Vec<(usize, FrameEntity)> =

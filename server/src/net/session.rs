@@ -369,7 +369,7 @@ async fn send_loop(
 ) -> &'static str {
     let mut frames = state.frames.clone();
     let mut interest = Interest::new();
-    let mut leaderboard_sent: Option<std::sync::Arc<shared::protocol::Leaderboard>> = None;
+    let mut leaderboard_sent: Option<std::sync::Arc<crate::frame::PublishedLeaderboard>> = None;
     let every = state.limits.ping_interval;
     let mut ping = tokio::time::interval_at(Instant::now() + every, every);
     loop {
@@ -402,8 +402,8 @@ async fn send_loop(
                 let frame = frames.borrow_and_update().clone();
                 if leaderboard_sent.as_ref().is_none_or(|sent| !std::sync::Arc::ptr_eq(sent, &frame.leaderboard)) {
                     leaderboard_sent = Some(frame.leaderboard.clone());
-                    let msg = encode_server(&ServerMsg::Leaderboard((*frame.leaderboard).clone()));
-                    if !send_counted(tx, Message::Binary(msg.into()), state, Some(conn)).await {
+                    let msg = frame.leaderboard.wire.clone();
+                    if !send_counted(tx, Message::Binary(msg), state, Some(conn)).await {
                         return "send failed or client too slow";
                     }
                 }

@@ -16,7 +16,7 @@
 
 use super::events::{Joined, SimEvent, PLAYER_EVENT_CAPACITY};
 use super::physics;
-use crate::frame::{Frame, FrameEntity, PlayerFrame, SimTiming};
+use crate::frame::{Frame, FrameEntity, PlayerFrame, PublishedLeaderboard, SimTiming};
 use glam::Vec2;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -143,7 +143,7 @@ pub struct Game {
     pub nonfinite_removed: u64,
     /// Duration of each phase of the last tick, seconds, in [`PHASES`] order.
     pub phase_secs: [f32; PHASES.len()],
-    leaderboard: Arc<Leaderboard>,
+    leaderboard: Arc<PublishedLeaderboard>,
 }
 
 /// The tick's phases, in order (see the module docs).
@@ -736,8 +736,8 @@ impl Game {
             .map(|((x, y), _)| [(x as f32 + 0.5) * HOTSPOT_CELL, (y as f32 + 0.5) * HOTSPOT_CELL]);
         let all_time = self.config.store.as_ref().map_or_else(Vec::new, |s| s.all_time().as_ref().clone());
         let board = Leaderboard { online: self.players.len() as u32, top, hotspot, all_time };
-        if *self.leaderboard != board {
-            self.leaderboard = Arc::new(board);
+        if self.leaderboard.board != board {
+            self.leaderboard = Arc::new(PublishedLeaderboard::new(board));
         }
     }
 
