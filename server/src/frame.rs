@@ -40,8 +40,8 @@ pub const TICK_BUCKETS_MS: [f64; 14] =
     [1.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 14.0, 16.667, 20.0, 25.0, 33.0, 50.0, 100.0];
 
 /// A leaderboard and its encoded `ServerMsg::Leaderboard`, encoded once when it changes
-/// rather than once per connection.
-#[derive(Debug, Default)]
+/// rather than once per connection. (No `Default`: an empty `wire` is not a message.)
+#[derive(Debug)]
 pub struct PublishedLeaderboard {
     /// The leaderboard.
     pub board: Leaderboard,
@@ -246,7 +246,14 @@ mod tests {
             ((seed >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
         };
         let ents: Vec<_> = (0..3000).map(|i| at(i, rnd() * 3300.0, rnd() * 2300.0)).collect();
-        let frame = Frame::new(1, ents.clone(), HashMap::new(), half, SimTiming::default(), Default::default());
+        let frame = Frame::new(
+            1,
+            ents.clone(),
+            HashMap::new(),
+            half,
+            SimTiming::default(),
+            Arc::new(PublishedLeaderboard::new(Default::default())),
+        );
         for _ in 0..200 {
             let view = ViewRect {
                 center: [rnd() * 3500.0, rnd() * 2500.0],

@@ -180,7 +180,7 @@ impl Game {
             dropped_events: 0,
             nonfinite_removed: 0,
             phase_secs: [0.0; PHASES.len()],
-            leaderboard: Arc::default(),
+            leaderboard: Arc::new(PublishedLeaderboard::new(Leaderboard::default())),
             config,
         };
         game.place_initial_asteroids();
