@@ -48,6 +48,16 @@ pub async fn start_server(config: Config) -> Server {
     asteroids_server::start(listener, config).await.expect("starting the server")
 }
 
+/// Connects and sends a `Hello` (with a token, if given); returns the client and the
+/// server's answer (`Welcome` or `Rejected`).
+pub async fn say_hello(addr: SocketAddr, name: &str, token: Option<&str>) -> anyhow::Result<(Client, ServerMsg)> {
+    let mut c = Client::connect(addr).await?;
+    let hello = Hello { protocol_version: shared::PROTOCOL_VERSION, name: name.into(), token: token.map(Into::into) };
+    c.send(&ClientMsg::Hello(hello)).await?;
+    let answer = c.recv().await?;
+    Ok((c, answer))
+}
+
 /// A WebSocket client speaking the game protocol.
 pub struct Client {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,

@@ -4,16 +4,13 @@
 
 use asteroids_server::Config;
 use asteroids_tests::*;
-use shared::protocol::{ClientMsg, Hello, ServerMsg, Welcome};
+use shared::protocol::{ServerMsg, Welcome};
 use std::time::Duration;
 
 async fn join_with(addr: std::net::SocketAddr, name: &str, token: &str) -> (Client, Welcome) {
-    let mut c = Client::connect(addr).await.unwrap();
-    let hello = Hello { protocol_version: shared::PROTOCOL_VERSION, name: name.into(), token: Some(token.into()) };
-    c.send(&ClientMsg::Hello(hello)).await.unwrap();
-    match c.recv().await.unwrap() {
-        ServerMsg::Welcome(w) => (c, w),
-        other => panic!("expected Welcome, got {other:?}"),
+    match say_hello(addr, name, Some(token)).await.unwrap() {
+        (c, ServerMsg::Welcome(w)) => (c, w),
+        (_, other) => panic!("expected Welcome, got {other:?}"),
     }
 }
 

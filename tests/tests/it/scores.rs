@@ -3,7 +3,7 @@
 
 use asteroids_server::Config;
 use asteroids_tests::*;
-use shared::protocol::{ClientMsg, GameEvent, Hello, RejectReason, ServerMsg};
+use shared::protocol::{GameEvent, RejectReason, ServerMsg};
 use std::time::{Duration, Instant};
 
 fn config(db: &std::path::Path) -> Config {
@@ -11,10 +11,7 @@ fn config(db: &std::path::Path) -> Config {
 }
 
 async fn hello(addr: std::net::SocketAddr, name: &str, token: Option<&str>) -> ServerMsg {
-    let mut c = Client::connect(addr).await.unwrap();
-    let hello = Hello { protocol_version: shared::PROTOCOL_VERSION, name: name.into(), token: token.map(Into::into) };
-    c.send(&ClientMsg::Hello(hello)).await.unwrap();
-    c.recv().await.unwrap()
+    say_hello(addr, name, token).await.unwrap().1
 }
 
 /// A new name gets a token; the name is then taken for anyone without it; the token is
