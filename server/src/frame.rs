@@ -2,6 +2,7 @@
 //! spatial index over them. Immutable once built and shared (`Arc`) by every session, which
 //! query it for their own view; the simulation never waits for a reader.
 
+use crate::sim::PHASES;
 use shared::protocol::{EntityId, EntityKind, Leaderboard, PlayerId, Tick, ViewRect};
 use shared::quant::QState;
 use std::collections::HashMap;
@@ -78,6 +79,16 @@ pub struct SimTiming {
     pub tick_secs_sum: f64,
     /// Bodies found with a non-finite state and removed (should stay 0: inputs are validated).
     pub nonfinite_bodies: u64,
+    /// Mean duration of each phase over the last [`TICK_WINDOW`] ticks, milliseconds, in
+    /// [`crate::sim::PHASES`] order.
+    pub phase_ms_mean: [f32; PHASES.len()],
+    /// Total time spent in each phase since start, seconds, in [`crate::sim::PHASES`] order.
+    pub phase_secs_total: [f64; PHASES.len()],
+    /// Ticks that took more than twice their budget (cumulative).
+    pub slow_ticks: u64,
+    /// Player events (deaths, spawns, scores) dropped because a session did not drain its
+    /// channel (cumulative).
+    pub dropped_events: u64,
 }
 
 /// Ticks over which the tick-time percentiles are computed (10 s).
@@ -86,17 +97,30 @@ pub const TICK_WINDOW: usize = 600;
 /// Keeps the tick-time window and histogram; owned by the simulation thread.
 #[derive(Debug, Default)]
 pub struct TickClock {
-    window: std::collections::VecDeque<f32>,
+    /// The last [`TICK_WINDOW`] ticks: total milliseconds and seconds per phase.
+    window: std::collections::VecDeque<(f32, [f32; PHASES.len()])>,
+    /// Sum of the window's phase seconds (kept as the window slides, so no tick re-adds it).
+    window_phase_secs: [f64; PHASES.len()],
     timing: SimTiming,
 }
 
 impl TickClock {
-    /// Records one tick's duration.
-    pub fn record(&mut self, ms: f32) {
+    /// Records one tick's duration and the seconds each of its phases took.
+    pub fn record(&mut self, ms: f32, phase_secs: [f32; PHASES.len()]) {
         if self.window.len() == TICK_WINDOW {
-            self.window.pop_front();
+            if let Some((_, old)) = self.window.pop_front() {
+                for (sum, s) in self.window_phase_secs.iter_mut().zip(old) {
+                    *sum -= s as f64;
+                }
+            }
         }
-        self.window.push_back(ms);
+        self.window.push_back((ms, phase_secs));
+        for ((sum, total), s) in
+            self.window_phase_secs.iter_mut().zip(&mut self.timing.phase_secs_total).zip(phase_secs)
+        {
+            *sum += s as f64;
+            *total += s as f64;
+        }
         let t = &mut self.timing;
         t.last_tick_ms = ms;
         t.ticks += 1;
@@ -108,6 +132,11 @@ impl TickClock {
         }
     }
 
+    /// Counts a tick that took more than twice its budget.
+    pub fn slow(&mut self) {
+        self.timing.slow_ticks += 1;
+    }
+
     /// Counts ticks skipped by the catch-up limit.
     pub fn missed(&mut self, ticks: u64) {
         self.timing.missed_ticks += ticks;
@@ -115,11 +144,19 @@ impl TickClock {
 
     /// The figures, with the window's percentiles computed now.
     pub fn timing(&self) -> SimTiming {
-        let mut sorted: Vec<f32> = self.window.iter().copied().collect();
+        let mut sorted: Vec<f32> = self.window.iter().map(|(ms, _)| *ms).collect();
         sorted.sort_by(f32::total_cmp);
         let pick =
             |p: f32| sorted.get(((sorted.len().saturating_sub(1)) as f32 * p).round() as usize).copied().unwrap_or(0.0);
-        SimTiming { tick_ms_p50: pick(0.5), tick_ms_p99: pick(0.99), tick_ms_max: pick(1.0), ..self.timing }
+        let n = self.window.len().max(1) as f64;
+        let phase_ms_mean = self.window_phase_secs.map(|s| (s / n * 1000.0) as f32);
+        SimTiming {
+            tick_ms_p50: pick(0.5),
+            tick_ms_p99: pick(0.99),
+            tick_ms_max: pick(1.0),
+            phase_ms_mean,
+            ..self.timing
+        }
     }
 }
 

@@ -25,6 +25,22 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
+/// The phases of a tick, in the order they run: the eight of [`Game::tick`], then the
+/// simulation loop's delivery of the tick's outbox and the building of the published frame.
+/// Each is timed every tick; the timings are published in [`SimTiming`].
+pub const PHASES: [&str; 10] = [
+    "inbound",
+    "intents",
+    "physics",
+    "collisions",
+    "lifetimes",
+    "snap",
+    "population",
+    "leaderboard",
+    "deliver",
+    "publish",
+];
+
 /// Most ticks run back to back to catch up after a stall; beyond that, ticks are skipped.
 pub const MAX_CATCHUP_TICKS: u64 = 5;
 
@@ -143,7 +159,9 @@ pub fn spawn(config: SimConfig) -> SimHandle {
                         }
                         frames_tx.send_replace(frame);
                     }
-                    clock.record(started.elapsed().as_secs_f32() * 1000.0);
+                    let mut phase_secs = [0.0; PHASES.len()];
+                    phase_secs[..game.phase_secs.len()].copy_from_slice(&game.phase_secs);
+                    clock.record(started.elapsed().as_secs_f32() * 1000.0, phase_secs);
                     next += tick_len;
                 }
             })
