@@ -132,6 +132,11 @@ impl TickClock {
         }
     }
 
+    /// Counts player events that could not be delivered.
+    pub fn dropped_events(&mut self, n: u64) {
+        self.timing.dropped_events += n;
+    }
+
     /// Counts a tick that took more than twice its budget.
     pub fn slow(&mut self) {
         self.timing.slow_ticks += 1;

@@ -75,7 +75,7 @@ impl Default for Config {
             admin_token: admin::random_token(),
             limits: limits::Limits::default(),
             db_path: PathBuf::from(store::DEFAULT_DB_PATH),
-            resume_window_ticks: sim::game::RESUME_WINDOW_TICKS,
+            resume_window_ticks: shared::constants::RESUME_WINDOW_TICKS,
         }
     }
 }
@@ -134,17 +134,20 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
         integrity = %db.integrity,
         "store open"
     );
-    let sim = sim::spawn(sim::SimConfig {
-        game: sim::GameConfig {
-            asteroids: config.asteroids,
-            arena_half_size: config.arena_half_size(),
-            seed: config.seed,
-            store: Some(db.handle()),
-            resume_window_ticks: config.resume_window_ticks,
+    let sim = sim::spawn(
+        sim::SimConfig {
+            game: sim::GameConfig {
+                asteroids: config.asteroids,
+                arena_half_size: config.arena_half_size(),
+                seed: config.seed,
+                resume_window_ticks: config.resume_window_ticks,
+                all_time: Some(db.handle().all_time_updates()),
+            },
+            snapshot_hz: config.snapshot_hz,
+            frame_history: config.frame_history,
         },
-        snapshot_hz: config.snapshot_hz,
-        frame_history: config.frame_history,
-    });
+        Some(Box::new(db.handle())),
+    );
     let state = AppState {
         sim: sim.events.clone(),
         frames: sim.frames.clone(),
@@ -184,18 +187,28 @@ impl Server {
         &self.state.stats
     }
 
-    /// Drains and stops: every client is told (close 1001) while new game connections are
-    /// answered 503; once the sessions are gone (at most [`SHUTDOWN_GRACE`]) the listener
-    /// closes, the simulation stops and every score is committed. Returns the number of tasks
+    /// Drains and stops: the simulation stops, then every client is sent what the world last
+    /// told it and a goodbye (close 1001) while new game connections are answered 503; once
+    /// the sessions are gone (at most [`SHUTDOWN_GRACE`]) the listener
+    /// closes and every score is committed. Returns the number of tasks
     /// still running when it gave up waiting (0 on a clean drain).
     pub async fn shutdown(mut self) -> usize {
+        // The world stops first (its last tick's events and scores delivered), so nothing
+        // changes after the players are told goodbye: every score committed below is one its
+        // pilot was sent. (The thread finishes its tick within milliseconds.)
+        let mut sim = self.sim;
+        let sim = tokio::task::spawn_blocking(move || {
+            sim.stop();
+            sim
+        })
+        .await;
         self.state.shutdown.cancel();
         self.state.tracker.close();
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.state.tracker.wait()).await;
         let left = self.state.tracker.len();
         self.http.abort();
         let _ = (&mut self.http).await;
-        self.sim.stop();
+        drop(sim); // closes the frame channel
         if let Some(db) = self.db.take() {
             // Commit every score before exit (the store's thread does blocking IO).
             let _ = tokio::task::spawn_blocking(move || db.close()).await;

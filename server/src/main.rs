@@ -64,7 +64,7 @@ async fn main() -> anyhow::Result<()> {
         www_dir: args.www,
         frame_history: 0,
         db_path: args.db,
-        resume_window_ticks: asteroids_server::sim::game::RESUME_WINDOW_TICKS,
+        resume_window_ticks: shared::constants::RESUME_WINDOW_TICKS,
         admin_token,
         limits: asteroids_server::limits::Limits {
             max_connections: args.max_connections,

@@ -17,6 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 
+pub use crate::sim::ScoreDelta;
+
 /// Default database file, in the working directory.
 pub const DEFAULT_DB_PATH: &str = "asteroids.db";
 /// Longest a score change waits before its batch is committed.
@@ -64,23 +66,6 @@ pub enum IdentityError {
     InvalidToken,
     /// The store is gone (shutting down) or failed.
     Unavailable,
-}
-
-/// A change to an identity's figures, from the simulation.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ScoreDelta {
-    /// Whose.
-    pub identity: i64,
-    /// Hits to add.
-    pub hits: u32,
-    /// Kills to add.
-    pub kills: u32,
-    /// Deaths to add.
-    pub deaths: u32,
-    /// Points to add.
-    pub points: u32,
-    /// A life that just ended, ticks (kept if it is the longest).
-    pub life_ticks: u32,
 }
 
 enum Command {
@@ -151,9 +136,21 @@ impl StoreHandle {
         self.all_time.borrow().clone()
     }
 
+    /// The all-time top, kept current: a new value after every commit that changed scores.
+    pub fn all_time_updates(&self) -> watch::Receiver<Arc<Vec<LeaderboardEntry>>> {
+        self.all_time.clone()
+    }
+
     /// Score changes dropped because the queue was full.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The simulation hands score changes to the store through this (never blocking).
+impl crate::sim::ScoreSink for StoreHandle {
+    fn record(&self, delta: ScoreDelta) {
+        StoreHandle::record(self, delta);
     }
 }
 

@@ -6,7 +6,7 @@
 
 /// Version of the wire protocol. Bumped on any change to a serialized type; a client that
 /// presents another version is answered with `Rejected { reason: ProtocolMismatch }`.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Simulation ticks per second.
 pub const TICK_HZ: u32 = 60;
@@ -55,3 +55,55 @@ pub const LEADERBOARD_SIZE: usize = 10;
 
 /// Ticks between two leaderboard updates (one second).
 pub const LEADERBOARD_INTERVAL_TICKS: u32 = TICK_HZ;
+
+// ---------------------------------------------------------------------------------------------
+// Game rules. The server alone enforces them; they live here so that every tuning number has
+// one home, and so that a client can show (or, later, predict) what the server will do.
+
+/// Speed of a bullet relative to the ship that fired it, units per second.
+pub const BULLET_SPEED: f32 = 550.0;
+/// Ticks a bullet lives (1.5 s).
+pub const BULLET_LIFETIME_TICKS: u32 = 90;
+/// Gap between a ship's hull and a new bullet's edge, world units, so a shot never starts
+/// touching its own ship.
+pub const MUZZLE_GAP: f32 = 4.0;
+/// Minimum ticks between two shots of one ship (5 shots per second).
+pub const FIRE_COOLDOWN_TICKS: u32 = 12;
+/// Ticks between a ship's destruction and its replacement (2 s).
+pub const RESPAWN_TICKS: u32 = 120;
+/// How long a dropped player with an identity can come back to its ship, position and score
+/// (10 s), by default.
+pub const RESUME_WINDOW_TICKS: u32 = 600;
+/// Points for hitting a large or medium asteroid; small ones give twice this.
+pub const POINTS_PER_HIT: u32 = 1;
+/// Points for destroying another player's ship.
+pub const POINTS_PER_KILL: u32 = 10;
+
+/// Relative odds of a new asteroid being large, medium or small.
+pub const ASTEROID_SIZE_ODDS: [u32; 3] = [5, 3, 2];
+/// Slowest drift of a new asteroid, units per second.
+pub const ASTEROID_MIN_DRIFT: f32 = 5.0;
+/// Fastest drift of a new asteroid by size (large, medium, small), units per second: small
+/// rocks are quicker.
+pub const ASTEROID_MAX_DRIFT: [f32; 3] = [40.0, 70.0, 100.0];
+/// Fastest spin of a new asteroid, radians per second (either way).
+pub const ASTEROID_MAX_SPIN: f32 = 1.0;
+/// Sideways speed given to each half of a split asteroid, units per second (a random value in
+/// this range, one each way).
+pub const SPLIT_KICK: core::ops::Range<f32> = 25.0..60.0;
+/// Speed the halves of a split asteroid gain along the bullet's path, units per second.
+pub const SPLIT_PUSH: f32 = 10.0;
+
+/// No asteroid is spawned closer than this to any ship: farther than any view reaches (half
+/// the largest view's diagonal plus a large asteroid), so asteroids never pop into sight.
+pub const ASTEROID_SPAWN_CLEARANCE: f32 = 0.5 * 1.4143 * MAX_VIEW_SIZE[0] + ASTEROID_RADII[0];
+/// Free space around a newly spawned ship, world units: two seconds of a fast small
+/// asteroid's drift, so a pilot has time to react.
+pub const SHIP_SPAWN_CLEARANCE: f32 = 300.0;
+/// Places tried for a new ship before it is put at the last one tried.
+pub const SHIP_SPAWN_ATTEMPTS: u32 = 32;
+/// Asteroids spawned per tick at most by the population keeper, so refilling a field never
+/// makes one tick slow.
+pub const ASTEROID_SPAWNS_PER_TICK: usize = 16;
+/// Side of the cells in which the hotspot (where the action is) is looked for, world units.
+pub const HOTSPOT_CELL: f32 = 1024.0;

@@ -22,7 +22,7 @@
 //! visuals and documentation only, never for state.
 
 use crate::constants::{DT_SECS, MAX_LINEAR_SPEED, SUBSTEPS};
-use crate::protocol::EntityKind;
+use crate::entity::EntityKind;
 use crate::quant::{Body, Ctrl, QState};
 use glam::Vec2;
 use serde::{Deserialize, Serialize};

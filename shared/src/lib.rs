@@ -4,6 +4,7 @@
 //! builds for native targets and for `wasm32-unknown-unknown`, so the browser client, the bot
 //! swarm, the integration tests and the server all link the very same code for:
 //!
+//! - [`entity`]: what an entity is ([`entity::EntityKind`]) and how big each kind is;
 //! - [`protocol`]: every message in both directions, plain serde types;
 //! - [`codec`]: the one encode/decode pair (postcard) and the validation done at the socket;
 //! - [`quant`]: the wire quantization of an entity's state;
@@ -13,6 +14,7 @@
 
 pub mod codec;
 pub mod constants;
+pub mod entity;
 pub mod kinematics;
 pub mod protocol;
 pub mod quant;

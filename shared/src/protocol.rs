@@ -6,6 +6,7 @@
 //! the Rust declaration order *is* the wire format. Any change here bumps
 //! [`crate::PROTOCOL_VERSION`].
 
+pub use crate::entity::EntityKind;
 use crate::kinematics::Kinematics;
 use crate::quant::QState;
 use serde::{Deserialize, Serialize};
@@ -16,40 +17,6 @@ pub type EntityId = u32;
 pub type PlayerId = u32;
 /// A simulation tick number.
 pub type Tick = u32;
-
-/// What an entity is. Sent once, when it enters a client's view.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum EntityKind {
-    /// A player's ship.
-    Ship,
-    /// A large asteroid; splits into two medium ones when shot.
-    AsteroidLarge,
-    /// A medium asteroid; splits into two small ones.
-    AsteroidMedium,
-    /// A small asteroid; destroyed when shot.
-    AsteroidSmall,
-    /// A bullet; lives a short while.
-    Bullet,
-}
-
-impl EntityKind {
-    /// Collision radius in world units.
-    pub fn radius(self) -> f32 {
-        use crate::constants::*;
-        match self {
-            EntityKind::Ship => SHIP_RADIUS,
-            EntityKind::AsteroidLarge => ASTEROID_RADII[0],
-            EntityKind::AsteroidMedium => ASTEROID_RADII[1],
-            EntityKind::AsteroidSmall => ASTEROID_RADII[2],
-            EntityKind::Bullet => BULLET_RADIUS,
-        }
-    }
-
-    /// Whether this is an asteroid of any size.
-    pub fn is_asteroid(self) -> bool {
-        matches!(self, EntityKind::AsteroidLarge | EntityKind::AsteroidMedium | EntityKind::AsteroidSmall)
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Client → server
@@ -82,7 +49,7 @@ pub struct Hello {
 }
 
 /// A pilot's intent. Identity comes from the connection, never from the message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Input {
     /// Increases with every input the client sends; stale or replayed ones are ignored.
     pub seq: u32,
@@ -208,8 +175,6 @@ pub enum RejectReason {
     InvalidName,
     /// The first message was not a valid `Hello`.
     ExpectedHello,
-    /// The server is at its connection limit.
-    ServerFull,
     /// The server is shutting down.
     ShuttingDown,
     /// Another identity has this name (present its token to be that identity).
@@ -320,6 +285,8 @@ pub struct Score {
     pub deaths: u32,
     /// Points: 1 per asteroid hit (2 for a small one), 10 per kill.
     pub points: u32,
+    /// The longest life of this session's ships that has ended, ticks.
+    pub best_life_ticks: u32,
     /// All-time points of this identity, this session included.
     pub total_points: u32,
 }

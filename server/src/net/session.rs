@@ -245,7 +245,7 @@ async fn note_read_error(tx: &mut Tx, state: &AppState, e: &axum::Error) {
 async fn run(mut tx: Tx, rx: Rx, state: &AppState, conn: &ConnStats, joined: Joined) -> &'static str {
     let (out_tx, out_rx) = mpsc::channel(OUTBOX_CAPACITY);
     let (view_tx, view_rx) = watch::channel(None);
-    let recv = receive_loop(rx, state, conn, view_tx, out_tx.clone());
+    let recv = receive_loop(rx, state, conn, joined.session, view_tx, out_tx.clone());
     let send = send_loop(&mut tx, state, conn, joined.events, view_rx, out_rx);
     let replaced = joined.replaced;
     tokio::pin!(recv, send, replaced);
@@ -274,6 +274,7 @@ async fn receive_loop(
     mut rx: Rx,
     state: &AppState,
     conn: &ConnStats,
+    session: u64,
     view: watch::Sender<Option<ViewRect>>,
     out: mpsc::Sender<Outbound>,
 ) -> (Option<u16>, &'static str) {
@@ -329,7 +330,7 @@ async fn receive_loop(
         let player = conn.player;
         match decode_client(&bytes) {
             Ok(ClientMsg::Input(input)) => {
-                if state.sim.try_send(SimEvent::Input { player, input }).is_err() {
+                if state.sim.try_send(SimEvent::Input { player, session, input }).is_err() {
                     state.stats.dropped_inputs.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -376,6 +377,15 @@ async fn send_loop(
         let msg = tokio::select! {
             biased;
             _ = state.shutdown.cancelled() => {
+                // The world has stopped (shutdown stops the simulation first): the last things
+                // it told this player are still queued. Send them before the goodbye, so a
+                // pilot hears of every score the store commits.
+                while let Ok(event) = events.try_recv() {
+                    let msg = Message::Binary(encode_server(&ServerMsg::Event(event)).into());
+                    if !send_counted(tx, msg, state, Some(conn)).await {
+                        break;
+                    }
+                }
                 let _ = send_now(tx, close(close_code::GOING_AWAY, "server shutting down"), state).await;
                 return "server shutting down";
             }

@@ -37,6 +37,9 @@ pub enum SimEvent {
     Input {
         /// The player (from the connection, never from the message).
         player: PlayerId,
+        /// The connection it came from (ignored if a newer one owns the player now: a
+        /// replaced connection's last inputs must not overtake the new one's sequence).
+        session: u64,
         /// The intent.
         input: Input,
     },

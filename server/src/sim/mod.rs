@@ -8,14 +8,35 @@
 //! A tick that starts late is caught up by running the next ones back to back; if the
 //! simulation falls more than [`MAX_CATCHUP_TICKS`] behind, the excess ticks are skipped and
 //! counted in [`SimTiming::missed_ticks`] instead of spiralling.
+//!
+//! The world's tick is [`Game::tick`] (its module lists the phases, one file each, over the
+//! entity table of [`entities`] and the players of [`players`]). After each tick this loop
+//! delivers what the tick decided ([`outbox`]): answers and events to sessions, score changes
+//! to the store, which the simulation knows only as a [`ScoreSink`]. Then, on snapshot ticks,
+//! it publishes a frame. Every phase is timed; a tick over twice its budget is counted and
+//! logged (at most once per [`SLOW_TICK_LOG_INTERVAL`]).
 
+mod collisions;
+pub mod entities;
 pub mod events;
 pub mod game;
+mod inbound;
+mod intents;
+mod leaderboard;
+mod lifetimes;
+pub mod outbox;
 pub mod physics;
+pub mod players;
+mod population;
+mod publish;
+mod snap;
 
 use crate::frame::{Frame, SimTiming, TickClock};
 pub use events::{Joined, SimEvent, SIM_EVENT_CAPACITY};
 pub use game::{Game, GameConfig};
+use game::{Laps, Phase};
+pub use inbound::MAX_INPUT_SEQ_JUMP;
+pub use outbox::{Outbox, ScoreDelta, ScoreSink, Undelivered};
 use shared::constants::TICK_HZ;
 use shared::kinematics::Kinematics;
 use shared::protocol::Tick;
@@ -40,6 +61,10 @@ pub const PHASES: [&str; 10] = [
     "deliver",
     "publish",
 ];
+
+/// Least time between two log lines about slow or skipped ticks: an overloaded server says
+/// so every few seconds, not sixty times a second.
+pub const SLOW_TICK_LOG_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Most ticks run back to back to catch up after a stall; beyond that, ticks are skipped.
 pub const MAX_CATCHUP_TICKS: u64 = 5;
@@ -76,7 +101,10 @@ pub struct SimHandle {
     pub snapshot_hz: u32,
     stop: Arc<AtomicBool>,
     history: History,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: Option<std::thread::JoinHandle<watch::Sender<Arc<Frame>>>>,
+    /// The frame channel after the thread stopped: kept open, so sessions see a stopped world
+    /// (the last frame) rather than a vanished one until the server closes them.
+    parked: Option<watch::Sender<Arc<Frame>>>,
 }
 
 impl SimHandle {
@@ -86,11 +114,12 @@ impl SimHandle {
         history.iter().find(|f| f.tick == tick).cloned()
     }
 
-    /// Stops the simulation thread and waits for it.
+    /// Stops the simulation thread and waits for it. The tick in progress finishes and its
+    /// outbox is delivered; the last published frame stays readable.
     pub fn stop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+            self.parked = thread.join().ok();
         }
     }
 }
@@ -108,66 +137,144 @@ pub fn is_snapshot_tick(tick: Tick, snapshot_hz: u32) -> bool {
     t == 0 || (t * hz) / TICK_HZ as u64 != ((t - 1) * hz) / TICK_HZ as u64
 }
 
-/// Builds the world and starts the simulation thread.
-pub fn spawn(config: SimConfig) -> SimHandle {
+/// Builds the world and starts the simulation thread. Score changes of players with an
+/// identity go to `scores` (none: they last as long as the session).
+pub fn spawn(config: SimConfig, scores: Option<Box<dyn ScoreSink>>) -> SimHandle {
     let snapshot_hz = config.snapshot_hz.clamp(1, TICK_HZ);
-    let mut game = Game::new(config.game.clone());
+    let game = Game::new(config.game.clone());
     let kinematics = *game.kinematics();
-    let (events_tx, mut events_rx) = mpsc::channel(SIM_EVENT_CAPACITY);
+    let (events_tx, events) = mpsc::channel(SIM_EVENT_CAPACITY);
     let (frames_tx, frames_rx) = watch::channel(Arc::new(game.frame(SimTiming::default())));
     let stop = Arc::new(AtomicBool::new(false));
     let history: History = Arc::new(Mutex::new(VecDeque::new()));
+    let mut sim = Loop {
+        game,
+        events,
+        scores,
+        frames: frames_tx,
+        history: history.clone(),
+        keep: config.frame_history,
+        snapshot_hz,
+        clock: TickClock::default(),
+        batch: Vec::new(),
+        last_warning: None,
+        slow_since_warning: 0,
+    };
     let thread = {
         let stop = stop.clone();
-        let history = history.clone();
-        let keep = config.frame_history;
         std::thread::Builder::new()
             .name("simulation".into())
             .spawn(move || {
-                let tick_len = Duration::from_secs_f64(1.0 / TICK_HZ as f64);
-                let mut clock = TickClock::default();
-                let mut next = Instant::now() + tick_len;
-                let mut batch = Vec::new();
-                while !stop.load(Ordering::Relaxed) {
-                    let now = Instant::now();
-                    if now < next {
-                        std::thread::sleep(next - now);
-                        continue;
-                    }
-                    let late = ((now - next).as_secs_f64() / tick_len.as_secs_f64()) as u64;
-                    if late > MAX_CATCHUP_TICKS {
-                        let skipped = late - MAX_CATCHUP_TICKS;
-                        clock.missed(skipped);
-                        next += tick_len * skipped as u32;
-                    }
-                    while batch.len() < MAX_EVENTS_PER_TICK {
-                        match events_rx.try_recv() {
-                            Ok(event) => batch.push(event),
-                            Err(_) => break,
-                        }
-                    }
-                    let started = Instant::now();
-                    game.tick(batch.drain(..));
-                    if is_snapshot_tick(game.tick_number(), snapshot_hz) {
-                        let frame = Arc::new(game.frame(clock.timing()));
-                        if keep > 0 {
-                            let mut h = history.lock().unwrap_or_else(|e| e.into_inner());
-                            h.push_back(frame.clone());
-                            while h.len() > keep {
-                                h.pop_front();
-                            }
-                        }
-                        frames_tx.send_replace(frame);
-                    }
-                    let mut phase_secs = [0.0; PHASES.len()];
-                    phase_secs[..game.phase_secs.len()].copy_from_slice(&game.phase_secs);
-                    clock.record(started.elapsed().as_secs_f32() * 1000.0, phase_secs);
-                    next += tick_len;
-                }
+                sim.run(&stop);
+                sim.frames
             })
             .expect("spawning the simulation thread")
     };
-    SimHandle { events: events_tx, frames: frames_rx, kinematics, snapshot_hz, stop, history, thread: Some(thread) }
+    SimHandle {
+        events: events_tx,
+        frames: frames_rx,
+        kinematics,
+        snapshot_hz,
+        stop,
+        history,
+        thread: Some(thread),
+        parked: None,
+    }
+}
+
+/// The simulation thread's state.
+struct Loop {
+    game: Game,
+    events: mpsc::Receiver<SimEvent>,
+    scores: Option<Box<dyn ScoreSink>>,
+    frames: watch::Sender<Arc<Frame>>,
+    history: History,
+    keep: usize,
+    snapshot_hz: u32,
+    clock: TickClock,
+    /// This tick's events (reused; leaves for abandoned joins wait here for the next tick).
+    batch: Vec<SimEvent>,
+    last_warning: Option<Instant>,
+    slow_since_warning: u64,
+}
+
+impl Loop {
+    /// Ticks on the fixed grid until `stop` is set.
+    fn run(&mut self, stop: &AtomicBool) {
+        let tick_len = Duration::from_secs_f64(1.0 / TICK_HZ as f64);
+        let mut next = Instant::now() + tick_len;
+        while !stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            if now < next {
+                std::thread::sleep(next - now);
+                continue;
+            }
+            let late = ((now - next).as_secs_f64() / tick_len.as_secs_f64()) as u64;
+            if late > MAX_CATCHUP_TICKS {
+                let skipped = late - MAX_CATCHUP_TICKS;
+                self.clock.missed(skipped);
+                next += tick_len * skipped as u32;
+                self.warn(|| tracing::warn!(skipped, "simulation fell behind; ticks skipped"));
+            }
+            let started = Instant::now();
+            self.step();
+            let ms = started.elapsed().as_secs_f32() * 1000.0;
+            self.clock.record(ms, self.game.phase_secs);
+            if ms > 2.0 * tick_len.as_secs_f32() * 1000.0 {
+                self.clock.slow();
+                self.slow_since_warning += 1;
+                let (tick, phases) = (self.game.tick_number(), self.game.phase_secs);
+                let slow = self.slow_since_warning;
+                if self.warn(|| tracing::warn!(tick, ms, slow, phases = ?phase_report(&phases), "slow tick")) {
+                    self.slow_since_warning = 0;
+                }
+            }
+            next += tick_len;
+        }
+    }
+
+    /// One tick: drain events, tick the world, deliver its outbox, publish on snapshot ticks.
+    fn step(&mut self) {
+        while self.batch.len() < MAX_EVENTS_PER_TICK {
+            match self.events.try_recv() {
+                Ok(event) => self.batch.push(event),
+                Err(_) => break,
+            }
+        }
+        self.game.tick(self.batch.drain(..));
+        let undelivered = self.game.deliver(self.scores.as_deref());
+        self.clock.dropped_events(undelivered.dropped_events);
+        self.batch.extend(undelivered.leaves);
+        let mut laps = Laps::start();
+        if is_snapshot_tick(self.game.tick_number(), self.snapshot_hz) {
+            let frame = Arc::new(self.game.frame(self.clock.timing()));
+            if self.keep > 0 {
+                let mut h = self.history.lock().unwrap_or_else(|e| e.into_inner());
+                h.push_back(frame.clone());
+                while h.len() > self.keep {
+                    h.pop_front();
+                }
+            }
+            self.frames.send_replace(frame);
+        }
+        laps.lap(&mut self.game.phase_secs, Phase::Publish);
+    }
+
+    /// Runs `log` unless a warning was logged less than [`SLOW_TICK_LOG_INTERVAL`] ago;
+    /// returns whether it ran.
+    fn warn(&mut self, log: impl FnOnce()) -> bool {
+        if self.last_warning.is_some_and(|t| t.elapsed() < SLOW_TICK_LOG_INTERVAL) {
+            return false;
+        }
+        self.last_warning = Some(Instant::now());
+        log();
+        true
+    }
+}
+
+/// A tick's phase times as `name=ms` pairs, for the log.
+fn phase_report(secs: &[f32; PHASES.len()]) -> Vec<String> {
+    PHASES.iter().zip(secs).map(|(name, s)| format!("{name}={:.2}", s * 1000.0)).collect()
 }
 
 #[cfg(test)]

@@ -6,19 +6,25 @@ use glam::Vec2;
 use shared::protocol::{DeathCause, EntityKind, GameEvent, Input};
 
 fn empty_world() -> Game {
-    Game::new(GameConfig {
-        asteroids: 0,
-        arena_half_size: [2000.0, 2000.0],
-        seed: 3,
-        store: None,
-        resume_window_ticks: 0,
-    })
+    Game::new(GameConfig { resume_window_ticks: 0, ..GameConfig::new(0, [2000.0, 2000.0], 3) })
+}
+
+/// One tick as the simulation loop runs it: the world's phases, then the delivery of what
+/// they decided (no store here).
+fn tick(game: &mut Game, events: impl IntoIterator<Item = SimEvent>) {
+    game.tick(events);
+    game.deliver(None);
 }
 
 fn join(game: &mut Game, name: &str) -> Joined {
     let (reply, mut rx) = tokio::sync::oneshot::channel();
-    game.tick([SimEvent::Join { name: name.into(), identity: None, total_before: 0, reply }]);
+    tick(game, [SimEvent::Join { name: name.into(), identity: None, total_before: 0, reply }]);
     rx.try_recv().expect("joined within the tick")
+}
+
+/// An input from `who`'s connection.
+fn sent(who: &Joined, input: Input) -> SimEvent {
+    SimEvent::Input { player: who.player_id, session: who.session, input }
 }
 
 fn ship(frame: &Frame, joined: &Joined) -> Option<FrameEntity> {
@@ -41,10 +47,10 @@ fn shooting_splits_asteroids_and_scores() {
     let s = ship(&game.frame(Default::default()), &me).expect("ship");
     let nose = s.state.body().rot;
     let target = game.spawn_asteroid(EntityKind::AsteroidLarge, s.state.body().pos + nose * 200.0, Some(Vec2::ZERO));
-    game.tick([SimEvent::Input { player: me.player_id, input: Input { seq: 1, thrust: false, turn: 0, fire: true } }]);
-    game.tick([SimEvent::Input { player: me.player_id, input: Input { seq: 2, thrust: false, turn: 0, fire: false } }]);
+    tick(&mut game, [sent(&me, Input { seq: 1, thrust: false, turn: 0, fire: true })]);
+    tick(&mut game, [sent(&me, Input { seq: 2, thrust: false, turn: 0, fire: false })]);
     for _ in 0..30 {
-        game.tick([]);
+        tick(&mut game, []);
     }
     let frame = game.frame(Default::default());
     assert!(frame.entity(target).is_none(), "the large asteroid was destroyed");
@@ -64,7 +70,7 @@ fn asteroid_kills_ship_and_ship_respawns() {
     game.spawn_asteroid(EntityKind::AsteroidSmall, pos + Vec2::new(150.0, 0.0), Some(Vec2::new(-120.0, 0.0)));
     let mut died_at = None;
     for t in 0..400u32 {
-        game.tick([]);
+        tick(&mut game, []);
         let events = drain(&mut me);
         for e in events {
             match e {
@@ -76,7 +82,7 @@ fn asteroid_kills_ship_and_ship_respawns() {
                 GameEvent::ShipSpawned { ship_id, .. } => {
                     let died = died_at.expect("spawned only after dying");
                     assert!(ship_id != s.id);
-                    assert_eq!(t - died, asteroids_server::sim::game::RESPAWN_TICKS);
+                    assert_eq!(t - died, shared::constants::RESPAWN_TICKS);
                     let frame = game.frame(Default::default());
                     assert!(ship(&frame, &me).is_some_and(|e| e.id == ship_id));
                     return;
@@ -112,7 +118,7 @@ fn shooting_a_ship_is_a_kill() {
         let aligned = pa.rot.dot(to) > 0.999;
         let far = pa.pos.distance(pb.pos) > 500.0;
         let input = Input { seq, thrust: aligned && far, turn, fire: aligned && !far };
-        game.tick([SimEvent::Input { player: a.player_id, input }]);
+        tick(&mut game, [sent(&a, input)]);
     }
     let eb = drain(&mut b);
     assert!(
@@ -130,12 +136,9 @@ fn at_most_one_input_per_tick_latest_wins() {
     let mut game = empty_world();
     let me = join(&mut game, "Flooder");
     let inputs: Vec<SimEvent> = (1..=10u32)
-        .map(|seq| SimEvent::Input {
-            player: me.player_id,
-            input: Input { seq, thrust: seq % 2 == 1, turn: if seq == 10 { -1 } else { 1 }, fire: false },
-        })
+        .map(|seq| sent(&me, Input { seq, thrust: seq % 2 == 1, turn: if seq == 10 { -1 } else { 1 }, fire: false }))
         .collect();
-    game.tick(inputs);
+    tick(&mut game, inputs);
     let frame = game.frame(Default::default());
     assert_eq!(frame.players[&me.player_id].input_ack, 10);
     let ctrl = ship(&frame, &me).unwrap().state.ctrl;
@@ -146,17 +149,16 @@ fn at_most_one_input_per_tick_latest_wins() {
 /// input after it); the honest sequence carries on.
 #[test]
 fn future_input_sequence_numbers_are_ignored() {
-    use asteroids_server::sim::game::MAX_INPUT_SEQ_JUMP;
+    use asteroids_server::sim::MAX_INPUT_SEQ_JUMP;
     let mut game = empty_world();
     let me = join(&mut game, "Forger");
-    let input =
-        |seq, thrust| SimEvent::Input { player: me.player_id, input: Input { seq, thrust, turn: 0, fire: false } };
-    game.tick([input(5, false)]);
-    game.tick([input(5 + MAX_INPUT_SEQ_JUMP + 1, true)]);
+    let input = |seq, thrust| sent(&me, Input { seq, thrust, turn: 0, fire: false });
+    tick(&mut game, [input(5, false)]);
+    tick(&mut game, [input(5 + MAX_INPUT_SEQ_JUMP + 1, true)]);
     let frame = game.frame(Default::default());
     assert_eq!(frame.players[&me.player_id].input_ack, 5, "the forged number was ignored");
     assert!(!ship(&frame, &me).unwrap().state.ctrl.thrust());
-    game.tick([input(6, true)]);
+    tick(&mut game, [input(6, true)]);
     let frame = game.frame(Default::default());
     assert_eq!(frame.players[&me.player_id].input_ack, 6);
     assert!(ship(&frame, &me).unwrap().state.ctrl.thrust(), "honest inputs still apply");
@@ -167,9 +169,8 @@ fn future_input_sequence_numbers_are_ignored() {
 fn stale_inputs_are_ignored() {
     let mut game = empty_world();
     let me = join(&mut game, "Replayer");
-    let input =
-        |seq, thrust| SimEvent::Input { player: me.player_id, input: Input { seq, thrust, turn: 0, fire: false } };
-    game.tick([input(10, true), input(5, false), input(10, false)]);
+    let input = |seq, thrust| sent(&me, Input { seq, thrust, turn: 0, fire: false });
+    tick(&mut game, [input(10, true), input(5, false), input(10, false)]);
     let frame = game.frame(Default::default());
     assert_eq!(frame.players[&me.player_id].input_ack, 10);
     assert!(ship(&frame, &me).unwrap().state.ctrl.thrust(), "seq 10 (thrust) held; 5 and the replayed 10 ignored");
@@ -180,23 +181,14 @@ fn stale_inputs_are_ignored() {
 /// collisions, and a tick that grew slower by the minute.)
 #[test]
 fn despawned_entities_leave_no_collider_behind() {
-    let mut game = Game::new(GameConfig {
-        asteroids: 200,
-        arena_half_size: [1500.0, 1500.0],
-        seed: 9,
-        store: None,
-        resume_window_ticks: 0,
-    });
+    let mut game = Game::new(GameConfig { resume_window_ticks: 0, ..GameConfig::new(200, [1500.0, 1500.0], 9) });
     let mut pilots: Vec<Joined> = (0..5).map(|i| join(&mut game, &format!("p{i}"))).collect();
     for t in 1..=900u32 {
         let events: Vec<SimEvent> = pilots
             .iter()
-            .map(|p| SimEvent::Input {
-                player: p.player_id,
-                input: Input { seq: t, thrust: t % 120 < 60, turn: if t % 90 < 30 { 1 } else { 0 }, fire: true },
-            })
+            .map(|p| sent(p, Input { seq: t, thrust: t % 120 < 60, turn: if t % 90 < 30 { 1 } else { 0 }, fire: true }))
             .collect();
-        game.tick(events);
+        tick(&mut game, events);
         let (bodies, colliders) = game.physics_census();
         assert_eq!(bodies, game.entity_count(), "tick {t}: bodies");
         assert_eq!(colliders, game.entity_count(), "tick {t}: colliders");
@@ -211,13 +203,13 @@ fn despawned_entities_leave_no_collider_behind() {
 /// exceeds the top speed (both enforced by the server whatever the client sends).
 #[test]
 fn fire_rate_and_top_speed_are_enforced() {
-    use asteroids_server::sim::game::FIRE_COOLDOWN_TICKS;
+    use shared::constants::FIRE_COOLDOWN_TICKS;
     let mut game = empty_world();
     let me = join(&mut game, "Cheater");
     for seq in 1..=60u32 {
         // A new input every tick, fire held: the client asks for a shot every tick.
         let input = Input { seq, thrust: false, turn: 0, fire: true };
-        game.tick([SimEvent::Input { player: me.player_id, input }]);
+        tick(&mut game, [sent(&me, input)]);
     }
     let (_, _, bullets) = game.census();
     assert!(bullets as u32 <= 60 / FIRE_COOLDOWN_TICKS + 1, "{bullets} bullets in 60 ticks");
@@ -225,7 +217,7 @@ fn fire_rate_and_top_speed_are_enforced() {
     let max_speed = game.kinematics().ship_max_speed;
     for seq in 61..=900u32 {
         let input = Input { seq, thrust: true, turn: 0, fire: false };
-        game.tick([SimEvent::Input { player: me.player_id, input }]);
+        tick(&mut game, [sent(&me, input)]);
         let frame = game.frame(Default::default());
         if let Some(s) = ship(&frame, &me) {
             let speed = s.state.body().vel.length();

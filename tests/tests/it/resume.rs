@@ -72,3 +72,50 @@ async fn a_second_connection_replaces_the_first() {
     assert!(server.latest_frame().entity(w.ship_id).is_some());
     server.shutdown().await;
 }
+
+/// Regression (controls froze after a reload): a page that reloads, or a second tab, numbers
+/// its inputs from 1 again, while the old connection had sent hundreds, and keeps sending
+/// until it is closed. The new connection's inputs apply at once, and the old one's stragglers
+/// are ignored.
+#[tokio::test]
+async fn a_reloaded_page_controls_the_ship_at_once() {
+    // No asteroids: the ship must live through the test.
+    let server = start_server(Config { asteroids: 0, db_path: temp_db(), ..small_world() }).await;
+    let addr = server.local_addr();
+    let (mut old, w) = Client::join(addr, "Reloader").await.unwrap();
+    let token = w.token.clone().unwrap();
+    // Within the message rate (120/s), so that none is dropped.
+    for seq in 1..=300 {
+        old.input(seq, false, 0, false).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let acked = |server: &asteroids_server::Server| {
+        server.latest_frame().players.get(&w.player_id).map_or(0, |p| p.input_ack)
+        // 0: not yet in a frame
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while acked(&server) != 300 {
+        assert!(tokio::time::Instant::now() < deadline, "the old page's inputs were applied");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (mut new, w2) = join_with(addr, "Reloader", &token).await;
+    assert_eq!(w2.ship_id, w.ship_id);
+    // The old page is still sending as it is being replaced.
+    let _ = old.input(301, false, 0, false).await;
+    new.input(1, true, 1, false).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let frame = server.latest_frame();
+        let ship = frame.entity(w.ship_id).expect("the ship is still there");
+        if frame.players[&w.player_id].input_ack == 1 && ship.state.ctrl.thrust() && ship.state.ctrl.turn() == 1 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the new page's first input never applied");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(acked(&server), 1, "an old straggler took over");
+    }
+    server.shutdown().await;
+}

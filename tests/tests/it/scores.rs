@@ -68,3 +68,84 @@ async fn scores_survive_a_restart() {
     assert!(w.total_points >= points, "total {} after scoring {points}", w.total_points);
     server.shutdown().await;
 }
+
+/// One pilot of the fight below: flies, spins and fires until the connection ends, and keeps
+/// the last `Score` the server sent it.
+async fn fight(mut c: Client, position: [f32; 2]) -> Option<shared::protocol::Score> {
+    c.view(position, [1920.0, 1080.0]).await.ok()?;
+    let mut last = None;
+    let mut seq = 0;
+    loop {
+        seq += 1;
+        if c.input(seq, seq % 30 < 20, if seq % 90 < 45 { 1 } else { -1 }, true).await.is_err() {
+            // The server is going away: what it still has for us is read below.
+        }
+        match tokio::time::timeout(Duration::from_millis(30), c.recv()).await {
+            Ok(Ok(ServerMsg::Event(GameEvent::Score(s)))) => last = Some(s),
+            Ok(Ok(_)) | Err(_) => {}
+            Ok(Err(_)) => return last, // closed: the server said everything it had to say
+        }
+    }
+}
+
+/// Regression (deaths were never saved): after a fight between pilots with identities, each
+/// pilot's committed hits, kills, deaths, longest life and points equal what its own last
+/// `Score` message said, in the database file after shutdown and through /api/players after
+/// a restart on that file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_figure_of_a_fight_is_saved() {
+    let db = temp_db();
+    // A crowded little field: ships die on rocks and on each other's bullets within seconds.
+    let fight_config = Config { asteroids: 150, arena_size: Some(1600.0), ..config(&db) };
+    let server = start_server(fight_config.clone()).await;
+    let mut pilots = Vec::new();
+    for i in 0..10 {
+        let name = format!("Pilot{i}");
+        let (c, w) = Client::join(server.local_addr(), &name).await.unwrap();
+        pilots.push((name, tokio::spawn(fight(c, w.ship_position))));
+    }
+    // Fight until someone has died, been shot and the store has committed some of it.
+    let started = Instant::now();
+    loop {
+        assert!(started.elapsed() < Duration::from_secs(60), "no kill and death within 60 s");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (_, body) = http_get(server.local_addr(), "/api/leaderboard", None).await.unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let kills: u64 = doc["online"].as_array().unwrap().iter().map(|e| e["kills"].as_u64().unwrap()).sum();
+        if kills > 0 && started.elapsed() > Duration::from_secs(5) {
+            break;
+        }
+    }
+    server.shutdown().await; // while everyone is still flying
+    let mut told = Vec::new();
+    for (name, pilot) in pilots {
+        told.push((name, pilot.await.unwrap().unwrap_or_default()));
+    }
+    let total = |f: fn(&shared::protocol::Score) -> u32| told.iter().map(|(_, s)| f(s)).sum::<u32>();
+    assert!(total(|s| s.deaths) > 0 && total(|s| s.kills) > 0 && total(|s| s.hits) > 0, "{told:?}");
+    assert!(total(|s| s.best_life_ticks) > 0, "{told:?}");
+
+    let file = rusqlite::Connection::open(&db).unwrap();
+    for (name, s) in &told {
+        let saved: [u32; 5] = file
+            .query_row(
+                "SELECT s.hits, s.kills, s.deaths, s.best_life_ticks, s.points
+                 FROM identities i LEFT JOIN scores s ON s.identity = i.id WHERE i.name = ?1",
+                [name],
+                |r| Ok([0, 1, 2, 3, 4].map(|i| r.get::<_, Option<u32>>(i).unwrap().unwrap_or(0))),
+            )
+            .unwrap();
+        assert_eq!(saved, [s.hits, s.kills, s.deaths, s.best_life_ticks, s.points], "{name} in the file");
+    }
+    drop(file);
+
+    let server = start_server(fight_config).await;
+    for (name, s) in &told {
+        let (status, body) = http_get(server.local_addr(), &format!("/api/players/{name}"), None).await.unwrap();
+        assert_eq!(status, 200, "{name}");
+        let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let saved = ["hits", "kills", "deaths", "best_life_ticks", "points"].map(|k| doc[k].as_u64().unwrap() as u32);
+        assert_eq!(saved, [s.hits, s.kills, s.deaths, s.best_life_ticks, s.points], "{name} after a restart");
+    }
+    server.shutdown().await;
+}

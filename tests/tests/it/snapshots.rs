@@ -134,17 +134,13 @@ async fn nothing_outside_the_clamped_view_is_sent() {
 /// on the real game and the real diff, with a pilot and random gaps of up to 2 s.
 #[test]
 fn baseline_survives_skipped_frames() {
-    let mut game = Game::new(GameConfig {
-        asteroids: 300,
-        arena_half_size: [1500.0, 1500.0],
-        seed: 7,
-        store: None,
-        resume_window_ticks: 0,
-    });
+    let mut game = Game::new(GameConfig { resume_window_ticks: 0, ..GameConfig::new(300, [1500.0, 1500.0], 7) });
     let kin: Kinematics = *game.kinematics();
     let (reply, mut joined) = tokio::sync::oneshot::channel();
     game.tick([SimEvent::Join { name: "Pilot".into(), identity: None, total_before: 0, reply }]);
-    let player = joined.try_recv().expect("joined").player_id;
+    game.deliver(None);
+    let joined = joined.try_recv().expect("joined");
+    let (player, session) = (joined.player_id, joined.session);
     let mut interest = Interest::new();
     let mut replica = Replica::new();
     let mut rng = 0x9e3779b97f4a7c15u64;
@@ -158,7 +154,8 @@ fn baseline_survives_skipped_frames() {
     let mut tick_of_next_diff = 1;
     for t in 1..3000u32 {
         let input = Input { seq: t, thrust: t % 200 < 120, turn: [1, 0, -1][(t / 50 % 3) as usize], fire: t % 7 == 0 };
-        game.tick([SimEvent::Input { player, input }]);
+        game.tick([SimEvent::Input { player, session, input }]);
+        game.deliver(None);
         if t == tick_of_next_diff {
             tick_of_next_diff += 1 + (next() % 120) as u32;
             let frame = game.frame(Default::default());

@@ -1,0 +1,95 @@
+//! Phase 4, collisions and rules: the contacts rapier found during the step, decided by the
+//! game's rules. No collider takes part in rapier's contact solver (see `physics.rs`), so
+//! every touch is an event here and its outcome is the rules', never the solver's:
+//!
+//! - a bullet that touches an asteroid is spent; the asteroid splits (large → two medium →
+//!   two small → gone) and the shooter scores a hit;
+//! - a bullet that touches another player's ship destroys it: a kill for the shooter, a death
+//!   for the pilot (one's own bullets pass through);
+//! - a ship that touches an asteroid or another ship is destroyed (both ships, in the latter
+//!   case).
+//!
+//! Each rule changes the world at once and writes what the players must hear into the outbox.
+
+use super::game::Game;
+use super::players::ScoreChange;
+use rapier2d::prelude::CollisionEvent;
+use shared::constants::{POINTS_PER_HIT, RESPAWN_TICKS, SPLIT_KICK, SPLIT_PUSH};
+use shared::protocol::{DeathCause, EntityId, EntityKind, GameEvent};
+
+impl Game {
+    pub(super) fn collisions(&mut self) {
+        while let Ok(event) = self.contacts.try_recv() {
+            let CollisionEvent::Started(c1, c2, _) = event else { continue };
+            let (Some(a), Some(b)) = (self.entities.id_of_collider(c1), self.entities.id_of_collider(c2)) else {
+                continue;
+            };
+            let (Some(ka), Some(kb)) = (self.entities.get(a).map(|e| e.kind), self.entities.get(b).map(|e| e.kind))
+            else {
+                continue; // already removed by an earlier contact of this step
+            };
+            use EntityKind::*;
+            match (ka, kb) {
+                (Bullet, k) if k.is_asteroid() => self.bullet_hits_asteroid(a, b),
+                (k, Bullet) if k.is_asteroid() => self.bullet_hits_asteroid(b, a),
+                (Bullet, Ship) => self.bullet_hits_ship(a, b),
+                (Ship, Bullet) => self.bullet_hits_ship(b, a),
+                (Ship, k) if k.is_asteroid() => self.destroy_ship(a, DeathCause::Asteroid),
+                (k, Ship) if k.is_asteroid() => self.destroy_ship(b, DeathCause::Asteroid),
+                (Ship, Ship) => {
+                    let owner = |id| self.entities.get(id).and_then(|e| e.owner);
+                    let (na, nb) = (self.players.name(owner(a)), self.players.name(owner(b)));
+                    self.destroy_ship(a, DeathCause::Collision { with: nb });
+                    self.destroy_ship(b, DeathCause::Collision { with: na });
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn bullet_hits_asteroid(&mut self, bullet: EntityId, asteroid: EntityId) {
+        // Where the asteroid is now, after the step (its state is last tick's until `snap`).
+        let Some(parent) = self.entities.rapier_body(asteroid) else { return };
+        let Some(b) = self.entities.despawn(bullet) else { return };
+        let Some(a) = self.entities.despawn(asteroid) else { return };
+        let points = if a.kind == EntityKind::AsteroidSmall { 2 * POINTS_PER_HIT } else { POINTS_PER_HIT };
+        self.players.award(b.owner, ScoreChange::Hit { points }, &mut self.outbox);
+        let child = match a.kind {
+            EntityKind::AsteroidLarge => EntityKind::AsteroidMedium,
+            EntityKind::AsteroidMedium => EntityKind::AsteroidSmall,
+            _ => return,
+        };
+        // The halves fly apart sideways to the shot, and a little along it.
+        let along = b.state.body().vel.normalize_or(glam::Vec2::X);
+        let side = along.perp();
+        let kick = rand::Rng::random_range(&mut self.rng, SPLIT_KICK);
+        for sign in [-1.0f32, 1.0] {
+            let pos = parent.pos + side * sign * (child.radius() + 1.0);
+            let vel = parent.vel + side * sign * kick + along * SPLIT_PUSH;
+            self.spawn_asteroid(child, pos, Some(vel));
+        }
+    }
+
+    fn bullet_hits_ship(&mut self, bullet: EntityId, ship: EntityId) {
+        let (Some(b), Some(s)) = (self.entities.get(bullet), self.entities.get(ship)) else { return };
+        if b.owner.is_some() && b.owner == s.owner {
+            return; // one's own bullet
+        }
+        let shooter = b.owner;
+        let by = self.players.name(shooter);
+        self.entities.despawn(bullet);
+        self.destroy_ship(ship, DeathCause::Shot { by });
+        self.players.award(shooter, ScoreChange::Kill, &mut self.outbox);
+    }
+
+    fn destroy_ship(&mut self, ship: EntityId, cause: DeathCause) {
+        let Some(pid) = self.entities.despawn(ship).and_then(|e| e.owner) else { return };
+        let Some(p) = self.players.get_mut(pid) else { return };
+        p.ship = None;
+        p.respawn_at = Some(self.tick + RESPAWN_TICKS);
+        let life_ticks = self.tick - p.life_started;
+        let destroyed = GameEvent::ShipDestroyed { ship_id: ship, cause, respawn_in_ticks: RESPAWN_TICKS };
+        self.outbox.events.push((pid, destroyed));
+        self.players.award(Some(pid), ScoreChange::Death { life_ticks }, &mut self.outbox);
+    }
+}

@@ -1,0 +1,223 @@
+//! The entity table: every entity of the game, and the rapier world that holds their bodies.
+//!
+//! One owner keeps four things consistent that would otherwise drift apart: the list of
+//! entities (dense, iterated every tick), the index from id to list slot, each entity's rapier
+//! body and collider, and the count of entities of each kind. Entities enter and leave only
+//! through [`Entities::spawn`] and [`Entities::despawn`] (rapier's own rule: insert and remove
+//! only through helpers that keep colliders with their bodies). Everything else may move a
+//! body, never add or remove one.
+
+use super::physics;
+use rapier2d::prelude::{
+    ChannelEventCollector, ColliderHandle, PhysicsWorld, QueryFilter, RigidBody, RigidBodyHandle, Shape,
+};
+use shared::kinematics::Kinematics;
+use shared::protocol::{EntityId, EntityKind, PlayerId, Tick};
+use shared::quant::{Body, Ctrl, QState};
+use std::collections::HashMap;
+
+/// One entity.
+#[derive(Debug)]
+pub struct Entity {
+    /// Its id, never reused.
+    pub id: EntityId,
+    /// What it is.
+    pub kind: EntityKind,
+    /// Its rapier body (which owns exactly one collider).
+    body: RigidBodyHandle,
+    /// State at the end of the last tick (the one sessions see), on the wire grid.
+    pub state: QState,
+    /// The last tick at which its state was not what `shared::kinematics` predicts from the
+    /// tick before (see [`crate::frame::FrameEntity::epoch`]).
+    pub epoch: Tick,
+    /// The controls applied during the current tick's step (ships; zero otherwise).
+    pub ctrl_now: Ctrl,
+    /// The player who owns it (ships, bullets).
+    pub owner: Option<PlayerId>,
+    /// The tick at which it disappears (bullets).
+    pub expires_at: Option<Tick>,
+}
+
+/// What a new entity is and where it starts.
+#[derive(Clone, Copy, Debug)]
+pub struct Spawn {
+    /// What it is.
+    pub kind: EntityKind,
+    /// Where it starts and how it moves (quantized on entry).
+    pub body: Body,
+    /// Its controls.
+    pub ctrl: Ctrl,
+    /// The player who owns it.
+    pub owner: Option<PlayerId>,
+    /// The tick at which it disappears, if it does by itself.
+    pub expires_at: Option<Tick>,
+}
+
+/// The entity table and the physics world under it.
+pub struct Entities {
+    world: PhysicsWorld,
+    list: Vec<Entity>,
+    index: HashMap<EntityId, usize>,
+    counts: [usize; EntityKind::ALL.len()],
+    next_id: EntityId,
+}
+
+impl Entities {
+    /// An empty table over an empty world configured by [`physics::new_world`].
+    pub fn new(kin: &Kinematics) -> Entities {
+        Entities {
+            world: physics::new_world(kin),
+            list: Vec::new(),
+            index: HashMap::new(),
+            counts: [0; EntityKind::ALL.len()],
+            next_id: 1,
+        }
+    }
+
+    /// Adds an entity, with its body and collider, snapped to the wire grid. Its epoch is
+    /// `tick`: every client that knows it must be told.
+    pub fn spawn(&mut self, new: Spawn, tick: Tick, kin: &Kinematics) -> EntityId {
+        let id = self.next_id;
+        self.next_id += 1;
+        let state = QState::from_body(&new.body, new.ctrl);
+        let (body, _) =
+            self.world.insert(physics::body_builder(new.kind, &state, kin), physics::collider_builder(new.kind, id));
+        self.index.insert(id, self.list.len());
+        self.counts[new.kind.index()] += 1;
+        self.list.push(Entity {
+            id,
+            kind: new.kind,
+            body,
+            state,
+            epoch: tick,
+            ctrl_now: new.ctrl,
+            owner: new.owner,
+            expires_at: new.expires_at,
+        });
+        id
+    }
+
+    /// Removes an entity with its body and collider; `None` if it is already gone (two
+    /// contacts of one tick may both name it).
+    pub fn despawn(&mut self, id: EntityId) -> Option<Entity> {
+        let i = self.index.remove(&id)?;
+        let e = self.list.swap_remove(i);
+        if let Some(moved) = self.list.get(i) {
+            self.index.insert(moved.id, i);
+        }
+        // `true`: the collider goes with the body (false would leave it behind as a static ghost).
+        self.world.remove_body_with_colliders(e.body, true);
+        self.counts[e.kind.index()] -= 1;
+        Some(e)
+    }
+
+    /// The entity with this id.
+    pub fn get(&self, id: EntityId) -> Option<&Entity> {
+        self.index.get(&id).map(|&i| &self.list[i])
+    }
+
+    /// The entity with this id and its rapier body, to change how it moves.
+    pub fn get_with_body_mut(&mut self, id: EntityId) -> Option<(&mut Entity, &mut RigidBody)> {
+        let e = &mut self.list[*self.index.get(&id)?];
+        let body = e.body;
+        Some((e, &mut self.world.bodies[body]))
+    }
+
+    /// A live entity's body as rapier has it now (mid-tick, after the step: not yet snapped).
+    pub fn rapier_body(&self, id: EntityId) -> Option<Body> {
+        self.get(id).map(|e| physics::read_body(&self.world.bodies[e.body]))
+    }
+
+    /// Every entity.
+    pub fn iter(&self) -> impl Iterator<Item = &Entity> {
+        self.list.iter()
+    }
+
+    /// Calls `f` with every entity and its rapier body.
+    pub fn for_each_with_body(&mut self, mut f: impl FnMut(&mut Entity, &mut RigidBody)) {
+        for e in &mut self.list {
+            f(e, &mut self.world.bodies[e.body]);
+        }
+    }
+
+    /// Number of entities.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Number of entities of `kind`.
+    pub fn count(&self, kind: EntityKind) -> usize {
+        self.counts[kind.index()]
+    }
+
+    /// Number of asteroids of every size.
+    pub fn asteroids(&self) -> usize {
+        EntityKind::ALL.iter().filter(|k| k.is_asteroid()).map(|&k| self.count(k)).sum()
+    }
+
+    /// Rigid bodies and colliders in the physics world (each entity owns exactly one of each).
+    pub fn physics_census(&self) -> (usize, usize) {
+        (self.world.bodies.len(), self.world.colliders.len())
+    }
+
+    /// The entity a collider belongs to (its `user_data`), if the collider still exists.
+    pub fn id_of_collider(&self, collider: ColliderHandle) -> Option<EntityId> {
+        self.world.colliders.get(collider).map(|c| c.user_data as EntityId)
+    }
+
+    /// Steps rapier once with the fixed dt, reporting contacts to `collector`.
+    pub fn step(&mut self, collector: &ChannelEventCollector) {
+        self.world.step_with_events(&(), collector);
+    }
+
+    /// Whether a ball of `radius` at `pos` touches no collider.
+    pub fn is_free(&self, pos: glam::Vec2, radius: f32) -> bool {
+        let ball = rapier2d::parry::shape::Ball::new(radius);
+        let shape: &dyn Shape = &ball;
+        let pose = rapier2d::prelude::Pose::from_translation(pos);
+        let free = self.world.intersect_shape(pose, shape, QueryFilter::default()).next().is_none();
+        free
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use glam::Vec2;
+
+    fn rock(x: f32) -> Spawn {
+        Spawn {
+            kind: EntityKind::AsteroidSmall,
+            body: Body { pos: Vec2::new(x, 0.0), vel: Vec2::ZERO, rot: Vec2::X, angvel: 0.0 },
+            ctrl: Ctrl(0),
+            owner: None,
+            expires_at: None,
+        }
+    }
+
+    /// After any mix of spawns and despawns (from the middle, the end, twice), the list, the
+    /// index, the rapier sets and the per-kind counts all agree.
+    #[test]
+    fn spawn_and_despawn_keep_the_table_consistent() {
+        let kin = Kinematics::new([1000.0, 1000.0]);
+        let mut t = Entities::new(&kin);
+        let ids: Vec<EntityId> = (0..10).map(|i| t.spawn(rock(i as f32 * 50.0), 0, &kin)).collect();
+        let ship = t.spawn(Spawn { kind: EntityKind::Ship, ..rock(900.0) }, 0, &kin);
+        for id in [ids[3], ids[0], ids[9], ids[3]] {
+            t.despawn(id);
+        }
+        assert_eq!(t.len(), 8);
+        assert_eq!(t.physics_census(), (8, 8));
+        assert_eq!((t.asteroids(), t.count(EntityKind::Ship)), (7, 1));
+        for e in t.iter() {
+            assert_eq!(t.get(e.id).map(|g| g.id), Some(e.id), "the index points at the entity");
+        }
+        assert!(t.get(ids[3]).is_none() && t.get(ship).is_some());
+        assert!(t.despawn(ids[3]).is_none(), "a second despawn finds nothing");
+    }
+}

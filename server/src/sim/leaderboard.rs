@@ -1,0 +1,42 @@
+//! Phase 8, leaderboard and hotspot, once a second: the top pilots online, the all-time top
+//! (as the score store last committed it), the number of players, and the hotspot (the centre
+//! of the grid cell with the most ships and bullets: where the action is). The leaderboard is
+//! re-encoded only when it changed, so sessions send it only then.
+
+use super::game::Game;
+use crate::frame::PublishedLeaderboard;
+use shared::constants::{HOTSPOT_CELL, LEADERBOARD_SIZE};
+use shared::protocol::{EntityKind, Leaderboard, LeaderboardEntry};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+impl Game {
+    pub(super) fn update_leaderboard(&mut self) {
+        let mut top: Vec<LeaderboardEntry> = self
+            .players
+            .iter()
+            .map(|(_, p)| LeaderboardEntry { name: p.name.clone(), points: p.score.points, kills: p.score.kills })
+            .collect();
+        top.sort_by(|a, b| b.points.cmp(&a.points).then(b.kills.cmp(&a.kills)).then(a.name.cmp(&b.name)));
+        top.truncate(LEADERBOARD_SIZE);
+        let all_time = self.config.all_time.as_ref().map_or_else(Vec::new, |t| t.borrow().as_ref().clone());
+        let board = Leaderboard { online: self.players.len() as u32, top, hotspot: self.hotspot(), all_time };
+        if self.leaderboard.board != board {
+            self.leaderboard = Arc::new(PublishedLeaderboard::new(board));
+        }
+    }
+
+    /// The centre of the [`HOTSPOT_CELL`] with the most ships and bullets (ties: the lowest
+    /// cell), if any.
+    fn hotspot(&self) -> Option<[f32; 2]> {
+        let mut cells: HashMap<(i32, i32), u32> = HashMap::new();
+        for e in self.entities.iter().filter(|e| matches!(e.kind, EntityKind::Ship | EntityKind::Bullet)) {
+            let p = e.state.position();
+            *cells.entry(((p.x / HOTSPOT_CELL).floor() as i32, (p.y / HOTSPOT_CELL).floor() as i32)).or_default() += 1;
+        }
+        cells
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map(|((x, y), _)| [(x as f32 + 0.5) * HOTSPOT_CELL, (y as f32 + 0.5) * HOTSPOT_CELL])
+    }
+}

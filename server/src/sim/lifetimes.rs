@@ -1,0 +1,29 @@
+//! Phase 5, lifetimes: what ends or begins with time alone. Bullets expire; a detached
+//! player whose resume window ran out leaves, ship and all; a dead player whose respawn delay
+//! is over gets a new ship.
+
+use super::game::Game;
+use shared::protocol::{EntityId, GameEvent, PlayerId};
+
+impl Game {
+    pub(super) fn lifetimes(&mut self) {
+        let now = self.tick;
+        let expired: Vec<EntityId> =
+            self.entities.iter().filter(|e| e.expires_at.is_some_and(|t| t <= now)).map(|e| e.id).collect();
+        for id in expired {
+            self.entities.despawn(id);
+        }
+        let gone: Vec<PlayerId> =
+            self.players.iter().filter(|(_, p)| p.detached_until.is_some_and(|t| t <= now)).map(|(id, _)| id).collect();
+        for id in gone {
+            self.remove_player(id);
+        }
+        let due: Vec<PlayerId> =
+            self.players.iter().filter(|(_, p)| p.respawn_at.is_some_and(|t| t <= now)).map(|(id, _)| id).collect();
+        for id in due {
+            let ship_id = self.spawn_ship(id);
+            let position = self.entities.get(ship_id).map_or([0.0; 2], |e| e.state.position().into());
+            self.outbox.events.push((id, GameEvent::ShipSpawned { ship_id, position }));
+        }
+    }
+}

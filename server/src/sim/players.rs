@@ -1,0 +1,248 @@
+//! The players in the world, and how their scores change.
+//!
+//! A player outlives its connections (see [`Player::session`]) and its ships (see
+//! [`Player::ship`]). Its score changes only through [`Players::award`], which applies one
+//! [`ScoreChange`] and records, in the tick's outbox, both the new score for the player and
+//! the very same change for the store: the two cannot disagree.
+
+use super::outbox::{Outbox, ScoreDelta};
+use shared::constants::POINTS_PER_KILL;
+use shared::protocol::{EntityId, GameEvent, Input, PlayerId, Score, Tick};
+use std::collections::HashMap;
+use tokio::sync::{mpsc, oneshot};
+
+/// One player.
+#[derive(Debug)]
+pub struct Player {
+    /// Display name.
+    pub name: String,
+    /// The persistent identity, if the player has one (its score is stored).
+    pub identity: Option<i64>,
+    /// All-time points before this session.
+    pub total_before: u32,
+    /// The tick the current ship spawned (for the longest life).
+    pub life_started: Tick,
+    /// The current ship, if alive.
+    pub ship: Option<EntityId>,
+    /// Latest input accepted (the one applied at the next tick).
+    pub input: Input,
+    /// Highest input sequence number accepted this session; older or equal ones are replays.
+    pub input_seq: u32,
+    /// The first tick at which the ship may fire again.
+    pub next_fire: Tick,
+    /// While dead: the tick at which the next ship spawns.
+    pub respawn_at: Option<Tick>,
+    /// This session's figures.
+    pub score: Score,
+    /// Where this player's events go (its session drains it).
+    pub mailbox: mpsc::Sender<GameEvent>,
+    /// The connection that owns this player now (0: none, waiting to be resumed).
+    pub session: u64,
+    /// While detached: the tick at which the player and its ship are removed.
+    pub detached_until: Option<Tick>,
+    /// Closes the owning connection when a newer one takes the player over.
+    pub replaced: Option<oneshot::Sender<()>>,
+}
+
+/// Something that changes a score.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScoreChange {
+    /// An asteroid hit, worth `points`.
+    Hit {
+        /// Points for it.
+        points: u32,
+    },
+    /// Another player's ship destroyed.
+    Kill,
+    /// The player's own ship destroyed, after a life of `life_ticks`.
+    Death {
+        /// How long the ship lived.
+        life_ticks: u32,
+    },
+}
+
+/// Every player, by id and by identity.
+#[derive(Debug)]
+pub struct Players {
+    by_id: HashMap<PlayerId, Player>,
+    by_identity: HashMap<i64, PlayerId>,
+    next_id: PlayerId,
+    next_session: u64,
+}
+
+impl Default for Players {
+    fn default() -> Self {
+        Players { by_id: HashMap::new(), by_identity: HashMap::new(), next_id: 1, next_session: 1 }
+    }
+}
+
+impl Players {
+    /// A new connection's number (never 0, never reused).
+    pub fn new_session(&mut self) -> u64 {
+        let session = self.next_session;
+        self.next_session += 1;
+        session
+    }
+
+    /// Adds a player; returns its id.
+    pub fn insert(&mut self, player: Player) -> PlayerId {
+        let id = self.next_id;
+        self.next_id += 1;
+        if let Some(identity) = player.identity {
+            self.by_identity.insert(identity, id);
+        }
+        self.by_id.insert(id, player);
+        id
+    }
+
+    /// Removes a player (its ship is the caller's to despawn).
+    pub fn remove(&mut self, id: PlayerId) -> Option<Player> {
+        let p = self.by_id.remove(&id)?;
+        if let Some(identity) = p.identity {
+            self.by_identity.remove(&identity);
+        }
+        Some(p)
+    }
+
+    /// The player in the world with this identity.
+    pub fn with_identity(&self, identity: i64) -> Option<PlayerId> {
+        self.by_identity.get(&identity).copied()
+    }
+
+    /// A player.
+    pub fn get(&self, id: PlayerId) -> Option<&Player> {
+        self.by_id.get(&id)
+    }
+
+    /// A player, to change.
+    pub fn get_mut(&mut self, id: PlayerId) -> Option<&mut Player> {
+        self.by_id.get_mut(&id)
+    }
+
+    /// A player's name ("" if gone).
+    pub fn name(&self, id: Option<PlayerId>) -> String {
+        id.and_then(|id| self.by_id.get(&id)).map(|p| p.name.clone()).unwrap_or_default()
+    }
+
+    /// Where a player's events go.
+    pub fn mailbox(&self, id: PlayerId) -> Option<&mpsc::Sender<GameEvent>> {
+        self.by_id.get(&id).map(|p| &p.mailbox)
+    }
+
+    /// Every player.
+    pub fn iter(&self) -> impl Iterator<Item = (PlayerId, &Player)> {
+        self.by_id.iter().map(|(&id, p)| (id, p))
+    }
+
+    /// Every player, to change.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (PlayerId, &mut Player)> {
+        self.by_id.iter_mut().map(|(&id, p)| (id, p))
+    }
+
+    /// Number of players (connected or detached).
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// Applies `change` to a player's score, and records the new score for the player and the
+    /// change itself for the store (players with an identity). Nothing for a player who is
+    /// gone.
+    pub fn award(&mut self, id: Option<PlayerId>, change: ScoreChange, out: &mut Outbox) {
+        let Some((id, p)) = id.and_then(|id| self.by_id.get_mut(&id).map(|p| (id, p))) else { return };
+        let mut delta = ScoreDelta::default();
+        match change {
+            ScoreChange::Hit { points } => (delta.hits, delta.points) = (1, points),
+            ScoreChange::Kill => (delta.kills, delta.points) = (1, POINTS_PER_KILL),
+            ScoreChange::Death { life_ticks } => (delta.deaths, delta.life_ticks) = (1, life_ticks),
+        }
+        let s = &mut p.score;
+        s.hits += delta.hits;
+        s.kills += delta.kills;
+        s.deaths += delta.deaths;
+        s.points += delta.points;
+        s.best_life_ticks = s.best_life_ticks.max(delta.life_ticks);
+        s.total_points = p.total_before + s.points;
+        if let Some(identity) = p.identity {
+            out.scores.push(ScoreDelta { identity, ..delta });
+        }
+        out.events.push((id, GameEvent::Score(p.score)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pilot(identity: Option<i64>) -> Player {
+        Player {
+            name: "Ada".into(),
+            identity,
+            total_before: 100,
+            life_started: 0,
+            ship: None,
+            input: Input::default(),
+            input_seq: 0,
+            next_fire: 0,
+            respawn_at: None,
+            score: Score { total_points: 100, ..Score::default() },
+            mailbox: mpsc::channel(1).0,
+            session: 1,
+            detached_until: None,
+            replaced: None,
+        }
+    }
+
+    /// Regression (deaths were never saved): every change reaches the store as exactly what
+    /// happened, so the store's sums equal the player's score, deaths and longest life
+    /// included.
+    #[test]
+    fn the_store_sees_every_change_the_player_sees() {
+        let mut players = Players::default();
+        let id = players.insert(pilot(Some(7)));
+        let mut out = Outbox::default();
+        let changes = [
+            ScoreChange::Hit { points: 2 },
+            ScoreChange::Death { life_ticks: 300 },
+            ScoreChange::Kill,
+            ScoreChange::Death { life_ticks: 120 },
+            ScoreChange::Hit { points: 1 },
+        ];
+        for change in changes {
+            players.award(Some(id), change, &mut out);
+        }
+        let sum = out.scores.iter().fold(ScoreDelta::default(), |a, d| ScoreDelta {
+            identity: d.identity,
+            hits: a.hits + d.hits,
+            kills: a.kills + d.kills,
+            deaths: a.deaths + d.deaths,
+            points: a.points + d.points,
+            life_ticks: a.life_ticks.max(d.life_ticks),
+        });
+        let last = out.events.iter().rev().find_map(|(_, e)| if let GameEvent::Score(s) = e { Some(*s) } else { None });
+        let s = last.expect("the player was told");
+        assert_eq!(out.events.len(), changes.len(), "one score message per change");
+        assert_eq!(
+            (sum.identity, sum.hits, sum.kills, sum.deaths, sum.points),
+            (7, s.hits, s.kills, s.deaths, s.points)
+        );
+        assert_eq!((s.hits, s.kills, s.deaths, s.points), (2, 1, 2, 13));
+        assert_eq!((sum.life_ticks, s.best_life_ticks), (300, 300));
+        assert_eq!(s.total_points, 113);
+    }
+
+    /// A player without an identity is scored and told, and the store hears nothing.
+    #[test]
+    fn guests_are_not_stored() {
+        let mut players = Players::default();
+        let id = players.insert(pilot(None));
+        let mut out = Outbox::default();
+        players.award(Some(id), ScoreChange::Kill, &mut out);
+        assert!(out.scores.is_empty());
+        assert_eq!(out.events.len(), 1);
+    }
+}
