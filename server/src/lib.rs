@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod frame;
 pub mod limits;
+pub mod metrics;
 pub mod net;
 pub mod sim;
 pub mod stats;
