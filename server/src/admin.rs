@@ -10,16 +10,9 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use rand::Rng;
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::atomic::Ordering;
-
-/// A fresh random token: 128 bits, hex.
-pub fn random_token() -> String {
-    let bytes: [u8; 16] = rand::rng().random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// The admin routes, with the token check on the data routes.
 pub fn router(state: AppState) -> Router<AppState> {

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 const TOKEN: &str = "test-admin-token-123";
 
 fn config() -> Config {
-    Config { admin_token: TOKEN.into(), ..small_world() }
+    Config { admin_token: Some(TOKEN.into()), ..small_world() }
 }
 
 /// Without a token, or with a wrong one, the data routes answer 401; the page itself loads.
