@@ -56,6 +56,12 @@ pub enum Num {
 }
 
 impl Num {
+    /// An `f32` measurement, widened through its shortest decimal form, so that 0.39126 ms
+    /// reads as that and not as 0.3912619948387146 in either document.
+    fn from_f32(x: f32) -> Num {
+        Num::Real(x.to_string().parse().unwrap_or(f64::NAN))
+    }
+
     fn json(self) -> Value {
         match self {
             Num::Int(n) => n.into(),
@@ -130,8 +136,8 @@ fn real(x: impl Into<f64>) -> Reading {
     Reading::One(Num::Real(x.into()))
 }
 
-fn by_phase(label: &'static str, values: impl IntoIterator<Item = f64>) -> Reading {
-    Reading::By { label, values: PHASES.iter().copied().zip(values.into_iter().map(Num::Real)).collect() }
+fn by_phase(values: impl IntoIterator<Item = Num>) -> Reading {
+    Reading::By { label: "phase", values: PHASES.iter().copied().zip(values).collect() }
 }
 
 /// The rows for what the server does not count itself: the frame, the simulation's timing
@@ -168,9 +174,9 @@ const PUBLISHED: &[Figure] = &[
             Reading::By {
                 label: "stat",
                 values: vec![
-                    ("p50", Num::Real(t.tick_ms_p50.into())),
-                    ("p99", Num::Real(t.tick_ms_p99.into())),
-                    ("max", Num::Real(t.tick_ms_max.into())),
+                    ("p50", Num::from_f32(t.tick_ms_p50)),
+                    ("p99", Num::from_f32(t.tick_ms_p99)),
+                    ("max", Num::from_f32(t.tick_ms_max)),
                 ],
             }
         },
@@ -194,14 +200,14 @@ const PUBLISHED: &[Figure] = &[
         prom: "asteroids_tick_phase_ms_mean",
         kind: Kind::Gauge,
         help: "Mean duration of each phase of the tick over the last 10 s, milliseconds.",
-        read: |s| by_phase("phase", s.frame.timing.phase_ms_mean.map(f64::from)),
+        read: |s| by_phase(s.frame.timing.phase_ms_mean.map(Num::from_f32)),
     },
     Figure {
         json: "tick_phase_secs_total",
         prom: "asteroids_tick_phase_seconds_total",
         kind: Kind::Counter,
         help: "Time spent in each phase of the tick since start, seconds.",
-        read: |s| by_phase("phase", s.frame.timing.phase_secs_total),
+        read: |s| by_phase(s.frame.timing.phase_secs_total.map(Num::Real)),
     },
     Figure {
         json: "missed_ticks",
@@ -328,7 +334,39 @@ pub fn prometheus(sources: &Sources<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashSet;
+    use crate::frame::{PublishedLeaderboard, SimTiming};
+    use std::collections::{HashMap, HashSet};
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+
+    /// A server counter, a simulation timing, a per-phase figure and the store's count read
+    /// the same in the JSON and in the Prometheus text.
+    #[test]
+    fn both_renderings_read_the_same_values() {
+        let stats = Stats::default();
+        stats.rate_limited.store(3, Ordering::Relaxed);
+        let mut timing = SimTiming { slow_ticks: 4, tick_ms_p99: 2.5, ..SimTiming::default() };
+        let physics = PHASES.iter().position(|p| *p == "physics").expect("a physics phase");
+        timing.phase_ms_mean[physics] = 0.25;
+        timing.phase_secs_total[physics] = 12.5;
+        let leaderboard = Arc::new(PublishedLeaderboard::new(Default::default()));
+        let frame = Frame::new(7, [], HashMap::new(), [1000.0; 2], timing, leaderboard);
+        let sources = Sources { stats: &stats, frame: &frame, dropped_score_changes: 5 };
+        let doc = Value::Object(json(&sources));
+        let text = prometheus(&sources);
+        for (path, series, value) in [
+            ("/rate_limited", "asteroids_rate_limited_total", "3"),
+            ("/slow_ticks", "asteroids_slow_ticks_total", "4"),
+            ("/tick", "asteroids_tick", "7"),
+            ("/tick_ms/p99", "asteroids_tick_ms{stat=\"p99\"}", "2.5"),
+            ("/tick_phase_ms/physics", "asteroids_tick_phase_ms_mean{phase=\"physics\"}", "0.25"),
+            ("/tick_phase_secs_total/physics", "asteroids_tick_phase_seconds_total{phase=\"physics\"}", "12.5"),
+            ("/dropped_score_changes", "asteroids_dropped_score_changes_total", "5"),
+        ] {
+            assert_eq!(doc.pointer(path).map(ToString::to_string).as_deref(), Some(value), "{path} in {doc}");
+            assert!(text.lines().any(|l| l == format!("{series} {value}")), "{series} {value} in\n{text}");
+        }
+    }
 
     /// Every figure has a unique JSON name and a unique, well-formed Prometheus name; counters
     /// end in `_total`, nothing else does; help texts are single lines.
