@@ -1,8 +1,8 @@
 //! Operators' routes: `GET /admin/stats` (JSON) and `GET /metrics` (Prometheus text), both
-//! behind a bearer token, and `GET /admin`, a page with live charts that asks for the token
+//! rendered from the one table of figures in [`crate::metrics`] and behind a bearer token, and `GET /admin`, a page with live charts that asks for the token
 //! once and keeps it in the browser's session storage.
 
-use crate::frame::TICK_BUCKETS_MS;
+use crate::metrics::{self, Sources};
 use crate::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
@@ -10,18 +10,9 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use rand::Rng;
 use serde::Serialize;
-use shared::constants::TICK_HZ;
-use shared::protocol::EntityKind;
-use std::fmt::Write;
+use serde_json::Value;
 use std::sync::atomic::Ordering;
-
-/// A fresh random token: 128 bits, hex.
-pub fn random_token() -> String {
-    let bytes: [u8; 16] = rand::rng().random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// The admin routes, with the token check on the data routes.
 pub fn router(state: AppState) -> Router<AppState> {
@@ -53,28 +44,6 @@ async fn require_token(State(state): State<AppState>, req: Request, next: Next) 
     }
 }
 
-/// Tick time over the last 10 s.
-#[derive(Serialize)]
-pub struct TickMs {
-    /// Median, milliseconds.
-    pub p50: f32,
-    /// 99th percentile, milliseconds.
-    pub p99: f32,
-    /// Maximum, milliseconds.
-    pub max: f32,
-}
-
-/// Entities by kind.
-#[derive(Serialize)]
-pub struct Entities {
-    /// Ships.
-    pub ships: usize,
-    /// Asteroids of every size.
-    pub asteroids: usize,
-    /// Bullets.
-    pub bullets: usize,
-}
-
 /// One connection in the drill-down.
 #[derive(Serialize)]
 pub struct Connection {
@@ -104,61 +73,10 @@ pub struct Connection {
     pub rtt_ms: Option<f64>,
 }
 
-/// The `/admin/stats` document.
-#[derive(Serialize)]
-pub struct StatsDoc {
-    /// Seconds since start.
-    pub uptime_secs: f64,
-    /// The last published tick.
-    pub tick: u32,
-    /// Ticks per second.
-    pub tick_hz: u32,
-    /// Tick duration over the last 10 s.
-    pub tick_ms: TickMs,
-    /// Ticks skipped because the simulation fell behind.
-    pub missed_ticks: u64,
-    /// Open game connections.
-    pub connections: u64,
-    /// Players in the world.
-    pub players: usize,
-    /// Entities by kind.
-    pub entities: Entities,
-    /// Snapshots sent per second.
-    pub snapshots_per_sec: f64,
-    /// Bytes sent per second.
-    pub bytes_out_per_sec: f64,
-    /// Bytes received per second.
-    pub bytes_in_per_sec: f64,
-    /// Messages rejected as invalid since start.
-    pub invalid_messages: u64,
-    /// Inputs dropped because the simulation's queue was full.
-    pub dropped_inputs: u64,
-    /// Handshakes that timed out.
-    pub handshake_timeouts: u64,
-    /// Client messages dropped for exceeding the per-connection rate.
-    pub rate_limited: u64,
-    /// Upgrades refused for a foreign Origin.
-    pub origin_rejected: u64,
-    /// Upgrades refused at the connection cap.
-    pub full_rejected: u64,
-    /// Score changes dropped because the store's queue was full.
-    pub dropped_score_changes: u64,
-    /// Per connection.
-    pub connections_detail: Vec<Connection>,
-}
-
-fn collect(state: &AppState) -> StatsDoc {
-    let frame = state.frames.borrow().clone();
-    let s = &state.stats;
-    let (mut ships, mut asteroids, mut bullets) = (0, 0, 0);
-    for e in &frame.entities {
-        match e.kind {
-            EntityKind::Ship => ships += 1,
-            EntityKind::Bullet => bullets += 1,
-            _ => asteroids += 1,
-        }
-    }
-    let connections_detail = s
+/// The per-connection drill-down of `/admin/stats` (not in `/metrics`: see [`crate::metrics`]).
+fn connections_detail(state: &AppState) -> Vec<Connection> {
+    state
+        .stats
         .session_list()
         .iter()
         .map(|c| {
@@ -178,97 +96,27 @@ fn collect(state: &AppState) -> StatsDoc {
                 rtt_ms: (rtt > 0).then_some(rtt as f64 / 1000.0),
             }
         })
-        .collect();
-    StatsDoc {
-        uptime_secs: s.started.elapsed().as_secs_f64(),
-        tick: frame.tick,
-        tick_hz: TICK_HZ,
-        tick_ms: TickMs { p50: frame.timing.tick_ms_p50, p99: frame.timing.tick_ms_p99, max: frame.timing.tick_ms_max },
-        missed_ticks: frame.timing.missed_ticks,
-        connections: s.connections.load(Ordering::Relaxed),
-        players: frame.players.len(),
-        entities: Entities { ships, asteroids, bullets },
-        snapshots_per_sec: s.snapshots_per_sec.get(),
-        bytes_out_per_sec: s.bytes_out_per_sec.get(),
-        bytes_in_per_sec: s.bytes_in_per_sec.get(),
-        invalid_messages: s.invalid_messages.load(Ordering::Relaxed),
-        dropped_inputs: s.dropped_inputs.load(Ordering::Relaxed),
-        handshake_timeouts: s.handshake_timeouts.load(Ordering::Relaxed),
-        rate_limited: s.rate_limited.load(Ordering::Relaxed),
-        origin_rejected: s.origin_rejected.load(Ordering::Relaxed),
-        full_rejected: s.full_rejected.load(Ordering::Relaxed),
-        dropped_score_changes: state.store.dropped(),
-        connections_detail,
-    }
+        .collect()
 }
 
-async fn stats(State(state): State<AppState>) -> Json<StatsDoc> {
-    Json(collect(&state))
+/// Calls `f` with what the figures are read from, now.
+fn with_sources<T>(state: &AppState, f: impl FnOnce(&Sources<'_>) -> T) -> T {
+    let frame = state.frames.borrow().clone();
+    f(&Sources { stats: &state.stats, frame: &frame, dropped_score_changes: state.store.dropped() })
 }
 
+/// `GET /admin/stats`: every figure of [`crate::metrics`], and `connections_detail`.
+async fn stats(State(state): State<AppState>) -> Json<Value> {
+    let mut doc = with_sources(&state, metrics::json);
+    let detail = serde_json::to_value(connections_detail(&state)).unwrap_or_default();
+    doc.insert("connections_detail".into(), detail);
+    Json(Value::Object(doc))
+}
+
+/// `GET /metrics`: every figure of [`crate::metrics`], as Prometheus text.
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let doc = collect(&state);
-    let timing = state.frames.borrow().timing;
-    let s = &state.stats;
-    let mut out = String::new();
-    let mut gauge = |name: &str, help: &str, kind: &str, value: f64| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
-    };
-    gauge("asteroids_uptime_seconds", "Seconds since the server started.", "gauge", doc.uptime_secs);
-    gauge("asteroids_tick", "Last published simulation tick.", "gauge", doc.tick as f64);
-    gauge(
-        "asteroids_missed_ticks_total",
-        "Ticks skipped because the simulation fell behind.",
-        "counter",
-        doc.missed_ticks as f64,
-    );
-    gauge("asteroids_connections", "Open game connections.", "gauge", doc.connections as f64);
-    gauge("asteroids_players", "Players in the world.", "gauge", doc.players as f64);
-    gauge("asteroids_snapshots_sent_total", "Snapshots sent.", "counter", s.snapshots.load(Ordering::Relaxed) as f64);
-    gauge(
-        "asteroids_bytes_out_total",
-        "Bytes sent in binary WebSocket messages.",
-        "counter",
-        s.bytes_out.load(Ordering::Relaxed) as f64,
-    );
-    gauge(
-        "asteroids_bytes_in_total",
-        "Bytes received in binary WebSocket messages.",
-        "counter",
-        s.bytes_in.load(Ordering::Relaxed) as f64,
-    );
-    gauge(
-        "asteroids_invalid_messages_total",
-        "Client messages rejected as invalid.",
-        "counter",
-        doc.invalid_messages as f64,
-    );
-    gauge(
-        "asteroids_dropped_inputs_total",
-        "Inputs dropped because the simulation queue was full.",
-        "counter",
-        doc.dropped_inputs as f64,
-    );
-    gauge(
-        "asteroids_handshake_timeouts_total",
-        "Connections closed for not saying Hello in time.",
-        "counter",
-        doc.handshake_timeouts as f64,
-    );
-    let _ = writeln!(out, "# HELP asteroids_entities Entities in the world by kind.\n# TYPE asteroids_entities gauge");
-    for (kind, n) in
-        [("ship", doc.entities.ships), ("asteroid", doc.entities.asteroids), ("bullet", doc.entities.bullets)]
-    {
-        let _ = writeln!(out, "asteroids_entities{{kind=\"{kind}\"}} {n}");
-    }
-    let _ = writeln!(out, "# HELP asteroids_tick_duration_seconds Duration of simulation ticks.\n# TYPE asteroids_tick_duration_seconds histogram");
-    for (le, count) in TICK_BUCKETS_MS.iter().zip(timing.tick_buckets) {
-        let _ = writeln!(out, "asteroids_tick_duration_seconds_bucket{{le=\"{}\"}} {count}", le / 1000.0);
-    }
-    let _ = writeln!(out, "asteroids_tick_duration_seconds_bucket{{le=\"+Inf\"}} {}", timing.ticks);
-    let _ = writeln!(out, "asteroids_tick_duration_seconds_sum {}", timing.tick_secs_sum);
-    let _ = writeln!(out, "asteroids_tick_duration_seconds_count {}", timing.ticks);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out)
+    let text = with_sources(&state, metrics::prometheus);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }
 
 /// `POST /admin/revoke/{name}`: that name's token is never accepted again (the name stays

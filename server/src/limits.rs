@@ -1,5 +1,6 @@
 //! Every limit a connection is held to, in one place. The defaults are the documented
-//! constants (see docs/PROTOCOL.md); tests shorten the timeouts to stay fast.
+//! constants (see docs/PROTOCOL.md), stated once each in [`Limits`]' attributes; tests shorten
+//! the timeouts to stay fast.
 
 use std::time::Duration;
 
@@ -25,47 +26,48 @@ pub const RATE_WINDOW: Duration = Duration::from_secs(5);
 /// Open game connections the server accepts; beyond it, upgrades are answered with 503.
 pub const MAX_CONNECTIONS: usize = 20_000;
 
-/// The limits in force.
-#[derive(Clone, Debug)]
+/// The limits in force. Two are flags of the binary (flattened into [`crate::Config`]); the
+/// others are the constants above, which tests may shorten.
+#[derive(Clone, Debug, PartialEq, clap::Args)]
 pub struct Limits {
     /// See [`HANDSHAKE_TIMEOUT`].
+    #[arg(skip = HANDSHAKE_TIMEOUT)]
     pub handshake_timeout: Duration,
     /// See [`PING_INTERVAL`].
+    #[arg(skip = PING_INTERVAL)]
     pub ping_interval: Duration,
     /// See [`IDLE_TIMEOUT`].
+    #[arg(skip = IDLE_TIMEOUT)]
     pub idle_timeout: Duration,
     /// See [`SLOW_CLIENT_TIMEOUT`].
+    #[arg(skip = SLOW_CLIENT_TIMEOUT)]
     pub slow_client_timeout: Duration,
     /// See [`MAX_INVALID_MESSAGES`].
+    #[arg(skip = MAX_INVALID_MESSAGES)]
     pub max_invalid_messages: u32,
     /// See [`MAX_MESSAGES_PER_SEC`].
+    #[arg(skip = MAX_MESSAGES_PER_SEC)]
     pub max_messages_per_sec: u32,
     /// See [`MESSAGE_BURST`].
+    #[arg(skip = MESSAGE_BURST)]
     pub message_burst: u32,
     /// See [`MAX_DROPPED_MESSAGES`].
+    #[arg(skip = MAX_DROPPED_MESSAGES)]
     pub max_dropped_messages: u32,
-    /// See [`MAX_CONNECTIONS`].
+    /// Most open game connections; beyond it, new ones get 503.
+    #[arg(long, value_name = "N", default_value_t = MAX_CONNECTIONS)]
     pub max_connections: usize,
-    /// Origins allowed on the game socket besides the page's own (e.g.
-    /// `https://play.example.com`). Requests without an `Origin` (non-browser clients) are
-    /// allowed; browsers always send one.
+    /// Origins allowed on the game socket besides the page's own (repeatable; scheme and host,
+    /// as browsers send them). Requests without an Origin (non-browser clients) are allowed;
+    /// browsers always send one.
+    #[arg(long = "allowed-origin", value_name = "URL")]
     pub allowed_origins: Vec<String>,
 }
 
 impl Default for Limits {
+    /// The limits of [`crate::Config::default`]: the constants above.
     fn default() -> Self {
-        Limits {
-            handshake_timeout: HANDSHAKE_TIMEOUT,
-            ping_interval: PING_INTERVAL,
-            idle_timeout: IDLE_TIMEOUT,
-            slow_client_timeout: SLOW_CLIENT_TIMEOUT,
-            max_invalid_messages: MAX_INVALID_MESSAGES,
-            max_messages_per_sec: MAX_MESSAGES_PER_SEC,
-            message_burst: MESSAGE_BURST,
-            max_dropped_messages: MAX_DROPPED_MESSAGES,
-            max_connections: MAX_CONNECTIONS,
-            allowed_origins: Vec::new(),
-        }
+        crate::config::defaults()
     }
 }
 

@@ -1,8 +1,11 @@
 //! Counters for operators: server-wide totals and rates, and one record per connection for
-//! the admin drill-down. Relaxed atomics throughout: every figure is independent, and a reader
-//! only needs a recent value. The registry's `Mutex` is taken on connect, disconnect and admin
-//! reads, never per message.
+//! the admin drill-down. Each server-wide counter is declared once, in the `stats!` list below,
+//! which also makes its row of the [`crate::metrics`] table (so `/admin/stats` and `/metrics`
+//! both show it without naming it again). Relaxed atomics throughout: every figure is
+//! independent, and a reader only needs a recent value. The registry's `Mutex` is taken on
+//! connect, disconnect and admin reads, never per message.
 
+use crate::metrics::{Figure, Kind, Num, Reading};
 use shared::protocol::ViewRect;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -28,62 +31,107 @@ impl AtomicF64 {
     }
 }
 
-/// Server-wide counters.
-#[derive(Debug)]
-pub struct Stats {
-    /// When the server started.
-    pub started: Instant,
-    /// Open game connections (upgraded sockets).
-    pub connections: AtomicU64,
-    /// Messages rejected as invalid (all connections, since start).
-    pub invalid_messages: AtomicU64,
-    /// Inputs dropped because the simulation's channel was full.
-    pub dropped_inputs: AtomicU64,
-    /// Connections closed for not completing the handshake in time.
-    pub handshake_timeouts: AtomicU64,
-    /// Client messages dropped for exceeding the per-connection rate.
-    pub rate_limited: AtomicU64,
-    /// Upgrades refused for a foreign `Origin` (403).
-    pub origin_rejected: AtomicU64,
-    /// Upgrades refused at the connection cap (503).
-    pub full_rejected: AtomicU64,
-    /// Snapshots sent.
-    pub snapshots: AtomicU64,
-    /// Bytes sent in binary messages.
-    pub bytes_out: AtomicU64,
-    /// Bytes received in binary messages.
-    pub bytes_in: AtomicU64,
-    /// Snapshots sent per second, over the last [`RATE_INTERVAL`].
-    pub snapshots_per_sec: AtomicF64,
-    /// Bytes sent per second.
-    pub bytes_out_per_sec: AtomicF64,
-    /// Bytes received per second.
-    pub bytes_in_per_sec: AtomicF64,
-    /// Connections that finished the handshake, by connection id.
-    pub sessions: Mutex<HashMap<u64, Arc<ConnStats>>>,
-    next_conn: AtomicU64,
+/// Declares [`Stats`] from one list: each server-wide figure is an atomic field whose `///`
+/// doc is also its Prometheus help, with its Prometheus name and kind beside it. The macro
+/// also makes [`Stats::FIGURES`], the figures' rows of the [`crate::metrics`] table, so
+/// neither `/admin/stats` nor `/metrics` names them again. A rate is sampled from a total
+/// every [`RATE_INTERVAL`] by [`sample_rates`].
+macro_rules! stats {
+    (
+        totals { $( $(#[doc = $doc:literal])+ $field:ident: $kind:ident $prom:literal; )+ }
+        rates { $( $(#[doc = $rdoc:literal])+ $rate:ident = $total:ident per second $rprom:literal; )+ }
+    ) => {
+        /// Server-wide counters, and the registry of connections.
+        #[derive(Debug)]
+        pub struct Stats {
+            /// When the server started.
+            pub started: Instant,
+            $( $(#[doc = $doc])+ pub $field: AtomicU64, )+
+            $( $(#[doc = $rdoc])+ pub $rate: AtomicF64, )+
+            /// Connections that finished the handshake, by connection id.
+            pub sessions: Mutex<HashMap<u64, Arc<ConnStats>>>,
+            next_conn: AtomicU64,
+        }
+
+        impl Default for Stats {
+            fn default() -> Self {
+                Stats {
+                    started: Instant::now(),
+                    $( $field: AtomicU64::new(0), )+
+                    $( $rate: AtomicF64::default(), )+
+                    sessions: Mutex::new(HashMap::new()),
+                    next_conn: AtomicU64::new(1),
+                }
+            }
+        }
+
+        /// The totals behind the rates at the last sample.
+        #[derive(Clone, Copy, Debug, Default)]
+        struct RateBase {
+            $( $rate: u64, )+
+        }
+
+        impl Stats {
+            /// The rows of the [`crate::metrics`] table for these counters.
+            pub const FIGURES: &'static [Figure] = &[
+                $( Figure {
+                    json: stringify!($field),
+                    prom: $prom,
+                    kind: Kind::$kind,
+                    help: concat!($($doc),+),
+                    read: |s| Reading::One(Num::Int(s.stats.$field.load(Ordering::Relaxed))),
+                }, )+
+                $( Figure {
+                    json: stringify!($rate),
+                    prom: $rprom,
+                    kind: Kind::Gauge,
+                    help: concat!($($rdoc),+),
+                    read: |s| Reading::One(Num::Real(s.stats.$rate.get())),
+                }, )+
+            ];
+
+            /// Sets every rate from its total's growth since `base`, `secs` ago.
+            fn sample(&self, base: &mut RateBase, secs: f64) {
+                $(
+                    let now = self.$total.load(Ordering::Relaxed);
+                    self.$rate.set(now.saturating_sub(base.$rate) as f64 / secs);
+                    base.$rate = now;
+                )+
+            }
+        }
+    };
 }
 
-impl Default for Stats {
-    fn default() -> Self {
-        Stats {
-            started: Instant::now(),
-            connections: AtomicU64::new(0),
-            invalid_messages: AtomicU64::new(0),
-            dropped_inputs: AtomicU64::new(0),
-            handshake_timeouts: AtomicU64::new(0),
-            rate_limited: AtomicU64::new(0),
-            origin_rejected: AtomicU64::new(0),
-            full_rejected: AtomicU64::new(0),
-            snapshots: AtomicU64::new(0),
-            bytes_out: AtomicU64::new(0),
-            bytes_in: AtomicU64::new(0),
-            snapshots_per_sec: AtomicF64::default(),
-            bytes_out_per_sec: AtomicF64::default(),
-            bytes_in_per_sec: AtomicF64::default(),
-            sessions: Mutex::new(HashMap::new()),
-            next_conn: AtomicU64::new(1),
-        }
+stats! {
+    totals {
+        /// Open game connections (upgraded sockets).
+        connections: Gauge "asteroids_connections";
+        /// Client messages rejected as invalid.
+        invalid_messages: Counter "asteroids_invalid_messages_total";
+        /// Inputs dropped because the simulation's queue was full.
+        dropped_inputs: Counter "asteroids_dropped_inputs_total";
+        /// Connections closed for not completing the handshake in time.
+        handshake_timeouts: Counter "asteroids_handshake_timeouts_total";
+        /// Client messages dropped for exceeding the per-connection rate.
+        rate_limited: Counter "asteroids_rate_limited_total";
+        /// Game socket upgrades refused for a foreign Origin (403).
+        origin_rejected: Counter "asteroids_origin_rejected_total";
+        /// Game socket upgrades refused at the connection cap (503).
+        full_rejected: Counter "asteroids_full_rejected_total";
+        /// Snapshots sent.
+        snapshots: Counter "asteroids_snapshots_sent_total";
+        /// Bytes sent in binary WebSocket messages.
+        bytes_out: Counter "asteroids_bytes_out_total";
+        /// Bytes received in binary WebSocket messages.
+        bytes_in: Counter "asteroids_bytes_in_total";
+    }
+    rates {
+        /// Snapshots sent per second over the last second (in Prometheus, prefer rate() of the total).
+        snapshots_per_sec = snapshots per second "asteroids_snapshots_per_second";
+        /// Bytes sent per second over the last second (in Prometheus, prefer rate() of the total).
+        bytes_out_per_sec = bytes_out per second "asteroids_bytes_out_per_second";
+        /// Bytes received per second over the last second (in Prometheus, prefer rate() of the total).
+        bytes_in_per_sec = bytes_in per second "asteroids_bytes_in_per_second";
     }
 }
 
@@ -172,21 +220,17 @@ impl Stats {
 /// `shutdown` is cancelled.
 pub async fn sample_rates(stats: Arc<Stats>, shutdown: tokio_util::sync::CancellationToken) {
     let mut ticker = tokio::time::interval(RATE_INTERVAL);
-    let mut last = (Instant::now(), 0u64, 0u64, 0u64);
+    let mut last = Instant::now();
+    let mut base = RateBase::default();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = ticker.tick() => {}
         }
         let now = Instant::now();
-        let secs = (now - last.0).as_secs_f64().max(1e-3);
-        let snaps = stats.snapshots.load(Ordering::Relaxed);
-        let out = stats.bytes_out.load(Ordering::Relaxed);
-        let inb = stats.bytes_in.load(Ordering::Relaxed);
-        stats.snapshots_per_sec.set((snaps - last.1) as f64 / secs);
-        stats.bytes_out_per_sec.set((out - last.2) as f64 / secs);
-        stats.bytes_in_per_sec.set((inb - last.3) as f64 / secs);
-        last = (now, snaps, out, inb);
+        let secs = (now - last).as_secs_f64().max(1e-3);
+        last = now;
+        stats.sample(&mut base, secs);
         for conn in stats.session_list() {
             let out = conn.bytes_out.load(Ordering::Relaxed);
             let before = conn.last_bytes_out.swap(out, Ordering::Relaxed);

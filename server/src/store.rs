@@ -6,7 +6,6 @@
 //! Tokens are 128 random bits, given to the client once, and stored only as their SHA-256.
 //! The file runs in WAL mode with `synchronous = FULL`: a committed batch survives a crash.
 
-use rand::Rng;
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 use shared::constants::LEADERBOARD_SIZE;
@@ -166,11 +165,6 @@ fn hash_token(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-fn new_token() -> String {
-    let bytes: [u8; 16] = rand::rng().random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn name_key(name: &str) -> String {
     name.to_lowercase()
 }
@@ -249,7 +243,7 @@ fn identify(conn: &Connection, name: &str, token: Option<&str>) -> rusqlite::Res
                     return Ok(Err(IdentityError::InvalidToken));
                 }
             }
-            let token = new_token();
+            let token = crate::token::random();
             let now =
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
             conn.execute(

@@ -4,13 +4,17 @@
 //! socket options the game needs. It keeps accepting while the server drains (new game
 //! connections are then answered 503) and is stopped by the server once the drain is over.
 
-use crate::{AppState, SOCKET_SEND_BUFFER_BYTES};
+use crate::server::SHUTDOWN_GRACE;
+use crate::AppState;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use std::time::Duration;
 use tokio::net::TcpListener;
+
+/// Kernel send buffer requested for each connection (`SO_SNDBUF`).
+pub const SOCKET_SEND_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Accepts connections until the server aborts it, serving each on its own tracked task.
 pub async fn serve(listener: TcpListener, app: Router, state: AppState) {
@@ -57,7 +61,7 @@ pub async fn serve(listener: TcpListener, app: Router, state: AppState) {
                 _ = conn.as_mut() => {}
                 _ = shutdown.cancelled() => {
                     conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(crate::SHUTDOWN_GRACE, conn).await;
+                    let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
                 }
             }
         });

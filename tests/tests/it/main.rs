@@ -1,7 +1,8 @@
 //! The integration tests, one binary (faster to link than one per file). Every test starts
 //! the real server on 127.0.0.1:0 unless it tests a pure model.
 //!
-//! - `admin`: the admin token, /admin/stats fields, /metrics as Prometheus text.
+//! - `admin`: the admin token, /admin/stats fields, /metrics as Prometheus text, and the two
+//!   carrying the same figures.
 //! - `drain`: graceful shutdown: 1001 to clients, new connections refused, scores flushed, no task left.
 //! - `gameplay`: the rules (splitting, deaths, respawn, kills, stale inputs) on the real world.
 //! - `handshake`: Welcome, version and name rejections, ping.

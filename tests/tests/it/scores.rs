@@ -19,7 +19,7 @@ async fn hello(addr: std::net::SocketAddr, name: &str, token: Option<&str>) -> S
 #[tokio::test]
 async fn names_are_claimed_with_tokens() {
     let db = temp_db();
-    let server = start_server(Config { admin_token: "revoke-test-token".into(), ..config(&db) }).await;
+    let server = start_server(Config { admin_token: Some("revoke-test-token".into()), ..config(&db) }).await;
     let addr = server.local_addr();
     let ServerMsg::Welcome(w) = hello(addr, "Ada", None).await else { panic!("welcome") };
     let token = w.token.expect("a new identity gets a token");

@@ -3,7 +3,8 @@
 
 use asteroids_server::limits::SLOW_CLIENT_TIMEOUT;
 use asteroids_server::net::http::MAX_WRITE_BUFFER_BYTES;
-use asteroids_server::{Config, SOCKET_SEND_BUFFER_BYTES};
+use asteroids_server::net::listener::SOCKET_SEND_BUFFER_BYTES;
+use asteroids_server::Config;
 use asteroids_tests::*;
 use futures_util::SinkExt;
 use shared::codec::encode_client;

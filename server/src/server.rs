@@ -1,0 +1,176 @@
+//! The server's lifecycle: [`start`] opens the store, spawns the simulation and serves HTTP and
+//! WebSocket on a listener it is given (tests bind `127.0.0.1:0`); [`Server::shutdown`] drains
+//! in order (decide, tell, wait: cancel the token, let the tracked sessions say goodbye within
+//! [`SHUTDOWN_GRACE`], stop the listener and the simulation, commit the scores); [`run`] ties
+//! the two to a shutdown future and to the simulation's health.
+
+use crate::frame::Frame;
+use crate::stats::{self, Stats};
+use crate::{limits, net, sim, store, token, Config};
+use shared::kinematics::Kinematics;
+use shared::protocol::Tick;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long shutdown waits for sessions to say goodbye before giving up on them.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// What every request handler and session shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Events for the simulation.
+    pub sim: mpsc::Sender<sim::SimEvent>,
+    /// The newest frame.
+    pub frames: watch::Receiver<Arc<Frame>>,
+    /// Sent to clients in `Welcome`.
+    pub kinematics: Kinematics,
+    /// Snapshots per second.
+    pub snapshot_hz: u32,
+    /// Cancelled when the server shuts down.
+    pub shutdown: CancellationToken,
+    /// Every session task, so shutdown can wait for them.
+    pub tracker: TaskTracker,
+    /// Counters.
+    pub stats: Arc<Stats>,
+    /// Bearer token of the admin routes.
+    pub admin_token: Arc<str>,
+    /// Per-connection limits.
+    pub limits: Arc<limits::Limits>,
+    /// Identities and scores.
+    pub store: store::StoreHandle,
+}
+
+/// A running server.
+pub struct Server {
+    addr: SocketAddr,
+    state: AppState,
+    sim: sim::SimHandle,
+    http: tokio::task::JoinHandle<()>,
+    db: Option<store::Store>,
+}
+
+/// Starts the simulation and serves HTTP and WebSocket on `listener`.
+pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Server> {
+    let addr = listener.local_addr()?;
+    let opened = std::time::Instant::now();
+    let db = store::Store::open(&config.db_path)?;
+    tracing::info!(
+        path = %config.db_path.display(),
+        ms = opened.elapsed().as_millis() as u64,
+        integrity = %db.integrity,
+        "store open"
+    );
+    let sim = sim::spawn(
+        sim::SimConfig {
+            game: sim::GameConfig {
+                asteroids: config.asteroids,
+                arena_half_size: config.arena_half_size(),
+                seed: config.seed,
+                resume_window_ticks: config.resume_window_ticks,
+                all_time: Some(db.handle().all_time_updates()),
+            },
+            snapshot_hz: config.snapshot_hz,
+            frame_history: config.frame_history,
+        },
+        Some(Box::new(db.handle())),
+    );
+    let state = AppState {
+        sim: sim.events.clone(),
+        frames: sim.frames.clone(),
+        kinematics: sim.kinematics,
+        snapshot_hz: sim.snapshot_hz,
+        shutdown: CancellationToken::new(),
+        tracker: TaskTracker::new(),
+        stats: Arc::new(Stats::default()),
+        // Without a token given, a random one nobody knows: the admin routes stay closed
+        // (the binary makes and prints one itself).
+        admin_token: config.given_admin_token().map_or_else(token::random, str::to_owned).into(),
+        limits: Arc::new(config.limits.clone()),
+        store: db.handle(),
+    };
+    state.tracker.spawn(stats::sample_rates(state.stats.clone(), state.shutdown.clone()));
+    let app = net::http::router(state.clone(), &config.www_dir);
+    let http = tokio::spawn(net::listener::serve(listener, app, state.clone()));
+    Ok(Server { addr, state, sim, http, db: Some(db) })
+}
+
+impl Server {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A recently published frame (kept when [`Config::frame_history`] > 0).
+    pub fn frame_at(&self, tick: Tick) -> Option<Arc<Frame>> {
+        self.sim.frame_at(tick)
+    }
+
+    /// The newest published frame.
+    pub fn latest_frame(&self) -> Arc<Frame> {
+        self.state.frames.borrow().clone()
+    }
+
+    /// The server's counters.
+    pub fn stats(&self) -> &Stats {
+        &self.state.stats
+    }
+
+    /// Drains and stops: the simulation stops, then every client is sent what the world last
+    /// told it and a goodbye (close 1001) while new game connections are answered 503; once
+    /// the sessions are gone (at most [`SHUTDOWN_GRACE`]) the listener closes and every score
+    /// is committed. Returns the number of tasks
+    /// still running when it gave up waiting (0 on a clean drain).
+    pub async fn shutdown(mut self) -> usize {
+        // The world stops first (its last tick's events and scores delivered), so nothing
+        // changes after the players are told goodbye: every score committed below is one its
+        // pilot was sent. (The thread finishes its tick within milliseconds.)
+        let mut sim = self.sim;
+        let sim = tokio::task::spawn_blocking(move || {
+            sim.stop();
+            sim
+        })
+        .await;
+        self.state.shutdown.cancel();
+        self.state.tracker.close();
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.state.tracker.wait()).await;
+        let left = self.state.tracker.len();
+        self.http.abort();
+        let _ = (&mut self.http).await;
+        drop(sim); // closes the frame channel
+        if let Some(db) = self.db.take() {
+            // Commit every score before exit (the store's thread does blocking IO).
+            let _ = tokio::task::spawn_blocking(move || db.close()).await;
+        }
+        left
+    }
+
+    /// The identity and score store.
+    pub fn store(&self) -> &store::StoreHandle {
+        &self.state.store
+    }
+}
+
+/// Runs until `shutdown` completes, then shuts down gracefully. If the simulation thread dies
+/// (a panic), the server shuts down too and this returns an error, so a supervisor restarts
+/// it rather than leaving a server that accepts players into a dead world.
+pub async fn run(listener: TcpListener, config: Config, shutdown: impl std::future::Future) -> anyhow::Result<()> {
+    let server = start(listener, config).await?;
+    tracing::info!(addr = %server.local_addr(), "listening");
+    let mut frames = server.state.frames.clone();
+    let sim_died = async move { while frames.changed().await.is_ok() {} };
+    let outcome = tokio::select! {
+        _ = shutdown => Ok(()),
+        _ = sim_died => Err(anyhow::anyhow!("the simulation thread stopped unexpectedly")),
+    };
+    tracing::info!("shutting down");
+    let left = server.shutdown().await;
+    if left > 0 {
+        tracing::warn!(tasks = left, "shut down with tasks still running");
+    }
+    outcome
+}
