@@ -63,8 +63,6 @@ impl PublishedLeaderboard {
 pub struct SimTiming {
     /// Ticks skipped because the simulation fell too far behind (cumulative).
     pub missed_ticks: u64,
-    /// Duration of the last tick, milliseconds.
-    pub last_tick_ms: f32,
     /// Tick duration over the last [`TICK_WINDOW`] ticks: median, milliseconds.
     pub tick_ms_p50: f32,
     /// … 99th percentile.
@@ -122,7 +120,6 @@ impl TickClock {
             *total += s as f64;
         }
         let t = &mut self.timing;
-        t.last_tick_ms = ms;
         t.ticks += 1;
         t.tick_secs_sum += ms as f64 / 1000.0;
         for (bucket, le) in t.tick_buckets.iter_mut().zip(TICK_BUCKETS_MS) {

@@ -1,7 +1,7 @@
 //! The single source of truth for numbers both sides rely on.
 //!
 //! The server reads its physics configuration from here and sends the kinematic part to every
-//! client in `Welcome` (see [`crate::kinematics::Kinematics::DEFAULT`]), so a client never runs
+//! client in `Welcome` (see [`crate::kinematics::Kinematics::new`]), so a client never runs
 //! with stale constants compiled into an old page.
 
 /// Version of the wire protocol. Bumped on any change to a serialized type; a client that
