@@ -71,8 +71,6 @@ struct Blend {
 /// One visible correction, for stats.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Correction {
-    /// Which entity.
-    pub id: EntityId,
     /// What it is.
     pub kind: EntityKind,
     /// How far the drawn position would have jumped, world units.
@@ -85,7 +83,7 @@ pub struct Correction {
 #[derive(Clone, Debug, Default)]
 pub struct View {
     /// The display clock.
-    pub clock: RenderClock,
+    clock: RenderClock,
     /// The whole tick [`View::predicted`] is at.
     predicted_tick: Option<Tick>,
     /// The replica's entities predicted to the last whole tick drawn. Derived, not a second
@@ -188,7 +186,7 @@ impl View {
             if eased && distance > 0.0 {
                 self.blends.insert(id, Blend { offset: error, at_ms: now_ms });
             }
-            corrections.push(Correction { id, kind: now.kind, distance, eased });
+            corrections.push(Correction { kind: now.kind, distance, eased });
         }
         corrections
     }
