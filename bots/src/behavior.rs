@@ -1,15 +1,13 @@
-//! What a bot does with its ship. Decisions use only what a player sees: the replica of the
-//! view, and the bot's own ship in it.
+//! What the swarm is told to do ([`Behavior`], a command-line choice) and what each bot then
+//! is ([`Role`]): a player with a [`Pilot`], or a hostile connection with an [`Abuse`].
 
-use glam::Vec2;
+use crate::abuse::Abuse;
+use crate::pilot::{Fight, Pilot, Wander};
 use rand::rngs::SmallRng;
 use rand::Rng;
-use shared::protocol::{EntityId, EntityKind};
-use shared::replica::Replica;
 
-/// A bot's behaviour.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+/// The swarm's behaviour, as chosen on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Behavior {
     /// Flies around: thrusts, turns at random, never fires.
     Wander,
@@ -29,104 +27,64 @@ pub enum Behavior {
     Silent,
 }
 
+/// What one bot is.
+#[derive(Clone, Debug)]
+pub enum Role {
+    /// A player, flown by a pilot through the page's session and controls.
+    Player(Pilot),
+    /// A connection that breaks the rules on purpose.
+    Hostile(Abuse),
+}
+
 impl Behavior {
     /// Whether this behaviour breaks the rules on purpose (its bots are expected to be
     /// disconnected by the server).
     pub fn is_hostile(self) -> bool {
         matches!(self, Behavior::Flood | Behavior::Garbage | Behavior::StopReading | Behavior::Silent)
     }
-}
 
-impl Behavior {
-    /// The concrete behaviour of one bot (resolves `Mix` with the bot's random source).
-    pub fn pick(self, rng: &mut SmallRng) -> Behavior {
+    /// The role of one bot (resolves `Mix` with the bot's random source).
+    pub fn role(self, rng: &mut SmallRng) -> Role {
         match self {
             Behavior::Mix => match rng.random_range(0..10) {
                 0..=3 => Behavior::Wander,
                 4..=7 => Behavior::Fight,
                 _ => Behavior::Idle,
-            },
-            b => b,
-        }
-    }
-}
-
-/// The controls a bot holds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Intent {
-    /// Engine on.
-    pub thrust: bool,
-    /// −1, 0, +1.
-    pub turn: i8,
-    /// Trigger held.
-    pub fire: bool,
-}
-
-/// A bot's mind: its behaviour and what it was doing.
-#[derive(Debug)]
-pub struct Pilot {
-    behavior: Behavior,
-    wander: Intent,
-    wander_until_ms: f64,
-}
-
-impl Pilot {
-    /// A pilot with a concrete behaviour.
-    pub fn new(behavior: Behavior) -> Pilot {
-        Pilot { behavior, wander: Intent::default(), wander_until_ms: 0.0 }
-    }
-
-    /// The behaviour.
-    pub fn behavior(&self) -> Behavior {
-        self.behavior
-    }
-
-    fn wander(&mut self, now_ms: f64, rng: &mut SmallRng) -> Intent {
-        if now_ms >= self.wander_until_ms {
-            self.wander = Intent { thrust: rng.random_bool(0.6), turn: rng.random_range(-1..=1), fire: false };
-            self.wander_until_ms = now_ms + rng.random_range(400.0..2000.0);
-        }
-        self.wander
-    }
-
-    /// What to do now.
-    pub fn decide(&mut self, replica: &Replica, ship: Option<EntityId>, now_ms: f64, rng: &mut SmallRng) -> Intent {
-        match self.behavior {
-            // The hostile behaviours do not pilot; the bot loop sends what they send.
-            Behavior::Idle
-            | Behavior::Mix
-            | Behavior::Flood
-            | Behavior::Garbage
-            | Behavior::StopReading
-            | Behavior::Silent => Intent::default(),
-            Behavior::Wander => self.wander(now_ms, rng),
-            Behavior::Fight => {
-                let Some(me) = ship.and_then(|id| replica.get(id)) else { return Intent::default() };
-                let body = me.state.body();
-                let nearest = |want: fn(EntityKind) -> bool| {
-                    replica
-                        .entities()
-                        .iter()
-                        .filter(|(id, k)| Some(**id) != ship && want(k.kind))
-                        .map(|(_, k)| k.state.position())
-                        .min_by(|a, b| a.distance_squared(body.pos).total_cmp(&b.distance_squared(body.pos)))
-                };
-                let Some(target) = nearest(|k| k == EntityKind::Ship).or_else(|| nearest(EntityKind::is_asteroid))
-                else {
-                    return self.wander(now_ms, rng);
-                };
-                let to: Vec2 = (target - body.pos).normalize_or(Vec2::X);
-                let aligned = body.rot.dot(to) > 0.97;
-                let turn = if aligned {
-                    0
-                } else if body.rot.perp_dot(to) > 0.0 {
-                    1
-                } else {
-                    -1
-                };
-                let distance = target.distance(body.pos);
-                Intent { thrust: aligned && distance > 500.0, turn, fire: aligned && distance < 800.0 }
             }
+            .role(rng),
+            Behavior::Wander => Role::Player(Pilot::Wander(Wander::default())),
+            Behavior::Fight => Role::Player(Pilot::Fight(Fight::default())),
+            Behavior::Idle => Role::Player(Pilot::Idle),
+            Behavior::Flood => Role::Hostile(Abuse::Flood { seq: 0 }),
+            Behavior::Garbage => Role::Hostile(Abuse::Garbage),
+            Behavior::StopReading => Role::Hostile(Abuse::StopReading),
+            Behavior::Silent => Role::Hostile(Abuse::Silent),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    /// `mix` makes players only, in roughly its stated shares; hostile behaviours make
+    /// hostile roles.
+    #[test]
+    fn mix_makes_players_in_their_shares() {
+        let mut rng = SmallRng::seed_from_u64(2);
+        let (mut wander, mut fight, mut idle) = (0, 0, 0);
+        for _ in 0..1000 {
+            match Behavior::Mix.role(&mut rng) {
+                Role::Player(Pilot::Wander(_)) => wander += 1,
+                Role::Player(Pilot::Fight(_)) => fight += 1,
+                Role::Player(Pilot::Idle) => idle += 1,
+                Role::Hostile(a) => panic!("mix made a hostile bot: {a:?}"),
+            }
+        }
+        assert!((350..450).contains(&wander) && (350..450).contains(&fight) && (150..250).contains(&idle));
+        for b in [Behavior::Flood, Behavior::Garbage, Behavior::StopReading, Behavior::Silent] {
+            assert!(b.is_hostile() && matches!(b.role(&mut rng), Role::Hostile(_)), "{b:?}");
         }
     }
 }

@@ -1,14 +1,21 @@
-//! The load-test swarm: bots that connect over real WebSockets, speak the real protocol,
-//! keep a replica with `shared::kinematics` exactly as the browser does, behave like players,
-//! and measure what a player would feel (see [`report::Report`]).
+//! The load-test swarm: bots that connect over real WebSockets and run the browser client's own
+//! protocol code (`asteroids_client::session` and its replica, natively), so every swarm run
+//! also tests the page. They behave like players, or break the rules on purpose, and measure
+//! what a player would feel (see [`report::Report`]).
 //!
-//! - [`behavior`]: what each kind of bot does with its ship;
-//! - [`bot`]: one bot's connection and measurements;
+//! - [`behavior`]: the swarm's behaviour and each bot's role (player or hostile);
+//! - [`pilot`]: how a player bot flies (wander, fight, idle);
+//! - [`abuse`]: how a hostile bot misbehaves (flood, garbage, stop-reading, silent);
+//! - [`bot`]: one bot's socket, driving the page's session;
+//! - [`measure`]: what a bot measures (gaps, round trips, bytes, dead-reckoning error);
 //! - [`report`]: aggregation into the final report (table and JSON);
 //! - [`swarm`]: ramp-up, the live progress line, the deadline.
 
+pub mod abuse;
 pub mod behavior;
 pub mod bot;
+pub mod measure;
+pub mod pilot;
 pub mod report;
 pub mod swarm;
 

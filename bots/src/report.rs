@@ -1,6 +1,6 @@
 //! The swarm's final report: what players felt, as percentiles across bots or samples.
 
-use crate::bot::BotResult;
+use crate::measure::BotResult;
 use serde::Serialize;
 use std::collections::BTreeMap;
 

@@ -1,8 +1,9 @@
 //! The swarm: starts bots over a ramp, prints a live progress line, stops them all at the
 //! deadline, and builds the report.
 
-use crate::behavior::{Behavior, Pilot};
-use crate::bot::{self, Live};
+use crate::behavior::Behavior;
+use crate::bot;
+use crate::measure::{BotResult, Live};
 use crate::report::Report;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -63,23 +64,21 @@ pub async fn run(config: SwarmConfig) -> Report {
     for i in 0..config.bots {
         let at = start + ramp.mul_f64(i as f64 / config.bots.max(1) as f64);
         let mut rng = SmallRng::seed_from_u64(config.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(i as u64));
-        let pilot = Pilot::new(config.behavior.pick(&mut rng));
+        let role = config.behavior.role(&mut rng);
         let (url, live) = (config.url.clone(), live.clone());
         // Names are identities on the server: a fresh random suffix per run, so repeated runs
         // against one server (and its database) never clash.
         let name = format!("bot{i}-{:08x}", rand::random::<u32>());
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep_until(at).await;
-            bot::run(url, name, pilot, rng, deadline, live).await
+            bot::run(url, name, role, rng, deadline, live).await
         }));
     }
     let mut results = Vec::with_capacity(tasks.len());
     for t in tasks {
         match t.await {
             Ok(r) => results.push(r),
-            Err(e) => {
-                results.push(bot::BotResult { failure: Some(format!("bot task failed: {e}")), ..Default::default() })
-            }
+            Err(e) => results.push(BotResult { failure: Some(format!("bot task failed: {e}")), ..Default::default() }),
         }
     }
     if let Some(p) = progress {

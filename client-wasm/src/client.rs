@@ -1,60 +1,34 @@
-//! The whole client, minus the browser: a session, a view, the controls and the camera, driven
-//! by the page's events (socket open/message/close, keys, resize, animation frames). `web.rs`
-//! forwards the browser's events here and draws the scenes this returns.
+//! The whole client, minus the browser: a session, a view, the controls, the camera and the
+//! page's figures, driven by the page's events (socket open/message/close, keys, resize,
+//! animation frames). `web.rs` forwards the browser's events here and draws the scenes this
+//! returns.
+//!
+//! Each server message is decoded once, here: the view needs the drawn positions of the
+//! entities a snapshot is about to correct before the session applies it, so the decoded
+//! message passes through the view's hands, then into [`Session::on_message`].
 
+use crate::hud;
 use crate::input::Controls;
-use crate::scene::{self, Align, Camera, Prim, Scene, VIEW_SLACK};
-use crate::session::{Applied, Phase, Session, ShipStatus};
+use crate::scene::{self, Camera, Scene};
+use crate::session::{Applied, Phase, ProtocolError, Session, ShipStatus};
+use crate::stats::{DebugStats, Stats};
 use crate::view::View;
 use glam::Vec2;
-use shared::protocol::{EntityKind, ViewRect};
-
-/// Figures for the page's debug object and the F3 overlay.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct DebugStats {
-    /// Connection phase: "connecting", "playing", "rejected" or "lost".
-    pub phase: &'static str,
-    /// Frames drawn in the last second.
-    pub fps: f64,
-    /// Last measured round trip, milliseconds.
-    pub ping_ms: Option<f64>,
-    /// Snapshots received in the last second.
-    pub snapshots_per_sec: f64,
-    /// Bytes received in the last second.
-    pub downlink_bytes_per_sec: f64,
-    /// Visible corrections in the last 10 s (any entity).
-    pub corrections_10s: usize,
-    /// Largest visible correction in the last 10 s, world units.
-    pub max_correction_10s: f64,
-    /// Visible corrections of asteroids in the last 10 s.
-    pub asteroid_corrections_10s: usize,
-    /// Largest visible correction of an asteroid in the last 10 s, world units.
-    pub max_asteroid_correction_10s: f64,
-    /// Entities known.
-    pub entities: usize,
-    /// Bullets known.
-    pub bullets: usize,
-    /// The own ship's drawn position, if it is in view.
-    pub ship: Option<[f32; 2]>,
-    /// The own ship's id.
-    pub ship_id: Option<u32>,
-    /// The tick of the last snapshot.
-    pub tick: Option<u32>,
-    /// Points.
-    pub score: u32,
-}
+use shared::codec::decode_server;
+use shared::protocol::{EntityKind, ServerMsg};
 
 /// The client.
 pub struct Client {
-    /// Protocol state and the replica.
-    pub session: Session,
+    /// Protocol state, and the one replica.
+    session: Session,
     /// The drawn world.
-    pub view: View,
+    view: View,
     /// The keyboard.
-    pub controls: Controls,
+    controls: Controls,
+    /// The page's figures (debug object, F3 panel).
+    stats: Stats,
     screen: Vec2,
     camera_center: Vec2,
-    view_sent: Option<ViewRect>,
     debug: bool,
 }
 
@@ -65,18 +39,27 @@ impl Client {
             session: Session::new(name, token),
             view: View::default(),
             controls: Controls::default(),
+            stats: Stats::default(),
             screen: Vec2::new(1280.0, 720.0),
             camera_center: Vec2::ZERO,
-            view_sent: None,
             debug: false,
         }
+    }
+
+    /// The connection's state (phase, reconnect delay, score…).
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// A token the server just issued for this identity, once.
+    pub fn take_token(&mut self) -> Option<String> {
+        self.session.new_token.take()
     }
 
     /// The socket opened.
     pub fn on_open(&mut self) {
         self.session.on_open();
         self.view.clear();
-        self.view_sent = None;
         self.controls.resend();
     }
 
@@ -85,33 +68,27 @@ impl Client {
         self.session.on_close(code, reason);
     }
 
-    /// A binary message arrived.
-    pub fn on_message(&mut self, bytes: &[u8], now_ms: f64) -> Result<(), String> {
+    /// A binary message arrived: decode it (once), apply it, and let the view ease whatever
+    /// the server corrected.
+    pub fn on_message(&mut self, bytes: &[u8], now_ms: f64) -> Result<(), ProtocolError> {
+        self.stats.bytes.add(now_ms, bytes.len() as f64);
+        let msg = decode_server(bytes).map_err(ProtocolError::Undecodable)?;
         // Where the entities the server is about to correct are drawn right now.
-        let before: Vec<(u32, Vec2)> = match (shared::codec::decode_server(bytes), self.session.kinematics().copied()) {
-            (Ok(shared::protocol::ServerMsg::Snapshot(s)), Some(kin)) => s
-                .changed
-                .iter()
-                .filter_map(|c| self.view.pose(&self.session.replica, &kin, c.id, now_ms).map(|p| (c.id, p.pos)))
-                .collect(),
+        let before: Vec<(u32, Vec2)> = match (&msg, self.session.model()) {
+            (ServerMsg::Snapshot(s), Some(model)) => {
+                s.changed.iter().filter_map(|c| self.view.pose(model, c.id, now_ms).map(|p| (c.id, p.pos))).collect()
+            }
             _ => Vec::new(),
         };
         let was_playing = self.session.phase == Phase::Playing;
-        let applied = self.session.on_message(bytes, now_ms)?;
+        let applied = self.session.on_message(msg, now_ms)?;
         if !was_playing && self.session.phase == Phase::Playing {
             self.camera_center = self.session.ship_hint.into();
         }
-        if let Applied::Snapshot { snapshot, .. } = applied {
-            let (kin, hz) = match &self.session.welcome {
-                Some(w) => (w.kinematics, w.tick_hz),
-                None => return Ok(()),
-            };
-            let corrections = self.view.on_snapshot(&snapshot, &before, &self.session.replica, &kin, hz, now_ms);
-            for c in corrections {
-                self.session.stats.corrections.add(now_ms, c.distance as f64);
-                if c.kind.is_asteroid() {
-                    self.session.stats.asteroid_corrections.add(now_ms, c.distance as f64);
-                }
+        if let (Applied::Snapshot { snapshot, .. }, Some(model)) = (applied, self.session.model()) {
+            self.stats.snapshots.add(now_ms, 1.0);
+            for c in self.view.on_snapshot(model, &snapshot, &before, now_ms) {
+                self.stats.correction(now_ms, c.kind, c.distance as f64);
             }
         }
         Ok(())
@@ -146,7 +123,7 @@ impl Client {
     /// Advances the client to `now_ms` (queues inputs, view changes and pings) and returns
     /// the frame to draw.
     pub fn frame(&mut self, now_ms: f64) -> Scene {
-        self.session.stats.frames.add(now_ms, 1.0);
+        self.stats.frames.add(now_ms, 1.0);
         self.session.poll(now_ms);
         if let Some(input) = self.controls.next_input() {
             self.session.send_input(input);
@@ -155,129 +132,45 @@ impl Client {
             }
         }
         let mut scene = Scene { background: "#05070c", prims: Vec::new() };
-        let Some(kin) = self.session.kinematics().copied() else {
-            self.overlay(&mut scene, now_ms);
-            return scene;
-        };
-        let poses = self.view.poses(&self.session.replica, &kin, now_ms);
-        let own = self.session.ship_id;
-        if let Some(p) = poses.iter().find(|p| Some(p.id) == own) {
-            self.camera_center = p.pos;
-        } else if self.session.ship_status == ShipStatus::Alive {
-            self.camera_center = self.session.ship_hint.into();
-        }
-        let cam = Camera::new(self.camera_center, self.screen);
-        let rect = cam.view_rect();
-        let moved = self.view_sent.is_none_or(|v| {
-            Vec2::from(v.center).distance(Vec2::from(rect.center)) > VIEW_SLACK * 0.5 || v.size != rect.size
-        });
-        if moved && self.session.phase == Phase::Playing {
-            self.session.send_view(rect);
-            self.view_sent = Some(rect);
-        }
-        scene::draw_background(&mut scene.prims, &cam, Vec2::from(kin.arena_half_size));
-        for kind in [
-            EntityKind::AsteroidLarge,
-            EntityKind::AsteroidMedium,
-            EntityKind::AsteroidSmall,
-            EntityKind::Bullet,
-            EntityKind::Ship,
-        ] {
-            for p in poses.iter().filter(|p| p.kind == kind) {
-                scene::draw_entity(&mut scene.prims, &cam, p, Some(p.id) == own);
+        if let Some(model) = self.session.model() {
+            let poses = self.view.poses(model, now_ms);
+            let own = self.session.ship_id;
+            if let Some(p) = poses.iter().find(|p| Some(p.id) == own) {
+                self.camera_center = p.pos;
+            } else if self.session.ship_status == ShipStatus::Alive {
+                self.camera_center = self.session.ship_hint.into();
             }
-        }
-        if let Some(hotspot) = self.session.leaderboard.hotspot {
-            scene::draw_arrow(&mut scene.prims, &cam, Vec2::from(hotspot), "action");
-        }
-        self.hud(&mut scene, now_ms);
-        self.overlay(&mut scene, now_ms);
-        scene
-    }
-
-    fn text(scene: &mut Scene, x: f32, y: f32, text: String, size: f32, color: &'static str, align: Align) {
-        scene.prims.push(Prim::Text { pos: Vec2::new(x, y), text, size, color, align });
-    }
-
-    fn hud(&mut self, scene: &mut Scene, now_ms: f64) {
-        let s = &self.session;
-        let score = s.score;
-        let line = format!("Score {}   total {}", score.points, score.total_points);
-        Self::text(scene, 16.0, 28.0, line, 20.0, "#e8f1ff", Align::Left);
-        let line = format!("hits {}  kills {}  deaths {}", score.hits, score.kills, score.deaths);
-        Self::text(scene, 16.0, 48.0, line, 13.0, "#9fb0c8", Align::Left);
-        let ping = s.rtt_ms.map_or("–".to_string(), |r| format!("{r:.0} ms"));
-        let line = format!("online {}   ping {ping}", s.leaderboard.online);
-        Self::text(scene, 16.0, 66.0, line, 13.0, "#9fb0c8", Align::Left);
-        let right = self.screen.x - 16.0;
-        Self::text(scene, right, 28.0, "Top online".into(), 15.0, "#e8f1ff", Align::Right);
-        for (i, e) in s.leaderboard.top.iter().enumerate() {
-            let line = format!("{}. {}  {}", i + 1, e.name, e.points);
-            Self::text(scene, right, 48.0 + i as f32 * 17.0, line, 13.0, "#c9d4e5", Align::Right);
-        }
-        if !s.leaderboard.all_time.is_empty() {
-            let top = 60.0 + s.leaderboard.top.len() as f32 * 17.0 + 12.0;
-            Self::text(scene, right, top, "Top of all time".into(), 15.0, "#e8f1ff", Align::Right);
-            for (i, e) in s.leaderboard.all_time.iter().enumerate() {
-                let line = format!("{}. {}  {}", i + 1, e.name, e.points);
-                Self::text(scene, right, top + 20.0 + i as f32 * 17.0, line, 13.0, "#c9d4e5", Align::Right);
-            }
-        }
-        if self.debug {
-            let d = self.debug_stats(now_ms);
-            let lines = [
-                format!("fps {:.0}", d.fps),
-                format!("ping {}", d.ping_ms.map_or("–".into(), |p| format!("{p:.0} ms"))),
-                format!("snapshots/s {:.0}", d.snapshots_per_sec),
-                format!("downlink {:.0} B/s", d.downlink_bytes_per_sec),
-                format!("corrections (10 s) {}", d.corrections_10s),
-                format!("largest correction (10 s) {:.3}", d.max_correction_10s),
-                format!("entities {}  tick {}", d.entities, d.tick.unwrap_or(0)),
-            ];
-            let top = self.screen.y - 16.0 - lines.len() as f32 * 16.0;
-            scene.prims.push(Prim::Rect {
-                pos: Vec2::new(8.0, top - 16.0),
-                size: Vec2::new(260.0, lines.len() as f32 * 16.0 + 12.0),
-                color: "rgba(0,0,0,0.6)",
-            });
-            for (i, l) in lines.into_iter().enumerate() {
-                Self::text(scene, 16.0, top + i as f32 * 16.0, l, 12.0, "#7cf7ff", Align::Left);
-            }
-        }
-    }
-
-    fn overlay(&self, scene: &mut Scene, now_ms: f64) {
-        let message = match &self.session.phase {
-            Phase::Connecting => Some(("Connecting…".to_string(), "#e8f1ff")),
-            Phase::Rejected { message, .. } => Some((message.clone(), "#ffb3b3")),
-            Phase::Lost { reason } => Some((format!("Connection lost ({reason}): reconnecting…"), "#ffd166")),
-            Phase::Playing => match &self.session.ship_status {
-                ShipStatus::Dead { cause, respawn_at_ms } => {
-                    let secs = ((respawn_at_ms - now_ms) / 1000.0).max(0.0);
-                    Some((format!("Your ship was destroyed: {cause}. New ship in {secs:.1} s"), "#ffd166"))
+            let cam = Camera::new(self.camera_center, self.screen);
+            scene::draw_background(&mut scene.prims, &cam, Vec2::from(model.kinematics.arena_half_size));
+            for kind in [
+                EntityKind::AsteroidLarge,
+                EntityKind::AsteroidMedium,
+                EntityKind::AsteroidSmall,
+                EntityKind::Bullet,
+                EntityKind::Ship,
+            ] {
+                for p in poses.iter().filter(|p| p.kind == kind) {
+                    scene::draw_entity(&mut scene.prims, &cam, p, Some(p.id) == own);
                 }
-                ShipStatus::Alive => None,
-            },
-        };
-        if let Some((text, color)) = message {
-            let center = self.screen * 0.5;
-            scene.prims.push(Prim::Rect {
-                pos: Vec2::new(0.0, center.y - 40.0),
-                size: Vec2::new(self.screen.x, 64.0),
-                color: "rgba(0,0,0,0.65)",
-            });
-            Self::text(scene, center.x, center.y, text, 20.0, color, Align::Center);
+            }
+            if let Some(hotspot) = self.session.leaderboard.hotspot {
+                scene::draw_arrow(&mut scene.prims, &cam, Vec2::from(hotspot), "action");
+            }
+            self.session.follow_view(cam.view_rect());
         }
+        let debug = self.debug.then(|| self.debug_stats(now_ms));
+        hud::draw(&mut scene.prims, self.screen, &self.session, debug.as_ref(), now_ms);
+        scene
     }
 
     /// Figures for the debug object and the F3 overlay.
     pub fn debug_stats(&mut self, now_ms: f64) -> DebugStats {
-        let window = crate::stats::CORRECTION_WINDOW_MS;
-        let ship = match (self.session.ship_id, self.session.kinematics().copied()) {
-            (Some(id), Some(kin)) => self.view.pose(&self.session.replica, &kin, id, now_ms).map(|p| p.pos.into()),
+        let ship = match (self.session.ship_id, self.session.model()) {
+            (Some(id), Some(model)) => self.view.pose(model, id, now_ms).map(|p| p.pos.into()),
             _ => None,
         };
-        let s = &mut self.session;
+        let (s, st) = (&self.session, &self.stats);
+        let replica = s.replica();
         DebugStats {
             phase: match s.phase {
                 Phase::Connecting => "connecting",
@@ -285,19 +178,19 @@ impl Client {
                 Phase::Rejected { .. } => "rejected",
                 Phase::Lost { .. } => "lost",
             },
-            fps: s.stats.frames.count(now_ms, 1000.0) as f64,
+            fps: st.frames.per_sec(now_ms),
             ping_ms: s.rtt_ms,
-            snapshots_per_sec: s.stats.snapshots.sum(now_ms, 1000.0),
-            downlink_bytes_per_sec: s.stats.bytes.sum(now_ms, 1000.0),
-            corrections_10s: s.stats.corrections.count(now_ms, window),
-            max_correction_10s: s.stats.corrections.max(now_ms, window),
-            asteroid_corrections_10s: s.stats.asteroid_corrections.count(now_ms, window),
-            max_asteroid_correction_10s: s.stats.asteroid_corrections.max(now_ms, window),
-            entities: s.replica.entities().len(),
-            bullets: s.replica.entities().values().filter(|k| k.kind == EntityKind::Bullet).count(),
+            snapshots_per_sec: st.snapshots.per_sec(now_ms),
+            downlink_bytes_per_sec: st.bytes.per_sec(now_ms),
+            corrections_10s: st.corrections.count(now_ms),
+            max_correction_10s: st.corrections.max(now_ms),
+            asteroid_corrections_10s: st.asteroid_corrections.count(now_ms),
+            max_asteroid_correction_10s: st.asteroid_corrections.max(now_ms),
+            entities: replica.entities().len(),
+            bullets: replica.entities().values().filter(|k| k.kind == EntityKind::Bullet).count(),
             ship,
             ship_id: s.ship_id,
-            tick: s.replica.tick(),
+            tick: replica.tick(),
             score: s.score.points,
         }
     }
@@ -306,12 +199,13 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scene::Prim;
     use shared::codec::{decode_client, encode_server};
     use shared::protocol::{ClientMsg, EntityEnter, ServerMsg, Snapshot};
     use shared::quant::{Body, Ctrl, QState};
 
     fn welcome() -> Vec<u8> {
-        crate::session::test_welcome([100.0, 0.0])
+        encode_server(&crate::session::test_welcome([100.0, 0.0]))
     }
 
     /// After the welcome the client asks for a view around its ship, sends key changes as
@@ -349,5 +243,82 @@ mod tests {
         assert!(own_hull, "own ship drawn at the screen's centre, nose right");
         let d = c.debug_stats(21.0);
         assert_eq!((d.phase, d.entities, d.ship_id), ("playing", 1, Some(7)));
+    }
+
+    /// Ten minutes of play at 60 fps (36,000 frames, snapshots at 20 Hz with corrections,
+    /// pings answered) leave every statistics window exactly as large as after one minute,
+    /// and within MAX_BUCKETS: memory stays flat however long the page is open.
+    #[test]
+    fn ten_minutes_of_frames_keep_memory_flat() {
+        use crate::stats::{CORRECTION_WINDOW_MS, MAX_BUCKETS};
+        use shared::protocol::EntityUpdate;
+        const FPS: u32 = 60;
+        const MINUTE_FRAMES: u32 = 60 * FPS;
+        let mut c = Client::new("Ada", None);
+        c.on_open();
+        while c.take_outgoing().is_some() {}
+        c.on_message(&welcome(), 0.0).unwrap();
+        let state = |x: f32, vx: f32| {
+            QState::from_body(
+                &Body { pos: Vec2::new(x, 0.0), vel: Vec2::new(vx, 0.0), rot: Vec2::X, angvel: 0.0 },
+                Ctrl(0),
+            )
+        };
+        let capacities = |c: &Client| c.stats.windows().map(|(name, w)| (name, w.capacity()));
+        let mut after_one_minute = None;
+        let (mut pongs, mut corrected) = (0, 0);
+        for frame in 0..10 * MINUTE_FRAMES {
+            let now_ms = frame as f64 * 1000.0 / FPS as f64;
+            // A snapshot every third frame (20 Hz at 60 ticks a second, one tick per frame):
+            // the ship and an asteroid enter, then the server keeps nudging the asteroid off
+            // its predicted path, so every snapshot is a visible correction.
+            if frame % 3 == 0 {
+                let tick = 12 + frame;
+                let snap = if frame == 0 {
+                    Snapshot {
+                        tick,
+                        entered: vec![
+                            EntityEnter { id: 7, kind: EntityKind::Ship, state: state(100.0, 0.0) },
+                            EntityEnter { id: 8, kind: EntityKind::AsteroidSmall, state: state(300.0, 30.0) },
+                        ],
+                        ..Default::default()
+                    }
+                } else {
+                    let x = 300.0 + (frame % 11) as f32;
+                    Snapshot {
+                        tick,
+                        changed: vec![EntityUpdate { id: 8, state: state(x, 30.0) }],
+                        ..Default::default()
+                    }
+                };
+                c.on_message(&encode_server(&ServerMsg::Snapshot(snap)), now_ms).unwrap();
+                corrected += 1;
+            }
+            c.key("ArrowLeft", frame % 120 < 60);
+            c.frame(now_ms);
+            while let Some(m) = c.take_outgoing() {
+                if let Ok(ClientMsg::Ping { nonce }) = decode_client(&m) {
+                    c.on_message(&encode_server(&ServerMsg::Pong { nonce, tick: 0 }), now_ms + 40.0).unwrap();
+                    pongs += 1;
+                }
+            }
+            if frame + 1 == MINUTE_FRAMES {
+                after_one_minute = Some(capacities(&c));
+            }
+        }
+        let end_ms = (10 * MINUTE_FRAMES) as f64 * 1000.0 / FPS as f64;
+        let d = c.debug_stats(end_ms);
+        assert!(pongs >= 290 && d.ping_ms == Some(40.0), "pings flowed: {pongs}");
+        assert!(corrected >= 12_000, "corrections flowed: {corrected}");
+        assert!(d.fps >= 59.0 && d.snapshots_per_sec >= 19.0, "{d:?}");
+        // Ten seconds of corrections at 20 Hz, to within the window's resolution of a bucket.
+        let want = (CORRECTION_WINDOW_MS / 50.0) as usize;
+        assert!((want - 2..=want + 2).contains(&d.corrections_10s), "{} corrections in 10 s", d.corrections_10s);
+        let after_ten = capacities(&c);
+        assert_eq!(Some(after_ten), after_one_minute, "windows grew between minute 1 and minute 10");
+        for (name, cap) in after_ten {
+            assert!(cap <= MAX_BUCKETS, "{name} holds {cap} slots, more than {MAX_BUCKETS}");
+        }
+        assert_eq!(c.session.replica().entities().len(), 2);
     }
 }

@@ -1,9 +1,21 @@
 //! Keys to intents. The client sends an `Input` only when the intent changes, with an
 //! increasing sequence number, so a held key costs nothing and the server can drop replays.
+//! The page holds the controls with keys; a bot holds them with an [`Intent`] it decided.
 
 use shared::protocol::Input;
 
-/// The pilot's controls as the keyboard holds them.
+/// What the pilot holds: engine, turn, trigger.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Intent {
+    /// Engine on.
+    pub thrust: bool,
+    /// −1, 0 or +1 (+1 counter-clockwise).
+    pub turn: i8,
+    /// Trigger held.
+    pub fire: bool,
+}
+
+/// The pilot's controls as the keyboard (or a bot) holds them.
 #[derive(Clone, Debug, Default)]
 pub struct Controls {
     thrust: bool,
@@ -11,7 +23,7 @@ pub struct Controls {
     right: bool,
     fire: bool,
     seq: u32,
-    sent: Option<(bool, i8, bool)>,
+    sent: Option<Intent>,
 }
 
 /// What a key does.
@@ -59,20 +71,28 @@ impl Controls {
         self.fire = false;
     }
 
-    /// −1, 0 or +1 (+1 counter-clockwise); both keys cancel.
-    pub fn turn(&self) -> i8 {
-        self.left as i8 - self.right as i8
+    /// Holds exactly `intent` (what a bot decided), as if its keys were down and all others up.
+    pub fn hold(&mut self, intent: Intent) {
+        self.thrust = intent.thrust;
+        self.left = intent.turn > 0;
+        self.right = intent.turn < 0;
+        self.fire = intent.fire;
+    }
+
+    /// What the controls hold now; left and right together cancel.
+    pub fn intent(&self) -> Intent {
+        Intent { thrust: self.thrust, turn: self.left as i8 - self.right as i8, fire: self.fire }
     }
 
     /// The input to send, if the intent changed since the last one sent.
     pub fn next_input(&mut self) -> Option<Input> {
-        let now = (self.thrust, self.turn(), self.fire);
+        let now = self.intent();
         if self.sent == Some(now) {
             return None;
         }
         self.sent = Some(now);
         self.seq += 1;
-        Some(Input { seq: self.seq, thrust: now.0, turn: now.1, fire: now.2 })
+        Some(Input { seq: self.seq, thrust: now.thrust, turn: now.turn, fire: now.fire })
     }
 
     /// Forget what was sent (after a reconnect, the new session knows nothing); the sequence
@@ -116,5 +136,22 @@ mod tests {
         assert_eq!((i.seq, i.thrust, i.turn), (4, false, 0));
         c.resend();
         assert_eq!(c.next_input().unwrap().seq, 5);
+    }
+
+    /// Holding an intent is the same as pressing its keys: same inputs, sent on change only.
+    #[test]
+    fn holding_an_intent_presses_its_keys() {
+        let mut keys = Controls::default();
+        keys.key("ArrowUp", true);
+        keys.key("ArrowRight", true);
+        keys.key("Space", true);
+        let mut bot = Controls::default();
+        bot.hold(Intent { thrust: true, turn: -1, fire: true });
+        assert_eq!(bot.intent(), keys.intent());
+        assert_eq!(bot.next_input(), keys.next_input());
+        bot.hold(Intent { thrust: true, turn: -1, fire: true });
+        assert_eq!(bot.next_input(), None, "the same intent again sends nothing");
+        bot.hold(Intent { turn: 1, ..Intent::default() });
+        assert_eq!(bot.next_input().map(|i| (i.seq, i.thrust, i.turn, i.fire)), Some((2, false, 1, false)));
     }
 }

@@ -1,19 +1,25 @@
 //! The browser client. Everything that decides anything is plain Rust that compiles and is
 //! tested natively:
 //!
-//! - [`session`]: the connection's protocol state (handshake, snapshots into a
-//!   [`shared::replica::Replica`], events, leaderboard, ping, reconnect backoff);
-//! - [`view`]: the render clock and the model/view split: the model is the replica, exact and
-//!   snapped to the server; the view extrapolates it to the display's fractional tick with
-//!   `shared::kinematics` and eases corrections away over [`view::BLEND_MS`];
-//! - [`client`]: all of the above put together, driven by the page's events;
-//! - [`input`]: keys to intents, sent only when they change;
-//! - [`scene`]: what to draw (camera, shapes, starfield, HUD, the arrow to the action), as data.
+//! - [`session`]: the connection's protocol state (handshake, snapshots into the one
+//!   [`shared::replica::Replica`], events, leaderboard, ping, view requests, reconnect
+//!   backoff). The bot swarm (`asteroids-bots`) drives this same module natively, so every
+//!   load test also tests the page's protocol code;
+//! - [`view`]: the render clock and the model/view split: the model is the session's replica,
+//!   exact and snapped to the server; the view extrapolates it to the display's fractional tick
+//!   with `shared::kinematics` and eases corrections away over [`view::BLEND_MS`];
+//! - [`client`]: all of the above put together, driven by the page's events; the one place a
+//!   server message is decoded;
+//! - [`input`]: keys (or a bot's [`input::Intent`]) to inputs, sent only when they change;
+//! - [`scene`]: what to draw (camera, shapes, starfield, the arrow to the action), as data;
+//! - [`hud`]: the score, leaderboards, banner and debug panel, laid out on the scene;
+//! - [`stats`]: the page's figures, in fixed-size time windows.
 //!
 //! Only two files touch the browser, both compiled for wasm32 alone: `web.rs` (the whole
 //! `#[wasm_bindgen]` surface) and `canvas.rs` (draws a [`scene::Scene`] on a 2D canvas).
 
 pub mod client;
+pub mod hud;
 pub mod input;
 pub mod scene;
 pub mod session;

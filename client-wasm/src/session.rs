@@ -1,23 +1,36 @@
-//! One connection's protocol state, as the page sees it: what to send, what the server said,
-//! and the replica of the world in view. The page owns the socket; this decides everything.
+//! One connection's protocol state: what to send, what the server said, and the one replica
+//! of the world in view. The socket belongs to whoever drives this (the page's `main.js`
+//! through [`crate::client::Client`], or a bot's tokio-tungstenite task); they decode each
+//! server message once and hand it here, and send what [`Session::take_outgoing`] yields.
+//!
+//! The session is the replica's only owner. Everything else reads it through
+//! [`Session::replica`] or [`Session::model`] (the replica with the constants needed to
+//! predict it), so there is exactly one copy of what the server said.
 
-use crate::stats::Stats;
-use shared::codec::{decode_server, encode_client};
+use shared::codec::{encode_client, DecodeError};
 use shared::kinematics::Kinematics;
 use shared::protocol::{
     ClientMsg, DeathCause, EntityId, GameEvent, Hello, Input, Leaderboard, RejectReason, Score, ServerMsg, Snapshot,
     ViewRect, Welcome,
 };
-use shared::replica::{ApplyReport, Replica};
+use shared::replica::{ApplyError, Correction, Replica};
 use std::collections::VecDeque;
 
 /// Interval between the client's pings, milliseconds.
 pub const PING_INTERVAL_MS: f64 = 2000.0;
+/// Pings awaiting their answer that the session remembers. A pong that comes back after
+/// several more pings went out (a stalled link, an overloaded server) still measures its
+/// round trip; older ones are forgotten so the list stays bounded (16 s at one per
+/// [`PING_INTERVAL_MS`]).
+pub const MAX_PENDING_PINGS: usize = 8;
 /// First reconnect delay, milliseconds; doubled per failed attempt up to [`RECONNECT_MAX_MS`].
 pub const RECONNECT_BASE_MS: f64 = 500.0;
 /// Longest reconnect delay, milliseconds.
 pub const RECONNECT_MAX_MS: f64 = 10_000.0;
-
+/// How far (world units) the wanted view's centre may drift from the one last sent before it
+/// is sent again: half the slack the page pads its view with, so what is on screen is always
+/// inside what the server sends.
+pub const VIEW_RESEND_DISTANCE: f32 = crate::scene::VIEW_SLACK * 0.5;
 /// Where the connection stands.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Phase {
@@ -53,18 +66,60 @@ pub enum ShipStatus {
     },
 }
 
-/// What applying one server message changed, for the view.
+/// What applying one server message changed, for whoever drives the session.
 #[derive(Debug)]
 pub enum Applied {
     /// A snapshot: the replica moved to its tick.
     Snapshot {
-        /// The snapshot itself (the view needs its `changed` ids).
+        /// The snapshot itself (the view needs its tick and its `left` ids).
         snapshot: Snapshot,
-        /// What the replica reported.
-        report: ApplyReport,
+        /// Every entity the server corrected: what the replica predicted, and what came.
+        corrections: Vec<Correction>,
+    },
+    /// The answer to one of our pings.
+    Pong {
+        /// Its round trip, milliseconds.
+        rtt_ms: f64,
     },
     /// Anything else.
     Other,
+}
+
+/// A server message that breaks the protocol: the connection cannot go on.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ProtocolError {
+    /// The bytes were not a server message.
+    Undecodable(DecodeError),
+    /// A snapshot came before the `Welcome` that gives the constants to apply it.
+    SnapshotBeforeWelcome,
+    /// A second `Welcome` on one connection.
+    SecondWelcome,
+    /// A snapshot that does not fit the replica (stale tick, unknown or duplicate entity).
+    BadSnapshot(ApplyError),
+}
+
+impl core::fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ProtocolError::Undecodable(e) => write!(f, "undecodable server message: {e}"),
+            ProtocolError::SnapshotBeforeWelcome => f.write_str("snapshot before Welcome"),
+            ProtocolError::SecondWelcome => f.write_str("second Welcome"),
+            ProtocolError::BadSnapshot(e) => write!(f, "bad snapshot: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ProtocolError {}
+
+/// The replica with what it takes to predict it: what a view or a pilot reads.
+#[derive(Clone, Copy, Debug)]
+pub struct Model<'a> {
+    /// The world in view at [`Replica::tick`], exactly as the server has it.
+    pub replica: &'a Replica,
+    /// The motion constants from the Welcome.
+    pub kinematics: &'a Kinematics,
+    /// The server's tick rate.
+    pub tick_hz: u32,
 }
 
 /// The connection's state.
@@ -76,8 +131,8 @@ pub struct Session {
     pub phase: Phase,
     /// The server's welcome (constants, ids), once received.
     pub welcome: Option<Welcome>,
-    /// The world in view, exactly as the server has it at [`Replica::tick`].
-    pub replica: Replica,
+    /// The world in view: the one copy, read through [`Session::replica`].
+    replica: Replica,
     /// The player's current ship.
     pub ship_id: Option<EntityId>,
     /// Where the ship was last known (spawn point, or last position seen).
@@ -90,13 +145,15 @@ pub struct Session {
     pub leaderboard: Leaderboard,
     /// Round-trip time of the last answered ping, milliseconds.
     pub rtt_ms: Option<f64>,
-    /// Figures for the debug object.
-    pub stats: Stats,
     /// A token the server just issued, for the page to keep (taken once).
     pub new_token: Option<String>,
     outgoing: VecDeque<Vec<u8>>,
+    /// The view last sent, to send a new one only when it moved.
+    view_sent: Option<ViewRect>,
     ping_nonce: u32,
-    pending_ping: Option<(u32, f64)>,
+    /// Pings sent and not yet answered (nonce, when), oldest first, at most
+    /// [`MAX_PENDING_PINGS`].
+    pending_pings: VecDeque<(u32, f64)>,
     next_ping_ms: f64,
     failed_attempts: u32,
 }
@@ -116,19 +173,29 @@ impl Session {
             score: Score::default(),
             leaderboard: Leaderboard::default(),
             rtt_ms: None,
-            stats: Stats::default(),
             new_token: None,
             outgoing: VecDeque::new(),
+            view_sent: None,
             ping_nonce: 0,
-            pending_ping: None,
+            pending_pings: VecDeque::with_capacity(MAX_PENDING_PINGS),
             next_ping_ms: 0.0,
             failed_attempts: 0,
         }
     }
 
-    /// The motion constants, once welcomed.
-    pub fn kinematics(&self) -> Option<&Kinematics> {
-        self.welcome.as_ref().map(|w| &w.kinematics)
+    /// The world in view, exactly as the server has it at [`Replica::tick`].
+    pub fn replica(&self) -> &Replica {
+        &self.replica
+    }
+
+    /// The replica with its motion constants, once welcomed.
+    pub fn model(&self) -> Option<Model<'_>> {
+        self.welcome.as_ref().map(|w| Model { replica: &self.replica, kinematics: &w.kinematics, tick_hz: w.tick_hz })
+    }
+
+    /// The own ship while it flies (none while waiting to respawn).
+    pub fn alive_ship(&self) -> Option<EntityId> {
+        self.ship_id.filter(|_| self.ship_status == ShipStatus::Alive)
     }
 
     /// The socket opened: start over with a Hello (a reconnect starts from nothing).
@@ -137,7 +204,8 @@ impl Session {
         self.welcome = None;
         self.replica.clear();
         self.outgoing.clear();
-        self.pending_ping = None;
+        self.view_sent = None;
+        self.pending_pings.clear();
         let hello =
             Hello { protocol_version: shared::PROTOCOL_VERSION, name: self.name.clone(), token: self.token.clone() };
         self.outgoing.push_back(encode_client(&ClientMsg::Hello(hello)));
@@ -182,10 +250,17 @@ impl Session {
         }
     }
 
-    /// Queues a view change (only while playing).
-    pub fn send_view(&mut self, view: ViewRect) {
-        if self.phase == Phase::Playing {
+    /// Asks for `view` (only while playing), unless the view last sent has the same size and
+    /// a centre within [`VIEW_RESEND_DISTANCE`]: following a ship costs a message now and then,
+    /// not one a frame.
+    pub fn follow_view(&mut self, view: ViewRect) {
+        let moved = self.view_sent.is_none_or(|v| {
+            glam::Vec2::from(v.center).distance(glam::Vec2::from(view.center)) > VIEW_RESEND_DISTANCE
+                || v.size != view.size
+        });
+        if moved && self.phase == Phase::Playing {
             self.outgoing.push_back(encode_client(&ClientMsg::View(view)));
+            self.view_sent = Some(view);
         }
     }
 
@@ -193,18 +268,22 @@ impl Session {
     pub fn poll(&mut self, now_ms: f64) {
         if self.phase == Phase::Playing && now_ms >= self.next_ping_ms {
             self.ping_nonce = self.ping_nonce.wrapping_add(1);
-            self.pending_ping = Some((self.ping_nonce, now_ms));
+            if self.pending_pings.len() == MAX_PENDING_PINGS {
+                self.pending_pings.pop_front();
+            }
+            self.pending_pings.push_back((self.ping_nonce, now_ms));
             self.next_ping_ms = now_ms + PING_INTERVAL_MS;
             self.outgoing.push_back(encode_client(&ClientMsg::Ping { nonce: self.ping_nonce }));
         }
     }
 
-    /// Handles one binary message from the server.
-    pub fn on_message(&mut self, bytes: &[u8], now_ms: f64) -> Result<Applied, String> {
-        self.stats.bytes.add(now_ms, bytes.len() as f64);
-        let msg = decode_server(bytes).map_err(|e| format!("undecodable server message: {e}"))?;
+    /// Applies one (decoded) message from the server at `now_ms`.
+    pub fn on_message(&mut self, msg: ServerMsg, now_ms: f64) -> Result<Applied, ProtocolError> {
         match msg {
             ServerMsg::Welcome(w) => {
+                if self.phase != Phase::Connecting {
+                    return Err(ProtocolError::SecondWelcome);
+                }
                 if let Some(token) = &w.token {
                     // Later reconnects of this page present it to stay the same identity.
                     self.token = Some(token.clone());
@@ -226,22 +305,24 @@ impl Session {
                 self.phase = Phase::Rejected { message, reload };
             }
             ServerMsg::Snapshot(snapshot) => {
-                let Some(kin) = self.welcome.as_ref().map(|w| w.kinematics) else {
-                    return Err("snapshot before Welcome".into());
-                };
-                let report = self.replica.apply(&snapshot, &kin).map_err(|e| e.to_string())?;
-                self.stats.snapshots.add(now_ms, 1.0);
+                let kin = self.welcome.as_ref().map(|w| w.kinematics).ok_or(ProtocolError::SnapshotBeforeWelcome)?;
+                let mut corrections = Vec::with_capacity(snapshot.changed.len());
+                self.replica
+                    .apply_observed(&snapshot, &kin, |c| corrections.push(*c))
+                    .map_err(ProtocolError::BadSnapshot)?;
                 if let Some(ship) = self.ship_id.and_then(|id| self.replica.get(id)) {
                     self.ship_hint = ship.state.position().into();
                 }
-                return Ok(Applied::Snapshot { snapshot, report });
+                return Ok(Applied::Snapshot { snapshot, corrections });
             }
             ServerMsg::Pong { nonce, .. } => {
-                if let Some((sent_nonce, sent_ms)) = self.pending_ping {
-                    if sent_nonce == nonce {
-                        self.rtt_ms = Some(now_ms - sent_ms);
-                        self.pending_ping = None;
-                    }
+                if let Some(i) = self.pending_pings.iter().position(|(n, _)| *n == nonce) {
+                    let (_, sent_ms) = self.pending_pings[i];
+                    // Older pings still pending were lost or overtaken: forget them.
+                    self.pending_pings.drain(..=i);
+                    let rtt_ms = now_ms - sent_ms;
+                    self.rtt_ms = Some(rtt_ms);
+                    return Ok(Applied::Pong { rtt_ms });
                 }
             }
             ServerMsg::Event(event) => match event {
@@ -270,10 +351,10 @@ impl Session {
     }
 }
 
-/// An encoded `Welcome` for tests: player 1, ship 7 at `ship_position`, a 10,000-unit arena.
+/// A `Welcome` for tests: player 1, ship 7 at `ship_position`, a 10,000-unit arena.
 #[cfg(test)]
-pub(crate) fn test_welcome(ship_position: [f32; 2]) -> Vec<u8> {
-    shared::codec::encode_server(&ServerMsg::Welcome(Welcome {
+pub(crate) fn test_welcome(ship_position: [f32; 2]) -> ServerMsg {
+    ServerMsg::Welcome(Welcome {
         protocol_version: shared::PROTOCOL_VERSION,
         player_id: 1,
         ship_id: 7,
@@ -285,16 +366,17 @@ pub(crate) fn test_welcome(ship_position: [f32; 2]) -> Vec<u8> {
         kinematics: Kinematics::new([5000.0, 5000.0]),
         token: Some("0123456789abcdef0123456789abcdef".into()),
         total_points: 40,
-    }))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::codec::encode_server;
-    use shared::protocol::Rejected;
+    use shared::codec::decode_client;
+    use shared::protocol::{EntityEnter, EntityKind, Rejected};
+    use shared::quant::{Body, Ctrl, QState};
 
-    fn welcome() -> Vec<u8> {
+    fn welcome() -> ServerMsg {
         test_welcome([10.0, 20.0])
     }
 
@@ -305,8 +387,8 @@ mod tests {
         let mut s = Session::new("Ada", None);
         s.on_open();
         let hello = s.take_outgoing().unwrap();
-        assert!(matches!(shared::codec::decode_client(&hello), Ok(ClientMsg::Hello(h)) if h.name == "Ada"));
-        s.on_message(&welcome(), 0.0).unwrap();
+        assert!(matches!(decode_client(&hello), Ok(ClientMsg::Hello(h)) if h.name == "Ada"));
+        s.on_message(welcome(), 0.0).unwrap();
         assert_eq!(s.phase, Phase::Playing);
         assert_eq!(s.ship_hint, [10.0, 20.0]);
         assert_eq!(s.score.total_points, 40);
@@ -315,17 +397,69 @@ mod tests {
         s.on_open();
         let hello = s.take_outgoing().unwrap();
         assert!(
-            matches!(shared::codec::decode_client(&hello), Ok(ClientMsg::Hello(h)) if h.token.as_deref() == Some("0123456789abcdef0123456789abcdef")),
+            matches!(decode_client(&hello), Ok(ClientMsg::Hello(h)) if h.token.as_deref() == Some("0123456789abcdef0123456789abcdef")),
             "a reconnect presents the token"
         );
 
         let mut old = Session::new("Old", None);
         old.on_open();
         let rejected = Rejected { reason: RejectReason::ProtocolMismatch { server: 99 }, message: "x".into() };
-        old.on_message(&encode_server(&ServerMsg::Rejected(rejected)), 0.0).unwrap();
+        old.on_message(ServerMsg::Rejected(rejected), 0.0).unwrap();
         old.on_close(1008, "handshake rejected");
         assert!(matches!(&old.phase, Phase::Rejected { reload: true, message } if message.contains("reload")));
         assert!(!old.should_reconnect());
+    }
+
+    /// A snapshot before the Welcome, a second Welcome, and a snapshot that does not fit the
+    /// replica are protocol errors, and leave the replica as it was.
+    #[test]
+    fn protocol_violations_are_errors() {
+        let mut s = Session::new("Ada", None);
+        s.on_open();
+        let snap = |tick| ServerMsg::Snapshot(Snapshot { tick, ..Default::default() });
+        assert_eq!(s.on_message(snap(5), 0.0).unwrap_err(), ProtocolError::SnapshotBeforeWelcome);
+        s.on_message(welcome(), 0.0).unwrap();
+        s.on_message(snap(5), 0.0).unwrap();
+        assert!(matches!(s.on_message(snap(5), 0.0), Err(ProtocolError::BadSnapshot(_))));
+        assert_eq!(s.on_message(welcome(), 0.0).unwrap_err(), ProtocolError::SecondWelcome);
+        assert_eq!(s.replica().tick(), Some(5));
+    }
+
+    /// A snapshot moves the one replica, reports what the server corrected, and the ship's
+    /// last known position follows the ship.
+    #[test]
+    fn snapshots_move_the_replica() {
+        let mut s = Session::new("Ada", None);
+        s.on_open();
+        s.on_message(welcome(), 0.0).unwrap();
+        let state = |x: f32| {
+            QState::from_body(
+                &Body { pos: glam::Vec2::new(x, 0.0), vel: glam::Vec2::ZERO, rot: glam::Vec2::X, angvel: 0.0 },
+                Ctrl(0),
+            )
+        };
+        let enter = Snapshot {
+            tick: 20,
+            entered: vec![EntityEnter { id: 7, kind: EntityKind::Ship, state: state(40.0) }],
+            ..Default::default()
+        };
+        assert!(
+            matches!(s.on_message(ServerMsg::Snapshot(enter), 0.0), Ok(Applied::Snapshot { corrections, .. }) if corrections.is_empty())
+        );
+        assert_eq!(s.ship_hint, [40.0, 0.0]);
+        let moved = Snapshot {
+            tick: 21,
+            changed: vec![shared::protocol::EntityUpdate { id: 7, state: state(43.0) }],
+            ..Default::default()
+        };
+        let Ok(Applied::Snapshot { corrections, .. }) = s.on_message(ServerMsg::Snapshot(moved), 50.0) else {
+            panic!()
+        };
+        assert_eq!(corrections.len(), 1);
+        assert_eq!((corrections[0].predicted.position().x, corrections[0].actual.position().x), (40.0, 43.0));
+        assert_eq!(s.replica().get(7).unwrap().state, state(43.0));
+        assert_eq!(s.ship_hint, [43.0, 0.0]);
+        assert_eq!(s.model().unwrap().replica.entities().len(), 1);
     }
 
     /// Lost connections reconnect with exponential backoff, reset by a successful welcome.
@@ -333,7 +467,7 @@ mod tests {
     fn reconnect_backoff() {
         let mut s = Session::new("Ada", None);
         s.on_open();
-        s.on_message(&welcome(), 0.0).unwrap();
+        s.on_message(welcome(), 0.0).unwrap();
         s.on_close(1006, "");
         assert!(s.should_reconnect());
         assert_eq!(s.reconnect_delay_ms(), 500.0);
@@ -343,25 +477,74 @@ mod tests {
             assert_eq!(s.reconnect_delay_ms(), want);
         }
         s.on_open();
-        s.on_message(&welcome(), 0.0).unwrap();
+        s.on_message(welcome(), 0.0).unwrap();
         s.on_close(1001, "server shutting down");
         assert_eq!(s.reconnect_delay_ms(), 500.0);
         assert!(matches!(&s.phase, Phase::Lost { reason } if reason.contains("shutting down")));
     }
 
-    /// Pings go out every interval while playing, and their answers measure the round trip.
+    /// Pings go out every interval while playing, and their answers measure the round trip,
+    /// even when the answer comes after the next ping went out.
     #[test]
     fn ping_measures_rtt() {
         let mut s = Session::new("Ada", None);
         s.on_open();
         s.take_outgoing();
-        s.on_message(&welcome(), 0.0).unwrap();
+        s.on_message(welcome(), 0.0).unwrap();
+        let ping = |s: &mut Session| match decode_client(&s.take_outgoing().unwrap()) {
+            Ok(ClientMsg::Ping { nonce }) => nonce,
+            other => panic!("expected a ping, got {other:?}"),
+        };
         s.poll(1000.0);
-        let ping = s.take_outgoing().unwrap();
-        let Ok(ClientMsg::Ping { nonce }) = shared::codec::decode_client(&ping) else { panic!() };
+        let first = ping(&mut s);
         s.poll(1500.0);
         assert!(s.take_outgoing().is_none(), "not due yet");
-        s.on_message(&encode_server(&ServerMsg::Pong { nonce, tick: 5 }), 1042.0).unwrap();
+        s.on_message(ServerMsg::Pong { nonce: first, tick: 5 }, 1042.0).unwrap();
         assert_eq!(s.rtt_ms, Some(42.0));
+        s.poll(3000.0);
+        let slow = ping(&mut s);
+        s.poll(5000.0);
+        let next = ping(&mut s);
+        assert!(
+            matches!(s.on_message(ServerMsg::Pong { nonce: slow, tick: 9 }, 5100.0), Ok(Applied::Pong { rtt_ms }) if rtt_ms == 2100.0)
+        );
+        s.on_message(ServerMsg::Pong { nonce: next, tick: 9 }, 5120.0).unwrap();
+        assert_eq!(s.rtt_ms, Some(120.0));
+    }
+
+    /// Unanswered pings are forgotten beyond MAX_PENDING_PINGS: a dead link costs bounded
+    /// memory.
+    #[test]
+    fn unanswered_pings_are_bounded() {
+        let mut s = Session::new("Ada", None);
+        s.on_open();
+        s.on_message(welcome(), 0.0).unwrap();
+        for i in 0..100 {
+            s.poll(i as f64 * PING_INTERVAL_MS);
+        }
+        assert_eq!(s.pending_pings.len(), MAX_PENDING_PINGS);
+    }
+
+    /// The view is re-sent only when its centre moved more than VIEW_RESEND_DISTANCE or its
+    /// size changed, and a reconnect sends it again.
+    #[test]
+    fn view_is_sent_when_it_moves() {
+        let mut s = Session::new("Ada", None);
+        s.on_open();
+        s.take_outgoing();
+        s.on_message(welcome(), 0.0).unwrap();
+        let view = |x: f32, w: f32| ViewRect { center: [x, 0.0], size: [w, 800.0] };
+        let sent = |s: &mut Session, v| {
+            s.follow_view(v);
+            s.take_outgoing().is_some()
+        };
+        assert!(sent(&mut s, view(0.0, 1000.0)));
+        assert!(!sent(&mut s, view(VIEW_RESEND_DISTANCE, 1000.0)));
+        assert!(sent(&mut s, view(VIEW_RESEND_DISTANCE + 1.0, 1000.0)));
+        assert!(sent(&mut s, view(VIEW_RESEND_DISTANCE + 1.0, 1200.0)));
+        s.on_open();
+        s.take_outgoing();
+        s.on_message(welcome(), 0.0).unwrap();
+        assert!(sent(&mut s, view(VIEW_RESEND_DISTANCE + 1.0, 1200.0)), "a new connection knows no view");
     }
 }

@@ -1,10 +1,11 @@
 //! The model/view split. The model is the session's replica: exact, snapped to the server at
-//! each snapshot's tick. The view is what is drawn: the model extrapolated to the display's
-//! fractional tick with `shared::kinematics` (damping included, so coasting never stutters),
-//! plus, for an entity whose state the server corrected, the visual error at the moment of the
-//! correction, eased away over [`BLEND_MS`] (or dropped, a snap, beyond [`SNAP_DISTANCE`]).
+//! each snapshot's tick, read here through a [`Model`] and never changed. The view is what is
+//! drawn: the model extrapolated to the display's fractional tick with `shared::kinematics`
+//! (damping included, so coasting never stutters), plus, for an entity whose state the server
+//! corrected, the visual error at the moment of the correction, eased away over [`BLEND_MS`]
+//! (or dropped, a snap, beyond [`SNAP_DISTANCE`]).
 
-use shared::kinematics::Kinematics;
+use crate::session::Model;
 use shared::protocol::{EntityId, EntityKind, Snapshot, Tick};
 use shared::quant::Ctrl;
 use shared::replica::{Known, Replica};
@@ -70,8 +71,6 @@ struct Blend {
 /// One visible correction, for stats.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Correction {
-    /// Which entity.
-    pub id: EntityId,
     /// What it is.
     pub kind: EntityKind,
     /// How far the drawn position would have jumped, world units.
@@ -84,9 +83,15 @@ pub struct Correction {
 #[derive(Clone, Debug, Default)]
 pub struct View {
     /// The display clock.
-    pub clock: RenderClock,
-    cache_tick: Option<Tick>,
-    cache: HashMap<EntityId, Known>,
+    clock: RenderClock,
+    /// The whole tick [`View::predicted`] is at.
+    predicted_tick: Option<Tick>,
+    /// The replica's entities predicted to the last whole tick drawn. Derived, not a second
+    /// model: rebuilt from the replica after every snapshot, then advanced a tick at a time as
+    /// the display clock moves, so a frame costs about one predicted tick per entity instead
+    /// of re-predicting every entity from the snapshot's tick.
+    predicted: HashMap<EntityId, Known>,
+    /// Visual errors being eased away, by entity.
     blends: HashMap<EntityId, Blend>,
 }
 
@@ -103,19 +108,19 @@ impl View {
         Some(t.clamp(base, base + MAX_EXTRAPOLATION_TICKS))
     }
 
-    /// Brings the prediction cache to whole tick `to` (from the replica if it is stale).
-    fn advance_cache(&mut self, replica: &Replica, kin: &Kinematics, to: Tick) {
-        let Some(rt) = replica.tick() else { return };
-        if self.cache_tick.is_none_or(|c| c < rt || c > to) {
-            self.cache = replica.entities().clone();
-            self.cache_tick = Some(rt);
+    /// Brings the prediction to whole tick `to` (from the replica if it is stale).
+    fn advance_prediction(&mut self, model: Model<'_>, to: Tick) {
+        let Some(rt) = model.replica.tick() else { return };
+        if self.predicted_tick.is_none_or(|c| c < rt || c > to) {
+            self.predicted.clone_from(model.replica.entities());
+            self.predicted_tick = Some(rt);
         }
-        let from = self.cache_tick.unwrap_or(rt);
+        let from = self.predicted_tick.unwrap_or(rt);
         if to > from {
-            for k in self.cache.values_mut() {
-                k.state = kin.advance(&k.state, k.kind, to - from);
+            for k in self.predicted.values_mut() {
+                k.state = model.kinematics.advance(&k.state, k.kind, to - from);
             }
-            self.cache_tick = Some(to);
+            self.predicted_tick = Some(to);
         }
     }
 
@@ -130,16 +135,16 @@ impl View {
     }
 
     /// Every entity as drawn at `now_ms`.
-    pub fn poses(&mut self, replica: &Replica, kin: &Kinematics, now_ms: f64) -> Vec<Pose> {
-        let Some(t) = self.render_tick(replica, now_ms) else { return Vec::new() };
+    pub fn poses(&mut self, model: Model<'_>, now_ms: f64) -> Vec<Pose> {
+        let Some(t) = self.render_tick(model.replica, now_ms) else { return Vec::new() };
         let whole = t.floor();
-        self.advance_cache(replica, kin, whole as Tick);
+        self.advance_prediction(model, whole as Tick);
         let frac = (t - whole) as f32;
-        let ids: Vec<EntityId> = self.cache.keys().copied().collect();
+        let ids: Vec<EntityId> = self.predicted.keys().copied().collect();
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            let k = self.cache[&id];
-            let (pos, rot) = kin.render_pose(&k.state, k.kind, frac);
+            let k = self.predicted[&id];
+            let (pos, rot) = model.kinematics.render_pose(&k.state, k.kind, frac);
             let offset = self.blend_offset(id, now_ms);
             out.push(Pose { id, kind: k.kind, pos: pos + offset, rot, ctrl: k.state.ctrl });
         }
@@ -147,12 +152,12 @@ impl View {
     }
 
     /// Where one entity is drawn at `now_ms`.
-    pub fn pose(&mut self, replica: &Replica, kin: &Kinematics, id: EntityId, now_ms: f64) -> Option<Pose> {
-        let t = self.render_tick(replica, now_ms)?;
+    pub fn pose(&mut self, model: Model<'_>, id: EntityId, now_ms: f64) -> Option<Pose> {
+        let t = self.render_tick(model.replica, now_ms)?;
         let whole = t.floor();
-        self.advance_cache(replica, kin, whole as Tick);
-        let k = *self.cache.get(&id)?;
-        let (pos, rot) = kin.render_pose(&k.state, k.kind, (t - whole) as f32);
+        self.advance_prediction(model, whole as Tick);
+        let k = *self.predicted.get(&id)?;
+        let (pos, rot) = model.kinematics.render_pose(&k.state, k.kind, (t - whole) as f32);
         Some(Pose { id, kind: k.kind, pos: pos + self.blend_offset(id, now_ms), rot, ctrl: k.state.ctrl })
     }
 
@@ -161,29 +166,27 @@ impl View {
     /// and turns each correction into an eased offset. Returns the corrections.
     pub fn on_snapshot(
         &mut self,
+        model: Model<'_>,
         snapshot: &Snapshot,
         before: &[(EntityId, glam::Vec2)],
-        replica: &Replica,
-        kin: &Kinematics,
-        tick_hz: u32,
         now_ms: f64,
     ) -> Vec<Correction> {
-        self.clock.on_snapshot(snapshot.tick, now_ms, tick_hz);
-        self.cache_tick = None;
+        self.clock.on_snapshot(snapshot.tick, now_ms, model.tick_hz);
+        self.predicted_tick = None;
         for id in &snapshot.left {
             self.blends.remove(id);
         }
         let mut corrections = Vec::new();
         for &(id, drawn) in before {
             self.blends.remove(&id);
-            let Some(now) = self.pose(replica, kin, id, now_ms) else { continue };
+            let Some(now) = self.pose(model, id, now_ms) else { continue };
             let error = drawn - now.pos;
             let distance = error.length();
             let eased = distance <= SNAP_DISTANCE;
             if eased && distance > 0.0 {
                 self.blends.insert(id, Blend { offset: error, at_ms: now_ms });
             }
-            corrections.push(Correction { id, kind: now.kind, distance, eased });
+            corrections.push(Correction { kind: now.kind, distance, eased });
         }
         corrections
     }
@@ -192,8 +195,13 @@ impl View {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::kinematics::Kinematics;
     use shared::protocol::{EntityEnter, EntityUpdate};
     use shared::quant::{Body, QState};
+
+    fn model<'a>(replica: &'a Replica, kin: &'a Kinematics) -> Model<'a> {
+        Model { replica, kinematics: kin, tick_hz: 60 }
+    }
 
     fn kin() -> Kinematics {
         Kinematics::new([10_000.0, 10_000.0])
@@ -220,16 +228,16 @@ mod tests {
         };
         replica.apply(&snap, &kin).unwrap();
         let mut view = View::default();
-        view.on_snapshot(&snap, &[], &replica, &kin, 60, 0.0);
+        view.on_snapshot(model(&replica, &kin), &snap, &[], 0.0);
         for ticks in [0u32, 1, 7, 30] {
             let now_ms = ticks as f64 * 1000.0 / 60.0;
-            let drawn = view.pose(&replica, &kin, 1, now_ms).unwrap().pos;
+            let drawn = view.pose(model(&replica, &kin), 1, now_ms).unwrap().pos;
             let want = kin.advance(&start, EntityKind::Ship, ticks).position();
             assert!((drawn - want).length() < 1e-3, "after {ticks} ticks: drawn {drawn}, model {want}");
         }
         // And the damping matters: naive x + v·t would be far ahead after 30 ticks.
         let naive = 300.0 * 0.5;
-        let drawn = view.pose(&replica, &kin, 1, 500.0).unwrap().pos.x;
+        let drawn = view.pose(model(&replica, &kin), 1, 500.0).unwrap().pos.x;
         assert!(naive - drawn > 1.0, "damped {drawn} vs naive {naive}");
     }
 
@@ -246,31 +254,31 @@ mod tests {
             ..Default::default()
         };
         replica.apply(&s1, &kin).unwrap();
-        view.on_snapshot(&s1, &[], &replica, &kin, 60, 0.0);
+        view.on_snapshot(model(&replica, &kin), &s1, &[], 0.0);
         let t = 3.0 * 1000.0 / 60.0;
-        let drawn_before = view.pose(&replica, &kin, 1, t).unwrap().pos;
+        let drawn_before = view.pose(model(&replica, &kin), 1, t).unwrap().pos;
         let s2 =
             Snapshot { tick: 13, changed: vec![EntityUpdate { id: 1, state: ship(4.0, 0.0) }], ..Default::default() };
         replica.apply(&s2, &kin).unwrap();
-        let c = view.on_snapshot(&s2, &[(1, drawn_before)], &replica, &kin, 60, t);
+        let c = view.on_snapshot(model(&replica, &kin), &s2, &[(1, drawn_before)], t);
         assert_eq!(c.len(), 1);
         assert!(c[0].eased && (c[0].distance - 4.0).abs() < 1e-3);
-        let mut last = view.pose(&replica, &kin, 1, t).unwrap().pos.x;
+        let mut last = view.pose(model(&replica, &kin), 1, t).unwrap().pos.x;
         assert!((last - drawn_before.x).abs() < 1e-3, "no pop at the moment of correction");
         for step in 1..=12 {
-            let x = view.pose(&replica, &kin, 1, t + step as f64 * 16.0).unwrap().pos.x;
+            let x = view.pose(model(&replica, &kin), 1, t + step as f64 * 16.0).unwrap().pos.x;
             assert!((x - last).abs() < 0.6, "a frame moved {} units", x - last);
             last = x;
         }
-        assert_eq!(view.pose(&replica, &kin, 1, t + BLEND_MS + 1.0).unwrap().pos.x, 4.0);
+        assert_eq!(view.pose(model(&replica, &kin), 1, t + BLEND_MS + 1.0).unwrap().pos.x, 4.0);
 
         let s3 =
             Snapshot { tick: 16, changed: vec![EntityUpdate { id: 1, state: ship(900.0, 0.0) }], ..Default::default() };
-        let before = view.pose(&replica, &kin, 1, t + 200.0).unwrap().pos;
+        let before = view.pose(model(&replica, &kin), 1, t + 200.0).unwrap().pos;
         replica.apply(&s3, &kin).unwrap();
-        let c = view.on_snapshot(&s3, &[(1, before)], &replica, &kin, 60, t + 200.0);
+        let c = view.on_snapshot(model(&replica, &kin), &s3, &[(1, before)], t + 200.0);
         assert!(!c[0].eased);
-        assert_eq!(view.pose(&replica, &kin, 1, t + 200.0).unwrap().pos.x, 900.0);
+        assert_eq!(view.pose(model(&replica, &kin), 1, t + 200.0).unwrap().pos.x, 900.0);
     }
 
     /// The clock follows snapshots smoothly and resyncs when far off.

@@ -33,7 +33,7 @@ impl GameClient {
 
     /// A binary message arrived (`now_ms`: `performance.now()`).
     pub fn on_message(&mut self, bytes: &[u8], now_ms: f64) -> Result<(), JsError> {
-        self.inner.on_message(bytes, now_ms).map_err(|e| JsError::new(&e))
+        self.inner.on_message(bytes, now_ms).map_err(|e| JsError::new(&e.to_string()))
     }
 
     /// The socket closed.
@@ -44,22 +44,22 @@ impl GameClient {
     /// A token the server just issued for this identity, once: the page keeps it (local
     /// storage) and passes it to later `GameClient`s.
     pub fn take_token(&mut self) -> Option<String> {
-        self.inner.session.new_token.take()
+        self.inner.take_token()
     }
 
     /// Whether the server refused this name or token (the page asks for another name).
     pub fn rejected(&self) -> bool {
-        matches!(self.inner.session.phase, crate::session::Phase::Rejected { reload: false, .. })
+        matches!(self.inner.session().phase, crate::session::Phase::Rejected { reload: false, .. })
     }
 
     /// Whether to open a new socket after [`GameClient::reconnect_delay_ms`].
     pub fn should_reconnect(&self) -> bool {
-        self.inner.session.should_reconnect()
+        self.inner.session().should_reconnect()
     }
 
     /// How long to wait before reconnecting (exponential backoff).
     pub fn reconnect_delay_ms(&self) -> f64 {
-        self.inner.session.reconnect_delay_ms()
+        self.inner.session().reconnect_delay_ms()
     }
 
     /// A key changed (`code`: `KeyboardEvent.code`); returns whether the game used it.

@@ -55,6 +55,21 @@ pub fn encoded_len_server(msg: &ServerMsg) -> usize {
         .expect("protocol types always serialize")
 }
 
+/// Bytes a server message of `payload_len` bytes takes on the wire: the payload plus its
+/// WebSocket frame header (RFC 6455 §5.2: 2 bytes, plus a 2- or 8-byte extended length from
+/// 126 and 65,536 bytes on; server frames are unmasked, so no masking key). Bandwidth figures
+/// (the bots' report, the benchmark) count this, as the network does.
+pub fn ws_frame_len(payload_len: usize) -> u64 {
+    let header = if payload_len < 126 {
+        2
+    } else if payload_len <= 65_535 {
+        4
+    } else {
+        10
+    };
+    payload_len as u64 + header
+}
+
 /// Encodes a client message.
 pub fn encode_client(msg: &ClientMsg) -> Vec<u8> {
     encode(msg)
@@ -155,6 +170,17 @@ mod tests {
     }
 
     /// The computed length is the encoded length.
+    /// The frame header grows at the lengths RFC 6455 sets: 2 bytes below 126, 4 up to
+    /// 65,535, 10 beyond.
+    #[test]
+    fn ws_frame_len_adds_the_header() {
+        assert_eq!(ws_frame_len(0), 2);
+        assert_eq!(ws_frame_len(125), 127);
+        assert_eq!(ws_frame_len(126), 130);
+        assert_eq!(ws_frame_len(65_535), 65_539);
+        assert_eq!(ws_frame_len(65_536), 65_546);
+    }
+
     #[test]
     fn encoded_len_matches() {
         let msg = ServerMsg::Pong { nonce: 300, tick: 70_000 };

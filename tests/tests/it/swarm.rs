@@ -1,4 +1,6 @@
-//! The bot swarm against the real server: a well-formed report with real traffic.
+//! The bot swarm against the real server: a well-formed report with real traffic. The bots run
+//! the browser client's session and replica natively, so this is also the page's protocol code
+//! against the real server, twenty connections at a time.
 
 use asteroids_bots::behavior::Behavior;
 use asteroids_bots::{run, SwarmConfig};
@@ -6,7 +8,8 @@ use asteroids_tests::*;
 
 /// 20 bots in `mix` for a few seconds: all connect, none is dropped, every figure of the
 /// report is there and the traffic is real (snapshots at the server's rate, bytes, round
-/// trips, entities in view), and the JSON has the documented keys.
+/// trips, entities in view), the client's replica predicts the typical entity exactly, and
+/// the JSON has the documented keys.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swarm_reports_real_traffic() {
     let server = start_server(small_world()).await;
@@ -34,6 +37,7 @@ async fn swarm_reports_real_traffic() {
     assert!(report.rtt_ms["p50"] > 0.0);
     assert!(report.snapshot_gap_ms["p50"] > 20.0 && report.snapshot_gap_ms["p50"] < 100.0, "{}", report.table());
     assert!(report.dr_error_units.samples > 1000);
+    assert_eq!(report.dr_error_units.p50, 0.0, "the page's prediction is exact for most entities: {}", report.table());
     assert!(report.time_to_first_snapshot_ms["p50"] > 0.0);
     let json: serde_json::Value = serde_json::to_value(&report).unwrap();
     for key in [

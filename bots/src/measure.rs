@@ -1,0 +1,214 @@
+//! What a bot measures, and nothing else: the page's session decides what the messages mean;
+//! this times and counts them as a player's connection would feel them. Snapshot gaps, time to
+//! first snapshot and round trips are taken on the bot's clock when the message is read;
+//! bytes include the WebSocket framing; dead-reckoning error compares, for every entity a
+//! snapshot corrected, what the replica predicted with what the server sent.
+
+use shared::codec::{encoded_len_server, ws_frame_len};
+use shared::protocol::{EntityEnter, ServerMsg, Snapshot};
+use shared::replica::{Correction, Replica};
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::time::Instant;
+
+/// Counters every bot adds to, for the live progress line.
+#[derive(Debug, Default)]
+pub struct Live {
+    /// Bots connected right now.
+    pub connected: AtomicU64,
+    /// Snapshots received, all bots.
+    pub snapshots: AtomicU64,
+    /// Bytes received (WebSocket payload and header), all bots.
+    pub bytes: AtomicU64,
+    /// Bots that failed to connect or were dropped.
+    pub errors: AtomicU64,
+}
+
+/// What one bot measured.
+#[derive(Debug, Default)]
+pub struct BotResult {
+    /// Connected and welcomed.
+    pub connected: bool,
+    /// Why connecting failed.
+    pub failure: Option<String>,
+    /// Why the connection ended early (the server closed it, or it broke).
+    pub disconnect: Option<String>,
+    /// Seconds between the first snapshot and the end.
+    pub active_secs: f64,
+    /// Snapshots received.
+    pub snapshots: u64,
+    /// Bytes received after the handshake, with WebSocket framing.
+    pub bytes: u64,
+    /// What the full state of the same view every snapshot would have cost, with framing.
+    pub full_state_bytes: u64,
+    /// Entities in view, one sample per snapshot.
+    pub entities_in_view: Vec<u32>,
+    /// Round trips, milliseconds.
+    pub rtt_ms: Vec<f64>,
+    /// Gaps between consecutive snapshots, milliseconds.
+    pub gaps_ms: Vec<f64>,
+    /// Dead-reckoning samples that were exactly right (every known entity the server did not
+    /// need to correct, at every snapshot).
+    pub dr_exact: u64,
+    /// Dead-reckoning errors of corrected entities whose input had not changed, world units.
+    pub dr_errors: Vec<f64>,
+    /// From starting to connect to the first snapshot, milliseconds.
+    pub time_to_first_snapshot_ms: Option<f64>,
+}
+
+/// One bot's measurements as they accumulate.
+#[derive(Debug)]
+pub struct Meter {
+    /// When the bot started to connect.
+    started: Instant,
+    first_snapshot: Option<Instant>,
+    last_snapshot: Option<Instant>,
+    result: BotResult,
+}
+
+/// Entities the replica carries through `snapshot` on prediction alone: every known one that
+/// is not leaving. Call before the snapshot is applied.
+pub fn carried(replica: &Replica, snapshot: &Snapshot) -> u64 {
+    replica.entities().keys().filter(|id| !snapshot.left.contains(id)).count() as u64
+}
+
+impl Meter {
+    /// A meter for a bot that started to connect at `started`.
+    pub fn new(started: Instant) -> Meter {
+        Meter { started, first_snapshot: None, last_snapshot: None, result: BotResult::default() }
+    }
+
+    /// Milliseconds since the bot started: the clock the bot's session runs on.
+    pub fn ms_since_start(&self, now: Instant) -> f64 {
+        (now - self.started).as_secs_f64() * 1000.0
+    }
+
+    /// Whether a snapshot has arrived.
+    pub fn seen_snapshot(&self) -> bool {
+        self.first_snapshot.is_some()
+    }
+
+    /// The handshake succeeded.
+    pub fn connected(&mut self) {
+        self.result.connected = true;
+    }
+
+    /// A server message of `payload_len` bytes was read.
+    pub fn received(&mut self, payload_len: usize, live: &Live) {
+        let len = ws_frame_len(payload_len);
+        self.result.bytes += len;
+        live.bytes.fetch_add(len, Ordering::Relaxed);
+    }
+
+    /// A ping was answered after `rtt_ms`.
+    pub fn round_trip(&mut self, rtt_ms: f64) {
+        self.result.rtt_ms.push(rtt_ms);
+    }
+
+    /// A snapshot read at `now` was applied: `carried` entities were predicted through it
+    /// (see [`carried`]), the server corrected `corrections`, and `replica` is the result.
+    pub fn snapshot(
+        &mut self,
+        now: Instant,
+        snapshot: &Snapshot,
+        carried: u64,
+        corrections: &[Correction],
+        replica: &Replica,
+        live: &Live,
+    ) {
+        if let Some(last) = self.last_snapshot {
+            self.result.gaps_ms.push((now - last).as_secs_f64() * 1000.0);
+        }
+        self.last_snapshot = Some(now);
+        if self.first_snapshot.is_none() {
+            self.first_snapshot = Some(now);
+            self.result.time_to_first_snapshot_ms = Some(self.ms_since_start(now));
+        }
+        for c in corrections {
+            // Only entities whose input did not change: a new input is not a prediction error.
+            if c.predicted.ctrl == c.actual.ctrl {
+                self.result.dr_errors.push((c.predicted.position() - c.actual.position()).length() as f64);
+            }
+        }
+        self.result.dr_exact += carried.saturating_sub(corrections.len() as u64);
+        self.result.snapshots += 1;
+        live.snapshots.fetch_add(1, Ordering::Relaxed);
+        self.result.entities_in_view.push(replica.entities().len() as u32);
+        // What a server without diffs would have sent for the same view.
+        let full = Snapshot {
+            tick: snapshot.tick,
+            input_ack: snapshot.input_ack,
+            entered: replica
+                .entities()
+                .iter()
+                .map(|(&id, k)| EntityEnter { id, kind: k.kind, state: k.state })
+                .collect(),
+            changed: Vec::new(),
+            left: Vec::new(),
+        };
+        self.result.full_state_bytes += ws_frame_len(encoded_len_server(&ServerMsg::Snapshot(full)));
+    }
+
+    /// The connection ended at `now` (`disconnect`: why, if before the deadline).
+    pub fn finish(mut self, now: Instant, disconnect: Option<String>) -> BotResult {
+        self.result.disconnect = disconnect;
+        self.result.active_secs = self.first_snapshot.map_or(0.0, |t| (now - t).as_secs_f64());
+        self.result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::kinematics::Kinematics;
+    use shared::protocol::{EntityKind, EntityUpdate};
+    use shared::quant::{Body, Ctrl, QState};
+    use std::time::Duration;
+
+    fn state(x: f32, ctrl: u8) -> QState {
+        let body = Body { pos: glam::Vec2::new(x, 0.0), vel: glam::Vec2::ZERO, rot: glam::Vec2::X, angvel: 0.0 };
+        QState::from_body(&body, Ctrl(ctrl))
+    }
+
+    /// Entities carried without correction are exact samples; a correction with unchanged
+    /// controls is an error sample of its distance, one after an input change is no sample;
+    /// gaps, first-snapshot time and full-state bytes follow the snapshots.
+    #[test]
+    fn snapshots_make_honest_samples() {
+        let kin = Kinematics::new([5000.0, 5000.0]);
+        let live = Live::default();
+        let t0 = Instant::now();
+        let mut meter = Meter::new(t0);
+        let mut replica = Replica::new();
+        let first = Snapshot {
+            tick: 10,
+            entered: (1..=4)
+                .map(|id| EntityEnter { id, kind: EntityKind::AsteroidSmall, state: state(0.0, 0) })
+                .collect(),
+            ..Default::default()
+        };
+        let carried_first = carried(&replica, &first);
+        replica.apply(&first, &kin).unwrap();
+        meter.snapshot(t0 + Duration::from_millis(120), &first, carried_first, &[], &replica, &live);
+        let second = Snapshot {
+            tick: 13,
+            changed: vec![EntityUpdate { id: 1, state: state(2.5, 0) }, EntityUpdate { id: 2, state: state(0.0, 1) }],
+            left: vec![4],
+            ..Default::default()
+        };
+        let carried_second = carried(&replica, &second);
+        let mut corrections = Vec::new();
+        replica.apply_observed(&second, &kin, |c| corrections.push(*c)).unwrap();
+        meter.snapshot(t0 + Duration::from_millis(170), &second, carried_second, &corrections, &replica, &live);
+        meter.received(200, &live);
+        let r = meter.finish(t0 + Duration::from_millis(1_170), None);
+        assert_eq!(carried_second, 3, "entity 4 left, so it was not predicted through");
+        assert_eq!(r.dr_exact, 1, "entity 3 only");
+        assert_eq!(r.dr_errors, vec![2.5], "entity 2's new controls are not a prediction error");
+        assert_eq!((r.snapshots, r.gaps_ms.len(), r.entities_in_view.clone()), (2, 1, vec![4, 3]));
+        assert!((r.gaps_ms[0] - 50.0).abs() < 1e-6 && r.time_to_first_snapshot_ms == Some(120.0));
+        assert!((r.active_secs - 1.05).abs() < 1e-9);
+        assert_eq!(r.bytes, 204, "payload and a 4-byte frame header");
+        assert!(r.full_state_bytes > 2 * 3 * 10, "two full states of 4 and 3 entities");
+        assert_eq!(live.snapshots.load(Ordering::Relaxed), 2);
+    }
+}
