@@ -122,11 +122,19 @@ impl Kinematics {
         let incr = force * Vec2::ONE * h;
         let inv_dt = if self.dt == 0.0 { 0.0 } else { 1.0 / self.dt };
         let max_ang = MAX_ROTATION_PER_STEP * inv_dt;
+        // With no force the velocity cannot change between substeps, so once it is under the
+        // cap it stays there: the cap's square root is taken once instead of every substep
+        // (the result is the same, bit for bit; most bodies are force-free asteroids).
+        let mut settled = false;
         for _ in 0..self.substeps {
             body.vel += incr;
-            let n = body.vel.length();
-            if n > self.max_linear_speed {
-                body.vel *= self.max_linear_speed / n;
+            if !settled {
+                let n = body.vel.length();
+                if n > self.max_linear_speed {
+                    body.vel *= self.max_linear_speed / n;
+                } else {
+                    settled = incr == Vec2::ZERO;
+                }
             }
             if body.angvel.abs() > max_ang {
                 body.angvel = body.angvel.signum() * max_ang;

@@ -1,6 +1,6 @@
-//! Phase 4, collisions and rules: the contacts rapier found during the step, decided by the
-//! game's rules. No collider takes part in rapier's contact solver (see `physics.rs`), so
-//! every touch is an event here and its outcome is the rules', never the solver's:
+//! Phase 5, collisions and rules: the touches rapier's collision detection found, decided by
+//! the game's rules. Nothing is solved (see `physics.rs`), so every touch is an event here and
+//! its outcome is the rules':
 //!
 //! - a bullet that touches an asteroid is spent; the asteroid splits (large → two medium →
 //!   two small → gone) and the shooter scores a hit;
@@ -48,8 +48,7 @@ impl Game {
     }
 
     fn bullet_hits_asteroid(&mut self, bullet: EntityId, asteroid: EntityId) {
-        // Where the asteroid is now, after the step (its state is last tick's until `snap`).
-        let Some(parent) = self.entities.rapier_body(asteroid) else { return };
+        let Some(parent) = self.entities.get(asteroid).map(|a| a.state.body()) else { return };
         let Some(b) = self.entities.despawn(bullet) else { return };
         let Some(a) = self.entities.despawn(asteroid) else { return };
         let points = if a.kind == EntityKind::AsteroidSmall { 2 * POINTS_PER_HIT } else { POINTS_PER_HIT };

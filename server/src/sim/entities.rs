@@ -1,16 +1,13 @@
-//! The entity table: every entity of the game, and the rapier world that holds their bodies.
+//! The entity table: every entity of the game, and the rapier world that holds their colliders.
 //!
 //! One owner keeps four things consistent that would otherwise drift apart: the list of
 //! entities (dense, iterated every tick), the index from id to list slot, each entity's rapier
-//! body and collider, and the count of entities of each kind. Entities enter and leave only
-//! through [`Entities::spawn`] and [`Entities::despawn`] (rapier's own rule: insert and remove
-//! only through helpers that keep colliders with their bodies). Everything else may move a
-//! body, never add or remove one.
+//! collider, and the count of entities of each kind. Entities enter and leave only through
+//! [`Entities::spawn`] and [`Entities::despawn`] (rapier's own rule: insert and remove only
+//! through helpers). Everything else may move an entity, never add or remove one.
 
 use super::physics;
-use rapier2d::prelude::{
-    ChannelEventCollector, ColliderHandle, PhysicsWorld, QueryFilter, RigidBody, RigidBodyHandle, Shape,
-};
+use rapier2d::prelude::{ChannelEventCollector, ColliderHandle, PhysicsWorld, QueryFilter, Shape};
 use shared::kinematics::Kinematics;
 use shared::protocol::{EntityId, EntityKind, PlayerId, Tick};
 use shared::quant::{Body, Ctrl, QState};
@@ -23,8 +20,8 @@ pub struct Entity {
     pub id: EntityId,
     /// What it is.
     pub kind: EntityKind,
-    /// Its rapier body (which owns exactly one collider).
-    body: RigidBodyHandle,
+    /// Its rapier collider (a sensor with no parent body).
+    collider: ColliderHandle,
     /// State at the end of the last tick (the one sessions see), on the wire grid.
     pub state: QState,
     /// The last tick at which its state was not what `shared::kinematics` predicts from the
@@ -74,20 +71,19 @@ impl Entities {
         }
     }
 
-    /// Adds an entity, with its body and collider, snapped to the wire grid. Its epoch is
-    /// `tick`: every client that knows it must be told.
-    pub fn spawn(&mut self, new: Spawn, tick: Tick, kin: &Kinematics) -> EntityId {
+    /// Adds an entity, with its collider, snapped to the wire grid. Its epoch is `tick`: every
+    /// client that knows it must be told.
+    pub fn spawn(&mut self, new: Spawn, tick: Tick) -> EntityId {
         let id = self.next_id;
         self.next_id += 1;
         let state = QState::from_body(&new.body, new.ctrl);
-        let (body, _) =
-            self.world.insert(physics::body_builder(new.kind, &state, kin), physics::collider_builder(new.kind, id));
+        let collider = self.world.insert_collider(physics::collider_builder(new.kind, id, state.position()), None);
         self.index.insert(id, self.list.len());
         self.counts[new.kind.index()] += 1;
         self.list.push(Entity {
             id,
             kind: new.kind,
-            body,
+            collider,
             state,
             epoch: tick,
             ctrl_now: new.ctrl,
@@ -97,16 +93,15 @@ impl Entities {
         id
     }
 
-    /// Removes an entity with its body and collider; `None` if it is already gone (two
-    /// contacts of one tick may both name it).
+    /// Removes an entity with its collider; `None` if it is already gone (two contacts of one
+    /// tick may both name it).
     pub fn despawn(&mut self, id: EntityId) -> Option<Entity> {
         let i = self.index.remove(&id)?;
         let e = self.list.swap_remove(i);
         if let Some(moved) = self.list.get(i) {
             self.index.insert(moved.id, i);
         }
-        // `true`: the collider goes with the body (false would leave it behind as a static ghost).
-        self.world.remove_body_with_colliders(e.body, true);
+        self.world.remove_collider(e.collider);
         self.counts[e.kind.index()] -= 1;
         Some(e)
     }
@@ -116,16 +111,9 @@ impl Entities {
         self.index.get(&id).map(|&i| &self.list[i])
     }
 
-    /// The entity with this id and its rapier body, to change how it moves.
-    pub fn get_with_body_mut(&mut self, id: EntityId) -> Option<(&mut Entity, &mut RigidBody)> {
-        let e = &mut self.list[*self.index.get(&id)?];
-        let body = e.body;
-        Some((e, &mut self.world.bodies[body]))
-    }
-
-    /// A live entity's body as rapier has it now (mid-tick, after the step: not yet snapped).
-    pub fn rapier_body(&self, id: EntityId) -> Option<Body> {
-        self.get(id).map(|e| physics::read_body(&self.world.bodies[e.body]))
+    /// The entity with this id, to change.
+    pub fn get_mut(&mut self, id: EntityId) -> Option<&mut Entity> {
+        self.index.get(&id).map(|&i| &mut self.list[i])
     }
 
     /// Every entity.
@@ -133,10 +121,13 @@ impl Entities {
         self.list.iter()
     }
 
-    /// Calls `f` with every entity and its rapier body.
-    pub fn for_each_with_body(&mut self, mut f: impl FnMut(&mut Entity, &mut RigidBody)) {
+    /// Calls `f` with every entity, then moves its collider to where `f` left it.
+    pub fn move_each(&mut self, mut f: impl FnMut(&mut Entity)) {
         for e in &mut self.list {
-            f(e, &mut self.world.bodies[e.body]);
+            f(e);
+            if let Some(collider) = self.world.colliders.get_mut(e.collider) {
+                collider.set_translation(e.state.position());
+            }
         }
     }
 
@@ -160,7 +151,7 @@ impl Entities {
         EntityKind::ALL.iter().filter(|k| k.is_asteroid()).map(|&k| self.count(k)).sum()
     }
 
-    /// Rigid bodies and colliders in the physics world (each entity owns exactly one of each).
+    /// Rigid bodies and colliders in the physics world (no bodies; one collider per entity).
     pub fn physics_census(&self) -> (usize, usize) {
         (self.world.bodies.len(), self.world.colliders.len())
     }
@@ -170,9 +161,10 @@ impl Entities {
         self.world.colliders.get(collider).map(|c| c.user_data as EntityId)
     }
 
-    /// Steps rapier once with the fixed dt, reporting contacts to `collector`.
-    pub fn step(&mut self, collector: &ChannelEventCollector) {
-        self.world.step_with_events(&(), collector);
+    /// Runs rapier's collision detection on the colliders where they are now, reporting new
+    /// touches to `collector`.
+    pub fn detect_collisions(&mut self, collector: &ChannelEventCollector) {
+        self.world.detect_collisions(&(), collector);
     }
 
     /// Whether a ball of `radius` at `pos` touches no collider.
@@ -206,13 +198,13 @@ mod tests {
     fn spawn_and_despawn_keep_the_table_consistent() {
         let kin = Kinematics::new([1000.0, 1000.0]);
         let mut t = Entities::new(&kin);
-        let ids: Vec<EntityId> = (0..10).map(|i| t.spawn(rock(i as f32 * 50.0), 0, &kin)).collect();
-        let ship = t.spawn(Spawn { kind: EntityKind::Ship, ..rock(900.0) }, 0, &kin);
+        let ids: Vec<EntityId> = (0..10).map(|i| t.spawn(rock(i as f32 * 50.0), 0)).collect();
+        let ship = t.spawn(Spawn { kind: EntityKind::Ship, ..rock(900.0) }, 0);
         for id in [ids[3], ids[0], ids[9], ids[3]] {
             t.despawn(id);
         }
         assert_eq!(t.len(), 8);
-        assert_eq!(t.physics_census(), (8, 8));
+        assert_eq!(t.physics_census(), (0, 8));
         assert_eq!((t.asteroids(), t.count(EntityKind::Ship)), (7, 1));
         for e in t.iter() {
             assert_eq!(t.get(e.id).map(|g| g.id), Some(e.id), "the index points at the entity");

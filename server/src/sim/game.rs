@@ -4,15 +4,16 @@
 //!
 //! 1. **inbound** (`inbound.rs`): the events drained from sessions: join (or resume), leave,
 //!    input;
-//! 2. **intents** (`intents.rs`): each ship's latest input becomes a force and a spin; shots
-//!    become bullets;
-//! 3. **physics** (`physics.rs`): rapier steps once, with the fixed dt;
-//! 4. **collisions** (`collisions.rs`): the contacts of that step, decided by the game's
-//!    rules: asteroids split, ships and bullets are destroyed, scores change;
-//! 5. **lifetimes** (`lifetimes.rs`): bullets expire, detached players leave, dead players get
+//! 2. **intents** (`intents.rs`): each ship's latest input becomes its controls for this tick;
+//!    shots become bullets;
+//! 3. **motion** (`motion.rs`): every entity advances one tick with `shared::kinematics`
+//!    (the very model clients predict with), quantized to the wire grid, and its collider
+//!    follows;
+//! 4. **physics** (`physics.rs`): rapier's collision detection finds what now touches;
+//! 5. **collisions** (`collisions.rs`): those touches, decided by the game's rules: asteroids
+//!    split, ships and bullets are destroyed, scores change;
+//! 6. **lifetimes** (`lifetimes.rs`): bullets expire, detached players leave, dead players get
 //!    a new ship;
-//! 6. **snap** (`snap.rs`): every body is put on the wire grid and its *epoch* recorded (when
-//!    it last left the path `shared::kinematics` predicts);
 //! 7. **population** (`population.rs`): the asteroid count is kept up, away from every ship;
 //! 8. **leaderboard** (`leaderboard.rs`): once a second, the leaderboard and the hotspot.
 //!
@@ -72,7 +73,7 @@ pub struct Game {
     /// What this tick decided for sessions and the store; delivered after it.
     pub(super) outbox: Outbox,
     pub(super) rng: SmallRng,
-    /// Rapier reports contacts here during the step; `collisions` drains them after it.
+    /// Rapier reports new touches here during collision detection; `collisions` drains them.
     pub(super) contacts: mpsc::Receiver<CollisionEvent>,
     collector: ChannelEventCollector,
     /// Bodies found non-finite after a step and removed (cumulative).
@@ -121,14 +122,14 @@ impl Game {
         laps.lap(&mut self.phase_secs, Phase::Inbound);
         self.intents();
         laps.lap(&mut self.phase_secs, Phase::Intents);
-        self.entities.step(&self.collector);
+        self.motion();
+        laps.lap(&mut self.phase_secs, Phase::Motion);
+        self.entities.detect_collisions(&self.collector);
         laps.lap(&mut self.phase_secs, Phase::Physics);
         self.collisions();
         laps.lap(&mut self.phase_secs, Phase::Collisions);
         self.lifetimes();
         laps.lap(&mut self.phase_secs, Phase::Lifetimes);
-        self.snap();
-        laps.lap(&mut self.phase_secs, Phase::Snap);
         self.population();
         laps.lap(&mut self.phase_secs, Phase::Population);
         if self.tick.is_multiple_of(LEADERBOARD_INTERVAL_TICKS) {
@@ -161,7 +162,7 @@ impl Game {
         &self.outbox
     }
 
-    /// Rigid bodies and colliders in the physics world (each entity owns exactly one of each).
+    /// Rigid bodies and colliders in the physics world (no bodies; one collider per entity).
     pub fn physics_census(&self) -> (usize, usize) {
         self.entities.physics_census()
     }
@@ -183,10 +184,10 @@ impl Game {
 pub(super) enum Phase {
     Inbound,
     Intents,
+    Motion,
     Physics,
     Collisions,
     Lifetimes,
-    Snap,
     Population,
     Leaderboard,
     Deliver,

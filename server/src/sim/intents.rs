@@ -1,7 +1,7 @@
-//! Phase 2, intents: each ship's latest input becomes the force and spin of this tick's step
-//! (the same `shared::kinematics::Kinematics::intent` a client predicts with), and a held
-//! trigger becomes a bullet when the ship's gun has cooled down. The server alone decides the
-//! fire rate and the bullet's speed, whatever the client sends.
+//! Phase 2, intents: each ship's latest input becomes the controls of this tick's motion (the
+//! thrust and turn `shared::kinematics` applies, exactly as a client predicts them), and a
+//! held trigger becomes a bullet when the ship's gun has cooled down. The server alone decides
+//! the fire rate and the bullet's speed, whatever the client sends.
 
 use super::entities::Spawn;
 use super::game::Game;
@@ -16,17 +16,15 @@ impl Game {
     pub(super) fn intents(&mut self) {
         let mut shots: Vec<(PlayerId, Body)> = Vec::new();
         for (id, p) in self.players.iter_mut() {
-            let Some((ship, rb)) = p.ship.and_then(|ship| self.entities.get_with_body_mut(ship)) else { continue };
+            let Some(ship) = p.ship.and_then(|ship| self.entities.get_mut(ship)) else { continue };
             let ctrl = Ctrl::from_intent(p.input.thrust, p.input.turn);
-            let body = ship.state.body();
-            let (force, angvel) = self.kin.intent(EntityKind::Ship, ctrl, &body);
-            rb.reset_forces(false);
-            rb.add_force(force, false);
-            if let Some(w) = angvel {
-                rb.set_angvel(w, false);
+            if ctrl != ship.state.ctrl {
+                // A client holding the last state predicts it with the old controls: this tick
+                // starts a new epoch, and sessions send the ship again.
+                ship.epoch = self.tick;
             }
-            // The controls that apply during this step; `snap` records them in the state.
             ship.ctrl_now = ctrl;
+            let body = ship.state.body();
             if p.input.fire && self.tick >= p.next_fire {
                 p.next_fire = self.tick + FIRE_COOLDOWN_TICKS;
                 let nose = body.rot.normalize_or(Vec2::X);
@@ -42,7 +40,7 @@ impl Game {
                 owner: Some(owner),
                 expires_at: Some(self.tick + BULLET_LIFETIME_TICKS),
             };
-            self.entities.spawn(bullet, self.tick, &self.kin);
+            self.entities.spawn(bullet, self.tick);
         }
     }
 }

@@ -24,12 +24,12 @@ mod inbound;
 mod intents;
 mod leaderboard;
 mod lifetimes;
+mod motion;
 pub mod outbox;
 pub mod physics;
 pub mod players;
 mod population;
 mod publish;
-mod snap;
 
 use crate::frame::{Frame, SimTiming, TickClock};
 pub use events::{Joined, SimEvent, SIM_EVENT_CAPACITY};
@@ -52,10 +52,10 @@ use tokio::sync::{mpsc, watch};
 pub const PHASES: [&str; 10] = [
     "inbound",
     "intents",
+    "motion",
     "physics",
     "collisions",
     "lifetimes",
-    "snap",
     "population",
     "leaderboard",
     "deliver",

@@ -1,15 +1,20 @@
-//! How the game's entities become rapier bodies, and how their state is read back.
+//! Rapier in this game: every entity is a collider in rapier's sets, and rapier detects every
+//! contact; the motion itself is `shared::kinematics`, computed once per body per tick.
 //!
-//! Everything here keeps the promises `shared::kinematics` relies on: centre of mass at the
-//! body origin, sleeping off, unit mass for ships (the force rapier is given *is* the
-//! acceleration), the damping and speed cap from [`Kinematics`], and a fixed dt set once.
+//! Why not let rapier integrate? Contacts here are *detected* but never *resolved*: every
+//! touch is decided by the rules (a ship that touches anything dies, a bullet that touches
+//! anything is spent and splits what it hit), and asteroids pass through each other. Between
+//! contacts a body moves exactly as a free rapier body would, and `shared::kinematics` is that
+//! motion, operation for operation (a test steps real rapier bodies configured by
+//! [`body_builder`] and holds the model to them, bit for bit, for 900 ticks). Letting rapier
+//! integrate as well meant integrating every body twice (rapier's step, then the model for
+//! the epoch check) and writing every body's quantized state back into rapier, which woke
+//! every body and re-inserted every collider each tick: most of the tick's cost. So the
+//! motion phase advances each entity with the model and moves its collider there, and rapier's
+//! collision pipeline alone ([`PhysicsWorld::detect_collisions`]) finds the touches.
 //!
-//! Contacts are *detected* but never *resolved*: every touch in this game is decided by its
-//! rules (a ship that touches anything dies, a bullet that touches anything is spent and
-//! splits what it hit), so no collider takes part in the contact solver, and asteroids pass
-//! through each other as in the arcade original. That keeps every asteroid on the path
-//! `shared::kinematics` predicts until a bullet or a ship touches it: a coasting asteroid costs
-//! no bytes, and the solver costs no time.
+//! The colliders are sensors (an intersection test, no contact manifold: nothing is solved)
+//! without a parent body, so every pair type must be enabled explicitly.
 
 use rapier2d::prelude::*;
 use shared::kinematics::Kinematics;
@@ -23,29 +28,63 @@ const ASTEROIDS: Group = Group::GROUP_2;
 /// Collision group of bullets (they never touch each other).
 const BULLETS: Group = Group::GROUP_3;
 
-/// Rapier's parameters for the game: the fixed dt and the speed cap from the kinematics, rapier's
-/// default substep count (which the kinematics mirrors).
+/// Rapier's parameters for the game: the fixed dt and the speed cap from the kinematics,
+/// rapier's default substep count (which the kinematics mirrors).
 pub fn integration_parameters(kin: &Kinematics) -> IntegrationParameters {
-    let mut params = IntegrationParameters { dt: kin.dt, ..IntegrationParameters::default() };
+    // World units are screen-sized (a ship is 14 units across, a view 1920): rapier's length
+    // unit says so. It scales the broad phase's change-detection skin (0.04 length units, or
+    // up to 12.5 % of a collider's size), so a drifting asteroid keeps its tree leaf for many
+    // ticks instead of being re-inserted every tick.
+    let mut params = IntegrationParameters { dt: kin.dt, length_unit: LENGTH_UNIT, ..IntegrationParameters::default() };
     params.num_solver_iterations = kin.substeps as usize;
     params.normalized_max_linear_velocity = kin.max_linear_speed / params.length_unit;
     // No continuous collision detection: nothing here is fast enough to tunnel. The fastest
     // closing speed (a bullet at 970 u/s against a ship at 420 u/s) covers 23 units a tick,
     // less than the smallest contact diameter (bullet against ship or small asteroid: 32).
-    // Rapier's CCD bookkeeping would otherwise run for every body, every step.
     params.max_ccd_substeps = 0;
     params
 }
+
+/// Rapier's characteristic length for this game's world units.
+pub const LENGTH_UNIT: f32 = 100.0;
 
 /// An empty world configured for the game (no gravity: it is space).
 pub fn new_world(kin: &Kinematics) -> PhysicsWorld {
     let mut world = PhysicsWorld::new();
     world.gravity = Vector::ZERO;
+    // Each leaf's skin proportional to its collider (clamped to 4..25 units here): large,
+    // slow asteroids move least often in the tree.
+    world.broad_phase.adaptive_change_detection_margin = true;
     world.integration_parameters = integration_parameters(kin);
     world
 }
 
-/// The rigid body for an entity of `kind` starting in `state`.
+/// The collider of an entity of `kind` at `pos`; `user_data` carries the entity id.
+pub fn collider_builder(kind: EntityKind, id: u32, pos: glam::Vec2) -> ColliderBuilder {
+    let (memberships, filter, events) = match kind {
+        EntityKind::Ship => (SHIPS, SHIPS | ASTEROIDS | BULLETS, true),
+        EntityKind::Bullet => (BULLETS, SHIPS | ASTEROIDS, true),
+        _ => (ASTEROIDS, SHIPS | BULLETS, false),
+    };
+    let mut builder = ColliderBuilder::ball(kind.radius())
+        .translation(pos)
+        .sensor(true)
+        // No parent body: rapier treats the collider as fixed, and by default fixed colliders
+        // never meet each other.
+        .active_collision_types(ActiveCollisionTypes::all())
+        .user_data(id as u128)
+        .collision_groups(InteractionGroups::new(memberships, filter, InteractionTestMode::And));
+    if events {
+        builder = builder.active_events(ActiveEvents::COLLISION_EVENTS);
+    }
+    builder
+}
+
+/// The dynamic rapier body whose free motion `shared::kinematics` reproduces, for an entity
+/// of `kind` starting in `state`: centre of mass at the body origin, sleeping off, unit mass
+/// for ships (the force rapier is given *is* the acceleration), and the damping from
+/// [`Kinematics`]. The server does not simulate these; the kinematics test steps them (in a
+/// world from [`new_world`]) to prove the model equal to rapier.
 pub fn body_builder(kind: EntityKind, state: &QState, kin: &Kinematics) -> RigidBodyBuilder {
     let b = state.body();
     let damping = kin.damping(kind);
@@ -64,38 +103,20 @@ pub fn body_builder(kind: EntityKind, state: &QState, kin: &Kinematics) -> Rigid
     builder
 }
 
-/// The collider for an entity of `kind`; `user_data` carries the entity id.
-pub fn collider_builder(kind: EntityKind, id: u32) -> ColliderBuilder {
-    let (memberships, filter, events) = match kind {
-        EntityKind::Ship => (SHIPS, SHIPS | ASTEROIDS | BULLETS, true),
-        EntityKind::Bullet => (BULLETS, SHIPS | ASTEROIDS, true),
-        _ => (ASTEROIDS, SHIPS | BULLETS, false),
-    };
-    let density = match kind {
-        // The ship's mass comes from its additional mass properties alone.
-        EntityKind::Ship => 0.0,
-        EntityKind::Bullet => 0.05,
-        _ => 1.0,
-    };
-    let mut builder = ColliderBuilder::ball(kind.radius())
-        .density(density)
-        .friction(0.0)
-        .user_data(id as u128)
-        .collision_groups(InteractionGroups::new(memberships, filter, InteractionTestMode::And))
-        .solver_groups(InteractionGroups::new(memberships, Group::NONE, InteractionTestMode::And));
-    if events {
-        builder = builder.active_events(ActiveEvents::COLLISION_EVENTS);
-    }
-    builder
+/// A massless-for-ships collider for a [`body_builder`] body (a ship's mass comes from its
+/// additional mass properties alone).
+pub fn body_collider_builder(kind: EntityKind) -> ColliderBuilder {
+    let density = if kind == EntityKind::Ship { 0.0 } else { 1.0 };
+    ColliderBuilder::ball(kind.radius()).density(density).friction(0.0)
 }
 
-/// A body's state as the kinematics sees it.
+/// A [`body_builder`] body's state as the kinematics sees it.
 pub fn read_body(rb: &RigidBody) -> Body {
     let rot = rb.rotation();
     Body { pos: rb.translation(), vel: rb.linvel(), rot: glam::Vec2::new(rot.re, rot.im), angvel: rb.angvel() }
 }
 
-/// Sets a body's state exactly (the snap to the wire grid at the end of a tick).
+/// Sets a [`body_builder`] body's state exactly (the snap to the wire grid after a step).
 pub fn write_body(rb: &mut RigidBody, b: &Body) {
     rb.set_position(Pose::from_parts(b.pos, Rotation::from_cos_sin_unchecked(b.rot.x, b.rot.y)), false);
     rb.set_linvel(b.vel, false);

@@ -93,7 +93,7 @@ impl Game {
         let rot = dir(self.rng.random_range(0.0..TAU));
         let angvel = self.rng.random_range(-ASTEROID_MAX_SPIN..ASTEROID_MAX_SPIN);
         let rock = Spawn { kind, body: Body { pos, vel, rot, angvel }, ctrl: Ctrl(0), owner: None, expires_at: None };
-        self.entities.spawn(rock, self.tick, &self.kin)
+        self.entities.spawn(rock, self.tick)
     }
 
     /// Gives a player a new ship, where nothing is within [`SHIP_SPAWN_CLEARANCE`] if such a
@@ -109,7 +109,7 @@ impl Game {
         let rot = dir(self.rng.random_range(0.0..TAU));
         let body = Body { pos, vel: Vec2::ZERO, rot, angvel: 0.0 };
         let ship = Spawn { kind: EntityKind::Ship, body, ctrl: Ctrl(0), owner: Some(player), expires_at: None };
-        let id = self.entities.spawn(ship, self.tick, &self.kin);
+        let id = self.entities.spawn(ship, self.tick);
         if let Some(p) = self.players.get_mut(player) {
             p.ship = Some(id);
             p.respawn_at = None;

@@ -1,5 +1,6 @@
-//! `shared::kinematics` against real rapier bodies, configured exactly as the server configures
-//! them: the model must be the physics, bit for bit.
+//! `shared::kinematics` against real rapier bodies, configured by `sim::physics::body_builder`
+//! (free dynamic bodies with the game's damping, mass and speed cap): the model the server
+//! moves every entity with must be rapier's physics, bit for bit.
 
 use asteroids_server::sim::physics;
 use shared::kinematics::Kinematics;
@@ -19,7 +20,7 @@ fn first_divergence(
 ) -> Option<(usize, QState, QState)> {
     let mut world = physics::new_world(kin);
     let mut truth = QState::from_body(&start, ctrl_at(0));
-    let handle = world.insert(physics::body_builder(kind, &truth, kin), physics::collider_builder(kind, 1)).0;
+    let handle = world.insert(physics::body_builder(kind, &truth, kin), physics::body_collider_builder(kind)).0;
     let mut model = truth;
     for tick in 0..TICKS {
         let ctrl = ctrl_at(tick);
