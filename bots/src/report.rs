@@ -13,14 +13,9 @@ pub fn percentiles(values: &mut [f64], which: &[&'static str]) -> Percentiles {
     which
         .iter()
         .map(|&name| {
-            let v = if values.is_empty() {
-                0.0
-            } else if name == "max" {
-                values[values.len() - 1]
-            } else {
-                let p: f64 = name.trim_start_matches('p').parse::<f64>().unwrap_or(50.0) / 100.0;
-                values[((values.len() - 1) as f64 * p).round() as usize]
-            };
+            let p =
+                if name == "max" { 1.0 } else { name.trim_start_matches('p').parse::<f64>().unwrap_or(50.0) / 100.0 };
+            let v = shared::stats::percentile(values, p).unwrap_or(0.0);
             (name, v)
         })
         .collect()
@@ -73,6 +68,13 @@ pub struct Report {
     pub dr_error_units: DrError,
     /// From connect to the first snapshot, per bot (`p50`, `p99`).
     pub time_to_first_snapshot_ms: Percentiles,
+    /// CPU time the swarm process used (user + system, all threads), seconds.
+    pub swarm_cpu_secs: f64,
+    /// Seconds bots were connected and receiving, summed over bots.
+    pub bot_secs: f64,
+    /// The swarm's own cost: CPU milliseconds per bot-second (what a bot costs the machine the
+    /// server shares).
+    pub swarm_cpu_ms_per_bot_sec: f64,
 }
 
 impl Report {
@@ -103,10 +105,7 @@ impl Report {
         // Percentiles over all samples, the exact ones included (they are zeros).
         dr.sort_by(f64::total_cmp);
         let rank = |p: f64| -> f64 {
-            if samples == 0 {
-                return 0.0;
-            }
-            let i = ((samples - 1) as f64 * p).round() as u64;
+            let Some(i) = shared::stats::rank(samples as usize, p).map(|i| i as u64) else { return 0.0 };
             let zeros = exact + dr.iter().filter(|e| **e == 0.0).count() as u64;
             if i < zeros {
                 0.0
@@ -137,7 +136,16 @@ impl Report {
                 &mut results.iter().filter_map(|r| r.time_to_first_snapshot_ms).collect::<Vec<_>>(),
                 &["p50", "p99"],
             ),
+            swarm_cpu_secs: 0.0,
+            bot_secs: results.iter().map(|r| r.active_secs).sum(),
+            swarm_cpu_ms_per_bot_sec: 0.0,
         }
+    }
+
+    /// Records the swarm's CPU time over the run (`cpu_secs`), as a cost per bot-second.
+    pub fn set_swarm_cpu(&mut self, cpu_secs: f64) {
+        self.swarm_cpu_secs = cpu_secs;
+        self.swarm_cpu_ms_per_bot_sec = 1000.0 * cpu_secs / self.bot_secs.max(1e-9);
     }
 
     /// Bots that failed to connect or were dropped, as a share of those requested.
@@ -170,6 +178,13 @@ impl Report {
             ),
         );
         row("time to first snapshot ms", p(&self.time_to_first_snapshot_ms));
+        row(
+            "swarm CPU",
+            format!(
+                "{:.1} s for {:.0} bot-seconds: {:.3} ms per bot-second",
+                self.swarm_cpu_secs, self.bot_secs, self.swarm_cpu_ms_per_bot_sec
+            ),
+        );
         out
     }
 }

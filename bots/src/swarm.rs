@@ -36,6 +36,7 @@ pub async fn run(config: SwarmConfig) -> Report {
     // Each bot needs one socket; leave room for the rest of the process.
     let _ = rlimit::increase_nofile_limit(config.bots as u64 * 2 + 256);
     let live = Arc::new(Live::default());
+    let cpu_at_start = crate::measure::process_cpu_secs();
     let start = Instant::now();
     let ramp = Duration::from_secs_f64(config.ramp_secs.max(0.0));
     let deadline = start + ramp + Duration::from_secs_f64(config.duration_secs.max(0.0));
@@ -84,5 +85,9 @@ pub async fn run(config: SwarmConfig) -> Report {
     if let Some(p) = progress {
         p.abort();
     }
-    Report::new(config.bots, &results)
+    let mut report = Report::new(config.bots, &results);
+    if let (Some(before), Some(after)) = (cpu_at_start, crate::measure::process_cpu_secs()) {
+        report.set_swarm_cpu(after - before);
+    }
+    report
 }

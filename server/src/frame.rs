@@ -148,8 +148,7 @@ impl TickClock {
     pub fn timing(&self) -> SimTiming {
         let mut sorted: Vec<f32> = self.window.iter().map(|(ms, _)| *ms).collect();
         sorted.sort_by(f32::total_cmp);
-        let pick =
-            |p: f32| sorted.get(((sorted.len().saturating_sub(1)) as f32 * p).round() as usize).copied().unwrap_or(0.0);
+        let pick = |p: f64| shared::stats::percentile(&sorted, p).unwrap_or(0.0);
         let n = self.window.len().max(1) as f64;
         let phase_ms_mean = self.window_phase_secs.map(|s| (s / n * 1000.0) as f32);
         SimTiming {

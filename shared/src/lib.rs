@@ -10,7 +10,8 @@
 //! - [`quant`]: the wire quantization of an entity's state;
 //! - [`constants`]: tick rate, dt, damping per entity kind, limits, `PROTOCOL_VERSION`;
 //! - [`kinematics`]: the damping-exact motion model (a mirror of rapier2d's integrator);
-//! - [`replica`]: a client's copy of the world, built by applying snapshots.
+//! - [`replica`]: a client's copy of the world, built by applying snapshots;
+//! - [`stats`]: percentiles, computed one way by the server, the benchmark and the bots.
 
 pub mod codec;
 pub mod constants;
@@ -19,5 +20,6 @@ pub mod kinematics;
 pub mod protocol;
 pub mod quant;
 pub mod replica;
+pub mod stats;
 
 pub use constants::PROTOCOL_VERSION;

@@ -12,17 +12,13 @@ use asteroids_server::frame::SimTiming;
 use asteroids_server::net::interest::Interest;
 use asteroids_server::sim::{is_snapshot_tick, Game, GameConfig, SimEvent, PHASES};
 use asteroids_server::Config;
-use shared::codec::encode_server;
+use shared::codec::{encode_server, ws_frame_len};
 use shared::constants::{DEFAULT_SNAPSHOT_HZ, TICK_HZ};
 use shared::protocol::{Input, PlayerId, ServerMsg, Snapshot, ViewRect};
 use std::time::Instant;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[i]
+    shared::stats::percentile(sorted, p).unwrap_or(0.0)
 }
 
 fn world(asteroids: usize, seed: u64) -> Game {
@@ -117,14 +113,7 @@ fn tick_time(asteroids: usize, ships: u32, ticks: u32) {
 
 /// Bytes on the wire for one server message: payload plus the WebSocket frame header.
 fn wire_len(snap: Snapshot) -> u64 {
-    let n = encode_server(&ServerMsg::Snapshot(snap)).len() as u64;
-    n + if n < 126 {
-        2
-    } else if n <= 65_535 {
-        4
-    } else {
-        10
-    }
+    ws_frame_len(encode_server(&ServerMsg::Snapshot(snap)).len())
 }
 
 fn downlink(asteroids: usize, seconds: u32) {

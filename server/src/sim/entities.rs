@@ -11,7 +11,8 @@ use rapier2d::prelude::{ChannelEventCollector, ColliderHandle, PhysicsWorld, Que
 use shared::kinematics::Kinematics;
 use shared::protocol::{EntityId, EntityKind, PlayerId, Tick};
 use shared::quant::{Body, Ctrl, QState};
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 
 /// One entity.
 #[derive(Debug)]
@@ -31,8 +32,6 @@ pub struct Entity {
     pub ctrl_now: Ctrl,
     /// The player who owns it (ships, bullets).
     pub owner: Option<PlayerId>,
-    /// The tick at which it disappears (bullets).
-    pub expires_at: Option<Tick>,
 }
 
 /// What a new entity is and where it starts.
@@ -57,6 +56,10 @@ pub struct Entities {
     index: HashMap<EntityId, usize>,
     counts: [usize; EntityKind::ALL.len()],
     next_id: EntityId,
+    /// Entities that disappear by themselves, soonest first, so expiring them costs what
+    /// expires rather than a scan of every entity. (An entry whose entity is already gone is
+    /// skipped when it comes up.)
+    expiries: BinaryHeap<Reverse<(Tick, EntityId)>>,
 }
 
 impl Entities {
@@ -68,6 +71,7 @@ impl Entities {
             index: HashMap::new(),
             counts: [0; EntityKind::ALL.len()],
             next_id: 1,
+            expiries: BinaryHeap::new(),
         }
     }
 
@@ -80,6 +84,9 @@ impl Entities {
         let collider = self.world.insert_collider(physics::collider_builder(new.kind, id, state.position()), None);
         self.index.insert(id, self.list.len());
         self.counts[new.kind.index()] += 1;
+        if let Some(t) = new.expires_at {
+            self.expiries.push(Reverse((t, id)));
+        }
         self.list.push(Entity {
             id,
             kind: new.kind,
@@ -88,7 +95,6 @@ impl Entities {
             epoch: tick,
             ctrl_now: new.ctrl,
             owner: new.owner,
-            expires_at: new.expires_at,
         });
         id
     }
@@ -104,6 +110,19 @@ impl Entities {
         self.world.remove_collider(e.collider);
         self.counts[e.kind.index()] -= 1;
         Some(e)
+    }
+
+    /// Removes every entity whose time is up at `now`; returns how many.
+    pub fn despawn_expired(&mut self, now: Tick) -> usize {
+        let mut removed = 0;
+        while let Some(&Reverse((t, id))) = self.expiries.peek() {
+            if t > now {
+                break;
+            }
+            self.expiries.pop();
+            removed += self.despawn(id).is_some() as usize;
+        }
+        removed
     }
 
     /// The entity with this id.
@@ -211,5 +230,24 @@ mod tests {
         }
         assert!(t.get(ids[3]).is_none() && t.get(ship).is_some());
         assert!(t.despawn(ids[3]).is_none(), "a second despawn finds nothing");
+    }
+
+    /// Entities expire at their tick, not before, whatever the order they were spawned in,
+    /// and one removed earlier (a bullet that hit something) is skipped.
+    #[test]
+    fn entities_expire_on_time() {
+        let kin = Kinematics::new([1000.0, 1000.0]);
+        let mut t = Entities::new(&kin);
+        let at = |tick| Spawn { expires_at: Some(tick), ..rock(0.0) };
+        let late = t.spawn(at(30), 0);
+        let early = t.spawn(at(10), 0);
+        let hit = t.spawn(at(10), 0);
+        let forever = t.spawn(rock(0.0), 0);
+        t.despawn(hit);
+        assert_eq!(t.despawn_expired(9), 0);
+        assert_eq!(t.despawn_expired(10), 1);
+        assert!(t.get(early).is_none() && t.get(late).is_some());
+        assert_eq!(t.despawn_expired(100), 1);
+        assert!(t.get(late).is_none() && t.get(forever).is_some());
     }
 }

@@ -3,16 +3,12 @@
 //! is over gets a new ship.
 
 use super::game::Game;
-use shared::protocol::{EntityId, GameEvent, PlayerId};
+use shared::protocol::{GameEvent, PlayerId};
 
 impl Game {
     pub(super) fn lifetimes(&mut self) {
         let now = self.tick;
-        let expired: Vec<EntityId> =
-            self.entities.iter().filter(|e| e.expires_at.is_some_and(|t| t <= now)).map(|e| e.id).collect();
-        for id in expired {
-            self.entities.despawn(id);
-        }
+        self.entities.despawn_expired(now);
         let gone: Vec<PlayerId> =
             self.players.iter().filter(|(_, p)| p.detached_until.is_some_and(|t| t <= now)).map(|(id, _)| id).collect();
         for id in gone {
