@@ -63,18 +63,6 @@ pub struct Correction {
     pub actual: QState,
 }
 
-/// What applying one snapshot did, for stats (bots, the page's debug overlay).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct ApplyReport {
-    /// Ticks the known entities were predicted forward.
-    pub ticks_advanced: u32,
-    /// Entities corrected (`changed`).
-    pub corrections: u32,
-    /// Largest distance between a corrected entity's predicted and authoritative position,
-    /// world units.
-    pub max_correction: f32,
-}
-
 /// The entities a client knows, all at one tick.
 #[derive(Clone, Debug, Default)]
 pub struct Replica {
@@ -111,7 +99,7 @@ impl Replica {
 
     /// Predicts every known entity forward to the snapshot's tick, then applies its
     /// differences. On error the replica is left unchanged.
-    pub fn apply(&mut self, snap: &Snapshot, kin: &Kinematics) -> Result<ApplyReport, ApplyError> {
+    pub fn apply(&mut self, snap: &Snapshot, kin: &Kinematics) -> Result<(), ApplyError> {
         self.apply_observed(snap, kin, |_| {})
     }
 
@@ -122,7 +110,7 @@ impl Replica {
         snap: &Snapshot,
         kin: &Kinematics,
         mut observe: impl FnMut(&Correction),
-    ) -> Result<ApplyReport, ApplyError> {
+    ) -> Result<(), ApplyError> {
         if let Some(have) = self.tick {
             if snap.tick <= have {
                 return Err(ApplyError::StaleTick { have, got: snap.tick });
@@ -141,7 +129,6 @@ impl Replica {
         }
 
         let ticks = self.tick.map_or(0, |have| snap.tick - have);
-        let mut report = ApplyReport { ticks_advanced: ticks, ..ApplyReport::default() };
         for id in &snap.left {
             self.entities.remove(id);
         }
@@ -155,15 +142,12 @@ impl Replica {
         }
         for c in &snap.changed {
             if let Some(known) = self.entities.get_mut(&c.id) {
-                let err = (known.state.position() - c.state.position()).length();
-                report.corrections += 1;
-                report.max_correction = report.max_correction.max(err);
                 observe(&Correction { id: c.id, kind: known.kind, predicted: known.state, actual: c.state });
                 known.state = c.state;
             }
         }
         self.tick = Some(snap.tick);
-        Ok(report)
+        Ok(())
     }
 }
 
@@ -187,14 +171,15 @@ mod tests {
         r.apply(&Snapshot { tick: 10, entered: vec![enter(1, 0.0), enter(2, 100.0)], ..Default::default() }, &kin)
             .unwrap();
         let fixed = state(500.0, 0.0);
-        let rep = r
-            .apply(
-                &Snapshot { tick: 13, changed: vec![EntityUpdate { id: 2, state: fixed }], ..Default::default() },
-                &kin,
-            )
-            .unwrap();
-        assert_eq!(rep.ticks_advanced, 3);
-        assert_eq!(rep.corrections, 1);
+        let mut corrected = Vec::new();
+        r.apply_observed(
+            &Snapshot { tick: 13, changed: vec![EntityUpdate { id: 2, state: fixed }], ..Default::default() },
+            &kin,
+            |c| corrected.push((c.id, c.actual)),
+        )
+        .unwrap();
+        assert_eq!(corrected, [(2, fixed)], "one correction, observed");
+        assert_eq!(r.tick(), Some(13));
         assert_eq!(r.get(1).unwrap().state, kin.advance(&state(0.0, 60.0), EntityKind::AsteroidSmall, 3));
         assert_eq!(r.get(1).unwrap().state.position(), Vec2::new(3.0, 0.0));
         assert_eq!(r.get(2).unwrap().state, fixed);
