@@ -13,8 +13,8 @@
 //!
 //! The game then applies its own rules ([`Kinematics::post_step`]: a ship's speed limit, the
 //! arena's bouncing edges) and snaps the state to the wire grid ([`crate::quant`]). The server
-//! runs the real rapier step and these rules; a client runs [`Kinematics::step`] and the same
-//! rules. Only `+ − × ÷ sqrt` are used, which IEEE 754 makes exact everywhere, so native and
+//! moves every entity with this model (rapier detects its contacts), and every client predicts
+//! with it. Only `+ − × ÷ sqrt` are used, which IEEE 754 makes exact everywhere, so native and
 //! wasm clients agree with the server bit for bit. The integration test
 //! `kinematics_vs_rapier` holds this model to real rapier bodies.
 //!
