@@ -64,6 +64,10 @@ pub struct Config {
     /// Bearer token for /admin/stats and /metrics (default: a random one, printed at start-up).
     #[arg(long, value_name = "T", env = "ASTEROIDS_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Threads of the async runtime (sessions, HTTP); default: the machine's cores less the one
+    /// the simulation keeps (see [`Config::runtime_workers`]).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: Option<u16>,
     /// Per-connection limits (`--max-connections`, `--allowed-origin`; the rest are constants).
     #[command(flatten)]
     pub limits: Limits,
@@ -73,6 +77,17 @@ pub struct Config {
     /// How long a dropped player can come back to its ship, ticks. Not a flag (tests shorten it).
     #[arg(skip = shared::constants::RESUME_WINDOW_TICKS)]
     pub resume_window_ticks: u32,
+}
+
+/// Cores the simulation thread needs to itself: one.
+pub const SIMULATION_CORES: usize = 1;
+
+/// How many runtime workers leave the simulation its core on a machine with `cores`: all but
+/// [`SIMULATION_CORES`], and at least one. With as many workers as cores, the sessions' encoding
+/// competed with the tick for the CPU under load and ticks were missed; the tick must never
+/// wait for a core, while a session that waits only delays its own next snapshot.
+pub fn workers_beside_the_simulation(cores: usize) -> usize {
+    cores.saturating_sub(SIMULATION_CORES).max(1)
 }
 
 impl Default for Config {
@@ -89,6 +104,14 @@ impl Config {
             .arena_size
             .unwrap_or_else(|| (self.asteroids.max(1) as f32 * AREA_PER_ASTEROID).sqrt().max(MIN_ARENA_SIZE));
         [side * 0.5, side * 0.5]
+    }
+
+    /// Worker threads for the async runtime: `--workers`, or else [`workers_beside_the_simulation`]
+    /// for this machine's cores.
+    pub fn runtime_workers(&self) -> usize {
+        self.workers.map(usize::from).unwrap_or_else(|| {
+            workers_beside_the_simulation(std::thread::available_parallelism().map_or(1, |n| n.get()))
+        })
     }
 
     /// The admin token, if one was given (an empty one counts as none: it would open the admin
@@ -118,6 +141,13 @@ mod tests {
     }
 
     /// Every flag the scripts and tests use keeps its name and meaning.
+    /// The runtime leaves the simulation a core: one worker on a 2-core machine, never none.
+    #[test]
+    fn runtime_workers_leave_the_simulation_a_core() {
+        assert_eq!([1, 2, 4, 16].map(workers_beside_the_simulation), [1, 1, 3, 15]);
+        assert!(Config::default().runtime_workers() >= 1);
+    }
+
     #[test]
     fn flags_keep_their_names() {
         let c = Config::try_parse_from([
@@ -144,8 +174,11 @@ mod tests {
             "https://b.example",
             "--admin-token",
             "secret",
+            "--workers",
+            "3",
         ])
         .unwrap();
+        assert_eq!((c.workers, c.runtime_workers()), (Some(3), 3));
         assert_eq!(c.bind, "0.0.0.0:9000");
         assert_eq!((c.asteroids, c.arena_size, c.snapshot_hz, c.seed), (800, Some(3000.0), 30, 7));
         assert_eq!((&c.www_dir, &c.db_path), (&PathBuf::from("site"), &PathBuf::from("scores.db")));

@@ -4,12 +4,17 @@
 use asteroids_server::{token, Config};
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
-    let mut config = Config::parse();
+    let config = Config::parse();
+    let workers = config.runtime_workers();
+    tracing::info!(workers, "runtime workers (the simulation keeps a core of its own)");
+    tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build()?.block_on(serve(config))
+}
+
+async fn serve(mut config: Config) -> anyhow::Result<()> {
     if config.given_admin_token().is_none() {
         let t = token::random();
         // Printed, not logged at a level that might be filtered: the operator needs it.
