@@ -26,6 +26,8 @@ pub const BOT_VIEW: [f32; 2] = [1920.0, 1080.0];
 pub const THINK_INTERVAL: Duration = Duration::from_millis(100);
 /// Longest a bot waits to connect and be welcomed.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a bot whose send failed keeps reading what the server still sent.
+pub const DRAIN_AFTER_SEND_FAILURE: Duration = Duration::from_secs(1);
 /// The socket's read buffer, bytes: tungstenite zeroes it on every read, and its default
 /// (128 KiB) would cost a thousand bots more time than their messages.
 const READ_BUFFER_BYTES: usize = 16 * 1024;
@@ -169,11 +171,11 @@ pub async fn run(
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
             live.errors.fetch_add(1, Ordering::Relaxed);
-            return BotResult { failure: Some(e), ..BotResult::default() };
+            return BotResult { name, failure: Some(e), ..BotResult::default() };
         }
         Err(_) => {
             live.errors.fetch_add(1, Ordering::Relaxed);
-            return BotResult { failure: Some("connect timeout".into()), ..BotResult::default() };
+            return BotResult { name, failure: Some("connect timeout".into()), ..BotResult::default() };
         }
     };
     live.connected.fetch_add(1, Ordering::Relaxed);
@@ -202,6 +204,14 @@ pub async fn run(
             },
             _ = act.tick(), if every.is_some() => {
                 if bot.act(&mut ws).await.is_err() {
+                    // The server may have said more before it closed (a draining server sends
+                    // each player what it is owed, then goodbye): read it, briefly.
+                    let drain_until = Instant::now() + DRAIN_AFTER_SEND_FAILURE;
+                    while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(drain_until, ws.next()).await {
+                        if let Message::Binary(b) = msg {
+                            let _ = bot.receive(&b, &live);
+                        }
+                    }
                     break Some("send failed".into());
                 }
             }
@@ -211,5 +221,6 @@ pub async fn run(
     if end.is_some() {
         live.errors.fetch_add(1, Ordering::Relaxed);
     }
-    bot.meter.finish(Instant::now(), end)
+    let score = bot.session.score;
+    BotResult { name, score, ..bot.meter.finish(Instant::now(), end) }
 }

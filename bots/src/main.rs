@@ -28,6 +28,10 @@ struct Args {
     /// Write the report as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Write each pilot's name and last `Score` (hits, kills, deaths, best life, points) here,
+    /// as JSON, to compare with what the server stored.
+    #[arg(long)]
+    scores: Option<PathBuf>,
     /// Seed of the bots' random choices.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -56,6 +60,19 @@ async fn main() -> anyhow::Result<()> {
     if let Some(path) = args.json {
         std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
         eprintln!("report written to {}", path.display());
+    }
+    if let Some(path) = args.scores {
+        let pilots: Vec<serde_json::Value> = report
+            .pilots
+            .iter()
+            .map(|(name, s)| {
+                serde_json::json!({
+                    "name": name, "hits": s.hits, "kills": s.kills, "deaths": s.deaths,
+                    "best_life_ticks": s.best_life_ticks, "points": s.points,
+                })
+            })
+            .collect();
+        std::fs::write(&path, serde_json::to_string_pretty(&pilots)?)?;
     }
     let ratio = report.failure_ratio();
     if ratio * 100.0 > args.max_failure_pct {

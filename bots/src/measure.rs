@@ -26,6 +26,10 @@ pub struct Live {
 /// What one bot measured.
 #[derive(Debug, Default)]
 pub struct BotResult {
+    /// The pilot's name (its identity on the server).
+    pub name: String,
+    /// The last score the server sent this pilot.
+    pub score: shared::protocol::Score,
     /// Connected and welcomed.
     pub connected: bool,
     /// Why connecting failed.

@@ -75,6 +75,10 @@ pub struct Report {
     /// The swarm's own cost: CPU milliseconds per bot-second (what a bot costs the machine the
     /// server shares).
     pub swarm_cpu_ms_per_bot_sec: f64,
+    /// Each pilot's name and the last score the server sent it (written apart, with
+    /// `--scores`: a line per bot would swamp the report).
+    #[serde(skip)]
+    pub pilots: Vec<(String, shared::protocol::Score)>,
 }
 
 impl Report {
@@ -137,6 +141,7 @@ impl Report {
                 &["p50", "p99"],
             ),
             swarm_cpu_secs: 0.0,
+            pilots: results.iter().filter(|r| r.connected).map(|r| (r.name.clone(), r.score)).collect(),
             bot_secs: results.iter().map(|r| r.active_secs).sum(),
             swarm_cpu_ms_per_bot_sec: 0.0,
         }
