@@ -133,6 +133,32 @@ test('a player joins, flies, fires, and coasting asteroids never need a visible 
   await page.close();
 });
 
+test('after a reload the controls answer at once (the new page numbers its inputs from 1)', { timeout: 60_000 }, async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  await page.goto(baseUrl);
+  await page.fill('#name', 'Reloader');
+  await page.click('#play');
+  const before = await waitFor(page, 'the ship in view', (s) => s.phase === 'playing' && s.ship !== null);
+  // Many control changes: the old page's input counter runs far ahead of a fresh page's.
+  for (let i = 0; i < 80; i++) {
+    await page.keyboard.down('ArrowLeft');
+    await page.keyboard.up('ArrowLeft');
+  }
+  await sleep(300);
+  await page.reload();
+  await page.click('#play'); // the name (and its token) are remembered
+  const back = await waitFor(page, 'the same ship again', (s) => s.phase === 'playing' && s.ship !== null);
+  assert.equal(back.ship_id, before.ship_id, 'resumed the same ship');
+  await page.keyboard.down('ArrowUp');
+  await sleep(1000);
+  const flown = await stats(page);
+  await page.keyboard.up('ArrowUp');
+  assert.equal(flown.ship_id, before.ship_id);
+  const d = Math.hypot(flown.ship.x - back.ship.x, flown.ship.y - back.ship.y);
+  assert.ok(d > 30, `the ship answered the reloaded page's thrust at once (moved ${d.toFixed(1)} units in 1 s)`);
+  await page.close();
+});
+
 test('SIGTERM drains the real server: the page is told, and the process exits 0 within 10 s', { timeout: 30_000 }, async () => {
   const page = await browser.newPage({ viewport: { width: 800, height: 600 } });
   await page.goto(baseUrl);
