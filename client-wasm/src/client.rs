@@ -15,7 +15,7 @@ use crate::stats::{DebugStats, Stats};
 use crate::view::View;
 use glam::Vec2;
 use shared::codec::decode_server;
-use shared::protocol::{EntityKind, ServerMsg};
+use shared::protocol::{EntityId, EntityKind, ServerMsg};
 
 /// The client.
 pub struct Client {
@@ -74,7 +74,7 @@ impl Client {
         self.stats.bytes.add(now_ms, bytes.len() as f64);
         let msg = decode_server(bytes).map_err(ProtocolError::Undecodable)?;
         // Where the entities the server is about to correct are drawn right now.
-        let before: Vec<(u32, Vec2)> = match (&msg, self.session.model()) {
+        let before: Vec<(EntityId, Vec2)> = match (&msg, self.session.model()) {
             (ServerMsg::Snapshot(s), Some(model)) => {
                 s.changed.iter().filter_map(|c| self.view.pose(model, c.id, now_ms).map(|p| (c.id, p.pos))).collect()
             }

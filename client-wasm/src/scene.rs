@@ -4,7 +4,7 @@
 use crate::view::Pose;
 use glam::Vec2;
 use shared::constants::{MAX_ENTITY_RADIUS, MAX_VIEW_SIZE};
-use shared::protocol::{EntityKind, ViewRect};
+use shared::protocol::{EntityId, EntityKind, ViewRect};
 
 /// Extra margin around the screen in the view sent to the server, world units: the view need
 /// not be re-sent until the camera has moved half of it.
@@ -143,8 +143,9 @@ fn unit(h: u32) -> f32 {
 }
 
 /// Vertices of an asteroid's outline in its own frame: jagged, the same for an id every frame.
-pub fn asteroid_outline(id: u32, radius: f32) -> Vec<Vec2> {
+pub fn asteroid_outline(id: EntityId, radius: f32) -> Vec<Vec2> {
     const N: u32 = 11;
+    let id = (id ^ (id >> 32)) as u32;
     (0..N)
         .map(|i| {
             let a = i as f32 / N as f32 * std::f32::consts::TAU;

@@ -133,7 +133,7 @@ pub struct DebugStats {
     /// The own ship's drawn position, if it is in view.
     pub ship: Option<[f32; 2]>,
     /// The own ship's id.
-    pub ship_id: Option<u32>,
+    pub ship_id: Option<shared::protocol::EntityId>,
     /// The tick of the last snapshot.
     pub tick: Option<u32>,
     /// Points.

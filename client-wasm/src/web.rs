@@ -105,7 +105,8 @@ impl GameClient {
         set(&o, "max_asteroid_correction_10s", d.max_asteroid_correction_10s.into());
         set(&o, "entities", (d.entities as f64).into());
         set(&o, "bullets", (d.bullets as f64).into());
-        set(&o, "ship_id", d.ship_id.map_or(JsValue::NULL, JsValue::from));
+        // A number, not a BigInt: ids stay far below 2^53, and pages and tests compare and print it.
+        set(&o, "ship_id", d.ship_id.map_or(JsValue::NULL, |id| JsValue::from(id as f64)));
         let ship = d.ship.map_or(JsValue::NULL, |[x, y]| {
             let s = Object::new();
             set(&s, "x", (x as f64).into());

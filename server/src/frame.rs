@@ -267,7 +267,7 @@ mod tests {
     use glam::Vec2;
     use shared::quant::{Body, Ctrl};
 
-    fn at(id: u32, x: f32, y: f32) -> FrameEntity {
+    fn at(id: EntityId, x: f32, y: f32) -> FrameEntity {
         let state =
             QState::from_body(&Body { pos: Vec2::new(x, y), vel: Vec2::ZERO, rot: Vec2::X, angvel: 0.0 }, Ctrl(0));
         FrameEntity { id, kind: EntityKind::AsteroidSmall, state, epoch: 0 }
@@ -297,10 +297,10 @@ mod tests {
                 center: [rnd() * 3500.0, rnd() * 2500.0],
                 size: [(rnd() + 1.0) * 1500.0, (rnd() + 1.0) * 900.0],
             };
-            let mut got: Vec<u32> = Vec::new();
+            let mut got: Vec<EntityId> = Vec::new();
             frame.query(&view, |e| got.push(e.id));
             got.sort();
-            let mut want: Vec<u32> =
+            let mut want: Vec<EntityId> =
                 ents.iter().filter(|e| view.contains(e.state.position().into())).map(|e| e.id).collect();
             want.sort();
             assert_eq!(got, want);

@@ -187,6 +187,16 @@ mod tests {
         assert_eq!(encoded_len_server(&msg), encode_server(&msg).len());
     }
 
+    /// Entity ids beyond 2³² travel intact (ids never wrap); small ones still cost one byte.
+    #[test]
+    fn wide_entity_ids_round_trip() {
+        let snap = |id| ServerMsg::Snapshot(Snapshot { tick: 1, left: vec![id], ..Default::default() });
+        for id in [1, u32::MAX as EntityId, 1 << 40, EntityId::MAX] {
+            assert_eq!(decode_server(&encode_server(&snap(id))).unwrap(), snap(id));
+        }
+        assert_eq!(encode_server(&snap(5)).len() + 5, encode_server(&snap(1 << 40)).len(), "varints: 1 byte, 6 bytes");
+    }
+
     /// Valid client messages survive encode → decode unchanged.
     #[test]
     fn client_round_trip() {

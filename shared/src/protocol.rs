@@ -12,7 +12,7 @@ use crate::quant::QState;
 use serde::{Deserialize, Serialize};
 
 /// Identifies an entity for as long as the server runs; never reused.
-pub type EntityId = u32;
+pub type EntityId = u64;
 /// Identifies a connected player for as long as the server runs; never reused.
 pub type PlayerId = u32;
 /// A simulation tick number.

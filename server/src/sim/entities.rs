@@ -232,6 +232,18 @@ mod tests {
         assert!(t.despawn(ids[3]).is_none(), "a second despawn finds nothing");
     }
 
+    /// Regression (ids wrapped after 2³² spawns and were reused): ids go on past `u32::MAX`
+    /// and never repeat.
+    #[test]
+    fn ids_never_wrap() {
+        let kin = Kinematics::new([1000.0, 1000.0]);
+        let mut t = Entities::new(&kin);
+        t.next_id = u32::MAX as EntityId - 1;
+        let ids: Vec<EntityId> = (0..4).map(|i| t.spawn(rock(i as f32), 0)).collect();
+        assert_eq!(ids, [u32::MAX as u64 - 1, u32::MAX as u64, 1 << 32, (1 << 32) + 1]);
+        assert!(ids.iter().all(|&id| t.get(id).is_some()));
+    }
+
     /// Entities expire at their tick, not before, whatever the order they were spawned in,
     /// and one removed earlier (a bullet that hit something) is skipped.
     #[test]

@@ -18,7 +18,7 @@
 
 use rapier2d::prelude::*;
 use shared::kinematics::Kinematics;
-use shared::protocol::EntityKind;
+use shared::protocol::{EntityId, EntityKind};
 use shared::quant::{Body, QState};
 
 /// Collision group of ships.
@@ -60,7 +60,7 @@ pub fn new_world(kin: &Kinematics) -> PhysicsWorld {
 }
 
 /// The collider of an entity of `kind` at `pos`; `user_data` carries the entity id.
-pub fn collider_builder(kind: EntityKind, id: u32, pos: glam::Vec2) -> ColliderBuilder {
+pub fn collider_builder(kind: EntityKind, id: EntityId, pos: glam::Vec2) -> ColliderBuilder {
     let (memberships, filter, events) = match kind {
         EntityKind::Ship => (SHIPS, SHIPS | ASTEROIDS | BULLETS, true),
         EntityKind::Bullet => (BULLETS, SHIPS | ASTEROIDS, true),
