@@ -62,12 +62,14 @@ pub async fn serve(socket: WebSocket, state: AppState, _slot: ConnectionSlot) {
         tracing::debug!(player, "session started");
         let conn = state.stats.register(player, name);
         let session = joined.session;
-        let reason = run(tx, rx, &state, &conn, joined).await;
+        let (reason, abusive) = run(tx, rx, &state, &conn, joined).await;
         state.stats.unregister(conn.id);
-        tracing::debug!(player, reason, "session ended");
-        if state.sim.try_send(SimEvent::Leave { player, session }).is_err() {
+        tracing::debug!(player, reason, abusive, "session ended");
+        // A connection closed for breaking the rules leaves no ship waiting to be resumed.
+        let leave = SimEvent::Leave { player, session, resumable: !abusive };
+        if let Err(mpsc::error::TrySendError::Full(leave)) = state.sim.try_send(leave) {
             // The channel is full: wait for room rather than leak the ship.
-            let _ = state.sim.send(SimEvent::Leave { player, session }).await;
+            let _ = state.sim.send(leave).await;
         }
     }
 }
@@ -220,7 +222,7 @@ async fn handshake(tx: &mut Tx, rx: &mut Rx, state: &AppState) -> Option<(Player
     };
     let player = joined.player_id;
     if !send_now(tx, Message::Binary(encode_server(&ServerMsg::Welcome(welcome)).into()), state).await {
-        let _ = state.sim.send(SimEvent::Leave { player, session: joined.session }).await;
+        let _ = state.sim.send(SimEvent::Leave { player, session: joined.session, resumable: true }).await;
         return None;
     }
     Some((player, name, joined))
@@ -242,7 +244,9 @@ async fn note_read_error(tx: &mut Tx, state: &AppState, e: &axum::Error) {
     }
 }
 
-async fn run(mut tx: Tx, rx: Rx, state: &AppState, conn: &ConnStats, joined: Joined) -> &'static str {
+/// Runs a session to its end; returns why it ended, and whether the client broke the rules
+/// (closed with 1008 or 1009).
+async fn run(mut tx: Tx, rx: Rx, state: &AppState, conn: &ConnStats, joined: Joined) -> (&'static str, bool) {
     let (out_tx, out_rx) = mpsc::channel(OUTBOX_CAPACITY);
     let (view_tx, view_rx) = watch::channel(None);
     let recv = receive_loop(rx, state, conn, joined.session, view_tx, out_tx.clone());
@@ -250,12 +254,12 @@ async fn run(mut tx: Tx, rx: Rx, state: &AppState, conn: &ConnStats, joined: Joi
     let replaced = joined.replaced;
     tokio::pin!(recv, send, replaced);
     tokio::select! {
-        reason = &mut send => reason,
+        reason = &mut send => (reason, false),
         Ok(()) = &mut replaced => {
             let reason = "replaced by a newer connection";
             let _ = out_tx.try_send(Outbound::Close(close_code::REPLACED, reason));
             let _ = timeout(Duration::from_secs(1), &mut send).await;
-            reason
+            (reason, false)
         }
         outcome = &mut recv => {
             let (code, reason) = outcome;
@@ -263,7 +267,7 @@ async fn run(mut tx: Tx, rx: Rx, state: &AppState, conn: &ConnStats, joined: Joi
                 let _ = out_tx.try_send(Outbound::Close(code, reason));
                 let _ = timeout(Duration::from_secs(1), &mut send).await;
             }
-            reason
+            (reason, matches!(code, Some(close_code::POLICY_VIOLATION | close_code::MESSAGE_TOO_BIG)))
         }
     }
 }

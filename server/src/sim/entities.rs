@@ -112,6 +112,17 @@ impl Entities {
         Some(e)
     }
 
+    /// Makes an entity touchable or not: an intangible one (a waiting player's ship) neither
+    /// touches nor is touched by anything, and rapier reports no contact for it.
+    pub fn set_tangible(&mut self, id: EntityId, tangible: bool) {
+        let Some(e) = self.get(id) else { return };
+        let groups =
+            if tangible { physics::collision_groups(e.kind) } else { rapier2d::prelude::InteractionGroups::none() };
+        if let Some(collider) = self.world.colliders.get_mut(e.collider) {
+            collider.set_collision_groups(groups);
+        }
+    }
+
     /// Removes every entity whose time is up at `now`; returns how many.
     pub fn despawn_expired(&mut self, now: Tick) -> usize {
         let mut removed = 0;

@@ -32,6 +32,9 @@ pub enum SimEvent {
         player: PlayerId,
         /// The connection that ended (ignored if a newer one owns the player now).
         session: u64,
+        /// Whether the player may wait to be resumed: false when the connection was closed for
+        /// breaking the rules (an abusive session leaves no waiting ship behind).
+        resumable: bool,
     },
     /// A validated input from a player's connection.
     Input {

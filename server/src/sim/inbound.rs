@@ -24,7 +24,7 @@ impl Game {
                 SimEvent::Join { name, identity, total_before, reply } => {
                     self.join(name, identity, total_before, reply);
                 }
-                SimEvent::Leave { player, session } => self.leave(player, session),
+                SimEvent::Leave { player, session, resumable } => self.leave(player, session, resumable),
                 SimEvent::Input { player, session, input } => self.input(player, session, input),
             }
         }
@@ -39,6 +39,9 @@ impl Game {
             Some((id, p)) => {
                 if let Some(older) = p.replaced.take() {
                     self.outbox.replaced.push(older);
+                }
+                if let Some(ship) = p.ship {
+                    self.entities.set_tangible(ship, true); // a waiting ship is flown again
                 }
                 p.session = session;
                 p.detached_until = None;
@@ -90,20 +93,24 @@ impl Game {
         }
     }
 
-    /// A connection ended. Ignored if a newer connection has taken the player over; a player
-    /// with an identity stays (ship and all, controls released) for the resume window, others
-    /// leave at once.
-    pub(super) fn leave(&mut self, player: PlayerId, session: u64) {
+    /// A connection ended. Ignored if a newer connection has taken the player over. A player
+    /// with an identity whose connection ended honestly waits (ship and all, controls released)
+    /// for the resume window, as a ghost: its ship neither touches nor is touched, and it is
+    /// not counted online. Others leave at once.
+    pub(super) fn leave(&mut self, player: PlayerId, session: u64, resumable: bool) {
         let window = self.config.resume_window_ticks;
         let Some(p) = self.players.get_mut(player) else { return };
         if p.session != session {
             return;
         }
-        if p.identity.is_some() && window > 0 {
+        if p.identity.is_some() && window > 0 && resumable {
             p.session = 0;
             p.replaced = None;
             p.detached_until = Some(self.tick + window);
             p.input = Input { seq: p.input.seq, ..Input::default() };
+            if let Some(ship) = p.ship {
+                self.entities.set_tangible(ship, false);
+            }
         } else {
             self.remove_player(player);
         }

@@ -12,15 +12,18 @@ use std::sync::Arc;
 
 impl Game {
     pub(super) fn update_leaderboard(&mut self) {
+        // Players waiting to be resumed are not online: only connected ones count and rank.
         let mut top: Vec<LeaderboardEntry> = self
             .players
             .iter()
+            .filter(|(_, p)| p.session != 0)
             .map(|(_, p)| LeaderboardEntry { name: p.name.clone(), points: p.score.points, kills: p.score.kills })
             .collect();
+        let online = top.len() as u32;
         top.sort_by(|a, b| b.points.cmp(&a.points).then(b.kills.cmp(&a.kills)).then(a.name.cmp(&b.name)));
         top.truncate(LEADERBOARD_SIZE);
         let all_time = self.config.all_time.as_ref().map_or_else(Vec::new, |t| t.borrow().as_ref().clone());
-        let board = Leaderboard { online: self.players.len() as u32, top, hotspot: self.hotspot(), all_time };
+        let board = Leaderboard { online, top, hotspot: self.hotspot(), all_time };
         if self.leaderboard.board != board {
             self.leaderboard = Arc::new(PublishedLeaderboard::new(board));
         }

@@ -1,6 +1,6 @@
 //! Phase 6, lifetimes: what ends or begins with time alone. Bullets expire; a detached
-//! player whose resume window ran out leaves, ship and all; a dead player whose respawn delay
-//! is over gets a new ship.
+//! player whose resume window ran out leaves, ship and all; a connected dead player whose
+//! respawn delay is over gets a new ship.
 
 use super::game::Game;
 use shared::protocol::{GameEvent, PlayerId};
@@ -14,8 +14,13 @@ impl Game {
         for id in gone {
             self.remove_player(id);
         }
-        let due: Vec<PlayerId> =
-            self.players.iter().filter(|(_, p)| p.respawn_at.is_some_and(|t| t <= now)).map(|(id, _)| id).collect();
+        // A waiting (detached) player gets its new ship when it comes back, not before.
+        let due: Vec<PlayerId> = self
+            .players
+            .iter()
+            .filter(|(_, p)| p.session != 0 && p.respawn_at.is_some_and(|t| t <= now))
+            .map(|(id, _)| id)
+            .collect();
         for id in due {
             let ship_id = self.spawn_ship(id);
             let position = self.entities.get(ship_id).map_or([0.0; 2], |e| e.state.position().into());

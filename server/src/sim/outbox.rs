@@ -69,7 +69,7 @@ impl Outbox {
         for (reply, joined) in self.joined.drain(..) {
             let (player, session) = (joined.player_id, joined.session);
             if reply.send(joined).is_err() {
-                undelivered.leaves.push(SimEvent::Leave { player, session });
+                undelivered.leaves.push(SimEvent::Leave { player, session, resumable: true });
             }
         }
         for close in self.replaced.drain(..) {

@@ -59,13 +59,20 @@ pub fn new_world(kin: &Kinematics) -> PhysicsWorld {
     world
 }
 
+/// What an entity of `kind` can touch: ships touch everything, bullets ships and asteroids,
+/// asteroids ships and bullets (they pass through each other).
+pub fn collision_groups(kind: EntityKind) -> InteractionGroups {
+    let (memberships, filter) = match kind {
+        EntityKind::Ship => (SHIPS, SHIPS | ASTEROIDS | BULLETS),
+        EntityKind::Bullet => (BULLETS, SHIPS | ASTEROIDS),
+        _ => (ASTEROIDS, SHIPS | BULLETS),
+    };
+    InteractionGroups::new(memberships, filter, InteractionTestMode::And)
+}
+
 /// The collider of an entity of `kind` at `pos`; `user_data` carries the entity id.
 pub fn collider_builder(kind: EntityKind, id: EntityId, pos: glam::Vec2) -> ColliderBuilder {
-    let (memberships, filter, events) = match kind {
-        EntityKind::Ship => (SHIPS, SHIPS | ASTEROIDS | BULLETS, true),
-        EntityKind::Bullet => (BULLETS, SHIPS | ASTEROIDS, true),
-        _ => (ASTEROIDS, SHIPS | BULLETS, false),
-    };
+    let events = matches!(kind, EntityKind::Ship | EntityKind::Bullet);
     let mut builder = ColliderBuilder::ball(kind.radius())
         .translation(pos)
         .sensor(true)
@@ -73,7 +80,7 @@ pub fn collider_builder(kind: EntityKind, id: EntityId, pos: glam::Vec2) -> Coll
         // never meet each other.
         .active_collision_types(ActiveCollisionTypes::all())
         .user_data(id as u128)
-        .collision_groups(InteractionGroups::new(memberships, filter, InteractionTestMode::And));
+        .collision_groups(collision_groups(kind));
     if events {
         builder = builder.active_events(ActiveEvents::COLLISION_EVENTS);
     }

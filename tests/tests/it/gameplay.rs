@@ -225,3 +225,45 @@ fn fire_rate_and_top_speed_are_enforced() {
         }
     }
 }
+
+/// A player whose connection dropped waits for its pilot as a ghost: rocks pass through its
+/// ship, it is not counted online, and once resumed the ship is solid again. A connection
+/// closed for abuse leaves no ghost at all.
+#[test]
+fn waiting_ships_are_ghosts_and_abusers_leave_none() {
+    let mut game = Game::new(GameConfig::new(0, [2000.0, 2000.0], 5)); // the default 10 s window
+    let join_as = |game: &mut Game, identity| {
+        let (reply, mut rx) = tokio::sync::oneshot::channel();
+        tick(
+            game,
+            [SimEvent::Join { name: format!("Id{identity}"), identity: Some(identity), total_before: 0, reply }],
+        );
+        rx.try_recv().expect("joined")
+    };
+    let me = join_as(&mut game, 1);
+    let leave = |who: &Joined, resumable| SimEvent::Leave { player: who.player_id, session: who.session, resumable };
+    tick(&mut game, [leave(&me, true)]);
+    let pos = ship(&game.frame(Default::default()), &me).expect("the ship waits").state.body().pos;
+    game.spawn_asteroid(EntityKind::AsteroidLarge, pos + Vec2::new(150.0, 0.0), Some(Vec2::new(-100.0, 0.0)));
+    for _ in 0..240 {
+        tick(&mut game, []); // the rock drifts through where the ship is, and past it
+    }
+    assert!(ship(&game.frame(Default::default()), &me).is_some(), "nothing touched the waiting ship");
+    assert_eq!(game.frame(Default::default()).leaderboard.board.online, 0, "a waiting player is not online");
+
+    let mut back = join_as(&mut game, 1);
+    assert_eq!((back.player_id, back.ship_id), (me.player_id, me.ship_id));
+    let pos = ship(&game.frame(Default::default()), &back).expect("resumed").state.body().pos;
+    game.spawn_asteroid(EntityKind::AsteroidSmall, pos + Vec2::new(100.0, 0.0), Some(Vec2::new(-100.0, 0.0)));
+    let mut destroyed = false;
+    for _ in 0..120 {
+        tick(&mut game, []);
+        destroyed |= drain(&mut back).iter().any(|e| matches!(e, GameEvent::ShipDestroyed { .. }));
+    }
+    assert!(destroyed, "the resumed ship is solid again");
+
+    let abuser = join_as(&mut game, 2);
+    tick(&mut game, [leave(&abuser, false)]);
+    let frame = game.frame(Default::default());
+    assert!(!frame.players.contains_key(&abuser.player_id) && frame.entity(abuser.ship_id).is_none(), "no ghost");
+}

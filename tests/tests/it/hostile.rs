@@ -70,7 +70,7 @@ async fn garbage_is_counted_then_closed_1008() {
 }
 
 /// An input flood at 10× the allowed rate is dropped above the rate, closed with 1008 as
-/// abuse, and another player's snapshots keep their cadence. (That at most one input per
+/// abuse, leaves no ghost, and another player's snapshots keep their cadence. (That at most one input per
 /// ship applies per tick is `gameplay::at_most_one_input_per_tick_latest_wins`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn input_flood_is_closed_and_others_unaffected() {
@@ -78,7 +78,7 @@ async fn input_flood_is_closed_and_others_unaffected() {
     let (mut steady, w) = Client::join(server.local_addr(), "Steady").await.unwrap();
     steady.view(w.ship_position, [1920.0, 1080.0]).await.unwrap();
     steady.snapshot().await.unwrap();
-    let (mut flood, _) = Client::join(server.local_addr(), "Flood").await.unwrap();
+    let (mut flood, fw) = Client::join(server.local_addr(), "Flood").await.unwrap();
     let flooder = tokio::spawn(async move {
         let rate = asteroids_server::limits::MAX_MESSAGES_PER_SEC * 10;
         let gap = Duration::from_secs_f64(1.0 / rate as f64);
@@ -107,6 +107,15 @@ async fn input_flood_is_closed_and_others_unaffected() {
     assert_eq!(ended, Ended::Closed(1008, "message rate exceeded".into()), "after {sent} inputs");
     assert!(server.stats().rate_limited.load(Ordering::Relaxed) > 0);
     assert!(worst_gap < Duration::from_millis(500), "the steady player's snapshots stalled {worst_gap:?}");
+    // An abusive session leaves no ghost: the flooder (who has an identity) does not wait out
+    // the 10 s resume window, its player and ship leave at once.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while server.latest_frame().players.contains_key(&fw.player_id)
+        || server.latest_frame().entity(fw.ship_id).is_some()
+    {
+        assert!(Instant::now() < deadline, "the flooder's ship stayed behind as a ghost");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     server.shutdown().await;
 }
 
