@@ -76,8 +76,16 @@ pub const RESPAWN_TICKS: u32 = 120;
 pub const RESUME_WINDOW_TICKS: u32 = 600;
 /// Points for hitting a large or medium asteroid; small ones give twice this.
 pub const POINTS_PER_HIT: u32 = 1;
-/// Points for destroying another player's ship.
+/// Points for destroying another player's ship (but see [`KILL_REPEAT_WINDOW_TICKS`] and
+/// [`MIN_VICTIM_POINTS`]).
 pub const POINTS_PER_KILL: u32 = 10;
+/// A kill scores points only if the shooter has not scored a kill of the same victim (the
+/// same identity) within this window (5 minutes): shooting one's own throw-away accounts
+/// over and over pays nothing.
+pub const KILL_REPEAT_WINDOW_TICKS: u32 = 5 * 60 * 60;
+/// A kill scores points only if the victim has at least this many all-time points: a pilot
+/// who has never scored (a fresh throw-away account, or a newcomer) is worth nothing to hunt.
+pub const MIN_VICTIM_POINTS: u32 = 1;
 
 /// Relative odds of a new asteroid being large, medium or small.
 pub const ASTEROID_SIZE_ODDS: [u32; 3] = [5, 3, 2];

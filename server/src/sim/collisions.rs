@@ -4,8 +4,9 @@
 //!
 //! - a bullet that touches an asteroid is spent; the asteroid splits (large → two medium →
 //!   two small → gone) and the shooter scores a hit;
-//! - a bullet that touches another player's ship destroys it: a kill for the shooter, a death
-//!   for the pilot (one's own bullets pass through);
+//! - a bullet that touches another player's ship destroys it: a kill for the shooter (worth
+//!   points unless farmed, see `Players::kill_points`), a death for the pilot (one's own
+//!   bullets pass through);
 //! - a ship that touches an asteroid or another ship is destroyed (both ships, in the latter
 //!   case).
 //!
@@ -74,11 +75,16 @@ impl Game {
         if b.owner.is_some() && b.owner == s.owner {
             return; // one's own bullet
         }
-        let shooter = b.owner;
+        let (shooter, victim) = (b.owner, s.owner);
         let by = self.players.name(shooter);
+        // Decided before the death changes the victim's record.
+        let points = match (shooter, victim) {
+            (Some(shooter), Some(victim)) => self.players.kill_points(shooter, victim, self.tick),
+            _ => 0,
+        };
         self.entities.despawn(bullet);
         self.destroy_ship(ship, DeathCause::Shot { by });
-        self.players.award(shooter, ScoreChange::Kill, &mut self.outbox);
+        self.players.award(shooter, ScoreChange::Kill { points }, &mut self.outbox);
     }
 
     fn destroy_ship(&mut self, ship: EntityId, cause: DeathCause) {

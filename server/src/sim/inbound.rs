@@ -68,6 +68,7 @@ impl Game {
                     session,
                     detached_until: None,
                     replaced: Some(replaced_tx),
+                    scored_kills: Default::default(),
                 });
                 self.spawn_ship(id);
                 id

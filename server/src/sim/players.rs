@@ -6,7 +6,7 @@
 //! the very same change for the store: the two cannot disagree.
 
 use super::outbox::{Outbox, ScoreDelta};
-use shared::constants::POINTS_PER_KILL;
+use shared::constants::{KILL_REPEAT_WINDOW_TICKS, MIN_VICTIM_POINTS, POINTS_PER_KILL};
 use shared::protocol::{EntityId, GameEvent, Input, PlayerId, Score, Tick};
 use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
@@ -42,6 +42,18 @@ pub struct Player {
     pub detached_until: Option<Tick>,
     /// Closes the owning connection when a newer one takes the player over.
     pub replaced: Option<oneshot::Sender<()>>,
+    /// Victims this player scored a kill of, and when (pruned to the repeat window).
+    pub scored_kills: HashMap<Victim, Tick>,
+}
+
+/// Who was killed, as far as kill farming is concerned: an identity (its accounts' players
+/// come and go), or a guest's player.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Victim {
+    /// A pilot with an identity.
+    Identity(i64),
+    /// A guest (no identity).
+    Guest(PlayerId),
 }
 
 /// Something that changes a score.
@@ -52,8 +64,12 @@ pub enum ScoreChange {
         /// Points for it.
         points: u32,
     },
-    /// Another player's ship destroyed.
-    Kill,
+    /// Another player's ship destroyed; `points` as the kill rules decided
+    /// ([`Players::kill_points`]).
+    Kill {
+        /// Points for it (0 for a farmed kill).
+        points: u32,
+    },
     /// The player's own ship destroyed, after a life of `life_ticks`.
     Death {
         /// How long the ship lived.
@@ -149,6 +165,23 @@ impl Players {
         self.by_id.is_empty()
     }
 
+    /// What killing `victim` is worth to `shooter` at `now`: [`POINTS_PER_KILL`], or nothing
+    /// when the victim has never scored ([`MIN_VICTIM_POINTS`]) or the shooter already scored
+    /// a kill of the same victim within [`KILL_REPEAT_WINDOW_TICKS`]. A scoring kill is
+    /// remembered.
+    pub fn kill_points(&mut self, shooter: PlayerId, victim: PlayerId, now: Tick) -> u32 {
+        let Some(v) = self.by_id.get(&victim) else { return 0 };
+        let key = v.identity.map_or(Victim::Guest(victim), Victim::Identity);
+        let worthless = v.score.total_points < MIN_VICTIM_POINTS;
+        let Some(s) = self.by_id.get_mut(&shooter) else { return 0 };
+        s.scored_kills.retain(|_, at| now - *at < KILL_REPEAT_WINDOW_TICKS);
+        if worthless || s.scored_kills.contains_key(&key) {
+            return 0;
+        }
+        s.scored_kills.insert(key, now);
+        POINTS_PER_KILL
+    }
+
     /// Applies `change` to a player's score, and records the new score for the player and the
     /// change itself for the store (players with an identity). Nothing for a player who is
     /// gone.
@@ -157,7 +190,7 @@ impl Players {
         let mut delta = ScoreDelta::default();
         match change {
             ScoreChange::Hit { points } => (delta.hits, delta.points) = (1, points),
-            ScoreChange::Kill => (delta.kills, delta.points) = (1, POINTS_PER_KILL),
+            ScoreChange::Kill { points } => (delta.kills, delta.points) = (1, points),
             ScoreChange::Death { life_ticks } => (delta.deaths, delta.life_ticks) = (1, life_ticks),
         }
         let s = &mut p.score;
@@ -194,7 +227,30 @@ mod tests {
             session: 1,
             detached_until: None,
             replaced: None,
+            scored_kills: HashMap::new(),
         }
+    }
+
+    /// Farming pays nothing: a second kill of the same identity within the window scores no
+    /// points (a new account of it, or the same one resumed, alike), a victim who never
+    /// scored is worth nothing, and after the window the same victim is worth points again.
+    #[test]
+    fn farmed_kills_score_nothing() {
+        let mut players = Players::default();
+        let hunter = players.insert(pilot(Some(1)));
+        let alt = players.insert(Player { score: Score { total_points: 3, ..Score::default() }, ..pilot(Some(2)) });
+        let fresh = players.insert(Player { total_before: 0, score: Score::default(), ..pilot(Some(3)) });
+        assert_eq!(players.kill_points(hunter, alt, 100), POINTS_PER_KILL);
+        assert_eq!(players.kill_points(hunter, alt, 200), 0, "the same victim again");
+        let alt_again =
+            players.insert(Player { score: Score { total_points: 3, ..Score::default() }, ..pilot(Some(2)) });
+        assert_eq!(players.kill_points(hunter, alt_again, 300), 0, "the same identity on a new player");
+        assert_eq!(players.kill_points(hunter, fresh, 300), 0, "a victim who never scored");
+        assert_eq!(
+            players.kill_points(hunter, alt, 100 + KILL_REPEAT_WINDOW_TICKS),
+            POINTS_PER_KILL,
+            "after the window"
+        );
     }
 
     /// Regression (deaths were never saved): every change reaches the store as exactly what
@@ -208,7 +264,7 @@ mod tests {
         let changes = [
             ScoreChange::Hit { points: 2 },
             ScoreChange::Death { life_ticks: 300 },
-            ScoreChange::Kill,
+            ScoreChange::Kill { points: 10 },
             ScoreChange::Death { life_ticks: 120 },
             ScoreChange::Hit { points: 1 },
         ];
@@ -241,7 +297,7 @@ mod tests {
         let mut players = Players::default();
         let id = players.insert(pilot(None));
         let mut out = Outbox::default();
-        players.award(Some(id), ScoreChange::Kill, &mut out);
+        players.award(Some(id), ScoreChange::Kill { points: 10 }, &mut out);
         assert!(out.scores.is_empty());
         assert_eq!(out.events.len(), 1);
     }

@@ -100,7 +100,13 @@ fn asteroid_kills_ship_and_ship_respawns() {
 fn shooting_a_ship_is_a_kill() {
     let mut game = empty_world();
     let mut a = join(&mut game, "Alice");
-    let mut b = join(&mut game, "Bob");
+    // Bob has scored before (a pilot who never scored is worth no points: see
+    // `sim::players::tests::farmed_kills_score_nothing`).
+    let mut b = {
+        let (reply, mut rx) = tokio::sync::oneshot::channel();
+        tick(&mut game, [SimEvent::Join { name: "Bob".into(), identity: None, total_before: 5, reply }]);
+        rx.try_recv().expect("joined")
+    };
     // Turn Alice towards Bob, close in to within bullet range, fire.
     for seq in 1..=600 {
         let frame = game.frame(Default::default());
