@@ -112,8 +112,12 @@ stats! {
         dropped_inputs: Counter "asteroids_dropped_inputs_total";
         /// Connections closed for not completing the handshake in time.
         handshake_timeouts: Counter "asteroids_handshake_timeouts_total";
-        /// Client messages dropped for exceeding the per-connection rate.
+        /// Client messages (control frames included) dropped for exceeding the per-connection rate.
         rate_limited: Counter "asteroids_rate_limited_total";
+        /// Connections closed (1008) for exceeding the message rate, control frames included.
+        rate_closed: Counter "asteroids_rate_closed_total";
+        /// WebSocket ping and pong frames received from clients (each charged to the message rate).
+        control_frames: Counter "asteroids_control_frames_total";
         /// Game socket upgrades refused for a foreign Origin (403).
         origin_rejected: Counter "asteroids_origin_rejected_total";
         /// Game socket upgrades refused at the connection cap (503).
@@ -159,8 +163,12 @@ pub struct ConnStats {
     pub entities_in_view: AtomicU32,
     /// Whether a frame is being written right now (the most a session ever holds is one).
     pub sending: AtomicBool,
-    /// Round trip of the last WebSocket ping, microseconds (0: not measured yet).
+    /// Round trip of the last WebSocket ping, microseconds (0: not measured yet). Set only by
+    /// the pong answering [`ConnStats::ping_outstanding`].
     pub rtt_us: AtomicU64,
+    /// Payload of the ping awaiting its pong (microseconds since `since`, never 0), or 0 when
+    /// none is: the one pong that may set [`ConnStats::rtt_us`].
+    pub ping_outstanding: AtomicU64,
     /// The clamped view: centre x, y and size w, h, as `f32` bits.
     view: [AtomicU32; 4],
 }
@@ -197,6 +205,7 @@ impl Stats {
             entities_in_view: AtomicU32::new(0),
             sending: AtomicBool::new(false),
             rtt_us: AtomicU64::new(0),
+            ping_outstanding: AtomicU64::new(0),
             view: Default::default(),
         });
         self.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(id, conn.clone());

@@ -243,3 +243,76 @@ async fn connection_cap_refuses_with_503() {
     }
     server.shutdown().await;
 }
+
+/// A WebSocket ping flood counts toward the message rate like any message: it is dropped
+/// above the rate and the socket is closed with 1008, counted (it once echoed 590 MB unmetered).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_flood_is_closed_1008() {
+    use tokio_tungstenite::tungstenite::Message;
+    let server = start_server(small_world()).await;
+    let (mut flood, _) = Client::join(server.local_addr(), "Pinger").await.unwrap();
+    let started = Instant::now();
+    let mut sent = 0u32;
+    // Ten times the most the server tolerates before calling it abuse, as fast as possible.
+    let most = (asteroids_server::limits::MESSAGE_BURST + asteroids_server::limits::MAX_DROPPED_MESSAGES) * 10;
+    while sent < most && started.elapsed() < Duration::from_secs(5) {
+        if flood.send_frame(Message::Ping(vec![1, 2, 3, 4].into())).await.is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    let (ended, _) = flood.until_closed(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(ended, Ended::Closed(1008, "message rate exceeded".into()), "after {sent} pings");
+    let stats = server.stats();
+    assert!(stats.rate_limited.load(Ordering::Relaxed) > 0);
+    assert_eq!(stats.rate_closed.load(Ordering::Relaxed), 1);
+    assert!(stats.control_frames.load(Ordering::Relaxed) > u64::from(asteroids_server::limits::MAX_DROPPED_MESSAGES));
+    server.shutdown().await;
+}
+
+/// A pong the server did not ask for (or with another payload) leaves the round trip shown to
+/// admins unset; only the answer to the server's own outstanding ping sets it.
+#[tokio::test]
+async fn unsolicited_pongs_do_not_set_the_round_trip() {
+    use shared::protocol::ServerMsg;
+    use tokio_tungstenite::tungstenite::Message;
+    let limits = Limits { ping_interval: Duration::from_secs(3600), ..Limits::default() };
+    let server = start_server(config(limits)).await;
+    let (mut c, _) = Client::join(server.local_addr(), "Forger").await.unwrap();
+    for forged in [0u64, 1, 1_000_000] {
+        c.send_frame(Message::Pong(forged.to_le_bytes().to_vec().into())).await.unwrap();
+    }
+    // A game ping after the pongs: its answer proves the server has read them.
+    c.send(&ClientMsg::Ping { nonce: 7 }).await.unwrap();
+    while !matches!(c.recv().await.unwrap(), ServerMsg::Pong { nonce: 7, .. }) {}
+    let conns = server.stats().session_list();
+    assert_eq!(conns[0].rtt_us.load(Ordering::Relaxed), 0, "a forged pong set the round trip");
+    server.shutdown().await;
+
+    // With the server pinging, the client's automatic answer does set it.
+    let limits = Limits { ping_interval: Duration::from_millis(100), ..Limits::default() };
+    let server = start_server(config(limits)).await;
+    let (mut c, _) = Client::join(server.local_addr(), "Honest").await.unwrap();
+    let started = Instant::now();
+    while server.stats().session_list()[0].rtt_us.load(Ordering::Relaxed) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(5), "the server's own ping never set the round trip");
+        let _ = tokio::time::timeout(Duration::from_millis(50), c.recv()).await;
+        // reading answers pings
+    }
+    server.shutdown().await;
+}
+
+/// The client's close frame is echoed with its code (RFC 6455 §5.5.1), completing the closing
+/// handshake, rather than the TCP connection being dropped.
+#[tokio::test]
+async fn client_close_is_echoed() {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::Message;
+    let server = start_server(small_world()).await;
+    let (c, _) = Client::join(server.local_addr(), "Polite").await.unwrap();
+    match c.close_with(1000).await.unwrap() {
+        Some(Message::Close(Some(frame))) => assert_eq!(frame.code, CloseCode::Normal),
+        other => panic!("expected the close echoed, got {other:?}"),
+    }
+    server.shutdown().await;
+}
