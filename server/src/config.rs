@@ -144,6 +144,8 @@ mod tests {
             "https://b.example",
             "--admin-token",
             "secret",
+            "--public-url",
+            "https://Play.example.com/",
         ])
         .unwrap();
         assert_eq!(c.bind, "0.0.0.0:9000");
@@ -152,6 +154,8 @@ mod tests {
         assert_eq!(c.limits.max_connections, 9);
         assert_eq!(c.limits.allowed_origins, ["https://a.example", "https://b.example"]);
         assert_eq!(c.given_admin_token(), Some("secret"));
+        assert_eq!(c.limits.public_url.as_deref(), Some("https://play.example.com"), "kept as its origin");
+        assert!(Config::try_parse_from([BIN, "--public-url", "play.example.com"]).is_err(), "not a URL");
         for hz in ["0", "61"] {
             assert!(Config::try_parse_from([BIN, "--snapshot-hz", hz]).is_err(), "--snapshot-hz {hz}");
         }
@@ -183,7 +187,7 @@ mod tests {
                 limits::MAX_DROPPED_MESSAGES
             )
         );
-        assert_eq!((l.max_connections, l.allowed_origins.len()), (limits::MAX_CONNECTIONS, 0));
+        assert_eq!((l.max_connections, l.allowed_origins.len(), &l.public_url), (limits::MAX_CONNECTIONS, 0, &None));
         assert_eq!(Limits::default(), c.limits);
     }
 

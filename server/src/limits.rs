@@ -26,7 +26,7 @@ pub const RATE_WINDOW: Duration = Duration::from_secs(5);
 /// Open game connections the server accepts; beyond it, upgrades are answered with 503.
 pub const MAX_CONNECTIONS: usize = 20_000;
 
-/// The limits in force. Two are flags of the binary (flattened into [`crate::Config`]); the
+/// The limits in force. Some are flags of the binary (flattened into [`crate::Config`]); the
 /// others are the constants above, which tests may shorten.
 #[derive(Clone, Debug, PartialEq, clap::Args)]
 pub struct Limits {
@@ -60,8 +60,13 @@ pub struct Limits {
     /// Origins allowed on the game socket besides the page's own (repeatable; scheme and host,
     /// as browsers send them). Requests without an Origin (non-browser clients) are allowed;
     /// browsers always send one.
-    #[arg(long = "allowed-origin", value_name = "URL")]
+    #[arg(long = "allowed-origin", value_name = "URL", value_parser = crate::net::origin::origin_of)]
     pub allowed_origins: Vec<String>,
+    /// The URL players open (e.g. https://play.example.com behind a proxy): its origin is the
+    /// page's own on the game socket. Default: the bound address (for a loopback bind,
+    /// http://127.0.0.1:PORT and http://localhost:PORT).
+    #[arg(long, value_name = "URL", value_parser = crate::net::origin::origin_of)]
+    pub public_url: Option<String>,
 }
 
 impl Default for Limits {

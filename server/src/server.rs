@@ -43,6 +43,9 @@ pub struct AppState {
     pub limits: Arc<limits::Limits>,
     /// Identities and scores.
     pub store: store::StoreHandle,
+    /// The origins that may open the game socket (from `--public-url` or the bound address,
+    /// and `--allowed-origin`).
+    pub origins: Arc<net::origin::PublicOrigins>,
 }
 
 /// A running server.
@@ -57,6 +60,16 @@ pub struct Server {
 /// Starts the simulation and serves HTTP and WebSocket on `listener`.
 pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Server> {
     let addr = listener.local_addr()?;
+    let origins =
+        net::origin::PublicOrigins::derive(config.limits.public_url.as_deref(), addr, &config.limits.allowed_origins)
+            .map_err(anyhow::Error::msg)?;
+    tracing::info!(origins = ?origins.exact(), any_ip_on_port = ?origins.any_ip_on_port(), "game socket origins");
+    if origins.any_ip_on_port().is_some() {
+        tracing::warn!(
+            "bound to an unspecified address without --public-url: pages loaded by a host name \
+             cannot open the game socket; give --public-url (or --allowed-origin)"
+        );
+    }
     let opened = std::time::Instant::now();
     let db = store::Store::open(&config.db_path)?;
     tracing::info!(
@@ -92,6 +105,7 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
         admin_token: config.given_admin_token().map_or_else(token::random, str::to_owned).into(),
         limits: Arc::new(config.limits.clone()),
         store: db.handle(),
+        origins: Arc::new(origins),
     };
     state.tracker.spawn(stats::sample_rates(state.stats.clone(), state.shutdown.clone()));
     let app = net::http::router(state.clone(), &config.www_dir);

@@ -4,4 +4,5 @@
 pub mod http;
 pub mod interest;
 pub mod listener;
+pub mod origin;
 pub mod session;

@@ -194,8 +194,16 @@ async fn connections_that_never_upgrade_are_closed() {
 }
 
 async fn upgrade_with_origin(addr: std::net::SocketAddr, origin: &str) -> Result<(), u16> {
+    upgrade_with(addr, origin, None).await
+}
+
+/// An upgrade with this `Origin` (and, if given, this `Host` instead of the address).
+async fn upgrade_with(addr: std::net::SocketAddr, origin: &str, host: Option<&str>) -> Result<(), u16> {
     let mut req = format!("ws://{addr}/ws").into_client_request().unwrap();
     req.headers_mut().insert("Origin", origin.parse().unwrap());
+    if let Some(host) = host {
+        req.headers_mut().insert("Host", host.parse().unwrap());
+    }
     match tokio_tungstenite::connect_async(req).await {
         Ok(_) => Ok(()),
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
@@ -214,6 +222,36 @@ async fn foreign_origins_get_403() {
     assert_eq!(upgrade_with_origin(addr, "https://play.example.com").await, Ok(()));
     assert_eq!(upgrade_with_origin(addr, "https://evil.example").await, Err(403));
     assert_eq!(server.stats().origin_rejected.load(Ordering::Relaxed), 1);
+    server.shutdown().await;
+}
+
+/// A DNS-rebinding page (its own name now pointing at this server) sends a foreign Origin
+/// with a matching Host: refused with 403, because origins are compared with the bound
+/// address (here loopback: 127.0.0.1 and localhost on the real port), never with Host.
+#[tokio::test]
+async fn rebinding_origin_with_matching_host_gets_403() {
+    let server = start_server(small_world()).await;
+    let addr = server.local_addr();
+    let port = addr.port();
+    let evil = format!("evil.example:{port}");
+    assert_eq!(upgrade_with(addr, &format!("http://{evil}"), Some(&evil)).await, Err(403));
+    assert_eq!(
+        upgrade_with(addr, &format!("http://localhost:{port}"), Some(&format!("localhost:{port}"))).await,
+        Ok(())
+    );
+    assert_eq!(upgrade_with(addr, &format!("http://127.0.0.1:{port}"), None).await, Ok(()));
+    assert_eq!(server.stats().origin_rejected.load(Ordering::Relaxed), 1);
+    server.shutdown().await;
+}
+
+/// With `--public-url`, the page's own origin is that URL's, and the bind address's is not.
+#[tokio::test]
+async fn public_url_sets_the_pages_origin() {
+    let limits = Limits { public_url: Some("https://play.example.com".into()), ..Limits::default() };
+    let server = start_server(config(limits)).await;
+    let addr = server.local_addr();
+    assert_eq!(upgrade_with_origin(addr, "https://play.example.com").await, Ok(()));
+    assert_eq!(upgrade_with_origin(addr, &format!("http://{addr}")).await, Err(403));
     server.shutdown().await;
 }
 
