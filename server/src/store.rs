@@ -192,7 +192,11 @@ pub fn open_db(path: &Path) -> rusqlite::Result<Connection> {
              best_life_ticks INTEGER NOT NULL DEFAULT 0,
              points INTEGER NOT NULL DEFAULT 0
          );
-         CREATE INDEX IF NOT EXISTS scores_by_points ON scores(points DESC);",
+         -- The all-time board reads only scorers, through this partial index, so its cost
+         -- does not grow with the (many) identities that never scored. It replaces an index
+         -- on every row that the board's ORDER BY could not use to stop early.
+         DROP INDEX IF EXISTS scores_by_points;
+         CREATE INDEX IF NOT EXISTS scores_top ON scores(points DESC, kills DESC) WHERE points > 0;",
     )?;
     Ok(conn)
 }
@@ -277,11 +281,16 @@ fn commit(conn: &mut Connection, batch: &mut Vec<ScoreDelta>) -> rusqlite::Resul
     Ok(())
 }
 
-fn top(conn: &Connection) -> rusqlite::Result<Vec<LeaderboardEntry>> {
-    let mut q = conn.prepare_cached(
-        "SELECT i.name, s.points, s.kills FROM scores s JOIN identities i ON i.id = s.identity
-         ORDER BY s.points DESC, s.kills DESC, i.name ASC LIMIT ?1",
-    )?;
+/// The all-time top: scorers only (`points > 0`, matching the partial index `scores_top`, so
+/// the query walks the index from the top and stops after the board's rows plus ties),
+/// best first, ties by kills then name. Runs after every commit, on the store's thread.
+pub const TOP_QUERY: &str = "SELECT i.name, s.points, s.kills FROM scores s JOIN identities i ON i.id = s.identity
+     WHERE s.points > 0
+     ORDER BY s.points DESC, s.kills DESC, i.name ASC LIMIT ?1";
+
+/// Runs [`TOP_QUERY`] for the board's size.
+pub fn top(conn: &Connection) -> rusqlite::Result<Vec<LeaderboardEntry>> {
+    let mut q = conn.prepare_cached(TOP_QUERY)?;
     let rows = q.query_map(params![LEADERBOARD_SIZE as i64], |r| {
         Ok(LeaderboardEntry { name: r.get(0)?, points: r.get::<_, i64>(1)? as u32, kills: r.get::<_, i64>(2)? as u32 })
     })?;
@@ -395,6 +404,54 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The all-time top query reads the partial index of scorers: with 20,000 zero-point rows
+    /// it takes about as many VM steps as with none (it once sorted every zero-point row to
+    /// fill the board), and answers the same board of scorers.
+    #[test]
+    fn top_query_cost_does_not_grow_with_zero_point_rows() {
+        let conn = open_db(Path::new(":memory:")).unwrap();
+        let add = |i: i64, points: i64| {
+            conn.execute(
+                "INSERT INTO identities (id, name, name_key, token_hash, created_at) VALUES (?1, ?2, ?2, ?3, 0)",
+                params![i, format!("p{i}"), i.to_le_bytes().to_vec()],
+            )
+            .unwrap();
+            conn.execute("INSERT INTO scores (identity, points, kills) VALUES (?1, ?2, ?3)", params![i, points, i % 3])
+                .unwrap();
+        };
+        // Fewer scorers than the board holds: the board must never fill up with zero rows.
+        for i in 1..=5 {
+            add(i, i * 10);
+        }
+        let steps = |conn: &Connection| {
+            let mut q = conn.prepare(TOP_QUERY).unwrap();
+            let board: Vec<String> =
+                q.query_map(params![LEADERBOARD_SIZE as i64], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+            (board, q.get_status(rusqlite::StatementStatus::VmStep))
+        };
+        let (board_small, steps_small) = steps(&conn);
+        conn.execute_batch("BEGIN").unwrap();
+        for i in 1000..21_000 {
+            add(i, 0);
+        }
+        conn.execute_batch("COMMIT; ANALYZE").unwrap();
+        let (board_big, steps_big) = steps(&conn);
+        assert!(
+            steps_big <= steps_small * 2,
+            "{steps_big} VM steps with 20,000 zero-point rows, {steps_small} without"
+        );
+        assert_eq!(board_small, board_big);
+        assert_eq!(board_big, ["p5", "p4", "p3", "p2", "p1"], "scorers only, best first");
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {TOP_QUERY}"))
+            .unwrap()
+            .query_map(params![LEADERBOARD_SIZE as i64], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(plan.iter().any(|p| p.contains("scores_top")), "{plan:?}");
+    }
 
     fn temp_path(tag: &str) -> PathBuf {
         let p = std::env::temp_dir().join(format!("asteroids-store-{tag}-{}.db", std::process::id()));
