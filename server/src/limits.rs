@@ -24,7 +24,36 @@ pub const MAX_DROPPED_MESSAGES: u32 = 600;
 /// Window over which dropped messages are counted.
 pub const RATE_WINDOW: Duration = Duration::from_secs(5);
 /// Open game connections the server accepts; beyond it, upgrades are answered with 503.
+/// The cap in force is lower when the open-file limit is: see [`connection_cap`].
 pub const MAX_CONNECTIONS: usize = 20_000;
+/// File descriptors kept for everything but game sockets: the database and its WAL files,
+/// the listener, the runtime's epoll and event descriptors, standard streams, static files
+/// being served, HTTP requests not yet upgraded (the 503 answers themselves), the reserve the
+/// accept loop sheds with.
+pub const FD_HEADROOM: u64 = 64;
+/// Most "accept failed" log lines per interval; the rest are counted (`accept_errors`) and
+/// summed into the next line.
+pub const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// Pause of the accept loop after an accept error it could not shed, so it never spins.
+pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The game connections a process can hold with `nofile` open files allowed: each is one
+/// socket, and [`FD_HEADROOM`] descriptors stay free for the rest (at least one connection).
+pub fn connection_cap(nofile: u64) -> usize {
+    usize::try_from(nofile.saturating_sub(FD_HEADROOM).max(1)).unwrap_or(usize::MAX)
+}
+
+/// The process's open-file limit (soft, hard), if the platform has one.
+pub fn nofile_limit() -> Option<(u64, u64)> {
+    rlimit::getrlimit(rlimit::Resource::NOFILE).ok()
+}
+
+/// Raises the soft open-file limit as far as the hard limit allows (the binary calls it once
+/// at start-up; the default soft limit, often 1024 or 256, would cap the server far below
+/// [`MAX_CONNECTIONS`]). Returns the limit now in force.
+pub fn raise_nofile_limit() -> std::io::Result<u64> {
+    rlimit::increase_nofile_limit(u64::MAX)
+}
 
 /// The limits in force. Some are flags of the binary (flattened into [`crate::Config`]); the
 /// others are the constants above, which tests may shorten.
@@ -139,6 +168,17 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The connection cap leaves the headroom free: at a limit of 256 open files, 192 game
+    /// connections (where 241 once made new players hang), never zero.
+    #[test]
+    fn connection_cap_from_the_open_file_limit() {
+        assert_eq!(connection_cap(256), 192);
+        assert_eq!(connection_cap(1024), 960);
+        assert_eq!(connection_cap(1_048_576), 1_048_512);
+        assert_eq!(connection_cap(10), 1);
+        assert_eq!(connection_cap(u64::MAX) as u64, (u64::MAX - FD_HEADROOM).min(usize::MAX as u64));
+    }
 
     /// A burst passes, a sustained flood is dropped and then called abuse; a client within
     /// the rate is never dropped.

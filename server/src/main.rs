@@ -1,7 +1,7 @@
 //! `asteroids-server`: starts logging, parses the flags ([`Config`]), binds, runs until Ctrl-C
 //! or SIGTERM.
 
-use asteroids_server::{token, Config};
+use asteroids_server::{limits, token, Config};
 use clap::Parser;
 
 #[tokio::main]
@@ -10,6 +10,11 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let mut config = Config::parse();
+    // Before anything opens a file: the server derives its connection cap from this limit.
+    match limits::raise_nofile_limit() {
+        Ok(soft) => tracing::info!(open_files = soft, "open-file limit raised to the hard limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
     if config.given_admin_token().is_none() {
         let t = token::random();
         // Printed, not logged at a level that might be filtered: the operator needs it.

@@ -122,6 +122,14 @@ stats! {
         origin_rejected: Counter "asteroids_origin_rejected_total";
         /// Game socket upgrades refused at the connection cap (503).
         full_rejected: Counter "asteroids_full_rejected_total";
+        /// The connection cap in force: --max-connections, lowered to fit the open-file limit.
+        max_connections: Gauge "asteroids_max_connections";
+        /// The process's soft open-file limit at start-up (0: the platform has none).
+        open_files_limit: Gauge "asteroids_open_files_limit";
+        /// Accepts that failed (out of file descriptors, or a connection reset before accept).
+        accept_errors: Counter "asteroids_accept_errors_total";
+        /// Connections answered 503 and closed at accept because the process was out of file descriptors.
+        fd_exhausted_rejected: Counter "asteroids_fd_exhausted_rejected_total";
         /// Snapshots sent.
         snapshots: Counter "asteroids_snapshots_sent_total";
         /// Bytes sent in binary WebSocket messages.

@@ -354,3 +354,74 @@ async fn client_close_is_echoed() {
     }
     server.shutdown().await;
 }
+
+/// Out of file descriptors (a child server whose open-file limit is lowered below what its
+/// connections need), new connections are answered 503 and closed instead of hanging in the
+/// kernel's queue, and the failures are counted.
+#[test]
+fn out_of_descriptors_answers_503_not_a_hang() {
+    use std::io::{BufRead, Read, Write};
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Kill(
+        std::process::Command::new(env!("CARGO_BIN_EXE_asteroids-fd-starved"))
+            .arg("6")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting asteroids-fd-starved"),
+    );
+    let mut line = String::new();
+    std::io::BufReader::new(child.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr: std::net::SocketAddr = line.trim().strip_prefix("addr=").expect("addr= line").parse().unwrap();
+    // Keep-alive requests: every connection the server accepts stays open, holding a descriptor.
+    let mut held = Vec::new();
+    let (mut ok, mut full) = (0, 0);
+    for _ in 0..20 {
+        let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+        // Shorter than the handshake timeout (5 s), after which the server would drop idle
+        // keep-alive connections and a hung client would get through after all.
+        tcp.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut head = [0u8; 12];
+        tcp.read_exact(&mut head).expect("an answer, not a hang");
+        match &head[9..12] {
+            b"200" => ok += 1,
+            b"503" => full += 1,
+            other => panic!("unexpected status {}", String::from_utf8_lossy(other)),
+        }
+        held.push(tcp);
+    }
+    assert!(ok >= 1 && full >= 10, "{ok} answered, {full} refused");
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300)); // the server closes the held connections
+    let stats = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async { http_get(addr, "/admin/stats", Some("fd-starved")).await.unwrap() });
+    assert_eq!(stats.0, 200, "{stats:?}");
+    let doc: serde_json::Value = serde_json::from_str(&stats.1).unwrap();
+    assert!(doc["fd_exhausted_rejected"].as_u64().unwrap() >= 10, "{doc}");
+    assert!(doc["accept_errors"].as_u64().unwrap() >= doc["fd_exhausted_rejected"].as_u64().unwrap(), "{doc}");
+    drop(child.0.stdin.take());
+}
+
+/// The connection cap in force is --max-connections, lowered to fit the open-file limit, and
+/// both are shown to operators.
+#[tokio::test]
+async fn connection_cap_fits_the_open_file_limit() {
+    let server = start_server(small_world()).await;
+    let (soft, _) = asteroids_server::limits::nofile_limit().expect("an open-file limit");
+    let expected = asteroids_server::limits::MAX_CONNECTIONS.min(asteroids_server::limits::connection_cap(soft));
+    assert_eq!(server.stats().max_connections.load(Ordering::Relaxed), expected as u64);
+    assert_eq!(server.stats().open_files_limit.load(Ordering::Relaxed), soft);
+    server.shutdown().await;
+    let small = start_server(config(Limits { max_connections: 3, ..Limits::default() })).await;
+    assert_eq!(small.stats().max_connections.load(Ordering::Relaxed), 3, "the flag wins when lower");
+    small.shutdown().await;
+}
