@@ -23,6 +23,10 @@ pub const MESSAGE_BURST: u32 = 60;
 pub const MAX_DROPPED_MESSAGES: u32 = 600;
 /// Window over which dropped messages are counted.
 pub const RATE_WINDOW: Duration = Duration::from_secs(5);
+/// Combining marks allowed on one base character of a name (after canonical decomposition):
+/// enough for any language's accents (Vietnamese stacks two, as in "ễ"), not for the towers
+/// of marks that draw over the names around them.
+pub const MAX_MARKS_PER_BASE: usize = 2;
 /// Open game connections the server accepts; beyond it, upgrades are answered with 503.
 /// The cap in force is lower when the open-file limit is: see [`connection_cap`].
 pub const MAX_CONNECTIONS: usize = 20_000;

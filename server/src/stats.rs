@@ -108,6 +108,10 @@ stats! {
         connections: Gauge "asteroids_connections";
         /// Client messages rejected as invalid.
         invalid_messages: Counter "asteroids_invalid_messages_total";
+        /// Names refused at the handshake for invisible characters or stacked marks (also in invalid_messages).
+        names_refused: Counter "asteroids_names_refused_total";
+        /// Names refused at the handshake for looking like an existing pilot's (answered NameTaken).
+        look_alike_names: Counter "asteroids_look_alike_names_total";
         /// Inputs dropped because the simulation's queue was full.
         dropped_inputs: Counter "asteroids_dropped_inputs_total";
         /// Connections closed for not completing the handshake in time.

@@ -66,12 +66,13 @@ fn main() -> anyhow::Result<()> {
     let tx = conn.transaction()?;
     {
         let mut ident = tx.prepare(
-            "INSERT INTO identities (id, name, name_key, token_hash, created_at) VALUES (?1, ?2, ?2, ?3, 0)",
+            "INSERT INTO identities (id, name, name_key, token_hash, created_at, skeleton) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
         )?;
         let mut score = tx.prepare("INSERT INTO scores (identity, points, kills, deaths) VALUES (?1, ?2, ?3, 1)")?;
         for i in 1..=(rows + scorers) as i64 {
             let name = format!("z{i}");
-            ident.execute(params![i, name, Sha256::digest(i.to_le_bytes()).to_vec()])?;
+            let keys = asteroids_server::net::name::keys(&name);
+            ident.execute(params![i, name, keys.key, Sha256::digest(i.to_le_bytes()).to_vec(), keys.skeleton])?;
             let points = if i as usize > rows { (i as usize - rows) as i64 * 100 } else { 0 };
             score.execute(params![i, points, points / 100])?;
         }

@@ -177,12 +177,22 @@ async fn handshake(tx: &mut Tx, rx: &mut Rx, state: &AppState) -> Option<(Player
             return None;
         }
     };
+    if let Err(rule) = crate::net::name::check(&name) {
+        state.stats.invalid_messages.fetch_add(1, Ordering::Relaxed);
+        state.stats.names_refused.fetch_add(1, Ordering::Relaxed);
+        reject(tx, state, RejectReason::InvalidName, rule.message().to_string()).await;
+        return None;
+    }
     let identity = match state.store.identify(&name, hello.token.as_deref()).await {
         Ok(identity) => identity,
         Err(e) => {
             let (reason, message) = match e {
                 IdentityError::NameTaken => {
                     (RejectReason::NameTaken, "that name belongs to another pilot: pick another".to_string())
+                }
+                IdentityError::LookAlike => {
+                    state.stats.look_alike_names.fetch_add(1, Ordering::Relaxed);
+                    (RejectReason::NameTaken, "that name looks like another pilot's: pick another".to_string())
                 }
                 IdentityError::InvalidToken => (
                     RejectReason::InvalidToken,
