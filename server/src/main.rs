@@ -1,7 +1,8 @@
 //! `asteroids-server`: starts logging, parses the flags ([`Config`]), binds, runs until Ctrl-C
 //! or SIGTERM.
 
-use asteroids_server::{limits, token, Config};
+use asteroids_server::config::AdminTokenSource;
+use asteroids_server::{limits, Config};
 use clap::Parser;
 
 #[tokio::main]
@@ -15,11 +16,14 @@ async fn main() -> anyhow::Result<()> {
         Ok(soft) => tracing::info!(open_files = soft, "open-file limit raised to the hard limit"),
         Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
     }
-    if config.given_admin_token().is_none() {
-        let t = token::random();
-        // Printed, not logged at a level that might be filtered: the operator needs it.
-        println!("admin token (for /admin, /admin/stats, /metrics): {t}");
-        config.admin_token = Some(t);
+    match config.settle_admin_token(std::path::Path::new("."))? {
+        AdminTokenSource::Given => {}
+        AdminTokenSource::File(path) => tracing::info!(path = %path.display(), "admin token read from file"),
+        // The token itself is never printed: logs are often collected where others can read them.
+        AdminTokenSource::Generated(path) => tracing::info!(
+            path = %path.display(),
+            "admin token (for /admin, /admin/stats, /metrics) generated and written to this file, mode 0600"
+        ),
     }
     let listener = tokio::net::TcpListener::bind(&config.bind).await?;
     asteroids_server::run(listener, config, shutdown_signal()).await

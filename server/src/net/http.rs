@@ -68,16 +68,23 @@ async fn leaderboard(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
-/// `GET /api/players/{name}`: a pilot's committed all-time figures, or 404.
+/// `GET /api/players/{name}`: a pilot's committed all-time figures. A name nobody holds and
+/// a name with no committed figures get the same answer (zeros, under the name as asked), so
+/// the route cannot be used to list which names are registered; what it shows of a pilot who
+/// has played is what the game shows anyway. A name that could never be valid gets 404.
 async fn player(State(state): State<AppState>, axum::extract::Path(name): axum::extract::Path<String>) -> Response {
-    match state.store.player(&name).await {
-        Some((name, t)) => axum::Json(serde_json::json!({
-            "name": name, "hits": t.hits, "kills": t.kills, "deaths": t.deaths,
-            "best_life_ticks": t.best_life_ticks, "points": t.points,
-        }))
-        .into_response(),
-        None => (StatusCode::NOT_FOUND, "no such pilot").into_response(),
-    }
+    let Ok(asked) = shared::codec::validate_name(&name) else {
+        return (StatusCode::NOT_FOUND, "not a valid pilot name").into_response();
+    };
+    let (name, t) = match state.store.player(&asked).await {
+        Some((registered, t)) if t != crate::store::Totals::default() => (registered, t),
+        _ => (asked, crate::store::Totals::default()),
+    };
+    axum::Json(serde_json::json!({
+        "name": name, "hits": t.hits, "kills": t.kills, "deaths": t.deaths,
+        "best_life_ticks": t.best_life_ticks, "points": t.points,
+    }))
+    .into_response()
 }
 
 async fn healthz() -> &'static str {
