@@ -95,7 +95,7 @@ pub struct Limits {
     /// browsers always send one.
     #[arg(long = "allowed-origin", value_name = "URL", value_parser = crate::net::origin::origin_of)]
     pub allowed_origins: Vec<String>,
-    /// The URL players open (e.g. https://play.example.com behind a proxy): its origin is the
+    /// The URL players open (e.g. `https://play.example.com` behind a proxy): its origin is the
     /// page's own on the game socket. Default: the bound address (for a loopback bind,
     /// http://127.0.0.1:PORT and http://localhost:PORT).
     #[arg(long, value_name = "URL", value_parser = crate::net::origin::origin_of)]
