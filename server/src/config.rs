@@ -209,6 +209,10 @@ mod tests {
             "secret",
             "--public-url",
             "https://Play.example.com/",
+            "--fd-headroom",
+            "200",
+            "--max-marks-per-base",
+            "3",
         ])
         .unwrap();
         assert_eq!(c.bind, "0.0.0.0:9000");
@@ -218,6 +222,7 @@ mod tests {
         assert_eq!(c.limits.allowed_origins, ["https://a.example", "https://b.example"]);
         assert_eq!(c.given_admin_token(), Some("secret"));
         assert_eq!(c.limits.public_url.as_deref(), Some("https://play.example.com"), "kept as its origin");
+        assert_eq!((c.limits.fd_headroom, c.limits.max_marks_per_base), (200, 3));
         assert!(Config::try_parse_from([BIN, "--public-url", "play.example.com"]).is_err(), "not a URL");
         for hz in ["0", "61"] {
             assert!(Config::try_parse_from([BIN, "--snapshot-hz", hz]).is_err(), "--snapshot-hz {hz}");
@@ -251,6 +256,7 @@ mod tests {
             )
         );
         assert_eq!((l.max_connections, l.allowed_origins.len(), &l.public_url), (limits::MAX_CONNECTIONS, 0, &None));
+        assert_eq!((l.fd_headroom, l.max_marks_per_base), (limits::FD_HEADROOM, limits::MAX_MARKS_PER_BASE));
         assert_eq!(Limits::default(), c.limits);
     }
 

@@ -42,9 +42,10 @@ pub const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
 pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
 
 /// The game connections a process can hold with `nofile` open files allowed: each is one
-/// socket, and [`FD_HEADROOM`] descriptors stay free for the rest (at least one connection).
-pub fn connection_cap(nofile: u64) -> usize {
-    usize::try_from(nofile.saturating_sub(FD_HEADROOM).max(1)).unwrap_or(usize::MAX)
+/// socket, and `headroom` descriptors ([`FD_HEADROOM`] by default) stay free for the rest (at
+/// least one connection).
+pub fn connection_cap(nofile: u64, headroom: u64) -> usize {
+    usize::try_from(nofile.saturating_sub(headroom).max(1)).unwrap_or(usize::MAX)
 }
 
 /// The process's open-file limit (soft, hard), if the platform has one.
@@ -87,9 +88,16 @@ pub struct Limits {
     /// See [`MAX_DROPPED_MESSAGES`].
     #[arg(skip = MAX_DROPPED_MESSAGES)]
     pub max_dropped_messages: u32,
-    /// Most open game connections; beyond it, new ones get 503.
+    /// Most open game connections; beyond it, new ones get 503. Lowered at start-up to the
+    /// open-file limit less --fd-headroom.
     #[arg(long, value_name = "N", default_value_t = MAX_CONNECTIONS)]
     pub max_connections: usize,
+    /// File descriptors kept free of game connections (database, listener, HTTP requests).
+    #[arg(long, value_name = "N", default_value_t = FD_HEADROOM)]
+    pub fd_headroom: u64,
+    /// Combining marks allowed on one letter of a name.
+    #[arg(long, value_name = "N", default_value_t = MAX_MARKS_PER_BASE)]
+    pub max_marks_per_base: usize,
     /// Origins allowed on the game socket besides the page's own (repeatable; scheme and host,
     /// as browsers send them). Requests without an Origin (non-browser clients) are allowed;
     /// browsers always send one.
@@ -177,11 +185,13 @@ mod tests {
     /// connections (where 241 once made new players hang), never zero.
     #[test]
     fn connection_cap_from_the_open_file_limit() {
-        assert_eq!(connection_cap(256), 192);
-        assert_eq!(connection_cap(1024), 960);
-        assert_eq!(connection_cap(1_048_576), 1_048_512);
-        assert_eq!(connection_cap(10), 1);
-        assert_eq!(connection_cap(u64::MAX) as u64, (u64::MAX - FD_HEADROOM).min(usize::MAX as u64));
+        assert_eq!(connection_cap(256, FD_HEADROOM), 192);
+        assert_eq!(connection_cap(1024, FD_HEADROOM), 960);
+        assert_eq!(connection_cap(1_048_576, FD_HEADROOM), 1_048_512);
+        assert_eq!(connection_cap(10, FD_HEADROOM), 1);
+        assert_eq!(connection_cap(1024, 512), 512, "a larger headroom lowers the cap");
+        let huge = connection_cap(u64::MAX, FD_HEADROOM) as u64;
+        assert_eq!(huge, (u64::MAX - FD_HEADROOM).min(usize::MAX as u64));
     }
 
     /// A burst passes, a sustained flood is dropped and then called abuse; a client within

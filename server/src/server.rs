@@ -74,13 +74,13 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
     let nofile = limits::nofile_limit();
     let mut limits = config.limits.clone();
     if let Some((soft, _)) = nofile {
-        limits.max_connections = limits.max_connections.min(limits::connection_cap(soft));
+        limits.max_connections = limits.max_connections.min(limits::connection_cap(soft, limits.fd_headroom));
     }
     tracing::info!(
         max_connections = limits.max_connections,
         flag = config.limits.max_connections,
         open_files = ?nofile.map(|(soft, _)| soft),
-        headroom = limits::FD_HEADROOM,
+        headroom = limits.fd_headroom,
         "connection cap"
     );
     let opened = std::time::Instant::now();

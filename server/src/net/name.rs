@@ -9,7 +9,7 @@
 //!
 //! 1. refuses any default-ignorable code point (Hangul fillers and the like draw nothing), so
 //!    no name is invisible or hides an invisible part ([`NameRule::Invisible`]);
-//! 2. refuses more than [`MAX_MARKS_PER_BASE`] combining marks on one base character, or a
+//! 2. refuses more than `max_marks` ([`crate::limits::MAX_MARKS_PER_BASE`]) combining marks on one base character, or a
 //!    mark with no base ([`NameRule::MarkStack`]);
 //! 3. keys the name for uniqueness by NFKC, lower-case, NFKC again ([`NameKeys::key`]: "Ａｌｉｃｅ",
 //!    "𝐀𝐥𝐢𝐜𝐞" and "ALICE" are all "alice");
@@ -17,7 +17,6 @@
 //!    А, "AIice" with a capital i, "AᏞice" with a Cherokee letter all have the skeleton of
 //!    "Alice"), which the store keeps unique, so a look-alike of an existing name is taken.
 
-use crate::limits::MAX_MARKS_PER_BASE;
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 use unicode_security::general_security_profile::IdentifierType;
@@ -28,8 +27,7 @@ use unicode_security::GeneralSecurityProfile;
 pub enum NameRule {
     /// It contains a character that draws nothing (a default-ignorable code point).
     Invisible,
-    /// A character carries more than [`MAX_MARKS_PER_BASE`] combining marks, or a mark has no
-    /// base.
+    /// A character carries more combining marks than allowed, or a mark has no base.
     MarkStack,
 }
 
@@ -66,8 +64,9 @@ pub fn keys(name: &str) -> NameKeys {
     NameKeys { key, skeleton }
 }
 
-/// Applies the rules to a name that passed `validate_name`.
-pub fn check(name: &str) -> Result<(), NameRule> {
+/// Applies the rules to a name that passed `validate_name`, with at most `max_marks`
+/// combining marks per base character.
+pub fn check(name: &str, max_marks: usize) -> Result<(), NameRule> {
     let folded: String = name.nfkc().collect();
     if folded.chars().any(|c| c.identifier_type() == Some(IdentifierType::Default_Ignorable)) {
         return Err(NameRule::Invisible);
@@ -79,7 +78,7 @@ pub fn check(name: &str) -> Result<(), NameRule> {
     for c in folded.nfd() {
         if is_combining_mark(c) {
             let n = marks.ok_or(NameRule::MarkStack)? + 1;
-            if n > MAX_MARKS_PER_BASE {
+            if n > max_marks {
                 return Err(NameRule::MarkStack);
             }
             marks = Some(n);
@@ -93,7 +92,12 @@ pub fn check(name: &str) -> Result<(), NameRule> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::MAX_MARKS_PER_BASE;
     use shared::codec::validate_name;
+
+    fn check(name: &str) -> Result<(), NameRule> {
+        super::check(name, MAX_MARKS_PER_BASE)
+    }
 
     /// The look-alikes of the review share "Alice"'s skeleton, and the compatibility forms its
     /// key; distinct names keep distinct keys.

@@ -177,7 +177,7 @@ async fn handshake(tx: &mut Tx, rx: &mut Rx, state: &AppState) -> Option<(Player
             return None;
         }
     };
-    if let Err(rule) = crate::net::name::check(&name) {
+    if let Err(rule) = crate::net::name::check(&name, state.limits.max_marks_per_base) {
         state.stats.invalid_messages.fetch_add(1, Ordering::Relaxed);
         state.stats.names_refused.fetch_add(1, Ordering::Relaxed);
         reject(tx, state, RejectReason::InvalidName, rule.message().to_string()).await;

@@ -419,7 +419,8 @@ fn out_of_descriptors_answers_503_not_a_hang() {
 async fn connection_cap_fits_the_open_file_limit() {
     let server = start_server(small_world()).await;
     let (soft, _) = asteroids_server::limits::nofile_limit().expect("an open-file limit");
-    let expected = asteroids_server::limits::MAX_CONNECTIONS.min(asteroids_server::limits::connection_cap(soft));
+    let expected = asteroids_server::limits::MAX_CONNECTIONS
+        .min(asteroids_server::limits::connection_cap(soft, asteroids_server::limits::FD_HEADROOM));
     assert_eq!(server.stats().max_connections.load(Ordering::Relaxed), expected as u64);
     assert_eq!(server.stats().open_files_limit.load(Ordering::Relaxed), soft);
     server.shutdown().await;
