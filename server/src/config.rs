@@ -66,7 +66,8 @@ pub struct Config {
     /// one, written to ./admin-token (mode 0600).
     #[arg(long, value_name = "T", env = "ASTEROIDS_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
-    /// File holding the admin token (its first line), read at start-up.
+    /// File holding the admin token (its first line), read at start-up; not together with
+    /// --admin-token or ASTEROIDS_ADMIN_TOKEN.
     #[arg(long, value_name = "PATH", conflicts_with = "admin_token")]
     pub admin_token_file: Option<PathBuf>,
     /// Per-connection limits (`--max-connections`, `--allowed-origin`; the rest are constants).
