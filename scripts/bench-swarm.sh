@@ -13,7 +13,7 @@ cargo build --release -p asteroids-server -p asteroids-bots
 token=bench-$$
 port=18080
 rm -f "$out"/bench.db*
-./target/release/asteroids-server --bind 127.0.0.1:$port --asteroids "$asteroids" --admin-token "$token" --db "$out/bench.db" > "$out/server.log" 2>&1 &
+ASTEROIDS_ADMIN_TOKEN="$token" ./target/release/asteroids-server --bind 127.0.0.1:$port --asteroids "$asteroids" --db "$out/bench.db" > "$out/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" > /dev/null && break; sleep 0.2; done

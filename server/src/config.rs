@@ -61,13 +61,19 @@ pub struct Config {
     /// The SQLite file of identities and scores (`:memory:` for a throwaway one).
     #[arg(long = "db", value_name = "PATH", default_value = DEFAULT_DB_PATH)]
     pub db_path: PathBuf,
-    /// Bearer token for /admin/stats and /metrics (default: a random one, printed at start-up).
+    /// Bearer token for /admin/stats and /metrics. Prefer ASTEROIDS_ADMIN_TOKEN or
+    /// --admin-token-file: a flag's value is visible to every user in `ps`. Default: a random
+    /// one, written to ./admin-token (mode 0600).
     #[arg(long, value_name = "T", env = "ASTEROIDS_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
     /// Threads of the async runtime (sessions, HTTP); default: the machine's cores less the one
     /// the simulation keeps (see [`Config::runtime_workers`]).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub workers: Option<u16>,
+    /// File holding the admin token (its first line), read at start-up; not together with
+    /// --admin-token or ASTEROIDS_ADMIN_TOKEN.
+    #[arg(long, value_name = "PATH", conflicts_with = "admin_token")]
+    pub admin_token_file: Option<PathBuf>,
     /// Per-connection limits (`--max-connections`, `--allowed-origin`; the rest are constants).
     #[command(flatten)]
     pub limits: Limits,
@@ -118,6 +124,64 @@ impl Config {
     /// routes to any request without an `Authorization` header).
     pub fn given_admin_token(&self) -> Option<&str> {
         self.admin_token.as_deref().filter(|t| !t.is_empty())
+    }
+}
+
+/// Where a generated admin token is written, in the working directory.
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+/// Where the admin token in force came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdminTokenSource {
+    /// `--admin-token` or `ASTEROIDS_ADMIN_TOKEN`.
+    Given,
+    /// `--admin-token-file`.
+    File(PathBuf),
+    /// Made at start-up and written to this file (mode 0600).
+    Generated(PathBuf),
+}
+
+impl Config {
+    /// Settles [`Config::admin_token`]: the given one, else the first line of
+    /// `--admin-token-file`, else a random one written to [`ADMIN_TOKEN_FILE`] in `dir` with
+    /// mode 0600 (readable by the operator, not by other users, and never printed where logs
+    /// are collected).
+    pub fn settle_admin_token(&mut self, dir: &std::path::Path) -> anyhow::Result<AdminTokenSource> {
+        use anyhow::Context;
+        if self.given_admin_token().is_some() {
+            return Ok(AdminTokenSource::Given);
+        }
+        if let Some(path) = &self.admin_token_file {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let token = text.lines().next().unwrap_or("").trim().to_string();
+            anyhow::ensure!(!token.is_empty(), "{} holds no admin token", path.display());
+            self.admin_token = Some(token);
+            return Ok(AdminTokenSource::File(path.clone()));
+        }
+        let token = crate::token::random();
+        let path = dir.join(ADMIN_TOKEN_FILE);
+        write_private(&path, &format!("{token}\n")).with_context(|| format!("writing {}", path.display()))?;
+        self.admin_token = Some(token);
+        Ok(AdminTokenSource::Generated(path))
+    }
+}
+
+/// Writes a file only its owner can read (mode 0600 on Unix, also when it already existed).
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let mut file = options.open(path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        file.write_all(text.as_bytes())
+    }
+    #[cfg(not(unix))]
+    {
+        options.open(path)?.write_all(text.as_bytes())
     }
 }
 
@@ -174,6 +238,12 @@ mod tests {
             "https://b.example",
             "--admin-token",
             "secret",
+            "--public-url",
+            "https://Play.example.com/",
+            "--fd-headroom",
+            "200",
+            "--max-marks-per-base",
+            "3",
             "--workers",
             "3",
         ])
@@ -185,6 +255,9 @@ mod tests {
         assert_eq!(c.limits.max_connections, 9);
         assert_eq!(c.limits.allowed_origins, ["https://a.example", "https://b.example"]);
         assert_eq!(c.given_admin_token(), Some("secret"));
+        assert_eq!(c.limits.public_url.as_deref(), Some("https://play.example.com"), "kept as its origin");
+        assert_eq!((c.limits.fd_headroom, c.limits.max_marks_per_base), (200, 3));
+        assert!(Config::try_parse_from([BIN, "--public-url", "play.example.com"]).is_err(), "not a URL");
         for hz in ["0", "61"] {
             assert!(Config::try_parse_from([BIN, "--snapshot-hz", hz]).is_err(), "--snapshot-hz {hz}");
         }
@@ -216,8 +289,35 @@ mod tests {
                 limits::MAX_DROPPED_MESSAGES
             )
         );
-        assert_eq!((l.max_connections, l.allowed_origins.len()), (limits::MAX_CONNECTIONS, 0));
+        assert_eq!((l.max_connections, l.allowed_origins.len(), &l.public_url), (limits::MAX_CONNECTIONS, 0, &None));
+        assert_eq!((l.fd_headroom, l.max_marks_per_base), (limits::FD_HEADROOM, limits::MAX_MARKS_PER_BASE));
         assert_eq!(Limits::default(), c.limits);
+    }
+
+    /// The admin token is the given one, else a file's, else generated into ./admin-token
+    /// with mode 0600 (never printed); a flag and a file together are refused.
+    #[test]
+    fn admin_token_sources() {
+        let dir = std::env::temp_dir().join(format!("asteroids-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut generated = Config { admin_token: None, ..Config::default() };
+        let AdminTokenSource::Generated(path) = generated.settle_admin_token(&dir).unwrap() else { panic!() };
+        assert_eq!(path, dir.join(ADMIN_TOKEN_FILE));
+        let token = generated.given_admin_token().unwrap().to_string();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{token}\n"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        let mut from_file = Config::try_parse_from([BIN, "--admin-token-file", path.to_str().unwrap()]).unwrap();
+        from_file.admin_token = None; // as if ASTEROIDS_ADMIN_TOKEN were unset
+        assert_eq!(from_file.settle_admin_token(&dir).unwrap(), AdminTokenSource::File(path.clone()));
+        assert_eq!(from_file.given_admin_token(), Some(token.as_str()));
+        let mut given = Config { admin_token: Some("s3cret".into()), ..Config::default() };
+        assert_eq!(given.settle_admin_token(&dir).unwrap(), AdminTokenSource::Given);
+        assert!(Config::try_parse_from([BIN, "--admin-token", "a", "--admin-token-file", "f"]).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// An arena sized from the asteroid count gives each asteroid its area, and never less

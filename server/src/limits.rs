@@ -23,10 +23,44 @@ pub const MESSAGE_BURST: u32 = 60;
 pub const MAX_DROPPED_MESSAGES: u32 = 600;
 /// Window over which dropped messages are counted.
 pub const RATE_WINDOW: Duration = Duration::from_secs(5);
+/// Combining marks allowed on one base character of a name (after canonical decomposition):
+/// enough for any language's accents (Vietnamese stacks two, as in "ễ"), not for the towers
+/// of marks that draw over the names around them.
+pub const MAX_MARKS_PER_BASE: usize = 2;
 /// Open game connections the server accepts; beyond it, upgrades are answered with 503.
+/// The cap in force is lower when the open-file limit is: see [`connection_cap`].
 pub const MAX_CONNECTIONS: usize = 20_000;
+/// File descriptors kept for everything but game sockets: the database and its WAL files,
+/// the listener, the runtime's epoll and event descriptors, standard streams, static files
+/// being served, HTTP requests not yet upgraded (the 503 answers themselves), the reserve the
+/// accept loop sheds with.
+pub const FD_HEADROOM: u64 = 64;
+/// Most "accept failed" log lines per interval; the rest are counted (`accept_errors`) and
+/// summed into the next line.
+pub const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// Pause of the accept loop after an accept error it could not shed, so it never spins.
+pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
 
-/// The limits in force. Two are flags of the binary (flattened into [`crate::Config`]); the
+/// The game connections a process can hold with `nofile` open files allowed: each is one
+/// socket, and `headroom` descriptors ([`FD_HEADROOM`] by default) stay free for the rest (at
+/// least one connection).
+pub fn connection_cap(nofile: u64, headroom: u64) -> usize {
+    usize::try_from(nofile.saturating_sub(headroom).max(1)).unwrap_or(usize::MAX)
+}
+
+/// The process's open-file limit (soft, hard), if the platform has one.
+pub fn nofile_limit() -> Option<(u64, u64)> {
+    rlimit::getrlimit(rlimit::Resource::NOFILE).ok()
+}
+
+/// Raises the soft open-file limit as far as the hard limit allows (the binary calls it once
+/// at start-up; the default soft limit, often 1024 or 256, would cap the server far below
+/// [`MAX_CONNECTIONS`]). Returns the limit now in force.
+pub fn raise_nofile_limit() -> std::io::Result<u64> {
+    rlimit::increase_nofile_limit(u64::MAX)
+}
+
+/// The limits in force. Some are flags of the binary (flattened into [`crate::Config`]); the
 /// others are the constants above, which tests may shorten.
 #[derive(Clone, Debug, PartialEq, clap::Args)]
 pub struct Limits {
@@ -54,14 +88,26 @@ pub struct Limits {
     /// See [`MAX_DROPPED_MESSAGES`].
     #[arg(skip = MAX_DROPPED_MESSAGES)]
     pub max_dropped_messages: u32,
-    /// Most open game connections; beyond it, new ones get 503.
+    /// Most open game connections; beyond it, new ones get 503. Lowered at start-up to the
+    /// open-file limit less --fd-headroom.
     #[arg(long, value_name = "N", default_value_t = MAX_CONNECTIONS)]
     pub max_connections: usize,
+    /// File descriptors kept free of game connections (database, listener, HTTP requests).
+    #[arg(long, value_name = "N", default_value_t = FD_HEADROOM)]
+    pub fd_headroom: u64,
+    /// Combining marks allowed on one letter of a name.
+    #[arg(long, value_name = "N", default_value_t = MAX_MARKS_PER_BASE)]
+    pub max_marks_per_base: usize,
     /// Origins allowed on the game socket besides the page's own (repeatable; scheme and host,
     /// as browsers send them). Requests without an Origin (non-browser clients) are allowed;
     /// browsers always send one.
-    #[arg(long = "allowed-origin", value_name = "URL")]
+    #[arg(long = "allowed-origin", value_name = "URL", value_parser = crate::net::origin::origin_of)]
     pub allowed_origins: Vec<String>,
+    /// The URL players open (e.g. `https://play.example.com` behind a proxy): its origin is the
+    /// page's own on the game socket. Default: the bound address (for a loopback bind,
+    /// http://127.0.0.1:PORT and http://localhost:PORT).
+    #[arg(long, value_name = "URL", value_parser = crate::net::origin::origin_of)]
+    pub public_url: Option<String>,
 }
 
 impl Default for Limits {
@@ -134,6 +180,19 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The connection cap leaves the headroom free: at a limit of 256 open files, 192 game
+    /// connections (where 241 once made new players hang), never zero.
+    #[test]
+    fn connection_cap_from_the_open_file_limit() {
+        assert_eq!(connection_cap(256, FD_HEADROOM), 192);
+        assert_eq!(connection_cap(1024, FD_HEADROOM), 960);
+        assert_eq!(connection_cap(1_048_576, FD_HEADROOM), 1_048_512);
+        assert_eq!(connection_cap(10, FD_HEADROOM), 1);
+        assert_eq!(connection_cap(1024, 512), 512, "a larger headroom lowers the cap");
+        let huge = connection_cap(u64::MAX, FD_HEADROOM) as u64;
+        assert_eq!(huge, (u64::MAX - FD_HEADROOM).min(usize::MAX as u64));
+    }
 
     /// A burst passes, a sustained flood is dropped and then called abuse; a client within
     /// the rate is never dropped.

@@ -43,6 +43,9 @@ pub struct AppState {
     pub limits: Arc<limits::Limits>,
     /// Identities and scores.
     pub store: store::StoreHandle,
+    /// The origins that may open the game socket (from `--public-url` or the bound address,
+    /// and `--allowed-origin`).
+    pub origins: Arc<net::origin::PublicOrigins>,
 }
 
 /// A running server.
@@ -57,6 +60,29 @@ pub struct Server {
 /// Starts the simulation and serves HTTP and WebSocket on `listener`.
 pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Server> {
     let addr = listener.local_addr()?;
+    let origins =
+        net::origin::PublicOrigins::derive(config.limits.public_url.as_deref(), addr, &config.limits.allowed_origins)
+            .map_err(anyhow::Error::msg)?;
+    tracing::info!(origins = ?origins.exact(), any_ip_on_port = ?origins.any_ip_on_port(), "game socket origins");
+    if origins.any_ip_on_port().is_some() {
+        tracing::warn!(
+            "bound to an unspecified address without --public-url: pages loaded by a host name \
+             cannot open the game socket; give --public-url (or --allowed-origin)"
+        );
+    }
+    // Each game connection is a socket: the cap in force fits the open-file limit.
+    let nofile = limits::nofile_limit();
+    let mut limits = config.limits.clone();
+    if let Some((soft, _)) = nofile {
+        limits.max_connections = limits.max_connections.min(limits::connection_cap(soft, limits.fd_headroom));
+    }
+    tracing::info!(
+        max_connections = limits.max_connections,
+        flag = config.limits.max_connections,
+        open_files = ?nofile.map(|(soft, _)| soft),
+        headroom = limits.fd_headroom,
+        "connection cap"
+    );
     let opened = std::time::Instant::now();
     let db = store::Store::open(&config.db_path)?;
     tracing::info!(
@@ -90,9 +116,12 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
         // Without a token given, a random one nobody knows: the admin routes stay closed
         // (the binary makes and prints one itself).
         admin_token: config.given_admin_token().map_or_else(token::random, str::to_owned).into(),
-        limits: Arc::new(config.limits.clone()),
+        limits: Arc::new(limits),
         store: db.handle(),
+        origins: Arc::new(origins),
     };
+    state.stats.max_connections.store(state.limits.max_connections as u64, std::sync::atomic::Ordering::Relaxed);
+    state.stats.open_files_limit.store(nofile.map_or(0, |(soft, _)| soft), std::sync::atomic::Ordering::Relaxed);
     state.tracker.spawn(stats::sample_rates(state.stats.clone(), state.shutdown.clone()));
     let app = net::http::router(state.clone(), &config.www_dir);
     let http = tokio::spawn(net::listener::serve(listener, app, state.clone()));

@@ -108,16 +108,32 @@ stats! {
         connections: Gauge "asteroids_connections";
         /// Client messages rejected as invalid.
         invalid_messages: Counter "asteroids_invalid_messages_total";
+        /// Names refused at the handshake for invisible characters or stacked marks (also in invalid_messages).
+        names_refused: Counter "asteroids_names_refused_total";
+        /// Names refused at the handshake for looking like an existing pilot's (answered NameTaken).
+        look_alike_names: Counter "asteroids_look_alike_names_total";
         /// Inputs dropped because the simulation's queue was full.
         dropped_inputs: Counter "asteroids_dropped_inputs_total";
         /// Connections closed for not completing the handshake in time.
         handshake_timeouts: Counter "asteroids_handshake_timeouts_total";
-        /// Client messages dropped for exceeding the per-connection rate.
+        /// Client messages (control frames included) dropped for exceeding the per-connection rate.
         rate_limited: Counter "asteroids_rate_limited_total";
+        /// Connections closed (1008) for exceeding the message rate, control frames included.
+        rate_closed: Counter "asteroids_rate_closed_total";
+        /// WebSocket ping and pong frames received from clients (each charged to the message rate).
+        control_frames: Counter "asteroids_control_frames_total";
         /// Game socket upgrades refused for a foreign Origin (403).
         origin_rejected: Counter "asteroids_origin_rejected_total";
         /// Game socket upgrades refused at the connection cap (503).
         full_rejected: Counter "asteroids_full_rejected_total";
+        /// The connection cap in force: --max-connections, lowered to fit the open-file limit.
+        max_connections: Gauge "asteroids_max_connections";
+        /// The process's soft open-file limit at start-up (0: the platform has none).
+        open_files_limit: Gauge "asteroids_open_files_limit";
+        /// Accepts that failed (out of file descriptors, or a connection reset before accept).
+        accept_errors: Counter "asteroids_accept_errors_total";
+        /// Connections answered 503 and closed at accept because the process was out of file descriptors.
+        fd_exhausted_rejected: Counter "asteroids_fd_exhausted_rejected_total";
         /// Snapshots sent.
         snapshots: Counter "asteroids_snapshots_sent_total";
         /// Bytes sent in binary WebSocket messages.
@@ -159,8 +175,12 @@ pub struct ConnStats {
     pub entities_in_view: AtomicU32,
     /// Whether a frame is being written right now (the most a session ever holds is one).
     pub sending: AtomicBool,
-    /// Round trip of the last WebSocket ping, microseconds (0: not measured yet).
+    /// Round trip of the last WebSocket ping, microseconds (0: not measured yet). Set only by
+    /// the pong answering [`ConnStats::ping_outstanding`].
     pub rtt_us: AtomicU64,
+    /// Payload of the ping awaiting its pong (microseconds since `since`, never 0), or 0 when
+    /// none is: the one pong that may set [`ConnStats::rtt_us`].
+    pub ping_outstanding: AtomicU64,
     /// The clamped view: centre x, y and size w, h, as `f32` bits.
     view: [AtomicU32; 4],
 }
@@ -197,6 +217,7 @@ impl Stats {
             entities_in_view: AtomicU32::new(0),
             sending: AtomicBool::new(false),
             rtt_us: AtomicU64::new(0),
+            ping_outstanding: AtomicU64::new(0),
             view: Default::default(),
         });
         self.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(id, conn.clone());

@@ -61,6 +61,8 @@ pub struct Identity {
 pub enum IdentityError {
     /// The name belongs to another identity.
     NameTaken,
+    /// The name looks like another identity's (same confusable skeleton: `net::name`).
+    LookAlike,
     /// The token is unknown for this name, revoked, or another name's.
     InvalidToken,
     /// The store is gone (shutting down) or failed.
@@ -166,7 +168,33 @@ fn hash_token(token: &str) -> Vec<u8> {
 }
 
 fn name_key(name: &str) -> String {
-    name.to_lowercase()
+    crate::net::name::keys(name).key
+}
+
+/// Brings a database from before look-alike checks up to date: adds the `skeleton` column,
+/// fills it for existing names (oldest first), and makes it unique. Two existing names that
+/// look alike both keep their identity: the younger one's skeleton gets its row id appended,
+/// so it stays unique and only the older one blocks new look-alikes.
+fn migrate_skeletons(conn: &Connection) -> rusqlite::Result<()> {
+    let has_column =
+        conn.prepare("SELECT 1 FROM pragma_table_info('identities') WHERE name = 'skeleton'")?.exists([])?;
+    if !has_column {
+        conn.execute_batch("ALTER TABLE identities ADD COLUMN skeleton TEXT")?;
+    }
+    let missing: Vec<(i64, String)> = conn
+        .prepare("SELECT id, name FROM identities WHERE skeleton IS NULL ORDER BY id")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    if !missing.is_empty() {
+        tracing::info!(names = missing.len(), "computing look-alike keys of existing names");
+    }
+    for (id, name) in missing {
+        let skeleton = crate::net::name::keys(&name).skeleton;
+        let taken = conn.prepare_cached("SELECT 1 FROM identities WHERE skeleton = ?1")?.exists(params![skeleton])?;
+        let skeleton = if taken { format!("{skeleton}#{id}") } else { skeleton };
+        conn.execute("UPDATE identities SET skeleton = ?1 WHERE id = ?2", params![skeleton, id])?;
+    }
+    conn.execute_batch("CREATE UNIQUE INDEX IF NOT EXISTS identities_by_skeleton ON identities(skeleton)")
 }
 
 /// Opens (creating if needed) the database and its schema.
@@ -182,7 +210,9 @@ pub fn open_db(path: &Path) -> rusqlite::Result<Connection> {
              name_key TEXT NOT NULL UNIQUE,
              token_hash BLOB NOT NULL UNIQUE,
              created_at INTEGER NOT NULL,
-             revoked INTEGER NOT NULL DEFAULT 0
+             revoked INTEGER NOT NULL DEFAULT 0,
+             -- What the name looks like (net::name::keys): unique, so look-alikes are taken.
+             skeleton TEXT
          );
          CREATE TABLE IF NOT EXISTS scores (
              identity INTEGER PRIMARY KEY REFERENCES identities(id),
@@ -192,8 +222,13 @@ pub fn open_db(path: &Path) -> rusqlite::Result<Connection> {
              best_life_ticks INTEGER NOT NULL DEFAULT 0,
              points INTEGER NOT NULL DEFAULT 0
          );
-         CREATE INDEX IF NOT EXISTS scores_by_points ON scores(points DESC);",
+         -- The all-time board reads only scorers, through this partial index, so its cost
+         -- does not grow with the (many) identities that never scored. It replaces an index
+         -- on every row that the board's ORDER BY could not use to stop early.
+         DROP INDEX IF EXISTS scores_by_points;
+         CREATE INDEX IF NOT EXISTS scores_top ON scores(points DESC, kills DESC) WHERE points > 0;",
     )?;
+    migrate_skeletons(&conn)?;
     Ok(conn)
 }
 
@@ -216,21 +251,27 @@ fn totals(conn: &Connection, id: i64) -> rusqlite::Result<Totals> {
 }
 
 fn identify(conn: &Connection, name: &str, token: Option<&str>) -> rusqlite::Result<Result<Identity, IdentityError>> {
-    let existing: Option<(i64, String, Vec<u8>, bool)> = conn
+    let keys = crate::net::name::keys(name);
+    // The name itself (same key), or else a name that looks like it (same skeleton).
+    let existing: Option<(i64, String, Vec<u8>, bool, bool)> = conn
         .query_row(
-            "SELECT id, name, token_hash, revoked FROM identities WHERE name_key = ?1",
-            params![name_key(name)],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            "SELECT id, name, token_hash, revoked, name_key = ?1 FROM identities
+             WHERE name_key = ?1 OR skeleton = ?2 ORDER BY name_key = ?1 DESC LIMIT 1",
+            params![keys.key, keys.skeleton],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
         .optional()?;
     match (existing, token) {
-        (Some((id, name, hash, revoked)), Some(token)) => {
+        // Its owner's token opens the identity under either spelling (the registered one is kept).
+        (Some((id, name, hash, revoked, _)), Some(token)) => {
             if revoked || hash != hash_token(token) {
                 return Ok(Err(IdentityError::InvalidToken));
             }
             Ok(Ok(Identity { id, name, new_token: None, totals: totals(conn, id)? }))
         }
-        (Some(_), None) => Ok(Err(IdentityError::NameTaken)),
+        (Some((.., same_key)), None) => {
+            Ok(Err(if same_key { IdentityError::NameTaken } else { IdentityError::LookAlike }))
+        }
         (None, token) => {
             // A token that belongs to another name is never accepted for this one.
             if let Some(token) = token {
@@ -247,8 +288,8 @@ fn identify(conn: &Connection, name: &str, token: Option<&str>) -> rusqlite::Res
             let now =
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
             conn.execute(
-                "INSERT INTO identities (name, name_key, token_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![name, name_key(name), hash_token(&token), now],
+                "INSERT INTO identities (name, name_key, token_hash, created_at, skeleton) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![name, keys.key, hash_token(&token), now, keys.skeleton],
             )?;
             let id = conn.last_insert_rowid();
             Ok(Ok(Identity { id, name: name.to_string(), new_token: Some(token), totals: Totals::default() }))
@@ -277,11 +318,16 @@ fn commit(conn: &mut Connection, batch: &mut Vec<ScoreDelta>) -> rusqlite::Resul
     Ok(())
 }
 
-fn top(conn: &Connection) -> rusqlite::Result<Vec<LeaderboardEntry>> {
-    let mut q = conn.prepare_cached(
-        "SELECT i.name, s.points, s.kills FROM scores s JOIN identities i ON i.id = s.identity
-         ORDER BY s.points DESC, s.kills DESC, i.name ASC LIMIT ?1",
-    )?;
+/// The all-time top: scorers only (`points > 0`, matching the partial index `scores_top`, so
+/// the query walks the index from the top and stops after the board's rows plus ties),
+/// best first, ties by kills then name. Runs after every commit, on the store's thread.
+pub const TOP_QUERY: &str = "SELECT i.name, s.points, s.kills FROM scores s JOIN identities i ON i.id = s.identity
+     WHERE s.points > 0
+     ORDER BY s.points DESC, s.kills DESC, i.name ASC LIMIT ?1";
+
+/// Runs [`TOP_QUERY`] for the board's size.
+pub fn top(conn: &Connection) -> rusqlite::Result<Vec<LeaderboardEntry>> {
+    let mut q = conn.prepare_cached(TOP_QUERY)?;
     let rows = q.query_map(params![LEADERBOARD_SIZE as i64], |r| {
         Ok(LeaderboardEntry { name: r.get(0)?, points: r.get::<_, i64>(1)? as u32, kills: r.get::<_, i64>(2)? as u32 })
     })?;
@@ -396,6 +442,54 @@ impl Store {
 mod tests {
     use super::*;
 
+    /// The all-time top query reads the partial index of scorers: with 20,000 zero-point rows
+    /// it takes about as many VM steps as with none (it once sorted every zero-point row to
+    /// fill the board), and answers the same board of scorers.
+    #[test]
+    fn top_query_cost_does_not_grow_with_zero_point_rows() {
+        let conn = open_db(Path::new(":memory:")).unwrap();
+        let add = |i: i64, points: i64| {
+            conn.execute(
+                "INSERT INTO identities (id, name, name_key, token_hash, created_at) VALUES (?1, ?2, ?2, ?3, 0)",
+                params![i, format!("p{i}"), i.to_le_bytes().to_vec()],
+            )
+            .unwrap();
+            conn.execute("INSERT INTO scores (identity, points, kills) VALUES (?1, ?2, ?3)", params![i, points, i % 3])
+                .unwrap();
+        };
+        // Fewer scorers than the board holds: the board must never fill up with zero rows.
+        for i in 1..=5 {
+            add(i, i * 10);
+        }
+        let steps = |conn: &Connection| {
+            let mut q = conn.prepare(TOP_QUERY).unwrap();
+            let board: Vec<String> =
+                q.query_map(params![LEADERBOARD_SIZE as i64], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+            (board, q.get_status(rusqlite::StatementStatus::VmStep))
+        };
+        let (board_small, steps_small) = steps(&conn);
+        conn.execute_batch("BEGIN").unwrap();
+        for i in 1000..21_000 {
+            add(i, 0);
+        }
+        conn.execute_batch("COMMIT; ANALYZE").unwrap();
+        let (board_big, steps_big) = steps(&conn);
+        assert!(
+            steps_big <= steps_small * 2,
+            "{steps_big} VM steps with 20,000 zero-point rows, {steps_small} without"
+        );
+        assert_eq!(board_small, board_big);
+        assert_eq!(board_big, ["p5", "p4", "p3", "p2", "p1"], "scorers only, best first");
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {TOP_QUERY}"))
+            .unwrap()
+            .query_map(params![LEADERBOARD_SIZE as i64], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(plan.iter().any(|p| p.contains("scores_top")), "{plan:?}");
+    }
+
     fn temp_path(tag: &str) -> PathBuf {
         let p = std::env::temp_dir().join(format!("asteroids-store-{tag}-{}.db", std::process::id()));
         for suffix in ["", "-wal", "-shm"] {
@@ -427,6 +521,45 @@ mod tests {
         let stored: Vec<u8> = conn.query_row("SELECT token_hash FROM identities", [], |r| r.get(0)).unwrap();
         assert_eq!(stored, hash_token(&token));
         assert!(!stored.windows(token.len()).any(|w| w == token.as_bytes()), "the token itself is not stored");
+    }
+
+    /// A database from before look-alike keys gains its skeleton column on open: existing
+    /// names (even two that look alike) keep their identities and tokens, and a new look-alike
+    /// of either is refused.
+    #[tokio::test]
+    async fn old_databases_gain_look_alike_keys() {
+        let path = temp_path("migrate");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE identities (id INTEGER PRIMARY KEY, name TEXT NOT NULL, name_key TEXT NOT NULL UNIQUE,
+                     token_hash BLOB NOT NULL UNIQUE, created_at INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);
+                 CREATE TABLE scores (identity INTEGER PRIMARY KEY REFERENCES identities(id), hits INTEGER NOT NULL DEFAULT 0,
+                     kills INTEGER NOT NULL DEFAULT 0, deaths INTEGER NOT NULL DEFAULT 0,
+                     best_life_ticks INTEGER NOT NULL DEFAULT 0, points INTEGER NOT NULL DEFAULT 0);
+                 CREATE INDEX scores_by_points ON scores(points DESC);",
+            )
+            .unwrap();
+            for (name, token) in [("Alice", "t-latin"), ("\u{410}lice", "t-cyrillic")] {
+                conn.execute(
+                    "INSERT INTO identities (name, name_key, token_hash, created_at) VALUES (?1, ?2, ?3, 0)",
+                    params![name, name.to_lowercase(), hash_token(token)],
+                )
+                .unwrap();
+            }
+        }
+        let store = Store::open(&path).unwrap();
+        let h = store.handle();
+        assert_eq!(h.identify("Alice", Some("t-latin")).await.unwrap().name, "Alice");
+        assert_eq!(h.identify("\u{410}lice", Some("t-cyrillic")).await.unwrap().name, "\u{410}lice");
+        assert_eq!(h.identify("Al\u{456}ce", None).await, Err(IdentityError::LookAlike));
+        assert_eq!(h.identify("ALICE", None).await, Err(IdentityError::NameTaken));
+        assert!(h.identify("Bob", None).await.is_ok());
+        store.close();
+        let conn = Connection::open(&path).unwrap();
+        let nulls: i64 =
+            conn.query_row("SELECT COUNT(*) FROM identities WHERE skeleton IS NULL", [], |r| r.get(0)).unwrap();
+        assert_eq!(nulls, 0);
     }
 
     /// Score changes are batched, summed, keep the longest life, survive a reopen, and feed

@@ -121,6 +121,28 @@ impl Client {
         self.ws.send(Message::Binary(bytes.into())).await.context("sending")
     }
 
+    /// Sends one WebSocket frame as is (control frames included), without flushing the
+    /// write buffer first when it is a ping or pong (for floods).
+    pub async fn send_frame(&mut self, msg: Message) -> anyhow::Result<()> {
+        self.ws.send(msg).await.context("sending")
+    }
+
+    /// Sends a close frame with `code` and returns the first frame the server sends back
+    /// within [`RECV_TIMEOUT`] (`None` if the connection ended without one).
+    pub async fn close_with(mut self, code: u16) -> anyhow::Result<Option<Message>> {
+        let frame = CloseFrame { code: code.into(), reason: "bye".into() };
+        self.ws.send(Message::Close(Some(frame))).await.context("sending close")?;
+        let deadline = tokio::time::Instant::now() + RECV_TIMEOUT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => bail!("nothing within {RECV_TIMEOUT:?}"),
+                Ok(None | Some(Err(_))) => return Ok(None),
+                Ok(Some(Ok(m @ Message::Close(_)))) => return Ok(Some(m)),
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
     /// Sends a view rectangle.
     pub async fn view(&mut self, center: [f32; 2], size: [f32; 2]) -> anyhow::Result<()> {
         self.send(&ClientMsg::View(ViewRect { center, size })).await

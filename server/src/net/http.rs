@@ -68,40 +68,34 @@ async fn leaderboard(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
-/// `GET /api/players/{name}`: a pilot's committed all-time figures, or 404.
+/// `GET /api/players/{name}`: a pilot's committed all-time figures. A name nobody holds and
+/// a name with no committed figures get the same answer (zeros, under the name as asked), so
+/// the route cannot be used to list which names are registered; what it shows of a pilot who
+/// has played is what the game shows anyway. A name that could never be valid gets 404.
 async fn player(State(state): State<AppState>, axum::extract::Path(name): axum::extract::Path<String>) -> Response {
-    match state.store.player(&name).await {
-        Some((name, t)) => axum::Json(serde_json::json!({
-            "name": name, "hits": t.hits, "kills": t.kills, "deaths": t.deaths,
-            "best_life_ticks": t.best_life_ticks, "points": t.points,
-        }))
-        .into_response(),
-        None => (StatusCode::NOT_FOUND, "no such pilot").into_response(),
-    }
+    let Ok(asked) = shared::codec::validate_name(&name) else {
+        return (StatusCode::NOT_FOUND, "not a valid pilot name").into_response();
+    };
+    let (name, t) = match state.store.player(&asked).await {
+        Some((registered, t)) if t != crate::store::Totals::default() => (registered, t),
+        _ => (asked, crate::store::Totals::default()),
+    };
+    axum::Json(serde_json::json!({
+        "name": name, "hits": t.hits, "kills": t.kills, "deaths": t.deaths,
+        "best_life_ticks": t.best_life_ticks, "points": t.points,
+    }))
+    .into_response()
 }
 
 async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Whether a WebSocket request's `Origin` may open the game socket: none at all (not a
-/// browser), the page's own (same host as the request), or one of the configured ones.
-pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN) else { return true };
-    let Ok(origin) = origin.to_str() else { return false };
-    if allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
-        return true;
-    }
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    let origin_host = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")).unwrap_or("");
-    !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
-}
-
 async fn ws_upgrade(ws: WebSocketUpgrade, State(state): State<AppState>, headers: HeaderMap) -> Response {
     if state.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
-    if !origin_allowed(&headers, &state.limits.allowed_origins) {
+    if !state.origins.allows(headers.get(header::ORIGIN).map(|o| o.as_bytes())) {
         state.stats.origin_rejected.fetch_add(1, Ordering::Relaxed);
         return (StatusCode::FORBIDDEN, "this origin may not open the game socket").into_response();
     }
@@ -116,30 +110,4 @@ async fn ws_upgrade(ws: WebSocketUpgrade, State(state): State<AppState>, headers
         .max_frame_size(MAX_CLIENT_MESSAGE_BYTES)
         .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
         .on_upgrade(move |socket| tracker.track_future(session::serve(socket, state, slot)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(header::HOST, host.parse().unwrap());
-        if let Some(o) = origin {
-            h.insert(header::ORIGIN, o.parse().unwrap());
-        }
-        h
-    }
-
-    /// The page's own origin, configured ones and origin-less clients pass; others do not.
-    #[test]
-    fn origins() {
-        let allowed = vec!["https://play.example.com".to_string()];
-        assert!(origin_allowed(&headers(None, "127.0.0.1:8080"), &allowed));
-        assert!(origin_allowed(&headers(Some("http://127.0.0.1:8080"), "127.0.0.1:8080"), &allowed));
-        assert!(origin_allowed(&headers(Some("https://play.example.com"), "10.0.0.1"), &allowed));
-        assert!(!origin_allowed(&headers(Some("http://evil.example"), "127.0.0.1:8080"), &allowed));
-        assert!(!origin_allowed(&headers(Some("http://127.0.0.1:9999"), "127.0.0.1:8080"), &allowed));
-        assert!(!origin_allowed(&headers(Some("null"), "127.0.0.1:8080"), &allowed));
-    }
 }

@@ -3,14 +3,25 @@
 //! with hyper directly, with the request headers due within the handshake timeout, and the
 //! socket options the game needs. It keeps accepting while the server drains (new game
 //! connections are then answered 503) and is stopped by the server once the drain is over.
+//!
+//! When the process runs out of file descriptors, `accept` fails while the connection stays
+//! queued in the kernel: the client would hang. The loop keeps one descriptor in reserve
+//! (`/dev/null`), and on `EMFILE`/`ENFILE` gives it up to accept the waiting connection,
+//! answer it 503 and close it, then takes it back. The connection cap derived from the
+//! open-file limit ([`crate::limits::connection_cap`]) normally keeps this from happening; this
+//! is the backstop. Errors are counted and logged at most once per
+//! [`ACCEPT_ERROR_LOG_INTERVAL`].
 
+use crate::limits::{ACCEPT_ERROR_BACKOFF, ACCEPT_ERROR_LOG_INTERVAL};
 use crate::server::SHUTDOWN_GRACE;
 use crate::AppState;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// Kernel send buffer requested for each connection (`SO_SNDBUF`).
@@ -21,14 +32,24 @@ pub async fn serve(listener: TcpListener, app: Router, state: AppState) {
     let mut builder = Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(state.limits.handshake_timeout);
     let builder = builder.http1_only();
+    let mut reserve = Reserve::open();
+    let mut log = LogLimiter::default();
     loop {
         let tcp = match listener.accept().await {
             Ok((tcp, _)) => tcp,
             Err(e) => {
-                // Out of file descriptors, or a connection reset before accept: wait a moment
-                // instead of spinning, and keep serving.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                state.stats.accept_errors.fetch_add(1, Ordering::Relaxed);
+                // Out of descriptors: the kernel keeps the connection queued, and a client
+                // would wait forever. Spend the reserve descriptor to tell it 503 and close it.
+                if is_fd_exhaustion(&e) && reserve.shed(&listener).await {
+                    state.stats.fd_exhausted_rejected.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    // Nothing to shed (or a reset before accept): wait a moment, never spin.
+                    tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                }
+                if let Some(suppressed) = log.admit(std::time::Instant::now()) {
+                    tracing::warn!(error = %e, suppressed, "accept failed (further ones counted in accept_errors)");
+                }
                 continue;
             }
         };
@@ -65,5 +86,119 @@ pub async fn serve(listener: TcpListener, app: Router, state: AppState) {
                 }
             }
         });
+    }
+}
+
+/// The answer to a connection accepted only to be refused for lack of descriptors.
+pub const FD_EXHAUSTED_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 10\r\n\
+Content-Type: text/plain\r\nContent-Length: 36\r\nConnection: close\r\n\r\n\
+the server is full: try again later\n";
+
+/// How long a connection being shed may take to send its request before it is answered
+/// anyway (reading it first keeps the close from resetting the answer away).
+pub const SHED_READ_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// Whether an accept error means the process or the system is out of file descriptors.
+pub fn is_fd_exhaustion(e: &std::io::Error) -> bool {
+    // EMFILE (24) and ENFILE (23) on Linux and the BSDs.
+    matches!(e.raw_os_error(), Some(23 | 24))
+}
+
+/// One file descriptor held back so that a connection can still be accepted (and refused)
+/// when every other one is in use.
+#[derive(Debug)]
+pub struct Reserve(Option<std::fs::File>);
+
+impl Reserve {
+    /// Takes the reserve descriptor (none if even that fails; shedding is then skipped).
+    pub fn open() -> Reserve {
+        Reserve(std::fs::File::open("/dev/null").ok())
+    }
+
+    /// Frees the reserve, accepts one waiting connection, answers it 503 and closes it, then
+    /// takes the reserve back. False if there was no reserve or no connection to shed.
+    pub async fn shed(&mut self, listener: &TcpListener) -> bool {
+        if self.0.take().is_none() {
+            *self = Reserve::open();
+            return false;
+        }
+        let shed = match tokio::time::timeout(Duration::from_millis(10), listener.accept()).await {
+            Ok(Ok((mut tcp, _))) => {
+                let mut request = [0u8; 1024];
+                let _ = tokio::time::timeout(SHED_READ_TIMEOUT, tcp.read(&mut request)).await;
+                let _ = tokio::time::timeout(SHED_READ_TIMEOUT, tcp.write_all(FD_EXHAUSTED_RESPONSE)).await;
+                let _ = tcp.shutdown().await;
+                true
+            }
+            _ => false,
+        };
+        *self = Reserve::open();
+        shed
+    }
+}
+
+/// Lets one log line through per [`ACCEPT_ERROR_LOG_INTERVAL`].
+#[derive(Debug, Default)]
+pub struct LogLimiter {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl LogLimiter {
+    /// `Some(lines suppressed since the last one)` if a line may be logged now.
+    pub fn admit(&mut self, now: Instant) -> Option<u64> {
+        if self.last.is_some_and(|t| now.duration_since(t) < ACCEPT_ERROR_LOG_INTERVAL) {
+            self.suppressed += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Shedding accepts the waiting connection, answers it 503 with Retry-After and closes
+    /// it, and keeps the reserve for the next time.
+    #[tokio::test]
+    async fn shed_answers_503() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut reserve = Reserve::open();
+        for _ in 0..2 {
+            let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+            client.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+            assert!(reserve.shed(&listener).await);
+            let mut answer = String::new();
+            client.read_to_string(&mut answer).await.unwrap();
+            assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+            assert!(answer.contains("Retry-After: 10"), "{answer}");
+            let body = answer.split("\r\n\r\n").nth(1).unwrap();
+            assert_eq!(body.len(), 36, "Content-Length matches the body");
+        }
+        assert!(reserve.0.is_some(), "the reserve is taken back");
+        assert!(!reserve.shed(&listener).await, "nothing waiting: nothing shed");
+    }
+
+    /// EMFILE and ENFILE are exhaustion; a reset is not.
+    #[test]
+    fn exhaustion_errors() {
+        assert!(is_fd_exhaustion(&std::io::Error::from_raw_os_error(24)));
+        assert!(is_fd_exhaustion(&std::io::Error::from_raw_os_error(23)));
+        assert!(!is_fd_exhaustion(&std::io::Error::from(std::io::ErrorKind::ConnectionReset)));
+    }
+
+    /// One line per interval, then the count of those held back.
+    #[test]
+    fn accept_errors_are_logged_at_most_once_per_interval() {
+        let mut log = LogLimiter::default();
+        let t0 = Instant::now();
+        assert_eq!(log.admit(t0), Some(0));
+        for i in 1..1000 {
+            assert_eq!(log.admit(t0 + Duration::from_millis(i)), None);
+        }
+        assert_eq!(log.admit(t0 + ACCEPT_ERROR_LOG_INTERVAL), Some(999));
     }
 }

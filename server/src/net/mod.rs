@@ -4,4 +4,6 @@
 pub mod http;
 pub mod interest;
 pub mod listener;
+pub mod name;
+pub mod origin;
 pub mod session;

@@ -179,12 +179,22 @@ async fn handshake(tx: &mut Tx, rx: &mut Rx, state: &AppState) -> Option<(Player
             return None;
         }
     };
+    if let Err(rule) = crate::net::name::check(&name, state.limits.max_marks_per_base) {
+        state.stats.invalid_messages.fetch_add(1, Ordering::Relaxed);
+        state.stats.names_refused.fetch_add(1, Ordering::Relaxed);
+        reject(tx, state, RejectReason::InvalidName, rule.message().to_string()).await;
+        return None;
+    }
     let identity = match state.store.identify(&name, hello.token.as_deref()).await {
         Ok(identity) => identity,
         Err(e) => {
             let (reason, message) = match e {
                 IdentityError::NameTaken => {
                     (RejectReason::NameTaken, "that name belongs to another pilot: pick another".to_string())
+                }
+                IdentityError::LookAlike => {
+                    state.stats.look_alike_names.fetch_add(1, Ordering::Relaxed);
+                    (RejectReason::NameTaken, "that name looks like another pilot's: pick another".to_string())
                 }
                 IdentityError::InvalidToken => (
                     RejectReason::InvalidToken,
@@ -244,38 +254,63 @@ async fn note_read_error(tx: &mut Tx, state: &AppState, e: &axum::Error) {
     }
 }
 
+/// After the server closes a connection for abuse, how long it keeps reading (and discarding)
+/// until the peer's close reply, so the close frame is not lost to a TCP reset.
+pub const CLOSE_LINGER: Duration = Duration::from_secs(1);
+
+/// Why a session ended when the peer sent a close frame.
+const PEER_CLOSED: &str = "peer closed";
+
 /// Runs a session to its end; returns why it ended, and whether the client broke the rules
 /// (closed with 1008 or 1009).
-async fn run(mut tx: Tx, rx: Rx, state: &AppState, conn: &ConnStats, joined: Joined) -> (&'static str, bool) {
-    let (out_tx, out_rx) = mpsc::channel(OUTBOX_CAPACITY);
-    let (view_tx, view_rx) = watch::channel(None);
-    let recv = receive_loop(rx, state, conn, joined.session, view_tx, out_tx.clone());
-    let send = send_loop(&mut tx, state, conn, joined.events, view_rx, out_rx);
-    let replaced = joined.replaced;
-    tokio::pin!(recv, send, replaced);
-    tokio::select! {
-        reason = &mut send => (reason, false),
-        Ok(()) = &mut replaced => {
-            let reason = "replaced by a newer connection";
-            let _ = out_tx.try_send(Outbound::Close(close_code::REPLACED, reason));
-            let _ = timeout(Duration::from_secs(1), &mut send).await;
-            (reason, false)
-        }
-        outcome = &mut recv => {
-            let (code, reason) = outcome;
-            if let Some(code) = code {
-                let _ = out_tx.try_send(Outbound::Close(code, reason));
+async fn run(mut tx: Tx, mut rx: Rx, state: &AppState, conn: &ConnStats, joined: Joined) -> (&'static str, bool) {
+    let mut closed_by_us = false;
+    let mut abusive = false;
+    let reason = {
+        let (out_tx, out_rx) = mpsc::channel(OUTBOX_CAPACITY);
+        let (view_tx, view_rx) = watch::channel(None);
+        let recv = receive_loop(&mut rx, state, conn, joined.session, view_tx, out_tx.clone());
+        let send = send_loop(&mut tx, state, conn, joined.events, view_rx, out_rx);
+        let replaced = joined.replaced;
+        tokio::pin!(recv, send, replaced);
+        tokio::select! {
+            reason = &mut send => reason,
+            Ok(()) = &mut replaced => {
+                let reason = "replaced by a newer connection";
+                let _ = out_tx.try_send(Outbound::Close(close_code::REPLACED, reason));
                 let _ = timeout(Duration::from_secs(1), &mut send).await;
+                reason
             }
-            (reason, matches!(code, Some(close_code::POLICY_VIOLATION | close_code::MESSAGE_TOO_BIG)))
+            outcome = &mut recv => {
+                let (code, reason) = outcome;
+                if let Some(code) = code {
+                    let _ = out_tx.try_send(Outbound::Close(code, reason));
+                    let _ = timeout(Duration::from_secs(1), &mut send).await;
+                    closed_by_us = true;
+                    abusive = matches!(code, close_code::POLICY_VIOLATION | close_code::MESSAGE_TOO_BIG);
+                }
+                reason
+            }
         }
+    };
+    if closed_by_us {
+        // Read (and discard) what the peer still had in flight until its close reply, for a
+        // bounded time: dropping a socket with unread data makes the kernel answer with a
+        // reset, which can destroy our close frame before the peer reads it.
+        let _ = timeout(CLOSE_LINGER, async { while let Some(Ok(_)) = rx.next().await {} }).await;
     }
+    if reason == PEER_CLOSED {
+        // The WebSocket layer queued the echo of the peer's close frame (RFC 6455 §5.5.1) when
+        // it read it; flushing the sink sends it, completing the closing handshake.
+        let _ = timeout(Duration::from_secs(1), tx.close()).await;
+    }
+    (reason, abusive)
 }
 
 /// Reads until the peer goes away or breaks the rules. Returns the close code to send (if
 /// any) and the reason.
 async fn receive_loop(
-    mut rx: Rx,
+    rx: &mut Rx,
     state: &AppState,
     conn: &ConnStats,
     session: u64,
@@ -297,18 +332,28 @@ async fn receive_loop(
             }
             Ok(Some(Ok(msg))) => msg,
         };
+        // Every frame the peer sends costs a token, control frames included: tungstenite
+        // answers each ping by itself, so an unmetered ping flood would have the server echo
+        // hundreds of megabytes and never close the socket.
         let bytes = match msg {
-            Message::Binary(bytes) => bytes,
-            Message::Close(_) => return (None, "peer closed"),
-            Message::Pong(payload) => {
-                // Our pings carry the microseconds since the session started.
-                if let Ok(sent) = <[u8; 8]>::try_from(&payload[..]) {
-                    let now = conn.since.elapsed().as_micros() as u64;
-                    conn.rtt_us.store(now.saturating_sub(u64::from_le_bytes(sent)).max(1), Ordering::Relaxed);
+            Message::Close(_) => return (None, PEER_CLOSED),
+            Message::Binary(bytes) => {
+                state.stats.bytes_in.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                conn.bytes_in.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                bytes
+            }
+            control @ (Message::Ping(_) | Message::Pong(_)) => {
+                state.stats.control_frames.fetch_add(1, Ordering::Relaxed);
+                match admit(&mut rate, state) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(outcome) => return outcome,
+                }
+                if let Message::Pong(payload) = control {
+                    note_pong(conn, &payload);
                 }
                 continue;
             }
-            Message::Ping(_) => continue,
             Message::Text(_) => {
                 invalid += 1;
                 state.stats.invalid_messages.fetch_add(1, Ordering::Relaxed);
@@ -318,18 +363,10 @@ async fn receive_loop(
                 continue;
             }
         };
-        state.stats.bytes_in.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        conn.bytes_in.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        match rate.check() {
-            Verdict::Admit => {}
-            Verdict::Drop => {
-                state.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            Verdict::Abuse => {
-                state.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
-                return (Some(close_code::POLICY_VIOLATION), "message rate exceeded");
-            }
+        match admit(&mut rate, state) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(outcome) => return outcome,
         }
         let player = conn.player;
         match decode_client(&bytes) {
@@ -361,6 +398,36 @@ async fn receive_loop(
             }
         }
     }
+}
+
+/// Charges one message to the connection's rate: `Ok(true)` to handle it, `Ok(false)` to drop
+/// it (counted), `Err` with the close to send for sustained abuse (counted).
+fn admit(rate: &mut RateLimiter, state: &AppState) -> Result<bool, (Option<u16>, &'static str)> {
+    match rate.check() {
+        Verdict::Admit => Ok(true),
+        Verdict::Drop => {
+            state.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+            Ok(false)
+        }
+        Verdict::Abuse => {
+            state.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+            state.stats.rate_closed.fetch_add(1, Ordering::Relaxed);
+            Err((Some(close_code::POLICY_VIOLATION), "message rate exceeded"))
+        }
+    }
+}
+
+/// Measures the round trip from a pong, if it answers the ping still outstanding (its payload
+/// is the microseconds at which we sent it). Unsolicited pongs, and stale or forged payloads,
+/// change nothing: otherwise any client could set the round trip its admin sees.
+fn note_pong(conn: &ConnStats, payload: &[u8]) {
+    let Ok(sent) = <[u8; 8]>::try_from(payload) else { return };
+    let sent = u64::from_le_bytes(sent);
+    if sent == 0 || conn.ping_outstanding.compare_exchange(sent, 0, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+        return;
+    }
+    let now = conn.since.elapsed().as_micros() as u64;
+    conn.rtt_us.store(now.saturating_sub(sent).max(1), Ordering::Relaxed);
 }
 
 /// Owns the write half: snapshots, events, replies, pings. Returns why it stopped.
@@ -402,7 +469,9 @@ async fn send_loop(
             },
             Some(event) = events.recv() => Message::Binary(encode_server(&ServerMsg::Event(event)).into()),
             _ = ping.tick() => {
-                let micros = conn.since.elapsed().as_micros() as u64;
+                // Never 0, which means "no ping outstanding"; a newer ping replaces an unanswered one.
+                let micros = (conn.since.elapsed().as_micros() as u64).max(1);
+                conn.ping_outstanding.store(micros, Ordering::Relaxed);
                 Message::Ping(micros.to_le_bytes().to_vec().into())
             }
             changed = frames.changed() => {

@@ -78,3 +78,42 @@ async fn ping_pong() {
     }
     server.shutdown().await;
 }
+
+/// Look-alikes of a pilot's name (Cyrillic А, fullwidth, mathematical letters, capital I for
+/// l) are taken, not new identities; names that draw nothing or stack marks are invalid; the
+/// refusals are counted.
+#[tokio::test]
+async fn look_alike_and_invisible_names_are_refused() {
+    let server = start_server(small_world()).await;
+    let addr = server.local_addr();
+    let (_alice, w) = say_hello(addr, "Alice", None).await.unwrap();
+    let ServerMsg::Welcome(w) = w else { panic!("Alice is welcome: {w:?}") };
+    let token = w.token.expect("a new identity's token");
+    for look_alike in [
+        "\u{410}lice",
+        "\u{ff21}\u{ff4c}\u{ff49}\u{ff43}\u{ff45}",
+        "\u{1d400}\u{1d425}\u{1d422}\u{1d41c}\u{1d41e}",
+        "AIice",
+    ] {
+        let (_c, answer) = say_hello(addr, look_alike, None).await.unwrap();
+        let ServerMsg::Rejected(r) = answer else { panic!("{look_alike} was accepted: {answer:?}") };
+        assert_eq!(r.reason, RejectReason::NameTaken, "{look_alike}");
+    }
+    let tower = format!("a{}", "\u{e34}".repeat(asteroids_server::limits::MAX_MARKS_PER_BASE + 1));
+    for invalid in ["\u{3164}\u{3164}", "\u{115f}", tower.as_str()] {
+        let (_c, answer) = say_hello(addr, invalid, None).await.unwrap();
+        let ServerMsg::Rejected(r) = answer else { panic!("{invalid:?} was accepted: {answer:?}") };
+        assert_eq!(r.reason, RejectReason::InvalidName, "{invalid:?}");
+    }
+    let stats = server.stats();
+    assert_eq!(
+        stats.look_alike_names.load(std::sync::atomic::Ordering::Relaxed),
+        2,
+        "fullwidth and mathematical share the key"
+    );
+    assert_eq!(stats.names_refused.load(std::sync::atomic::Ordering::Relaxed), 3);
+    // The owner's token still opens the identity, under its registered spelling.
+    let (_again, answer) = say_hello(addr, "\u{ff21}lice", Some(&token)).await.unwrap();
+    assert!(matches!(answer, ServerMsg::Welcome(_)), "{answer:?}");
+    server.shutdown().await;
+}

@@ -186,16 +186,18 @@ async fn connections_that_never_upgrade_are_closed() {
     let started = Instant::now();
     for mut tcp in idle {
         let mut buf = [0u8; 512];
+        let mut answered = 0;
         let closed = tokio::time::timeout(Duration::from_secs(4), async {
             loop {
                 match tcp.read(&mut buf).await {
                     Ok(0) | Err(_) => return,
-                    Ok(_) => continue, // a 408 response, then the close
+                    Ok(n) => answered += n,
                 }
             }
         })
         .await;
         assert!(closed.is_ok(), "a connection that never sent a full request is still open");
+        assert_eq!(answered, 0, "closed without a response, as docs/PROTOCOL.md says (no 408)");
     }
     assert!(started.elapsed() < Duration::from_secs(3));
     assert!(server.stats().handshake_timeouts.load(Ordering::Relaxed) >= 10, "the silent ones were counted");
@@ -203,8 +205,16 @@ async fn connections_that_never_upgrade_are_closed() {
 }
 
 async fn upgrade_with_origin(addr: std::net::SocketAddr, origin: &str) -> Result<(), u16> {
+    upgrade_with(addr, origin, None).await
+}
+
+/// An upgrade with this `Origin` (and, if given, this `Host` instead of the address).
+async fn upgrade_with(addr: std::net::SocketAddr, origin: &str, host: Option<&str>) -> Result<(), u16> {
     let mut req = format!("ws://{addr}/ws").into_client_request().unwrap();
     req.headers_mut().insert("Origin", origin.parse().unwrap());
+    if let Some(host) = host {
+        req.headers_mut().insert("Host", host.parse().unwrap());
+    }
     match tokio_tungstenite::connect_async(req).await {
         Ok(_) => Ok(()),
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
@@ -223,6 +233,36 @@ async fn foreign_origins_get_403() {
     assert_eq!(upgrade_with_origin(addr, "https://play.example.com").await, Ok(()));
     assert_eq!(upgrade_with_origin(addr, "https://evil.example").await, Err(403));
     assert_eq!(server.stats().origin_rejected.load(Ordering::Relaxed), 1);
+    server.shutdown().await;
+}
+
+/// A DNS-rebinding page (its own name now pointing at this server) sends a foreign Origin
+/// with a matching Host: refused with 403, because origins are compared with the bound
+/// address (here loopback: 127.0.0.1 and localhost on the real port), never with Host.
+#[tokio::test]
+async fn rebinding_origin_with_matching_host_gets_403() {
+    let server = start_server(small_world()).await;
+    let addr = server.local_addr();
+    let port = addr.port();
+    let evil = format!("evil.example:{port}");
+    assert_eq!(upgrade_with(addr, &format!("http://{evil}"), Some(&evil)).await, Err(403));
+    assert_eq!(
+        upgrade_with(addr, &format!("http://localhost:{port}"), Some(&format!("localhost:{port}"))).await,
+        Ok(())
+    );
+    assert_eq!(upgrade_with(addr, &format!("http://127.0.0.1:{port}"), None).await, Ok(()));
+    assert_eq!(server.stats().origin_rejected.load(Ordering::Relaxed), 1);
+    server.shutdown().await;
+}
+
+/// With `--public-url`, the page's own origin is that URL's, and the bind address's is not.
+#[tokio::test]
+async fn public_url_sets_the_pages_origin() {
+    let limits = Limits { public_url: Some("https://play.example.com".into()), ..Limits::default() };
+    let server = start_server(config(limits)).await;
+    let addr = server.local_addr();
+    assert_eq!(upgrade_with_origin(addr, "https://play.example.com").await, Ok(()));
+    assert_eq!(upgrade_with_origin(addr, &format!("http://{addr}")).await, Err(403));
     server.shutdown().await;
 }
 
@@ -251,4 +291,149 @@ async fn connection_cap_refuses_with_503() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     server.shutdown().await;
+}
+
+/// A WebSocket ping flood counts toward the message rate like any message: it is dropped
+/// above the rate and the socket is closed with 1008, counted (it once echoed 590 MB unmetered).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_flood_is_closed_1008() {
+    use tokio_tungstenite::tungstenite::Message;
+    let server = start_server(small_world()).await;
+    let (mut flood, _) = Client::join(server.local_addr(), "Pinger").await.unwrap();
+    let started = Instant::now();
+    let mut sent = 0u32;
+    // Ten times the most the server tolerates before calling it abuse, as fast as possible.
+    let most = (asteroids_server::limits::MESSAGE_BURST + asteroids_server::limits::MAX_DROPPED_MESSAGES) * 10;
+    while sent < most && started.elapsed() < Duration::from_secs(5) {
+        if flood.send_frame(Message::Ping(vec![1, 2, 3, 4].into())).await.is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    let (ended, _) = flood.until_closed(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(ended, Ended::Closed(1008, "message rate exceeded".into()), "after {sent} pings");
+    let stats = server.stats();
+    assert!(stats.rate_limited.load(Ordering::Relaxed) > 0);
+    assert_eq!(stats.rate_closed.load(Ordering::Relaxed), 1);
+    assert!(stats.control_frames.load(Ordering::Relaxed) > u64::from(asteroids_server::limits::MAX_DROPPED_MESSAGES));
+    server.shutdown().await;
+}
+
+/// A pong the server did not ask for (or with another payload) leaves the round trip shown to
+/// admins unset; only the answer to the server's own outstanding ping sets it.
+#[tokio::test]
+async fn unsolicited_pongs_do_not_set_the_round_trip() {
+    use shared::protocol::ServerMsg;
+    use tokio_tungstenite::tungstenite::Message;
+    let limits = Limits { ping_interval: Duration::from_secs(3600), ..Limits::default() };
+    let server = start_server(config(limits)).await;
+    let (mut c, _) = Client::join(server.local_addr(), "Forger").await.unwrap();
+    for forged in [0u64, 1, 1_000_000] {
+        c.send_frame(Message::Pong(forged.to_le_bytes().to_vec().into())).await.unwrap();
+    }
+    // A game ping after the pongs: its answer proves the server has read them.
+    c.send(&ClientMsg::Ping { nonce: 7 }).await.unwrap();
+    while !matches!(c.recv().await.unwrap(), ServerMsg::Pong { nonce: 7, .. }) {}
+    let conns = server.stats().session_list();
+    assert_eq!(conns[0].rtt_us.load(Ordering::Relaxed), 0, "a forged pong set the round trip");
+    server.shutdown().await;
+
+    // With the server pinging, the client's automatic answer does set it.
+    let limits = Limits { ping_interval: Duration::from_millis(100), ..Limits::default() };
+    let server = start_server(config(limits)).await;
+    let (mut c, _) = Client::join(server.local_addr(), "Honest").await.unwrap();
+    let started = Instant::now();
+    while server.stats().session_list()[0].rtt_us.load(Ordering::Relaxed) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(5), "the server's own ping never set the round trip");
+        let _ = tokio::time::timeout(Duration::from_millis(50), c.recv()).await;
+        // reading answers pings
+    }
+    server.shutdown().await;
+}
+
+/// The client's close frame is echoed with its code (RFC 6455 §5.5.1), completing the closing
+/// handshake, rather than the TCP connection being dropped.
+#[tokio::test]
+async fn client_close_is_echoed() {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::Message;
+    let server = start_server(small_world()).await;
+    let (c, _) = Client::join(server.local_addr(), "Polite").await.unwrap();
+    match c.close_with(1000).await.unwrap() {
+        Some(Message::Close(Some(frame))) => assert_eq!(frame.code, CloseCode::Normal),
+        other => panic!("expected the close echoed, got {other:?}"),
+    }
+    server.shutdown().await;
+}
+
+/// Out of file descriptors (a child server whose open-file limit is lowered below what its
+/// connections need), new connections are answered 503 and closed instead of hanging in the
+/// kernel's queue, and the failures are counted.
+#[test]
+fn out_of_descriptors_answers_503_not_a_hang() {
+    use std::io::{BufRead, Read, Write};
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Kill(
+        std::process::Command::new(env!("CARGO_BIN_EXE_asteroids-fd-starved"))
+            .arg("6")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting asteroids-fd-starved"),
+    );
+    let mut line = String::new();
+    std::io::BufReader::new(child.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr: std::net::SocketAddr = line.trim().strip_prefix("addr=").expect("addr= line").parse().unwrap();
+    // Keep-alive requests: every connection the server accepts stays open, holding a descriptor.
+    let mut held = Vec::new();
+    let (mut ok, mut full) = (0, 0);
+    for _ in 0..20 {
+        let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+        // Shorter than the handshake timeout (5 s), after which the server would drop idle
+        // keep-alive connections and a hung client would get through after all.
+        tcp.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut head = [0u8; 12];
+        tcp.read_exact(&mut head).expect("an answer, not a hang");
+        match &head[9..12] {
+            b"200" => ok += 1,
+            b"503" => full += 1,
+            other => panic!("unexpected status {}", String::from_utf8_lossy(other)),
+        }
+        held.push(tcp);
+    }
+    assert!(ok >= 1 && full >= 10, "{ok} answered, {full} refused");
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300)); // the server closes the held connections
+    let stats = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async { http_get(addr, "/admin/stats", Some("fd-starved")).await.unwrap() });
+    assert_eq!(stats.0, 200, "{stats:?}");
+    let doc: serde_json::Value = serde_json::from_str(&stats.1).unwrap();
+    assert!(doc["fd_exhausted_rejected"].as_u64().unwrap() >= 10, "{doc}");
+    assert!(doc["accept_errors"].as_u64().unwrap() >= doc["fd_exhausted_rejected"].as_u64().unwrap(), "{doc}");
+    drop(child.0.stdin.take());
+}
+
+/// The connection cap in force is --max-connections, lowered to fit the open-file limit, and
+/// both are shown to operators.
+#[tokio::test]
+async fn connection_cap_fits_the_open_file_limit() {
+    let server = start_server(small_world()).await;
+    let (soft, _) = asteroids_server::limits::nofile_limit().expect("an open-file limit");
+    let expected = asteroids_server::limits::MAX_CONNECTIONS
+        .min(asteroids_server::limits::connection_cap(soft, asteroids_server::limits::FD_HEADROOM));
+    assert_eq!(server.stats().max_connections.load(Ordering::Relaxed), expected as u64);
+    assert_eq!(server.stats().open_files_limit.load(Ordering::Relaxed), soft);
+    server.shutdown().await;
+    let small = start_server(config(Limits { max_connections: 3, ..Limits::default() })).await;
+    assert_eq!(small.stats().max_connections.load(Ordering::Relaxed), 3, "the flag wins when lower");
+    small.shutdown().await;
 }

@@ -5,14 +5,15 @@
 //!   carrying the same figures.
 //! - `drain`: graceful shutdown: 1001 to clients, new connections refused, scores flushed, no task left.
 //! - `gameplay`: the rules (splitting, deaths, respawn, kills, stale inputs) on the real world.
-//! - `handshake`: Welcome, version and name rejections, ping.
-//! - `hostile`: oversized and garbage messages, floods, silent peers, stalled handshakes, origins, the cap.
+//! - `handshake`: Welcome, version and name rejections (look-alike and invisible names), ping.
+//! - `hostile`: oversized and garbage messages, floods (ping frames too), forged pongs, close echo,
+//!   silent peers, stalled handshakes, origins (DNS rebinding), the cap, running out of descriptors.
 //! - `kinematics_vs_rapier`: the shared motion model against real rapier bodies.
 //! - `snapshots`: exact reconstruction of the server's state from diffs, view clamping,
 //!   enter/leave, skipped frames.
 //! - `swarm`: the load-test bots against the real server.
 //! - `resume`: coming back within the window, after it, and a second connection taking over.
-//! - `scores`: tokens, name clashes, scores across a restart, the leaderboard API (real SQLite file).
+//! - `scores`: tokens, name clashes, scores across a restart, the leaderboard and player API (real SQLite file).
 //! - `slow_reader`: a client that stops reading costs the server bounded memory.
 mod admin;
 mod drain;

@@ -149,3 +149,19 @@ async fn every_figure_of_a_fight_is_saved() {
     }
     server.shutdown().await;
 }
+
+/// `/api/players/{name}` does not tell which names exist: a registered name with no committed
+/// figures and a name nobody holds get the same answer, byte for byte apart from the name.
+#[tokio::test]
+async fn player_route_does_not_reveal_which_names_exist() {
+    let server = start_server(small_world()).await;
+    let addr = server.local_addr();
+    let (_c, _) = Client::join(addr, "Squatter").await.unwrap();
+    let registered = http_get(addr, "/api/players/Squatter", None).await.unwrap();
+    let unknown = http_get(addr, "/api/players/Nobody", None).await.unwrap();
+    assert_eq!(registered.0, unknown.0);
+    assert_eq!(registered.1.replace("Squatter", "Nobody"), unknown.1);
+    let (status, _) = http_get(addr, "/api/players/%E3%85%A4%00", None).await.unwrap();
+    assert_eq!(status, 404, "a name that can never be valid");
+    server.shutdown().await;
+}
