@@ -7,40 +7,13 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
+import { botsBin, outDir, sleep, startServer as start } from './harness.mjs';
 
-const root = new URL('../../', import.meta.url).pathname;
-const serverBin = `${root}target/release/asteroids-server`;
-const botsBin = `${root}target/release/asteroids-bots`;
-const outDir = `${root}test-output`;
 const children = [];
 
 after(() => { for (const c of children) if (c.exitCode === null) c.kill('SIGKILL'); });
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function startServer(db) {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(serverBin, ['--bind', '127.0.0.1:0', '--asteroids', '800', '--arena-size', '3000', '--db', db], {
-      env: { ...process.env, RUST_LOG: 'info', NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    let seen = '';
-    const timer = setTimeout(() => reject(new Error(`no start within 20 s: ${seen}`)), 20_000);
-    const onData = (chunk) => {
-      seen += chunk.toString();
-      const m = seen.match(/listening addr=(\d+\.\d+\.\d+\.\d+:\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, addr: m[1], startupMs: Date.now() - started, log: () => seen });
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`server exited with ${code}: ${seen}`)));
-  });
-}
+const startServer = (db) => start(['--asteroids', '800', '--arena-size', '3000', '--db', db], children);
 
 async function leaderboard(addr) {
   const res = await fetch(`http://${addr}/api/leaderboard`);

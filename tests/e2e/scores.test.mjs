@@ -7,40 +7,15 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, rmSync, readFileSync } from 'node:fs';
+import { botsBin, exited, outDir, sleep, startServer as start } from './harness.mjs';
 
-const root = new URL('../../', import.meta.url).pathname;
-const serverBin = `${root}target/release/asteroids-server`;
-const botsBin = `${root}target/release/asteroids-bots`;
-const outDir = `${root}test-output`;
 const children = [];
 
 after(() => { for (const c of children) if (c.exitCode === null) c.kill('SIGKILL'); });
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const exited = (child) => new Promise((r) => (child.exitCode !== null ? r(child.exitCode) : child.on('exit', (code) => r(code))));
-
-function startServer(db) {
-  return new Promise((resolve, reject) => {
-    // A crowded little field: ships die on rocks and on each other's bullets within seconds.
-    const child = spawn(serverBin, ['--bind', '127.0.0.1:0', '--asteroids', '150', '--arena-size', '1600', '--db', db], {
-      env: { ...process.env, RUST_LOG: 'info', NO_COLOR: '1', ASTEROIDS_ADMIN_TOKEN: 'scores-test' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    let seen = '';
-    const timer = setTimeout(() => reject(new Error(`no start within 20 s: ${seen}`)), 20_000);
-    const onData = (chunk) => {
-      seen += chunk.toString();
-      const m = seen.match(/listening addr=(\d+\.\d+\.\d+\.\d+:\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, addr: m[1] });
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-  });
-}
+// A crowded little field: ships die on rocks and on each other's bullets within seconds.
+const startServer = (db) =>
+  start(['--asteroids', '150', '--arena-size', '1600', '--db', db], children, { ASTEROIDS_ADMIN_TOKEN: 'scores-test' });
 
 async function player(addr, name) {
   const res = await fetch(`http://${addr}/api/players/${encodeURIComponent(name)}`);
