@@ -157,11 +157,6 @@ impl Game {
         self.tick
     }
 
-    /// What the last tick decided and has not been delivered yet.
-    pub fn outbox(&self) -> &Outbox {
-        &self.outbox
-    }
-
     /// Rigid bodies and colliders in the physics world (no bodies; one collider per entity).
     pub fn physics_census(&self) -> (usize, usize) {
         self.entities.physics_census()

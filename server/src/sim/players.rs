@@ -155,16 +155,6 @@ impl Players {
         self.by_id.iter_mut().map(|(&id, p)| (id, p))
     }
 
-    /// Number of players (connected or detached).
-    pub fn len(&self) -> usize {
-        self.by_id.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
-    }
-
     /// What killing `victim` is worth to `shooter` at `now`: [`POINTS_PER_KILL`], or nothing
     /// when the victim has never scored ([`MIN_VICTIM_POINTS`]) or the shooter already scored
     /// a kill of the same victim within [`KILL_REPEAT_WINDOW_TICKS`]. A scoring kill is

@@ -17,8 +17,13 @@ fn tick(game: &mut Game, events: impl IntoIterator<Item = SimEvent>) {
 }
 
 fn join(game: &mut Game, name: &str) -> Joined {
+    join_with(game, name, None, 0)
+}
+
+/// Joins with an identity and all-time points, as the session would after the store.
+fn join_with(game: &mut Game, name: &str, identity: Option<i64>, total_before: u32) -> Joined {
     let (reply, mut rx) = tokio::sync::oneshot::channel();
-    tick(game, [SimEvent::Join { name: name.into(), identity: None, total_before: 0, reply }]);
+    tick(game, [SimEvent::Join { name: name.into(), identity, total_before, reply }]);
     rx.try_recv().expect("joined within the tick")
 }
 
@@ -102,11 +107,7 @@ fn shooting_a_ship_is_a_kill() {
     let mut a = join(&mut game, "Alice");
     // Bob has scored before (a pilot who never scored is worth no points: see
     // `sim::players::tests::farmed_kills_score_nothing`).
-    let mut b = {
-        let (reply, mut rx) = tokio::sync::oneshot::channel();
-        tick(&mut game, [SimEvent::Join { name: "Bob".into(), identity: None, total_before: 5, reply }]);
-        rx.try_recv().expect("joined")
-    };
+    let mut b = join_with(&mut game, "Bob", None, 5);
     // Turn Alice towards Bob, close in to within bullet range, fire.
     for seq in 1..=600 {
         let frame = game.frame(Default::default());
@@ -238,15 +239,7 @@ fn fire_rate_and_top_speed_are_enforced() {
 #[test]
 fn waiting_ships_are_ghosts_and_abusers_leave_none() {
     let mut game = Game::new(GameConfig::new(0, [2000.0, 2000.0], 5)); // the default 10 s window
-    let join_as = |game: &mut Game, identity| {
-        let (reply, mut rx) = tokio::sync::oneshot::channel();
-        tick(
-            game,
-            [SimEvent::Join { name: format!("Id{identity}"), identity: Some(identity), total_before: 0, reply }],
-        );
-        rx.try_recv().expect("joined")
-    };
-    let me = join_as(&mut game, 1);
+    let me = join_with(&mut game, "Id1", Some(1), 0);
     let leave = |who: &Joined, resumable| SimEvent::Leave { player: who.player_id, session: who.session, resumable };
     tick(&mut game, [leave(&me, true)]);
     let pos = ship(&game.frame(Default::default()), &me).expect("the ship waits").state.body().pos;
@@ -257,7 +250,7 @@ fn waiting_ships_are_ghosts_and_abusers_leave_none() {
     assert!(ship(&game.frame(Default::default()), &me).is_some(), "nothing touched the waiting ship");
     assert_eq!(game.frame(Default::default()).leaderboard.board.online, 0, "a waiting player is not online");
 
-    let mut back = join_as(&mut game, 1);
+    let mut back = join_with(&mut game, "Id1", Some(1), 0);
     assert_eq!((back.player_id, back.ship_id), (me.player_id, me.ship_id));
     let pos = ship(&game.frame(Default::default()), &back).expect("resumed").state.body().pos;
     game.spawn_asteroid(EntityKind::AsteroidSmall, pos + Vec2::new(100.0, 0.0), Some(Vec2::new(-100.0, 0.0)));
@@ -268,7 +261,7 @@ fn waiting_ships_are_ghosts_and_abusers_leave_none() {
     }
     assert!(destroyed, "the resumed ship is solid again");
 
-    let abuser = join_as(&mut game, 2);
+    let abuser = join_with(&mut game, "Id2", Some(2), 0);
     tick(&mut game, [leave(&abuser, false)]);
     let frame = game.frame(Default::default());
     assert!(!frame.players.contains_key(&abuser.player_id) && frame.entity(abuser.ship_id).is_none(), "no ghost");
