@@ -17,6 +17,10 @@ pub const GRID_CELL: f32 = 256.0;
 pub struct FrameEntity {
     /// Its id.
     pub id: EntityId,
+    /// Its slot: a number below [`Frame::slot_bound`] that no other entity of the frame has,
+    /// the same for the entity's whole life (then given to a later entity). Sessions keep
+    /// what their client knows by slot: a bit per slot, no hashing.
+    pub slot: u32,
     /// What it is.
     pub kind: EntityKind,
     /// Its state at the frame's tick, on the wire grid.
@@ -176,6 +180,8 @@ pub struct Frame {
     /// then.
     pub leaderboard: Arc<PublishedLeaderboard>,
     grid: Grid,
+    /// Index in `entities` of the entity in each slot (`u32::MAX`: none).
+    by_slot: Vec<u32>,
 }
 
 #[derive(Debug)]
@@ -213,6 +219,7 @@ impl Frame {
     pub fn new(
         tick: Tick,
         entities: impl IntoIterator<Item = FrameEntity>,
+        slot_bound: u32,
         players: HashMap<PlayerId, PlayerFrame>,
         arena_half: [f32; 2],
         timing: SimTiming,
@@ -235,8 +242,24 @@ impl Frame {
             next[cell] += 1;
         }
         grid.starts = starts;
-        let entities = sorted.into_iter().map(|e| e.expect("every slot filled by the counting sort")).collect();
-        Frame { tick, entities, players, timing, leaderboard, grid }
+        let entities: Vec<FrameEntity> =
+            sorted.into_iter().map(|e| e.expect("every place filled by the counting sort")).collect();
+        let mut by_slot = vec![u32::MAX; slot_bound as usize];
+        for (index, e) in entities.iter().enumerate() {
+            by_slot[e.slot as usize] = index as u32;
+        }
+        Frame { tick, entities, players, timing, leaderboard, grid, by_slot }
+    }
+
+    /// One more than the highest slot of any entity in the frame.
+    pub fn slot_bound(&self) -> u32 {
+        self.by_slot.len() as u32
+    }
+
+    /// The entity in `slot`, if any.
+    pub fn at_slot(&self, slot: u32) -> Option<&FrameEntity> {
+        let index = *self.by_slot.get(slot as usize)?;
+        self.entities.get(index as usize)
     }
 
     /// Calls `f` for every entity whose centre lies inside `view`.
@@ -270,7 +293,7 @@ mod tests {
     fn at(id: EntityId, x: f32, y: f32) -> FrameEntity {
         let state =
             QState::from_body(&Body { pos: Vec2::new(x, y), vel: Vec2::ZERO, rot: Vec2::X, angvel: 0.0 }, Ctrl(0));
-        FrameEntity { id, kind: EntityKind::AsteroidSmall, state, epoch: 0 }
+        FrameEntity { id, slot: id as u32, kind: EntityKind::AsteroidSmall, state, epoch: 0 }
     }
 
     /// A grid query returns exactly the entities a brute-force scan finds, for many views,
@@ -287,6 +310,7 @@ mod tests {
         let frame = Frame::new(
             1,
             ents.clone(),
+            3000,
             HashMap::new(),
             half,
             SimTiming::default(),

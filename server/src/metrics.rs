@@ -350,7 +350,7 @@ mod tests {
         timing.phase_ms_mean[physics] = 0.25;
         timing.phase_secs_total[physics] = 12.5;
         let leaderboard = Arc::new(PublishedLeaderboard::new(Default::default()));
-        let frame = Frame::new(7, [], HashMap::new(), [1000.0; 2], timing, leaderboard);
+        let frame = Frame::new(7, [], 0, HashMap::new(), [1000.0; 2], timing, leaderboard);
         let sources = Sources { stats: &stats, frame: &frame, dropped_score_changes: 5 };
         let doc = Value::Object(json(&sources));
         let text = prometheus(&sources);

@@ -6,7 +6,12 @@
 //!    diff is encoded exactly as a session does, and compared with encoding the full state of
 //!    the same view. WebSocket framing (2 or 4 header bytes per server message) is included.
 //!
-//! Run: `cargo run --release -p asteroids-server --bin asteroids-bench [-- --quick] [--only tick|downlink]`
+//! 3. Fan-out (`--only fanout [--clients N]`): N pilots, each with a session's diff against its
+//!    own view around its ship; every snapshot tick every diff is computed and encoded exactly
+//!    as the sessions do (the network path's work before the socket), on one thread, and the
+//!    time per snapshot is reported.
+//!
+//! Run: `cargo run --release -p asteroids-server --bin asteroids-bench [-- --quick] [--only tick|downlink|fanout]`
 
 use asteroids_server::frame::SimTiming;
 use asteroids_server::net::interest::Interest;
@@ -157,6 +162,55 @@ fn downlink(asteroids: usize, seconds: u32) {
     );
 }
 
+/// The sessions' share of a snapshot tick: N pilots, N diffs and encodings per snapshot tick.
+fn fanout(asteroids: usize, clients: u32, seconds: u32) {
+    let mut game = world(asteroids, 31);
+    let pilots: Vec<Pilot> = (0..clients).map(|i| join(&mut game, &format!("bot{i}"))).collect();
+    let mut sessions: Vec<(Interest, [f32; 2])> = (0..clients).map(|_| (Interest::new(), [0.0, 0.0])).collect();
+    let warmup = 2 * TICK_HZ;
+    let (mut secs, mut snapshots, mut bytes, mut entities) = (0.0f64, 0u64, 0u64, 0u64);
+    let mut per_tick_us = Vec::new();
+    for t in 0..warmup + seconds * TICK_HZ {
+        tick(&mut game, pilots.iter().map(|&p| autopilot(p, t, p.0)));
+        if !is_snapshot_tick(game.tick_number(), DEFAULT_SNAPSHOT_HZ) {
+            continue;
+        }
+        let frame = game.frame(SimTiming::default());
+        let ships: std::collections::HashMap<_, [f32; 2]> =
+            frame.entities.iter().map(|e| (e.id, e.state.position().into())).collect();
+        let started = Instant::now();
+        let mut tick_bytes = 0u64;
+        for (&(player, _), (interest, center)) in pilots.iter().zip(&mut sessions) {
+            let pf = frame.players.get(&player).copied().unwrap_or_default();
+            if let Some(&at) = pf.ship.and_then(|id| ships.get(&id)) {
+                *center = at;
+            }
+            let view = ViewRect { center: *center, size: [1920.0, 1080.0] };
+            let snap = interest.diff(&frame, &view, pf.input_ack).expect("frames advance");
+            tick_bytes += std::hint::black_box(encode_server(&ServerMsg::Snapshot(snap))).len() as u64;
+            if t >= warmup {
+                entities += interest.known() as u64;
+            }
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        if t >= warmup {
+            secs += elapsed;
+            snapshots += clients as u64;
+            bytes += tick_bytes;
+            per_tick_us.push(elapsed * 1e6 / clients as f64);
+        }
+    }
+    per_tick_us.sort_by(f64::total_cmp);
+    println!(
+        "fanout asteroids={asteroids} clients={clients} seconds={seconds} snapshots={snapshots} mean_entities_in_view={:.1} mean_payload_bytes={:.1} us_per_snapshot mean={:.3} p50={:.3} p99={:.3}",
+        entities as f64 / snapshots.max(1) as f64,
+        bytes as f64 / snapshots.max(1) as f64,
+        secs * 1e6 / snapshots.max(1) as f64,
+        percentile(&per_tick_us, 0.5),
+        percentile(&per_tick_us, 0.99),
+    );
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let ticks = if quick { 300 } else { 1800 };
@@ -174,6 +228,12 @@ fn main() {
     if only.is_empty() || only == "tick" {
         tick_time(10_000, 100, ticks);
         tick_time(20_000, 100, ticks);
+    }
+    if only == "fanout" {
+        let clients =
+            std::env::args().skip_while(|a| a != "--clients").nth(1).map_or(2500, |c| c.parse().expect("--clients N"));
+        fanout(10_000, clients, if quick { 5 } else { 20 });
+        return;
     }
     if only.is_empty() || only == "downlink" {
         downlink(10_000, if quick { 20 } else { 120 });

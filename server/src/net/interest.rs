@@ -9,24 +9,36 @@
 //! the entity is sent, which is what lets a client reconstruct the server's state exactly,
 //! while a coasting asteroid costs no bytes at all.
 
-use crate::frame::{Frame, FrameEntity};
+use crate::frame::Frame;
 use shared::protocol::{EntityEnter, EntityId, EntityUpdate, Snapshot, Tick, ViewRect};
-use std::collections::HashMap;
 
+/// One entity the client has.
 #[derive(Clone, Copy, Debug)]
-struct Sent {
-    /// Tick of the state the client last received for this entity.
+struct Known {
+    id: EntityId,
+    /// Its slot (see [`crate::frame::FrameEntity::slot`]).
+    slot: u32,
+    /// Tick of the state the client last received for it.
     tick: Tick,
-    /// Pass number of the last diff that found it in view.
-    seen: u32,
 }
 
 /// What one client knows. Survives skipped frames: it only ever records what was actually
 /// sent, and a snapshot is a diff against that, whatever frames came in between.
+///
+/// Kept as a list and a bit per entity slot rather than a map by id: a diff walks the list
+/// (each entry finds its entity through the frame's slot table: still there, still in view,
+/// changed?), then the entities in view (a bit test says whether the client has it). No
+/// hashing and no sorting; with thousands of sessions, the per-session hash maps this
+/// replaced were cold in the cache on every snapshot and the network path's largest cost
+/// (see `BENCHMARKS.md`).
 #[derive(Debug, Default)]
 pub struct Interest {
-    known: HashMap<EntityId, Sent>,
-    pass: u32,
+    /// What the client has, in no particular order.
+    known: Vec<Known>,
+    /// Bit `s` is set when the client has the entity now in slot `s`.
+    has: Vec<u64>,
+    /// Scratch for the next `known` (kept for its allocation).
+    next: Vec<Known>,
     last_tick: Option<Tick>,
 }
 
@@ -47,29 +59,39 @@ impl Interest {
         if self.last_tick.is_some_and(|t| frame.tick <= t) {
             return None;
         }
-        self.pass = self.pass.wrapping_add(1);
-        let pass = self.pass;
+        let words = (frame.slot_bound() as usize).div_ceil(64);
+        if self.has.len() < words {
+            self.has.resize(words, 0);
+        }
         let mut snap = Snapshot { tick: frame.tick, input_ack, ..Snapshot::default() };
-        frame.query(view, |e: &FrameEntity| match self.known.get_mut(&e.id) {
-            Some(sent) => {
-                sent.seen = pass;
-                if e.epoch > sent.tick {
-                    sent.tick = frame.tick;
-                    snap.changed.push(EntityUpdate { id: e.id, state: e.state });
+        self.next.clear();
+        // What the client has: still there and in view (and changed, or not), or gone. A slot
+        // holding another entity means this one was removed (and its slot given away).
+        for &k in &self.known {
+            match frame.at_slot(k.slot).filter(|e| e.id == k.id && view.contains(e.state.position().into())) {
+                Some(e) if e.epoch > k.tick => {
+                    snap.changed.push(EntityUpdate { id: k.id, state: e.state });
+                    self.next.push(Known { tick: frame.tick, ..k });
+                }
+                Some(_) => self.next.push(k),
+                None => {
+                    snap.left.push(k.id);
+                    self.has[k.slot as usize / 64] &= !(1 << (k.slot % 64));
                 }
             }
-            None => {
-                self.known.insert(e.id, Sent { tick: frame.tick, seen: pass });
+        }
+        // What is in view and new to the client. (Every bit still set belongs to an entity
+        // kept above: the bits of the gone ones were just cleared, so a reused slot reads as
+        // new.)
+        frame.query(view, |e| {
+            let (word, bit) = (e.slot as usize / 64, 1u64 << (e.slot % 64));
+            if self.has[word] & bit == 0 {
+                self.has[word] |= bit;
                 snap.entered.push(EntityEnter { id: e.id, kind: e.kind, state: e.state });
+                self.next.push(Known { id: e.id, slot: e.slot, tick: frame.tick });
             }
         });
-        self.known.retain(|&id, sent| {
-            let keep = sent.seen == pass;
-            if !keep {
-                snap.left.push(id);
-            }
-            keep
-        });
+        std::mem::swap(&mut self.known, &mut self.next);
         self.last_tick = Some(frame.tick);
         Some(snap)
     }
@@ -80,5 +102,57 @@ impl Interest {
         let mut snap = Snapshot { tick: frame.tick, ..Snapshot::default() };
         frame.query(view, |e| snap.entered.push(EntityEnter { id: e.id, kind: e.kind, state: e.state }));
         snap
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{FrameEntity, PublishedLeaderboard};
+    use glam::Vec2;
+    use shared::protocol::EntityKind;
+    use shared::quant::{Body, Ctrl, QState};
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    fn rock(id: EntityId, slot: u32, x: f32, epoch: Tick) -> FrameEntity {
+        let body = Body { pos: Vec2::new(x, 0.0), vel: Vec2::ZERO, rot: Vec2::X, angvel: 0.0 };
+        FrameEntity { id, slot, kind: EntityKind::AsteroidSmall, state: QState::from_body(&body, Ctrl(0)), epoch }
+    }
+
+    fn frame(tick: Tick, entities: Vec<FrameEntity>) -> Frame {
+        let board = Arc::new(PublishedLeaderboard::new(Default::default()));
+        Frame::new(tick, entities, 200, HashMap::new(), [2000.0, 2000.0], Default::default(), board)
+    }
+
+    fn ids(snap: &Snapshot) -> (Vec<EntityId>, Vec<EntityId>, Vec<EntityId>) {
+        let mut entered: Vec<_> = snap.entered.iter().map(|e| e.id).collect();
+        let mut changed: Vec<_> = snap.changed.iter().map(|e| e.id).collect();
+        let mut left = snap.left.clone();
+        entered.sort();
+        changed.sort();
+        left.sort();
+        (entered, changed, left)
+    }
+
+    /// An entity removed while a new one takes its slot (the same frame) is reported as left,
+    /// and the new one as entered; one that left the view and one whose epoch moved are told
+    /// too, and an unchanged one costs nothing.
+    #[test]
+    fn a_reused_slot_is_a_new_entity() {
+        let view = ViewRect { center: [0.0, 0.0], size: [1000.0, 1000.0] };
+        let mut interest = Interest::new();
+        let first =
+            frame(1, vec![rock(1, 0, 0.0, 1), rock(2, 1, 100.0, 1), rock(3, 2, 200.0, 1), rock(4, 3, 300.0, 1)]);
+        assert_eq!(ids(&interest.diff(&first, &view, 0).unwrap()), (vec![1, 2, 3, 4], vec![], vec![]));
+        // 1 removed and its slot 0 given to 9; 2 changed; 3 flew out of view; 4 coasts.
+        let second =
+            frame(2, vec![rock(9, 0, 50.0, 2), rock(2, 1, 100.0, 2), rock(3, 2, 900.0, 1), rock(4, 3, 300.0, 1)]);
+        assert_eq!(ids(&interest.diff(&second, &view, 0).unwrap()), (vec![9], vec![2], vec![1, 3]));
+        assert_eq!(interest.known(), 3);
+        // 3 comes back into view: it is new to the client again.
+        let third = frame(3, vec![rock(9, 0, 50.0, 2), rock(2, 1, 100.0, 2), rock(3, 2, 0.0, 3), rock(4, 3, 300.0, 1)]);
+        assert_eq!(ids(&interest.diff(&third, &view, 0).unwrap()), (vec![3], vec![], vec![]));
+        assert!(interest.diff(&third, &view, 0).is_none(), "a frame is diffed once");
     }
 }

@@ -1,8 +1,8 @@
 //! The entity table: every entity of the game, and the rapier world that holds their colliders.
 //!
-//! One owner keeps four things consistent that would otherwise drift apart: the list of
-//! entities (dense, iterated every tick), the index from id to list slot, each entity's rapier
-//! collider, and the count of entities of each kind. Entities enter and leave only through
+//! One owner keeps five things consistent that would otherwise drift apart: the list of
+//! entities (dense, iterated every tick), the index from id to list position, each entity's
+//! slot, each entity's rapier collider, and the count of entities of each kind. Entities enter and leave only through
 //! [`Entities::spawn`] and [`Entities::despawn`] (rapier's own rule: insert and remove only
 //! through helpers). Everything else may move an entity, never add or remove one.
 
@@ -19,6 +19,9 @@ use std::collections::{BinaryHeap, HashMap};
 pub struct Entity {
     /// Its id, never reused.
     pub id: EntityId,
+    /// Its slot: a small number no other live entity has, kept for its whole life and
+    /// reused after it (see [`crate::frame::FrameEntity::slot`]).
+    pub slot: u32,
     /// What it is.
     pub kind: EntityKind,
     /// Its rapier collider (a sensor with no parent body).
@@ -56,6 +59,9 @@ pub struct Entities {
     index: HashMap<EntityId, usize>,
     counts: [usize; EntityKind::ALL.len()],
     next_id: EntityId,
+    /// Slots given back by despawned entities, and the number of slots ever handed out.
+    free_slots: Vec<u32>,
+    slots: u32,
     /// Entities that disappear by themselves, soonest first, so expiring them costs what
     /// expires rather than a scan of every entity. (An entry whose entity is already gone is
     /// skipped when it comes up.)
@@ -71,6 +77,8 @@ impl Entities {
             index: HashMap::new(),
             counts: [0; EntityKind::ALL.len()],
             next_id: 1,
+            free_slots: Vec::new(),
+            slots: 0,
             expiries: BinaryHeap::new(),
         }
     }
@@ -80,6 +88,10 @@ impl Entities {
     pub fn spawn(&mut self, new: Spawn, tick: Tick) -> EntityId {
         let id = self.next_id;
         self.next_id += 1;
+        let slot = self.free_slots.pop().unwrap_or_else(|| {
+            self.slots += 1;
+            self.slots - 1
+        });
         let state = QState::from_body(&new.body, new.ctrl);
         let collider = self.world.insert_collider(physics::collider_builder(new.kind, id, state.position()), None);
         self.index.insert(id, self.list.len());
@@ -89,6 +101,7 @@ impl Entities {
         }
         self.list.push(Entity {
             id,
+            slot,
             kind: new.kind,
             collider,
             state,
@@ -109,6 +122,7 @@ impl Entities {
         }
         self.world.remove_collider(e.collider);
         self.counts[e.kind.index()] -= 1;
+        self.free_slots.push(e.slot);
         Some(e)
     }
 
@@ -169,6 +183,11 @@ impl Entities {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
+    }
+
+    /// One more than the highest slot handed out so far: every slot is below it.
+    pub fn slot_bound(&self) -> u32 {
+        self.slots
     }
 
     /// Number of entities of `kind`.
@@ -239,6 +258,13 @@ mod tests {
         for e in t.iter() {
             assert_eq!(t.get(e.id).map(|g| g.id), Some(e.id), "the index points at the entity");
         }
+        let mut slots: Vec<u32> = t.iter().map(|e| e.slot).collect();
+        slots.sort();
+        slots.dedup();
+        assert_eq!(slots.len(), t.len(), "no two live entities share a slot");
+        assert!(slots.iter().all(|&s| s < t.slot_bound()));
+        let reused = t.spawn(rock(0.0), 0);
+        assert!(t.get(reused).unwrap().slot < 11, "a freed slot is reused, not a new one taken");
         assert!(t.get(ids[3]).is_none() && t.get(ship).is_some());
         assert!(t.despawn(ids[3]).is_none(), "a second despawn finds nothing");
     }

@@ -7,11 +7,17 @@ use crate::frame::{Frame, FrameEntity, PlayerFrame, SimTiming};
 impl Game {
     /// The world now, with the loop's `timing` (this adds the bodies removed as non-finite).
     pub fn frame(&self, timing: SimTiming) -> Frame {
-        let entities =
-            self.entities.iter().map(|e| FrameEntity { id: e.id, kind: e.kind, state: e.state, epoch: e.epoch });
+        let entities = self.entities.iter().map(|e| FrameEntity {
+            id: e.id,
+            slot: e.slot,
+            kind: e.kind,
+            state: e.state,
+            epoch: e.epoch,
+        });
         let players =
             self.players.iter().map(|(id, p)| (id, PlayerFrame { ship: p.ship, input_ack: p.input_seq })).collect();
         let timing = SimTiming { nonfinite_bodies: self.nonfinite_removed, ..timing };
-        Frame::new(self.tick, entities, players, self.config.arena_half_size, timing, self.leaderboard.clone())
+        let slots = self.entities.slot_bound();
+        Frame::new(self.tick, entities, slots, players, self.config.arena_half_size, timing, self.leaderboard.clone())
     }
 }
