@@ -106,19 +106,41 @@ async fn send_now(tx: &mut Tx, msg: Message, state: &AppState) -> bool {
 /// Sends one message, counting its bytes for the server and the connection; false if the
 /// socket failed or the send blocked longer than the slow-client timeout.
 async fn send_counted(tx: &mut Tx, msg: Message, state: &AppState, conn: Option<&ConnStats>) -> bool {
+    feed_counted(tx, msg, state, conn).await && flush(tx, state).await
+}
+
+/// Queues one message in the WebSocket's write buffer (it goes out with the next
+/// [`flush`]), counting its bytes; false as [`send_counted`].
+async fn feed_counted(tx: &mut Tx, msg: Message, state: &AppState, conn: Option<&ConnStats>) -> bool {
     let len = match &msg {
         Message::Binary(b) => b.len() as u64,
         _ => 0,
     };
-    match timeout(state.limits.slow_client_timeout, tx.send(msg)).await {
-        Ok(Ok(())) => {
-            state.stats.bytes_out.fetch_add(len, Ordering::Relaxed);
-            if let Some(conn) = conn {
-                conn.bytes_out.fetch_add(len, Ordering::Relaxed);
-            }
-            true
-        }
-        _ => false,
+    if !matches!(bounded(state.limits.slow_client_timeout, tx.feed(msg)).await, Some(Ok(()))) {
+        return false;
+    }
+    state.stats.bytes_out.fetch_add(len, Ordering::Relaxed);
+    if let Some(conn) = conn {
+        conn.bytes_out.fetch_add(len, Ordering::Relaxed);
+    }
+    true
+}
+
+/// Writes out what was fed: one write to the socket for everything queued.
+async fn flush(tx: &mut Tx, state: &AppState) -> bool {
+    matches!(bounded(state.limits.slow_client_timeout, tx.flush()).await, Some(Ok(())))
+}
+
+/// Runs socket work to completion within `limit`; `None` if it took longer. The timer is armed
+/// only when the work cannot complete at once (the socket's buffer is full): almost every send
+/// completes on its first poll, and a timer per send was a measurable share of the network
+/// path with thousands of clients.
+async fn bounded<F: std::future::Future>(limit: Duration, work: F) -> Option<F::Output> {
+    let mut work = std::pin::pin!(work);
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(work.as_mut().poll(cx))).await;
+    match first {
+        std::task::Poll::Ready(out) => Some(out),
+        std::task::Poll::Pending => timeout(limit, work).await.ok(),
     }
 }
 
@@ -319,18 +341,34 @@ async fn receive_loop(
 ) -> (Option<u16>, &'static str) {
     let mut invalid = 0u32;
     let mut rate = RateLimiter::new(&state.limits);
+    // The idle timer is not reset per message (a timer update for every input of thousands
+    // of clients): it is checked when it fires, and re-armed from the last message then.
+    let idle = state.limits.idle_timeout;
+    let mut last_message = Instant::now();
+    let idle_timer = tokio::time::sleep(idle);
+    tokio::pin!(idle_timer);
     loop {
-        let msg = match timeout(state.limits.idle_timeout, rx.next()).await {
-            Err(_) => return (Some(close_code::GOING_AWAY), "idle timeout"),
-            Ok(None) => return (None, "peer disconnected"),
-            Ok(Some(Err(e))) => {
+        let next = tokio::select! {
+            next = rx.next() => next,
+            () = &mut idle_timer => {
+                if last_message.elapsed() >= idle {
+                    return (Some(close_code::GOING_AWAY), "idle timeout");
+                }
+                idle_timer.as_mut().reset(last_message + idle);
+                continue;
+            }
+        };
+        last_message = Instant::now();
+        let msg = match next {
+            None => return (None, "peer disconnected"),
+            Some(Err(e)) => {
                 if is_too_big(&e) {
                     state.stats.invalid_messages.fetch_add(1, Ordering::Relaxed);
                     return (Some(close_code::MESSAGE_TOO_BIG), "message too big");
                 }
                 return (None, "read error");
             }
-            Ok(Some(Ok(msg))) => msg,
+            Some(Ok(msg)) => msg,
         };
         // Every frame the peer sends costs a token, control frames included: tungstenite
         // answers each ping by itself, so an unmetered ping flood would have the server echo
@@ -431,6 +469,10 @@ fn note_pong(conn: &ConnStats, payload: &[u8]) {
 }
 
 /// Owns the write half: snapshots, events, replies, pings. Returns why it stopped.
+///
+/// Everything due at one wake-up is fed into the WebSocket's buffer and written with one
+/// flush (one system call): the leaderboard and the snapshot of a frame, and the ping when one
+/// is due (pings ride on frames rather than on a timer of their own).
 async fn send_loop(
     tx: &mut Tx,
     state: &AppState,
@@ -443,11 +485,13 @@ async fn send_loop(
     let mut interest = Interest::new();
     let mut leaderboard_sent: Option<std::sync::Arc<crate::frame::PublishedLeaderboard>> = None;
     let every = state.limits.ping_interval;
-    let mut ping = tokio::time::interval_at(Instant::now() + every, every);
+    let mut ping_due = Instant::now() + every;
+    let shutdown = state.shutdown.cancelled();
+    tokio::pin!(shutdown);
     loop {
-        let msg = tokio::select! {
+        let fed = tokio::select! {
             biased;
-            _ = state.shutdown.cancelled() => {
+            () = &mut shutdown => {
                 // The world has stopped (shutdown stops the simulation first): the last things
                 // it told this player are still queued. Send them before the goodbye, so a
                 // pilot hears of every score the store commits.
@@ -461,18 +505,15 @@ async fn send_loop(
                 return "server shutting down";
             }
             Some(o) = out.recv() => match o {
-                Outbound::Msg(m) => Message::Binary(encode_server(&m).into()),
+                Outbound::Msg(m) => feed_counted(tx, Message::Binary(encode_server(&m).into()), state, Some(conn)).await,
                 Outbound::Close(code, reason) => {
                     let _ = send_now(tx, close(code, reason), state).await;
                     return reason;
                 }
             },
-            Some(event) = events.recv() => Message::Binary(encode_server(&ServerMsg::Event(event)).into()),
-            _ = ping.tick() => {
-                // Never 0, which means "no ping outstanding"; a newer ping replaces an unanswered one.
-                let micros = (conn.since.elapsed().as_micros() as u64).max(1);
-                conn.ping_outstanding.store(micros, Ordering::Relaxed);
-                Message::Ping(micros.to_le_bytes().to_vec().into())
+            Some(event) = events.recv() => {
+                let msg = Message::Binary(encode_server(&ServerMsg::Event(event)).into());
+                feed_counted(tx, msg, state, Some(conn)).await
             }
             changed = frames.changed() => {
                 if changed.is_err() {
@@ -483,24 +524,37 @@ async fn send_loop(
                 // flight are skipped; the diff is against what the client has, so nothing is
                 // lost by skipping.
                 let frame = frames.borrow_and_update().clone();
+                let mut fed = true;
                 if leaderboard_sent.as_ref().is_none_or(|sent| !std::sync::Arc::ptr_eq(sent, &frame.leaderboard)) {
                     leaderboard_sent = Some(frame.leaderboard.clone());
                     let msg = frame.leaderboard.wire.clone();
-                    if !send_counted(tx, Message::Binary(msg), state, Some(conn)).await {
-                        return "send failed or client too slow";
+                    fed &= feed_counted(tx, Message::Binary(msg), state, Some(conn)).await;
+                }
+                let rect = *view.borrow();
+                if let Some(rect) = rect {
+                    let ack = frame.players.get(&conn.player).map_or(0, |p| p.input_ack);
+                    if let Some(snap) = interest.diff(&frame, &rect, ack) {
+                        state.stats.snapshots.fetch_add(1, Ordering::Relaxed);
+                        conn.snapshots.fetch_add(1, Ordering::Relaxed);
+                        conn.entities_in_view.store(interest.known() as u32, Ordering::Relaxed);
+                        let msg = Message::Binary(encode_server(&ServerMsg::Snapshot(snap)).into());
+                        fed = fed && feed_counted(tx, msg, state, Some(conn)).await;
                     }
                 }
-                let Some(rect) = *view.borrow() else { continue };
-                let ack = frame.players.get(&conn.player).map_or(0, |p| p.input_ack);
-                let Some(snap) = interest.diff(&frame, &rect, ack) else { continue };
-                state.stats.snapshots.fetch_add(1, Ordering::Relaxed);
-                conn.snapshots.fetch_add(1, Ordering::Relaxed);
-                conn.entities_in_view.store(interest.known() as u32, Ordering::Relaxed);
-                Message::Binary(encode_server(&ServerMsg::Snapshot(snap)).into())
+                let now = Instant::now();
+                if now >= ping_due {
+                    ping_due = now + every;
+                    // Never 0, which means "no ping outstanding"; a newer ping replaces an
+                    // unanswered one.
+                    let micros = (conn.since.elapsed().as_micros() as u64).max(1);
+                    conn.ping_outstanding.store(micros, Ordering::Relaxed);
+                    fed = fed && feed_counted(tx, Message::Ping(micros.to_le_bytes().to_vec().into()), state, None).await;
+                }
+                fed
             }
         };
         conn.sending.store(true, Ordering::Relaxed);
-        let sent = send_counted(tx, msg, state, Some(conn)).await;
+        let sent = fed && flush(tx, state).await;
         conn.sending.store(false, Ordering::Relaxed);
         if !sent {
             return "send failed or client too slow";
