@@ -111,7 +111,7 @@ fn banner(prims: &mut Vec<Prim>, screen: Vec2, s: &Session, now_ms: f64) {
 mod tests {
     use super::*;
     use crate::session::test_welcome;
-    use shared::protocol::{DeathCause, GameEvent, Leaderboard, LeaderboardEntry, ServerMsg};
+    use shared::protocol::{DeathCause, GameEvent, LeaderboardEntry, ServerMsg, WorldStatus};
 
     fn texts(prims: &[Prim]) -> Vec<(String, Vec2, Align)> {
         prims
@@ -148,13 +148,9 @@ mod tests {
     fn panels_sit_in_their_corners() {
         let mut s = playing();
         let entry = |name: &str, points| LeaderboardEntry { name: name.into(), points, kills: 0 };
-        let board = Leaderboard {
-            online: 2,
-            top: vec![entry("Ada", 30), entry("Bob", 10)],
-            all_time: vec![entry("Cy", 900)],
-            ..Leaderboard::default()
-        };
-        s.on_message(ServerMsg::Leaderboard(board), 0.0).unwrap();
+        s.on_message(ServerMsg::World(WorldStatus { online: 2, hotspot: None }), 0.0).unwrap();
+        s.on_message(ServerMsg::TopOnline(vec![entry("Ada", 30), entry("Bob", 10)]), 0.0).unwrap();
+        s.on_message(ServerMsg::TopAllTime(vec![entry("Cy", 900)]), 0.0).unwrap();
         let mut prims = Vec::new();
         draw(&mut prims, Vec2::new(1000.0, 600.0), &s, None, 0.0);
         let t = texts(&prims);

@@ -345,7 +345,11 @@ impl Session {
                 }
                 GameEvent::Score(score) => self.score = score,
             },
-            ServerMsg::Leaderboard(board) => self.leaderboard = board,
+            ServerMsg::World(world) => {
+                (self.leaderboard.online, self.leaderboard.hotspot) = (world.online, world.hotspot)
+            }
+            ServerMsg::TopOnline(top) => self.leaderboard.top = top,
+            ServerMsg::TopAllTime(top) => self.leaderboard.all_time = top,
         }
         Ok(Applied::Other)
     }

@@ -3,7 +3,9 @@
 //! query it for their own view; the simulation never waits for a reader.
 
 use crate::sim::PHASES;
-use shared::protocol::{EntityId, EntityKind, Leaderboard, PlayerId, Tick, ViewRect};
+use shared::protocol::{
+    EntityId, EntityKind, Leaderboard, LeaderboardEntry, PlayerId, ServerMsg, Tick, ViewRect, WorldStatus,
+};
 use shared::quant::QState;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -44,21 +46,79 @@ pub struct PlayerFrame {
 pub const TICK_BUCKETS_MS: [f64; 14] =
     [1.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 14.0, 16.667, 20.0, 25.0, 33.0, 50.0, 100.0];
 
-/// A leaderboard and its encoded `ServerMsg::Leaderboard`, encoded once when it changes
-/// rather than once per connection. (No `Default`: an empty `wire` is not a message.)
+/// A message's content and the message, postcard-encoded once when the content changes rather
+/// than once per connection.
 #[derive(Debug)]
-pub struct PublishedLeaderboard {
-    /// The leaderboard.
-    pub board: Leaderboard,
-    /// `ServerMsg::Leaderboard(board)`, postcard-encoded.
+pub struct Encoded<T> {
+    /// The content.
+    pub value: T,
+    /// The whole `ServerMsg`, encoded.
     pub wire: bytes::Bytes,
 }
 
+impl<T> Encoded<T> {
+    fn new(value: T, msg: impl FnOnce(T) -> ServerMsg) -> Arc<Self>
+    where
+        T: Clone,
+    {
+        let wire = shared::codec::encode_server(&msg(value.clone())).into();
+        Arc::new(Encoded { value, wire })
+    }
+}
+
+/// The leaderboard as published: three parts, each replaced (a new `Arc`) only when it
+/// changes, so that a session tells what is new to its client by comparing pointers, and sends
+/// each part at its own pace (see `net::session`).
+#[derive(Debug)]
+pub struct PublishedLeaderboard {
+    /// Players online and the hotspot (`ServerMsg::World`).
+    pub world: Arc<Encoded<WorldStatus>>,
+    /// The online top (`ServerMsg::TopOnline`).
+    pub top: Arc<Encoded<Vec<LeaderboardEntry>>>,
+    /// The all-time top (`ServerMsg::TopAllTime`).
+    pub all_time: Arc<Encoded<Vec<LeaderboardEntry>>>,
+}
+
 impl PublishedLeaderboard {
-    /// Encodes `board` once.
+    /// Encodes every part of `board`.
     pub fn new(board: Leaderboard) -> Self {
-        let wire = shared::codec::encode_server(&shared::protocol::ServerMsg::Leaderboard(board.clone())).into();
-        PublishedLeaderboard { board, wire }
+        PublishedLeaderboard {
+            world: Encoded::new(WorldStatus { online: board.online, hotspot: board.hotspot }, ServerMsg::World),
+            top: Encoded::new(board.top, ServerMsg::TopOnline),
+            all_time: Encoded::new(board.all_time, ServerMsg::TopAllTime),
+        }
+    }
+
+    /// The board that follows this one, sharing the parts that did not change; `None` when
+    /// nothing changed.
+    pub fn next(&self, board: Leaderboard) -> Option<Self> {
+        let world = WorldStatus { online: board.online, hotspot: board.hotspot };
+        if world == self.world.value && board.top == self.top.value && board.all_time == self.all_time.value {
+            return None;
+        }
+        type Top = Arc<Encoded<Vec<LeaderboardEntry>>>;
+        let keep_or = |old: &Top, new: Vec<LeaderboardEntry>, msg: fn(Vec<LeaderboardEntry>) -> ServerMsg| {
+            if old.value == new {
+                old.clone()
+            } else {
+                Encoded::new(new, msg)
+            }
+        };
+        Some(PublishedLeaderboard {
+            world: if world == self.world.value { self.world.clone() } else { Encoded::new(world, ServerMsg::World) },
+            top: keep_or(&self.top, board.top, ServerMsg::TopOnline),
+            all_time: keep_or(&self.all_time, board.all_time, ServerMsg::TopAllTime),
+        })
+    }
+
+    /// The whole board.
+    pub fn board(&self) -> Leaderboard {
+        Leaderboard {
+            online: self.world.value.online,
+            hotspot: self.world.value.hotspot,
+            top: self.top.value.clone(),
+            all_time: self.all_time.value.clone(),
+        }
     }
 }
 
@@ -176,8 +236,8 @@ pub struct Frame {
     pub players: HashMap<PlayerId, PlayerFrame>,
     /// Simulation timing.
     pub timing: SimTiming,
-    /// The current leaderboard; the same `Arc` until it changes, so sessions send it only
-    /// then.
+    /// The current leaderboard; each part the same `Arc` until it changes, so sessions send
+    /// it only then.
     pub leaderboard: Arc<PublishedLeaderboard>,
     grid: Grid,
     /// Index in `entities` of the entity in each slot (`u32::MAX`: none).

@@ -6,7 +6,7 @@
 
 /// Version of the wire protocol. Bumped on any change to a serialized type; a client that
 /// presents another version is answered with `Rejected { reason: ProtocolMismatch }`.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Simulation ticks per second.
 pub const TICK_HZ: u32 = 60;
@@ -55,6 +55,15 @@ pub const LEADERBOARD_SIZE: usize = 10;
 
 /// Ticks between two leaderboard updates (one second).
 pub const LEADERBOARD_INTERVAL_TICKS: u32 = TICK_HZ;
+
+/// Shortest time between two `TopOnline` messages to one client, milliseconds. With a
+/// thousand pilots fighting, the online top changes every second; sent that often, its ten
+/// names would be about a seventh of a player's downlink.
+pub const TOP_ONLINE_INTERVAL_MS: u64 = 2_000;
+
+/// Shortest time between two `TopAllTime` messages to one client, milliseconds: the all-time
+/// board moves slowly, and a pilot climbing it sees their own total in their score at once.
+pub const TOP_ALL_TIME_INTERVAL_MS: u64 = 10_000;
 
 // ---------------------------------------------------------------------------------------------
 // Game rules. The server alone enforces them; they live here so that every tuning number has

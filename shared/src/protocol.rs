@@ -103,12 +103,30 @@ pub enum ServerMsg {
     },
     /// Something happened to this player.
     Event(GameEvent),
-    /// Who is online and leading, and where the action is; sent about once a second when it
-    /// changes.
-    Leaderboard(Leaderboard),
+    /// How many are online and where the action is; sent when it changes (the server works it
+    /// out once a second).
+    World(WorldStatus),
+    /// The best pilots online now, best first; sent when it changes, at most every
+    /// [`crate::constants::TOP_ONLINE_INTERVAL_MS`].
+    TopOnline(Vec<LeaderboardEntry>),
+    /// The best identities of all time, best first; sent when it changes, at most every
+    /// [`crate::constants::TOP_ALL_TIME_INTERVAL_MS`].
+    TopAllTime(Vec<LeaderboardEntry>),
 }
 
-/// The top of the current scores.
+/// The part of the leaderboard that changes every second.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorldStatus {
+    /// Players connected.
+    pub online: u32,
+    /// The centre of the busiest part of the arena (most ships and bullets), if anyone is
+    /// playing: the page points an arrow at it.
+    pub hotspot: Option<[f32; 2]>,
+}
+
+/// The top of the current scores, as a client assembles it from [`ServerMsg::World`],
+/// [`ServerMsg::TopOnline`] and [`ServerMsg::TopAllTime`] (three messages, each sent at its
+/// own pace, so the part that changes every second does not carry the rest).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Leaderboard {
     /// Players connected.

@@ -56,8 +56,7 @@ pub fn router(state: AppState, www: &Path) -> Router {
 
 /// `GET /api/leaderboard`: the best players online now, and of all time.
 async fn leaderboard(State(state): State<AppState>) -> Response {
-    let published = state.frames.borrow().leaderboard.clone();
-    let online = &published.board;
+    let online = state.frames.borrow().leaderboard.board();
     let all_time = state.store.all_time();
     let entry = |e: &shared::protocol::LeaderboardEntry| serde_json::json!({ "name": e.name, "points": e.points, "kills": e.kills });
     axum::Json(serde_json::json!({

@@ -8,6 +8,7 @@
 //! server never holds more than the one frame being sent for a client.
 
 use super::interest::Interest;
+use crate::frame::Encoded;
 use crate::limits::{RateLimiter, Verdict};
 use crate::sim::{Joined, SimEvent};
 use crate::stats::ConnStats;
@@ -17,10 +18,11 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use shared::codec::{decode_client, encode_server, validate_name, DecodeError};
-use shared::constants::{MAX_VIEW_SIZE, TICK_HZ};
+use shared::constants::{MAX_VIEW_SIZE, TICK_HZ, TOP_ALL_TIME_INTERVAL_MS, TOP_ONLINE_INTERVAL_MS};
 use shared::protocol::{ClientMsg, GameEvent, Hello, PlayerId, RejectReason, Rejected, ServerMsg, ViewRect, Welcome};
 use shared::PROTOCOL_VERSION;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{timeout, Instant};
@@ -468,6 +470,33 @@ fn note_pong(conn: &ConnStats, payload: &[u8]) {
     conn.rtt_us.store(now.saturating_sub(sent).max(1), Ordering::Relaxed);
 }
 
+/// One part of the leaderboard as this session last sent it.
+struct Paced<T> {
+    sent: Option<Arc<Encoded<T>>>,
+    at: Option<Instant>,
+}
+
+impl<T> Default for Paced<T> {
+    fn default() -> Self {
+        Paced { sent: None, at: None }
+    }
+}
+
+impl<T> Paced<T> {
+    /// The part's message if the client has not had this version of it and `interval` has
+    /// passed since the last one sent (the first is sent at once); recorded as sent.
+    fn due(&mut self, part: &Arc<Encoded<T>>, now: Instant, interval: Duration) -> Option<bytes::Bytes> {
+        if self.sent.as_ref().is_some_and(|sent| Arc::ptr_eq(sent, part))
+            || self.at.is_some_and(|at| now < at + interval)
+        {
+            return None;
+        }
+        self.sent = Some(part.clone());
+        self.at = Some(now);
+        Some(part.wire.clone())
+    }
+}
+
 /// Owns the write half: snapshots, events, replies, pings. Returns why it stopped.
 ///
 /// Everything due at one wake-up is fed into the WebSocket's buffer and written with one
@@ -483,7 +512,7 @@ async fn send_loop(
 ) -> &'static str {
     let mut frames = state.frames.clone();
     let mut interest = Interest::new();
-    let mut leaderboard_sent: Option<std::sync::Arc<crate::frame::PublishedLeaderboard>> = None;
+    let (mut world_sent, mut top_sent, mut all_time_sent) = (Paced::default(), Paced::default(), Paced::default());
     let every = state.limits.ping_interval;
     let mut ping_due = Instant::now() + every;
     let shutdown = state.shutdown.cancelled();
@@ -524,11 +553,15 @@ async fn send_loop(
                 // flight are skipped; the diff is against what the client has, so nothing is
                 // lost by skipping.
                 let frame = frames.borrow_and_update().clone();
+                let now = Instant::now();
                 let mut fed = true;
-                if leaderboard_sent.as_ref().is_none_or(|sent| !std::sync::Arc::ptr_eq(sent, &frame.leaderboard)) {
-                    leaderboard_sent = Some(frame.leaderboard.clone());
-                    let msg = frame.leaderboard.wire.clone();
-                    fed &= feed_counted(tx, Message::Binary(msg), state, Some(conn)).await;
+                let board = &frame.leaderboard;
+                for msg in [
+                    world_sent.due(&board.world, now, Duration::ZERO),
+                    top_sent.due(&board.top, now, Duration::from_millis(TOP_ONLINE_INTERVAL_MS)),
+                    all_time_sent.due(&board.all_time, now, Duration::from_millis(TOP_ALL_TIME_INTERVAL_MS)),
+                ].into_iter().flatten() {
+                    fed = fed && feed_counted(tx, Message::Binary(msg), state, Some(conn)).await;
                 }
                 let rect = *view.borrow();
                 if let Some(rect) = rect {
@@ -541,7 +574,6 @@ async fn send_loop(
                         fed = fed && feed_counted(tx, msg, state, Some(conn)).await;
                     }
                 }
-                let now = Instant::now();
                 if now >= ping_due {
                     ping_due = now + every;
                     // Never 0, which means "no ping outstanding"; a newer ping replaces an
@@ -559,5 +591,30 @@ async fn send_loop(
         if !sent {
             return "send failed or client too slow";
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::PublishedLeaderboard;
+    use shared::protocol::{Leaderboard, LeaderboardEntry};
+
+    /// A part is sent at once the first time, never twice in the same version, and a new
+    /// version waits for the interval.
+    #[test]
+    fn leaderboard_parts_are_paced() {
+        let entry = |name: &str| LeaderboardEntry { name: name.into(), points: 1, kills: 0 };
+        let one = PublishedLeaderboard::new(Leaderboard { top: vec![entry("Ada")], ..Default::default() });
+        let two = one.next(Leaderboard { top: vec![entry("Bob")], ..Default::default() }).expect("changed");
+        assert!(Arc::ptr_eq(&one.world, &two.world) && !Arc::ptr_eq(&one.top, &two.top), "unchanged parts shared");
+        let mut paced = Paced::default();
+        let (t0, every) = (Instant::now(), Duration::from_secs(2));
+        assert!(paced.due(&one.top, t0, every).is_some(), "first at once");
+        assert!(paced.due(&one.top, t0 + every * 2, every).is_none(), "same version: not again");
+        let t1 = t0 + Duration::from_millis(500);
+        assert!(paced.due(&two.top, t1, every).is_none(), "new version within the interval: waits");
+        assert_eq!(paced.due(&two.top, t0 + every, every), Some(two.top.wire.clone()), "then goes");
+        assert!(one.next(Leaderboard { top: vec![entry("Ada")], ..Default::default() }).is_none(), "same: None");
     }
 }

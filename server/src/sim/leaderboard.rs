@@ -1,10 +1,9 @@
 //! Phase 8, leaderboard and hotspot, once a second: the top pilots online, the all-time top
 //! (as the score store last committed it), the number of players, and the hotspot (the centre
-//! of the grid cell with the most ships and bullets: where the action is). The leaderboard is
-//! re-encoded only when it changed, so sessions send it only then.
+//! of the grid cell with the most ships and bullets: where the action is). Each of its three
+//! parts is re-encoded only when it changed, so sessions send it only then.
 
 use super::game::Game;
-use crate::frame::PublishedLeaderboard;
 use shared::constants::{HOTSPOT_CELL, LEADERBOARD_SIZE};
 use shared::protocol::{EntityKind, Leaderboard, LeaderboardEntry};
 use std::collections::HashMap;
@@ -24,8 +23,8 @@ impl Game {
         top.truncate(LEADERBOARD_SIZE);
         let all_time = self.config.all_time.as_ref().map_or_else(Vec::new, |t| t.borrow().as_ref().clone());
         let board = Leaderboard { online, top, hotspot: self.hotspot(), all_time };
-        if self.leaderboard.board != board {
-            self.leaderboard = Arc::new(PublishedLeaderboard::new(board));
+        if let Some(next) = self.leaderboard.next(board) {
+            self.leaderboard = Arc::new(next);
         }
     }
 

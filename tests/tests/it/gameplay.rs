@@ -248,7 +248,7 @@ fn waiting_ships_are_ghosts_and_abusers_leave_none() {
         tick(&mut game, []); // the rock drifts through where the ship is, and past it
     }
     assert!(ship(&game.frame(Default::default()), &me).is_some(), "nothing touched the waiting ship");
-    assert_eq!(game.frame(Default::default()).leaderboard.board.online, 0, "a waiting player is not online");
+    assert_eq!(game.frame(Default::default()).leaderboard.world.value.online, 0, "a waiting player is not online");
 
     let mut back = join_with(&mut game, "Id1", Some(1), 0);
     assert_eq!((back.player_id, back.ship_id), (me.player_id, me.ship_id));

@@ -165,3 +165,58 @@ async fn player_route_does_not_reveal_which_names_exist() {
     assert_eq!(status, 404, "a name that can never be valid");
     server.shutdown().await;
 }
+
+/// The leaderboard reaches a player in its three parts, each at its own pace: all three at
+/// once on joining, `World` when the number online changes, the online top again only after
+/// `TOP_ONLINE_INTERVAL_MS`, with the newcomer in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leaderboard_arrives_in_parts_at_their_pace() {
+    use shared::constants::TOP_ONLINE_INTERVAL_MS;
+    let db = temp_db();
+    let server = start_server(config(&db)).await;
+    let (mut ada, _) = Client::join(server.local_addr(), "Ada").await.unwrap();
+    let mut seen: Vec<(Instant, ServerMsg)> = Vec::new();
+    let mut bob = None;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(3 * TOP_ONLINE_INTERVAL_MS) {
+        if bob.is_none() && started.elapsed() > Duration::from_millis(300) {
+            bob = Some(Client::join(server.local_addr(), "Bob").await.unwrap());
+        }
+        match tokio::time::timeout(Duration::from_millis(100), ada.recv()).await {
+            Ok(msg) => {
+                let msg = msg.unwrap();
+                if matches!(msg, ServerMsg::World(_) | ServerMsg::TopOnline(_) | ServerMsg::TopAllTime(_)) {
+                    seen.push((Instant::now(), msg));
+                }
+            }
+            Err(_) => continue,
+        }
+    }
+    let first = |pick: fn(&ServerMsg) -> bool| seen.iter().position(|(_, m)| pick(m)).expect("part received");
+    let (w, t, a) = (
+        first(|m| matches!(m, ServerMsg::World(_))),
+        first(|m| matches!(m, ServerMsg::TopOnline(_))),
+        first(|m| matches!(m, ServerMsg::TopAllTime(_))),
+    );
+    assert!(
+        seen[w].0.max(seen[t].0).max(seen[a].0) < started + Duration::from_millis(500),
+        "all parts at once: {seen:?}"
+    );
+    assert!(
+        seen.iter().any(|(_, m)| matches!(m, ServerMsg::World(w) if w.online == 2)),
+        "World follows the number online: {seen:?}"
+    );
+    let tops: Vec<Instant> =
+        seen.iter().filter(|(_, m)| matches!(m, ServerMsg::TopOnline(_))).map(|(at, _)| *at).collect();
+    for pair in tops.windows(2) {
+        // The gap is measured at the reader: allow for a frame's delivery jitter.
+        assert!(pair[1] - pair[0] >= Duration::from_millis(TOP_ONLINE_INTERVAL_MS - 60), "paced: {tops:?}");
+    }
+    assert!(
+        seen.iter().any(|(_, m)| matches!(m, ServerMsg::TopOnline(top) if top.iter().any(|e| e.name == "Bob"))),
+        "the newcomer reaches the online top: {seen:?}"
+    );
+    assert_eq!(seen.iter().filter(|(_, m)| matches!(m, ServerMsg::TopAllTime(_))).count(), 1, "all-time unchanged");
+    drop(bob);
+    server.shutdown().await;
+}
