@@ -6,7 +6,7 @@
 
 /// Version of the wire protocol. Bumped on any change to a serialized type; a client that
 /// presents another version is answered with `Rejected { reason: ProtocolMismatch }`.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Simulation ticks per second.
 pub const TICK_HZ: u32 = 60;
