@@ -414,6 +414,25 @@ mod tests {
         assert!(!old.should_reconnect());
     }
 
+    /// A refused new pilot (its address made too many this hour) is shown the server's words
+    /// and not reconnected; a connection closed to try again later (1013: its address is full)
+    /// is reconnected.
+    #[test]
+    fn too_many_new_pilots_is_final_try_again_later_is_not() {
+        let mut s = Session::new("Newbie", None);
+        s.on_open();
+        let message = "too many new pilots from your address in the last hour: play under a name you already have";
+        let rejected = Rejected { reason: RejectReason::TooManyNewIdentities, message: message.into() };
+        s.on_message(ServerMsg::Rejected(rejected), 0.0).unwrap();
+        s.on_close(1008, "handshake rejected");
+        assert_eq!(s.phase, Phase::Rejected { message: message.into(), reload: false });
+        assert!(!s.should_reconnect());
+        let mut full = Session::new("Crowded", None);
+        full.on_open();
+        full.on_close(1013, "too many connections from this address");
+        assert!(full.should_reconnect());
+    }
+
     /// A snapshot before the Welcome, a second Welcome, and a snapshot that does not fit the
     /// replica are protocol errors, and leave the replica as it was.
     #[test]

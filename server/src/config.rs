@@ -74,7 +74,8 @@ pub struct Config {
     /// --admin-token or ASTEROIDS_ADMIN_TOKEN.
     #[arg(long, value_name = "PATH", conflicts_with = "admin_token")]
     pub admin_token_file: Option<PathBuf>,
-    /// Per-connection limits (`--max-connections`, `--allowed-origin`; the rest are constants).
+    /// Connection limits (`--max-connections`, the per-address limits, `--trusted-proxy`,
+    /// `--allowed-origin`; the rest are constants).
     #[command(flatten)]
     pub limits: Limits,
     /// Published frames kept for inspection (tests); 0 in production. Not a flag.
@@ -246,8 +247,20 @@ mod tests {
             "3",
             "--workers",
             "3",
+            "--max-connections-per-address",
+            "4",
+            "--max-new-identities-per-address-per-hour",
+            "5",
+            "--trusted-proxy",
+            "10.0.0.1",
+            "--trusted-proxy",
+            "::1",
         ])
         .unwrap();
+        assert_eq!((c.limits.max_connections_per_address, c.limits.max_new_identities_per_address_per_hour), (4, 5));
+        assert_eq!(c.limits.trusted_proxies, ["10.0.0.1".parse::<std::net::IpAddr>().unwrap(), "::1".parse().unwrap()]);
+        assert!(Config::try_parse_from([BIN, "--max-connections-per-address", "0"]).is_err(), "at least one");
+        assert!(Config::try_parse_from([BIN, "--trusted-proxy", "nginx.local"]).is_err(), "an IP address");
         assert_eq!((c.workers, c.runtime_workers()), (Some(3), 3));
         assert_eq!(c.bind, "0.0.0.0:9000");
         assert_eq!((c.asteroids, c.arena_size, c.snapshot_hz, c.seed), (800, Some(3000.0), 30, 7));
@@ -291,6 +304,10 @@ mod tests {
         );
         assert_eq!((l.max_connections, l.allowed_origins.len(), &l.public_url), (limits::MAX_CONNECTIONS, 0, &None));
         assert_eq!((l.fd_headroom, l.max_marks_per_base), (limits::FD_HEADROOM, limits::MAX_MARKS_PER_BASE));
+        assert_eq!(
+            (l.max_connections_per_address, l.max_new_identities_per_address_per_hour, l.trusted_proxies.len()),
+            (limits::MAX_CONNECTIONS_PER_ADDRESS, limits::MAX_NEW_IDENTITIES_PER_ADDRESS_PER_HOUR, 0)
+        );
         assert_eq!(Limits::default(), c.limits);
     }
 

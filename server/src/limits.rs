@@ -30,6 +30,22 @@ pub const MAX_MARKS_PER_BASE: usize = 2;
 /// Open game connections the server accepts; beyond it, upgrades are answered with 503.
 /// The cap in force is lower when the open-file limit is: see [`connection_cap`].
 pub const MAX_CONNECTIONS: usize = 20_000;
+/// Open game connections one source address may hold (an IPv4 address, or an IPv6 /64: see
+/// [`crate::net::address`]); beyond it, upgrades are answered with 429. Ghosts count: a
+/// dropped player's ship holds its place for the resume window. 32 because one address is
+/// often many people: a household or a small office behind one NAT, a player with a few tabs
+/// open, a LAN party; yet one address can then hold no more than 32 of the server's places, so
+/// a script on one machine cannot fill the world. Behind carrier-grade NAT, where hundreds of
+/// subscribers share an address, raise it.
+pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 32;
+/// New identities one source address may create within [`NEW_IDENTITY_WINDOW`]; beyond it, a
+/// `Hello` that would create one is answered `Rejected { TooManyNewIdentities }`. Identities
+/// are permanent rows in the store: 20 an hour is more than a household makes (a new browser,
+/// cleared storage, a friend's turn), while a script claiming names is held to 480 a day per
+/// address. Returning pilots (with their token) are never counted.
+pub const MAX_NEW_IDENTITIES_PER_ADDRESS_PER_HOUR: u32 = 20;
+/// The sliding window of [`MAX_NEW_IDENTITIES_PER_ADDRESS_PER_HOUR`].
+pub const NEW_IDENTITY_WINDOW: Duration = Duration::from_secs(3600);
 /// File descriptors kept for everything but game sockets: the database and its WAL files,
 /// the listener, the runtime's epoll and event descriptors, standard streams, static files
 /// being served, HTTP requests not yet upgraded (the 503 answers themselves), the reserve the
@@ -95,6 +111,20 @@ pub struct Limits {
     /// File descriptors kept free of game connections (database, listener, HTTP requests).
     #[arg(long, value_name = "N", default_value_t = FD_HEADROOM)]
     pub fd_headroom: u64,
+    /// Most open game connections per source address (IPv4 address or IPv6 /64), dropped
+    /// players' ships waiting to be resumed included; beyond it, new ones get 429.
+    #[arg(long, value_name = "N", default_value_t = MAX_CONNECTIONS_PER_ADDRESS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections_per_address: usize,
+    /// Most new identities (names claimed for the first time) per source address within any
+    /// hour; beyond it, such a Hello is rejected (TooManyNewIdentities). 0: none at all.
+    #[arg(long, value_name = "N", default_value_t = MAX_NEW_IDENTITIES_PER_ADDRESS_PER_HOUR)]
+    pub max_new_identities_per_address_per_hour: u32,
+    /// A reverse proxy in front of the server (repeatable). When a request comes from one, the
+    /// client's address for the per-address limits is the right-most X-Forwarded-For entry
+    /// that is not a trusted proxy; from any other peer the header is ignored.
+    #[arg(long = "trusted-proxy", value_name = "IP")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Combining marks allowed on one letter of a name.
     #[arg(long, value_name = "N", default_value_t = MAX_MARKS_PER_BASE)]
     pub max_marks_per_base: usize,

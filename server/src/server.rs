@@ -7,6 +7,7 @@
 use crate::frame::Frame;
 use crate::stats::{self, Stats};
 use crate::{limits, net, sim, store, token, Config};
+use shared::constants::TICK_HZ;
 use shared::kinematics::Kinematics;
 use shared::protocol::Tick;
 use std::net::SocketAddr;
@@ -46,6 +47,10 @@ pub struct AppState {
     /// The origins that may open the game socket (from `--public-url` or the bound address,
     /// and `--allowed-origin`).
     pub origins: Arc<net::origin::PublicOrigins>,
+    /// The places under the connection caps, server-wide and per address, ghosts' included.
+    pub admission: Arc<net::admission::Admission>,
+    /// New identities created per address within the hour.
+    pub new_identities: Arc<net::new_identities::NewIdentities>,
 }
 
 /// A running server.
@@ -81,6 +86,9 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
         flag = config.limits.max_connections,
         open_files = ?nofile.map(|(soft, _)| soft),
         headroom = limits.fd_headroom,
+        per_address = limits.max_connections_per_address,
+        new_identities_per_address_per_hour = limits.max_new_identities_per_address_per_hour,
+        trusted_proxies = ?limits.trusted_proxies,
         "connection cap"
     );
     let opened = std::time::Instant::now();
@@ -105,6 +113,14 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
         },
         Some(Box::new(db.handle())),
     );
+    let stats = Arc::new(Stats::default());
+    // A dropped player's place is held as long as the simulation keeps its ship waiting.
+    let resume_window = Duration::from_secs_f64(f64::from(config.resume_window_ticks) / f64::from(TICK_HZ));
+    let admission = net::admission::Admission::new(&limits, resume_window, stats.clone());
+    let new_identities = net::new_identities::NewIdentities::new(
+        limits.max_new_identities_per_address_per_hour,
+        limits::NEW_IDENTITY_WINDOW,
+    );
     let state = AppState {
         sim: sim.events.clone(),
         frames: sim.frames.clone(),
@@ -112,17 +128,20 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
         snapshot_hz: sim.snapshot_hz,
         shutdown: CancellationToken::new(),
         tracker: TaskTracker::new(),
-        stats: Arc::new(Stats::default()),
+        stats,
         // Without a token given, a random one nobody knows: the admin routes stay closed
         // (the binary makes and prints one itself).
         admin_token: config.given_admin_token().map_or_else(token::random, str::to_owned).into(),
         limits: Arc::new(limits),
         store: db.handle(),
         origins: Arc::new(origins),
+        admission,
+        new_identities: Arc::new(new_identities),
     };
     state.stats.max_connections.store(state.limits.max_connections as u64, std::sync::atomic::Ordering::Relaxed);
     state.stats.open_files_limit.store(nofile.map_or(0, |(soft, _)| soft), std::sync::atomic::Ordering::Relaxed);
     state.tracker.spawn(stats::sample_rates(state.stats.clone(), state.shutdown.clone()));
+    state.tracker.spawn(state.admission.clone().run_expiry(state.shutdown.clone()));
     let app = net::http::router(state.clone(), &config.www_dir);
     let http = tokio::spawn(net::listener::serve(listener, app, state.clone()));
     Ok(Server { addr, state, sim, http, db: Some(db) })

@@ -124,8 +124,16 @@ stats! {
         control_frames: Counter "asteroids_control_frames_total";
         /// Game socket upgrades refused for a foreign Origin (403).
         origin_rejected: Counter "asteroids_origin_rejected_total";
-        /// Game socket upgrades refused at the connection cap (503).
+        /// Game connections refused at the connection cap: upgrades answered 503, and connections let in on a ghost's place whose pilot it was not (closed 1013).
         full_rejected: Counter "asteroids_full_rejected_total";
+        /// Game connections refused at the per-address cap: upgrades answered 429, and connections let in on a ghost's place whose pilot it was not (closed 1013).
+        address_rejected: Counter "asteroids_address_rejected_total";
+        /// Places under the connection caps held by dropped players' ships waiting to be resumed (they count against both caps).
+        ghosts: Gauge "asteroids_ghosts";
+        /// Source addresses (IPv4, or IPv6 /64) holding connections or ghosts: the per-address table's size.
+        connection_addresses: Gauge "asteroids_connection_addresses";
+        /// Hellos refused because their address had created its quota of new identities within the hour (Rejected TooManyNewIdentities).
+        new_identities_refused: Counter "asteroids_new_identities_refused_total";
         /// The connection cap in force: --max-connections, lowered to fit the open-file limit.
         max_connections: Gauge "asteroids_max_connections";
         /// The process's soft open-file limit at start-up (0: the platform has none).

@@ -67,14 +67,35 @@ pub enum IdentityError {
     InvalidToken,
     /// The store is gone (shutting down) or failed.
     Unavailable,
+    /// The name is free, so a new identity was needed, and the caller's `may_create` said no
+    /// (the address's quota of new identities is spent).
+    CreationRefused,
 }
 
+/// Asked on the store's thread at the moment a new identity would be created (never for a
+/// returning pilot): true to create it. Being asked there, in the order the store handles
+/// requests, is what makes a quota exact: two requests cannot both pass its last place.
+pub type MayCreate = Box<dyn FnOnce() -> bool + Send>;
+
 enum Command {
-    Identify { name: String, token: Option<String>, reply: oneshot::Sender<Result<Identity, IdentityError>> },
+    Identify {
+        name: String,
+        token: Option<String>,
+        may_create: MayCreate,
+        reply: oneshot::Sender<Result<Identity, IdentityError>>,
+    },
     Score(ScoreDelta),
-    Revoke { name: String, reply: oneshot::Sender<bool> },
-    Flush { reply: oneshot::Sender<()> },
-    Player { name: String, reply: oneshot::Sender<Option<(String, Totals)>> },
+    Revoke {
+        name: String,
+        reply: oneshot::Sender<bool>,
+    },
+    Flush {
+        reply: oneshot::Sender<()>,
+    },
+    Player {
+        name: String,
+        reply: oneshot::Sender<Option<(String, Totals)>>,
+    },
     Shutdown,
 }
 
@@ -93,10 +114,21 @@ impl std::fmt::Debug for Command {
 }
 
 impl StoreHandle {
-    /// Resolves a `Hello`'s name and token to an identity (creating one for a free name).
-    pub async fn identify(&self, name: &str, token: Option<&str>) -> Result<Identity, IdentityError> {
+    /// Resolves a `Hello`'s name and token to an identity, creating one for a free name if
+    /// `may_create` (see [`MayCreate`]) allows it.
+    pub async fn identify(
+        &self,
+        name: &str,
+        token: Option<&str>,
+        may_create: impl FnOnce() -> bool + Send + 'static,
+    ) -> Result<Identity, IdentityError> {
         let (reply, rx) = oneshot::channel();
-        let cmd = Command::Identify { name: name.to_string(), token: token.map(str::to_string), reply };
+        let cmd = Command::Identify {
+            name: name.to_string(),
+            token: token.map(str::to_string),
+            may_create: Box::new(may_create),
+            reply,
+        };
         self.tx.try_send(cmd).map_err(|_| IdentityError::Unavailable)?;
         rx.await.unwrap_or(Err(IdentityError::Unavailable))
     }
@@ -250,7 +282,12 @@ fn totals(conn: &Connection, id: i64) -> rusqlite::Result<Totals> {
     .map(Option::unwrap_or_default)
 }
 
-fn identify(conn: &Connection, name: &str, token: Option<&str>) -> rusqlite::Result<Result<Identity, IdentityError>> {
+fn identify(
+    conn: &Connection,
+    name: &str,
+    token: Option<&str>,
+    may_create: MayCreate,
+) -> rusqlite::Result<Result<Identity, IdentityError>> {
     let keys = crate::net::name::keys(name);
     // The name itself (same key), or else a name that looks like it (same skeleton).
     let existing: Option<(i64, String, Vec<u8>, bool, bool)> = conn
@@ -283,6 +320,9 @@ fn identify(conn: &Connection, name: &str, token: Option<&str>) -> rusqlite::Res
                 if known.is_some() {
                     return Ok(Err(IdentityError::InvalidToken));
                 }
+            }
+            if !may_create() {
+                return Ok(Err(IdentityError::CreationRefused));
             }
             let token = crate::token::random();
             let now =
@@ -361,8 +401,8 @@ fn run(mut conn: Connection, rx: Receiver<Command>, all_time: watch::Sender<Arc<
                     oldest = None;
                 }
             }
-            Ok(Command::Identify { name, token, reply }) => {
-                let result = identify(&conn, &name, token.as_deref()).unwrap_or_else(|e| {
+            Ok(Command::Identify { name, token, may_create, reply }) => {
+                let result = identify(&conn, &name, token.as_deref(), may_create).unwrap_or_else(|e| {
                     tracing::error!(error = %e, "identity lookup failed");
                     Err(IdentityError::Unavailable)
                 });
@@ -506,21 +546,53 @@ mod tests {
         let path = temp_path("ids");
         let store = Store::open(&path).unwrap();
         let h = store.handle();
-        let ada = h.identify("Ada", None).await.unwrap();
+        let ada = h.identify("Ada", None, || true).await.unwrap();
         let token = ada.new_token.clone().expect("a new identity gets a token");
         assert_eq!(token.len(), 32, "128 bits, hex");
-        assert_eq!(h.identify("ada", None).await, Err(IdentityError::NameTaken));
-        let again = h.identify("ADA", Some(&token)).await.unwrap();
+        assert_eq!(h.identify("ada", None, || true).await, Err(IdentityError::NameTaken));
+        let again = h.identify("ADA", Some(&token), || true).await.unwrap();
         assert_eq!((again.id, again.new_token), (ada.id, None));
-        assert_eq!(h.identify("Ada", Some("0000")).await, Err(IdentityError::InvalidToken));
-        assert_eq!(h.identify("Bob", Some(&token)).await, Err(IdentityError::InvalidToken), "not for another name");
+        assert_eq!(h.identify("Ada", Some("0000"), || true).await, Err(IdentityError::InvalidToken));
+        assert_eq!(
+            h.identify("Bob", Some(&token), || true).await,
+            Err(IdentityError::InvalidToken),
+            "not for another name"
+        );
         assert!(h.revoke("Ada").await);
-        assert_eq!(h.identify("Ada", Some(&token)).await, Err(IdentityError::InvalidToken), "revoked");
+        assert_eq!(h.identify("Ada", Some(&token), || true).await, Err(IdentityError::InvalidToken), "revoked");
         store.close();
         let conn = Connection::open(&path).unwrap();
         let stored: Vec<u8> = conn.query_row("SELECT token_hash FROM identities", [], |r| r.get(0)).unwrap();
         assert_eq!(stored, hash_token(&token));
         assert!(!stored.windows(token.len()).any(|w| w == token.as_bytes()), "the token itself is not stored");
+    }
+
+    /// `may_create` is asked only when an identity would be created, and its "no" creates
+    /// nothing: a returning pilot, a taken name or a bad token never ask it.
+    #[tokio::test]
+    async fn creation_asks_first() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let store = Store::open(":memory:").unwrap();
+        let h = store.handle();
+        let asked = std::sync::Arc::new(AtomicU32::new(0));
+        let ask = |answer: bool| {
+            let asked = asked.clone();
+            move || {
+                asked.fetch_add(1, Ordering::Relaxed);
+                answer
+            }
+        };
+        assert_eq!(h.identify("Ada", None, ask(false)).await, Err(IdentityError::CreationRefused));
+        assert_eq!(h.identify("Ada", Some("made-up"), ask(false)).await, Err(IdentityError::CreationRefused));
+        assert_eq!(asked.load(Ordering::Relaxed), 2);
+        assert_eq!(h.player("Ada").await, None, "nothing was created");
+        let token = h.identify("Ada", None, ask(true)).await.unwrap().new_token.unwrap();
+        assert_eq!(asked.load(Ordering::Relaxed), 3);
+        assert!(h.identify("Ada", Some(&token), ask(false)).await.is_ok(), "the returning pilot");
+        assert_eq!(h.identify("Ada", None, ask(false)).await, Err(IdentityError::NameTaken));
+        assert_eq!(h.identify("Ada", Some("0000"), ask(false)).await, Err(IdentityError::InvalidToken));
+        assert_eq!(asked.load(Ordering::Relaxed), 3, "none of them asked");
+        store.close();
     }
 
     /// A database from before look-alike keys gains its skeleton column on open: existing
@@ -550,11 +622,11 @@ mod tests {
         }
         let store = Store::open(&path).unwrap();
         let h = store.handle();
-        assert_eq!(h.identify("Alice", Some("t-latin")).await.unwrap().name, "Alice");
-        assert_eq!(h.identify("\u{410}lice", Some("t-cyrillic")).await.unwrap().name, "\u{410}lice");
-        assert_eq!(h.identify("Al\u{456}ce", None).await, Err(IdentityError::LookAlike));
-        assert_eq!(h.identify("ALICE", None).await, Err(IdentityError::NameTaken));
-        assert!(h.identify("Bob", None).await.is_ok());
+        assert_eq!(h.identify("Alice", Some("t-latin"), || true).await.unwrap().name, "Alice");
+        assert_eq!(h.identify("\u{410}lice", Some("t-cyrillic"), || true).await.unwrap().name, "\u{410}lice");
+        assert_eq!(h.identify("Al\u{456}ce", None, || true).await, Err(IdentityError::LookAlike));
+        assert_eq!(h.identify("ALICE", None, || true).await, Err(IdentityError::NameTaken));
+        assert!(h.identify("Bob", None, || true).await.is_ok());
         store.close();
         let conn = Connection::open(&path).unwrap();
         let nulls: i64 =
@@ -569,8 +641,8 @@ mod tests {
         let path = temp_path("scores");
         let store = Store::open(&path).unwrap();
         let h = store.handle();
-        let a = h.identify("Ada", None).await.unwrap().id;
-        let b = h.identify("Bob", None).await.unwrap().id;
+        let a = h.identify("Ada", None, || true).await.unwrap().id;
+        let b = h.identify("Bob", None, || true).await.unwrap().id;
         for i in 0..2000u32 {
             h.record(ScoreDelta { identity: a, hits: 1, points: 1, ..Default::default() });
             if i % 100 == 0 {
@@ -584,7 +656,7 @@ mod tests {
         store.close();
         let store = Store::open(&path).unwrap();
         let h = store.handle();
-        let token_less = h.identify("Bob", None).await;
+        let token_less = h.identify("Bob", None, || true).await;
         assert_eq!(token_less, Err(IdentityError::NameTaken), "identities persist");
         let conn = Connection::open(&path).unwrap();
         let (hits, points): (i64, i64) = conn

@@ -201,6 +201,9 @@ pub enum RejectReason {
     InvalidToken,
     /// The identity store cannot be reached; try again later.
     Unavailable,
+    /// The `Hello` would create a new identity, and its address has created as many as it may
+    /// within the hour: play under a name this browser already holds, or try later.
+    TooManyNewIdentities,
 }
 
 /// A failed handshake.

@@ -13,7 +13,9 @@ const children = [];
 
 after(() => { for (const c of children) if (c.exitCode === null) c.kill('SIGKILL'); });
 
-const startServer = (db) => start(['--asteroids', '800', '--arena-size', '3000', '--db', db], children);
+// The 30 bots are 30 new pilots from one address: more than it may create in an hour by default.
+const startServer = (db) => start(['--asteroids', '800', '--arena-size', '3000', '--db', db,
+  '--max-new-identities-per-address-per-hour', '100'], children);
 
 async function leaderboard(addr) {
   const res = await fetch(`http://${addr}/api/leaderboard`);

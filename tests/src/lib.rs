@@ -6,7 +6,7 @@ use asteroids_server::{Config, Server};
 use futures_util::{SinkExt, StreamExt};
 use shared::codec::{decode_server, encode_client};
 use shared::protocol::{ClientMsg, Hello, Input, ServerMsg, Snapshot, ViewRect, Welcome};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -52,10 +52,17 @@ pub async fn start_server(config: Config) -> Server {
 /// server's answer (`Welcome` or `Rejected`).
 pub async fn say_hello(addr: SocketAddr, name: &str, token: Option<&str>) -> anyhow::Result<(Client, ServerMsg)> {
     let mut c = Client::connect(addr).await?;
-    let hello = Hello { protocol_version: shared::PROTOCOL_VERSION, name: name.into(), token: token.map(Into::into) };
-    c.send(&ClientMsg::Hello(hello)).await?;
-    let answer = c.recv().await?;
+    let answer = c.say_hello(name, token).await?;
     Ok((c, answer))
+}
+
+/// An upgrade the server answered with an HTTP status instead of switching protocols.
+#[derive(Debug, PartialEq, Eq)]
+pub struct HttpRefusal {
+    /// The status (403, 429, 503).
+    pub status: u16,
+    /// Its `Retry-After` header, if any.
+    pub retry_after: Option<String>,
 }
 
 /// A WebSocket client speaking the game protocol.
@@ -79,6 +86,42 @@ impl Client {
     pub async fn connect(addr: SocketAddr) -> anyhow::Result<Client> {
         let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await?;
         Ok(Client { ws, bytes_in: 0 })
+    }
+
+    /// Opens the game socket from the local address `source` (any of 127.0.0.0/8 is loopback:
+    /// 127.0.0.2 is another client address to the server's per-address limits), with extra
+    /// request headers. `Ok(Err(_))` when the server answered the upgrade with a status.
+    pub async fn connect_from(
+        source: IpAddr,
+        addr: SocketAddr,
+        headers: &[(&'static str, &str)],
+    ) -> anyhow::Result<Result<Client, HttpRefusal>> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        use tokio_tungstenite::tungstenite::Error as WsError;
+        let socket = if source.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        socket.bind(SocketAddr::new(source, 0)).with_context(|| format!("binding {source}"))?;
+        let stream = socket.connect(addr).await?;
+        let mut request = format!("ws://{addr}/ws").into_client_request()?;
+        for (name, value) in headers {
+            request.headers_mut().append(*name, value.parse()?);
+        }
+        match tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await {
+            Ok((ws, _)) => Ok(Ok(Client { ws, bytes_in: 0 })),
+            Err(WsError::Http(response)) => Ok(Err(HttpRefusal {
+                status: response.status().as_u16(),
+                retry_after: response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string),
+            })),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Completes the handshake as `name` (with a token, if given): the server's answer
+    /// (`Welcome` or `Rejected`).
+    pub async fn say_hello(&mut self, name: &str, token: Option<&str>) -> anyhow::Result<ServerMsg> {
+        let hello =
+            Hello { protocol_version: shared::PROTOCOL_VERSION, name: name.into(), token: token.map(Into::into) };
+        self.send(&ClientMsg::Hello(hello)).await?;
+        self.recv().await
     }
 
     /// Connects and completes the handshake as `name`.

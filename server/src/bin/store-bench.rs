@@ -111,7 +111,7 @@ fn main() -> anyhow::Result<()> {
         let mut logins = Vec::new();
         for i in 0..200 {
             let started = Instant::now();
-            h.identify(&format!("login{i}"), None).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            h.identify(&format!("login{i}"), None, || true).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
             logins.push(ms(started.elapsed()));
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

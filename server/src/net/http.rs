@@ -1,15 +1,18 @@
 //! HTTP routes: the browser client's files, the game socket, the health check.
 
+use super::address::{self, AddressKey};
+use super::admission::Refusal;
 use super::session;
 use crate::AppState;
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ConnectInfo;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use session::ConnectionSlot;
 use shared::constants::MAX_CLIENT_MESSAGE_BYTES;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use tower_http::services::ServeDir;
@@ -90,7 +93,14 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn ws_upgrade(ws: WebSocketUpgrade, State(state): State<AppState>, headers: HeaderMap) -> Response {
+/// `GET /ws`: the game socket. Refused before the upgrade when shutting down (503), for a
+/// foreign origin (403), at the connection cap (503) and at the per-address cap (429).
+async fn ws_upgrade(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
     if state.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
@@ -98,10 +108,28 @@ async fn ws_upgrade(ws: WebSocketUpgrade, State(state): State<AppState>, headers
         state.stats.origin_rejected.fetch_add(1, Ordering::Relaxed);
         return (StatusCode::FORBIDDEN, "this origin may not open the game socket").into_response();
     }
-    let Some(slot) = ConnectionSlot::take(&state.stats, state.limits.max_connections) else {
-        state.stats.full_rejected.fetch_add(1, Ordering::Relaxed);
-        return (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "10")], "the server is full: try again later")
-            .into_response();
+    let client = address::client_ip(peer.ip(), &headers, &state.limits.trusted_proxies);
+    let slot = match state.admission.admit(AddressKey::of(client)) {
+        Ok(slot) => slot,
+        Err(Refusal::Full) => {
+            state.stats.full_rejected.fetch_add(1, Ordering::Relaxed);
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "10")],
+                "the server is full: try again later",
+            )
+                .into_response();
+        }
+        Err(Refusal::AddressFull) => {
+            state.stats.address_rejected.fetch_add(1, Ordering::Relaxed);
+            let retry = state.admission.retry_after_secs().to_string();
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, retry)],
+                "too many game connections from your address: close some, or try again later",
+            )
+                .into_response();
+        }
     };
     let tracker = state.tracker.clone();
     ws.max_message_size(MAX_CLIENT_MESSAGE_BYTES)

@@ -1,8 +1,10 @@
 //! The accept loop. axum's own `serve` sets no timeout on reading a request, so a TCP
 //! connection that never sends one would stay open forever; this loop serves each connection
 //! with hyper directly, with the request headers due within the handshake timeout, and the
-//! socket options the game needs. It keeps accepting while the server drains (new game
-//! connections are then answered 503) and is stopped by the server once the drain is over.
+//! socket options the game needs; each request carries its TCP peer's address (axum's
+//! `ConnectInfo<SocketAddr>`), which the game socket's per-address limits start from. It keeps
+//! accepting while the server drains (new game connections are then answered 503) and is
+//! stopped by the server once the drain is over.
 //!
 //! When the process runs out of file descriptors, `accept` fails while the connection stays
 //! queued in the kernel: the client would hang. The loop keeps one descriptor in reserve
@@ -15,7 +17,11 @@
 use crate::limits::{ACCEPT_ERROR_BACKOFF, ACCEPT_ERROR_LOG_INTERVAL};
 use crate::server::SHUTDOWN_GRACE;
 use crate::AppState;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
 use axum::Router;
+use hyper::body::Incoming;
+use hyper::service::{service_fn, Service};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
@@ -35,8 +41,8 @@ pub async fn serve(listener: TcpListener, app: Router, state: AppState) {
     let mut reserve = Reserve::open();
     let mut log = LogLimiter::default();
     loop {
-        let tcp = match listener.accept().await {
-            Ok((tcp, _)) => tcp,
+        let (tcp, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
             Err(e) => {
                 state.stats.accept_errors.fetch_add(1, Ordering::Relaxed);
                 // Out of descriptors: the kernel keeps the connection queued, and a client
@@ -59,7 +65,12 @@ pub async fn serve(listener: TcpListener, app: Router, state: AppState) {
         // stops reading blocks the session's send after this much, instead of after the
         // autotuned maximum of several MiB, and is then closed as too slow.
         let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(SOCKET_SEND_BUFFER_BYTES);
-        let service = TowerToHyperService::new(app.clone());
+        // Each request carries its TCP peer (`ConnectInfo`), for the per-address limits.
+        let app = TowerToHyperService::new(app.clone());
+        let service = service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            app.call(request)
+        });
         let builder = builder.clone();
         let shutdown = state.shutdown.clone();
         let first_byte_due = state.limits.handshake_timeout;

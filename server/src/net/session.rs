@@ -7,6 +7,7 @@
 //! client already has. A slow socket therefore skips frames instead of queueing them: the
 //! server never holds more than the one frame being sent for a client.
 
+use super::admission::{ConnectionSlot, Refusal};
 use super::interest::Interest;
 use crate::frame::Encoded;
 use crate::limits::{RateLimiter, Verdict};
@@ -40,6 +41,9 @@ pub mod close_code {
     pub const MESSAGE_TOO_BIG: u16 = 1009;
     /// The server could not serve the session (its simulation stopped).
     pub const INTERNAL_ERROR: u16 = 1011;
+    /// Let in on a dropped player's place at a full cap, but not that player (see
+    /// [`crate::net::admission`]): try again later (RFC 6455's registered 1013).
+    pub const TRY_AGAIN_LATER: u16 = 1013;
     /// A newer connection presented this identity's token and took the player over.
     pub const REPLACED: u16 = 4001;
 }
@@ -56,11 +60,11 @@ fn close(code: u16, reason: &'static str) -> Message {
     Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))
 }
 
-/// Serves one upgraded connection to the end. `_slot` holds its place under the connection
-/// cap until the session is over.
-pub async fn serve(socket: WebSocket, state: AppState, _slot: ConnectionSlot) {
+/// Serves one upgraded connection to the end. `slot` holds its place under the connection
+/// caps until the session is over, and passes to the player's ghost when it ends resumably.
+pub async fn serve(socket: WebSocket, state: AppState, mut slot: ConnectionSlot) {
     let (mut tx, mut rx) = socket.split();
-    if let Some((player, name, joined)) = handshake(&mut tx, &mut rx, &state).await {
+    if let Some((player, name, joined)) = handshake(&mut tx, &mut rx, &state, &mut slot).await {
         tracing::debug!(player, "session started");
         let conn = state.stats.register(player, name);
         let session = joined.session;
@@ -73,31 +77,8 @@ pub async fn serve(socket: WebSocket, state: AppState, _slot: ConnectionSlot) {
             // The channel is full: wait for room rather than leak the ship.
             let _ = state.sim.send(leave).await;
         }
-    }
-}
-
-/// A place under the connection cap, taken when an upgrade is accepted and given back when
-/// dropped (after the session, or if the upgrade never completes).
-#[derive(Debug)]
-pub struct ConnectionSlot {
-    stats: std::sync::Arc<crate::Stats>,
-}
-
-impl ConnectionSlot {
-    /// Takes a slot if fewer than `max` connections are open.
-    pub fn take(stats: &std::sync::Arc<crate::Stats>, max: usize) -> Option<ConnectionSlot> {
-        let before = stats.connections.fetch_add(1, Ordering::Relaxed);
-        if before as usize >= max {
-            stats.connections.fetch_sub(1, Ordering::Relaxed);
-            return None;
-        }
-        Some(ConnectionSlot { stats: stats.clone() })
-    }
-}
-
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        self.stats.connections.fetch_sub(1, Ordering::Relaxed);
+        // The ship waits for its pilot: so does its place under the caps.
+        slot.end(!abusive);
     }
 }
 
@@ -153,8 +134,31 @@ async fn reject(tx: &mut Tx, state: &AppState, reason: RejectReason, message: St
     }
 }
 
-/// Reads the `Hello`, checks it, and joins the simulation.
-async fn handshake(tx: &mut Tx, rx: &mut Rx, state: &AppState) -> Option<(PlayerId, String, Joined)> {
+/// Closes a connection that came in on a ghost's place but is not that ghost's pilot (see
+/// [`super::admission`]): counted as the cap's refusal, closed 1013 so the page tries again
+/// later (a `Rejected` would stop it for good).
+async fn refuse_over_cap(tx: &mut Tx, state: &AppState, refusal: Refusal) {
+    let reason = match refusal {
+        Refusal::Full => {
+            state.stats.full_rejected.fetch_add(1, Ordering::Relaxed);
+            "the server is full"
+        }
+        Refusal::AddressFull => {
+            state.stats.address_rejected.fetch_add(1, Ordering::Relaxed);
+            "too many connections from this address"
+        }
+    };
+    let _ = send_now(tx, close(close_code::TRY_AGAIN_LATER, reason), state).await;
+}
+
+/// Reads the `Hello`, checks it, resolves the identity (creating one only within the
+/// address's quota), settles the connection's place, and joins the simulation.
+async fn handshake(
+    tx: &mut Tx,
+    rx: &mut Rx,
+    state: &AppState,
+    slot: &mut ConnectionSlot,
+) -> Option<(PlayerId, String, Joined)> {
     let first = match timeout(state.limits.handshake_timeout, rx.next()).await {
         Ok(Some(Ok(Message::Binary(bytes)))) => bytes,
         Ok(Some(Ok(_))) => {
@@ -209,9 +213,20 @@ async fn handshake(tx: &mut Tx, rx: &mut Rx, state: &AppState) -> Option<(Player
         reject(tx, state, RejectReason::InvalidName, rule.message().to_string()).await;
         return None;
     }
-    let identity = match state.store.identify(&name, hello.token.as_deref()).await {
-        Ok(identity) => identity,
-        Err(e) => {
+    // Asked by the store only if this Hello would create an identity, on its thread, so two
+    // Hellos from one address cannot both take its last creation. A connection let in on a
+    // ghost's place is that ghost's pilot or nobody: it creates nothing.
+    let address = slot.address();
+    let over_cap = slot.over_cap();
+    let quota = state.new_identities.clone();
+    let may_create = move || over_cap.is_none() && quota.try_take(address, std::time::Instant::now());
+    let identity = match (state.store.identify(&name, hello.token.as_deref(), may_create).await, over_cap) {
+        (Ok(identity), _) => identity,
+        (Err(IdentityError::CreationRefused), Some(refusal)) => {
+            refuse_over_cap(tx, state, refusal).await;
+            return None;
+        }
+        (Err(e), _) => {
             let (reason, message) = match e {
                 IdentityError::NameTaken => {
                     (RejectReason::NameTaken, "that name belongs to another pilot: pick another".to_string())
@@ -227,11 +242,28 @@ async fn handshake(tx: &mut Tx, rx: &mut Rx, state: &AppState) -> Option<(Player
                 IdentityError::Unavailable => {
                     (RejectReason::Unavailable, "the score store is unavailable: try again shortly".to_string())
                 }
+                IdentityError::CreationRefused => {
+                    state.stats.new_identities_refused.fetch_add(1, Ordering::Relaxed);
+                    let wait = state.new_identities.retry_after(address, std::time::Instant::now());
+                    let later = match wait.as_secs().div_ceil(60) {
+                        0 | 1 => "a minute".to_string(),
+                        minutes => format!("{minutes} minutes"),
+                    };
+                    let message = format!(
+                        "too many new pilots from your address in the last hour: play under a name you already have \
+                         (this browser remembers its own), or try a new name in {later}"
+                    );
+                    (RejectReason::TooManyNewIdentities, message)
+                }
             };
             reject(tx, state, reason, message).await;
             return None;
         }
     };
+    if let Err(refusal) = slot.settle(identity.id) {
+        refuse_over_cap(tx, state, refusal).await;
+        return None;
+    }
     let name = identity.name.clone();
     let total_before = identity.totals.points.clamp(0, u32::MAX as i64) as u32;
     let (reply_tx, reply_rx) = oneshot::channel();
@@ -257,6 +289,8 @@ async fn handshake(tx: &mut Tx, rx: &mut Rx, state: &AppState) -> Option<(Player
     let player = joined.player_id;
     if !send_now(tx, Message::Binary(encode_server(&ServerMsg::Welcome(welcome)).into()), state).await {
         let _ = state.sim.send(SimEvent::Leave { player, session: joined.session, resumable: true }).await;
+        // The ship now waits as a ghost, and holds its place like any other.
+        slot.end(true);
         return None;
     }
     Some((player, name, joined))

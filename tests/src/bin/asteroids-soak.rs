@@ -1,11 +1,12 @@
 //! `asteroids-soak`: connection churn against the real server (in this process, so its memory
 //! can be read): thousands of connect → play → leave cycles, half of them abrupt (TCP reset,
-//! no close frame), beside steady players. At the end, connections, players, sessions and ships
-//! must be back at their baseline, the steady players never dropped, and memory must have
-//! settled. Prints its figures; exits non-zero if any check fails.
+//! no close frame), beside steady players. At the end, connections, ghosts' places, addresses,
+//! players, sessions and ships must be back at their baseline, the steady players never
+//! dropped, and memory must have settled. Prints its figures; exits non-zero if any check fails.
 //!
 //! Run: `cargo run --release -p asteroids-tests --bin asteroids-soak -- [CYCLES] [CONCURRENCY]`
 
+use asteroids_server::limits::Limits;
 use asteroids_server::Config;
 use asteroids_tests::{start_server, Client};
 use shared::protocol::EntityKind;
@@ -26,6 +27,8 @@ fn rss_kib() -> u64 {
 #[derive(Debug, PartialEq)]
 struct Census {
     connections: u64,
+    ghosts: u64,
+    addresses: u64,
     sessions: usize,
     players: usize,
     ships: usize,
@@ -35,6 +38,8 @@ fn census(server: &asteroids_server::Server) -> Census {
     let frame = server.latest_frame();
     Census {
         connections: server.stats().connections.load(Ordering::Relaxed),
+        ghosts: server.stats().ghosts.load(Ordering::Relaxed),
+        addresses: server.stats().connection_addresses.load(Ordering::Relaxed),
         sessions: server.stats().session_list().len(),
         players: frame.players.len(),
         ships: frame.entities.iter().filter(|e| e.kind == EntityKind::Ship).count(),
@@ -69,9 +74,22 @@ async fn main() -> anyhow::Result<()> {
     let cycles = args.first().copied().unwrap_or(10_000);
     let concurrency = args.get(1).copied().unwrap_or(64);
     let _ = rlimit::increase_nofile_limit(65_536);
-    let server =
-        start_server(Config { asteroids: 2000, frame_history: 0, db_path: ":memory:".into(), ..Config::default() })
-            .await;
+    // Every churner comes from 127.0.0.1 under a new name, and each leaves a ghost holding
+    // its place for the resume window: lift the per-address limits, which would rightly stop
+    // this from one address.
+    let limits = Limits {
+        max_connections_per_address: asteroids_server::limits::MAX_CONNECTIONS,
+        max_new_identities_per_address_per_hour: u32::MAX,
+        ..Limits::default()
+    };
+    let server = start_server(Config {
+        asteroids: 2000,
+        frame_history: 0,
+        db_path: ":memory:".into(),
+        limits,
+        ..Config::default()
+    })
+    .await;
     let addr = server.local_addr();
 
     // Steady players, reading everything, for the whole soak.
@@ -139,6 +157,8 @@ async fn main() -> anyhow::Result<()> {
     // Ships come and go with the steady players' deaths; no churner's ship may remain.
     let settled = |c: &Census| {
         c.connections == baseline.connections
+            && c.ghosts == baseline.ghosts
+            && c.addresses == baseline.addresses
             && c.sessions == baseline.sessions
             && c.players == baseline.players
             && c.ships <= STEADY

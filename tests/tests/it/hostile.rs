@@ -266,11 +266,12 @@ async fn public_url_sets_the_pages_origin() {
     server.shutdown().await;
 }
 
-/// Past the connection cap, upgrades are refused with 503 until a slot frees up.
+/// Past the connection cap, upgrades are refused with 503 until a slot frees up: here a
+/// dropped player's, once its ship's resume window (half a second) is over.
 #[tokio::test]
 async fn connection_cap_refuses_with_503() {
     let limits = Limits { max_connections: 3, ..Limits::default() };
-    let server = start_server(config(limits)).await;
+    let server = start_server(Config { resume_window_ticks: 30, ..config(limits) }).await;
     let addr = server.local_addr();
     let mut held = Vec::new();
     for i in 0..3 {

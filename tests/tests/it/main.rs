@@ -1,6 +1,8 @@
 //! The integration tests, one binary (faster to link than one per file). Every test starts
 //! the real server on 127.0.0.1:0 unless it tests a pure model.
 //!
+//! - `addresses`: per-address limits: connections (429), ghosts holding places (and their
+//!   pilots getting back in), new identities per hour, the client behind a trusted proxy.
 //! - `admin`: the admin token, /admin/stats fields, /metrics as Prometheus text, and the two
 //!   carrying the same figures.
 //! - `drain`: graceful shutdown: 1001 to clients, new connections refused, scores flushed, no task left.
@@ -15,6 +17,7 @@
 //! - `resume`: coming back within the window, after it, and a second connection taking over.
 //! - `scores`: tokens, name clashes, scores across a restart, the leaderboard and player API (real SQLite file).
 //! - `slow_reader`: a client that stops reading costs the server bounded memory.
+mod addresses;
 mod admin;
 mod drain;
 mod gameplay;

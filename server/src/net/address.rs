@@ -1,0 +1,174 @@
+//! Who a connection comes from, for the per-address limits ([`super::admission`] and
+//! [`super::new_identities`]).
+//!
+//! Two questions, one answer each:
+//!
+//! - **Which address is the client's?** The TCP peer's, unless that peer is a reverse proxy
+//!   the operator named with `--trusted-proxy`: then the right-most address of
+//!   `X-Forwarded-For` that is not itself a trusted proxy ([`client_ip`]). Everything left of
+//!   that entry was written by the client and could be anything; the header of an untrusted
+//!   peer is ignored for the same reason.
+//! - **Which addresses count as one?** An IPv4 address is one subscriber. IPv6 is handed out
+//!   by the /64 (one home or phone gets a whole /64, and can pick any of its 2⁶⁴ addresses), so
+//!   a limit per IPv6 address would be no limit at all: [`AddressKey`] groups them by /64. An
+//!   IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, what a dual-stack socket reports for an IPv4
+//!   client) is that IPv4 address.
+
+use axum::http::HeaderMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// The header a reverse proxy appends the address it received a request from to.
+pub const X_FORWARDED_FOR: &str = "x-forwarded-for";
+
+/// What the per-address limits count by: one IPv4 address, or one IPv6 /64.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AddressKey {
+    /// An IPv4 address (also when it arrived IPv4-mapped in IPv6).
+    V4(Ipv4Addr),
+    /// The first 64 bits of an IPv6 address.
+    V6Prefix(u64),
+}
+
+impl AddressKey {
+    /// The key a client address counts under.
+    pub fn of(ip: IpAddr) -> AddressKey {
+        match ip {
+            IpAddr::V4(v4) => AddressKey::V4(v4),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => AddressKey::V4(v4),
+                None => AddressKey::V6Prefix((u128::from(v6) >> 64) as u64),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for AddressKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AddressKey::V4(v4) => write!(f, "{v4}"),
+            AddressKey::V6Prefix(prefix) => write!(f, "{}/64", Ipv6Addr::from(u128::from(*prefix) << 64)),
+        }
+    }
+}
+
+/// The client's address: `peer` (the TCP peer), or, when `peer` is one of `trusted`, the
+/// right-most `X-Forwarded-For` entry that is not a trusted proxy. If every entry is trusted,
+/// the left-most one (the request went through proxies only); if the walk meets an entry that
+/// is not an address, the last trusted hop before it (nothing left of a broken entry can be
+/// believed). With no trusted proxies configured, the header is never read.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|t| same_ip(*t, ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    // Several header lines are one list, in order (RFC 9110 §5.3); a line that is not text is
+    // one unreadable entry.
+    let entries: Vec<&str> = headers
+        .get_all(X_FORWARDED_FOR)
+        .iter()
+        .flat_map(|line| line.to_str().unwrap_or("?").split(','))
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect();
+    let mut client = peer;
+    for entry in entries.iter().rev() {
+        let Some(ip) = parse_entry(entry) else { return client };
+        client = ip;
+        if !is_trusted(ip) {
+            return ip;
+        }
+    }
+    client
+}
+
+/// Whether two addresses are the same host (an IPv4-mapped IPv6 address is its IPv4 one).
+fn same_ip(a: IpAddr, b: IpAddr) -> bool {
+    a.to_canonical() == b.to_canonical()
+}
+
+/// One `X-Forwarded-For` entry: an address, or (as some proxies write it) an address with a
+/// port, IPv6 in brackets.
+fn parse_entry(entry: &str) -> Option<IpAddr> {
+    entry
+        .parse::<IpAddr>()
+        .or_else(|_| entry.parse::<SocketAddr>().map(|s| s.ip()))
+        .or_else(|_| entry.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>())
+        .ok()
+        .map(|ip| ip.to_canonical())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn forwarded(lines: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for line in lines {
+            h.append(X_FORWARDED_FOR, HeaderValue::from_str(line).unwrap());
+        }
+        h
+    }
+
+    /// IPv4 is keyed by the address, IPv6 by its /64, and IPv4-mapped IPv6 as the IPv4 address.
+    #[test]
+    fn keys_group_ipv6_by_64_and_unmap_ipv4() {
+        assert_eq!(AddressKey::of(ip("203.0.113.7")), AddressKey::V4("203.0.113.7".parse().unwrap()));
+        assert_ne!(AddressKey::of(ip("203.0.113.7")), AddressKey::of(ip("203.0.113.8")));
+        assert_eq!(AddressKey::of(ip("::ffff:203.0.113.7")), AddressKey::of(ip("203.0.113.7")));
+        let home = AddressKey::of(ip("2001:db8:1:2::1"));
+        assert_eq!(home, AddressKey::of(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")), "one /64");
+        assert_eq!(home, AddressKey::V6Prefix(0x2001_0db8_0001_0002));
+        assert_ne!(home, AddressKey::of(ip("2001:db8:1:3::1")), "the next /64 is another subscriber");
+        assert_eq!(home.to_string(), "2001:db8:1:2::/64");
+        assert_eq!(AddressKey::of(ip("127.0.0.2")).to_string(), "127.0.0.2");
+        assert_ne!(AddressKey::of(ip("::1")), AddressKey::of(ip("127.0.0.1")), "IPv6 loopback is not mapped");
+    }
+
+    /// Without trusted proxies, or from a peer that is not one, the header is ignored.
+    #[test]
+    fn forwarded_for_is_ignored_unless_the_peer_is_trusted() {
+        let h = forwarded(&["198.51.100.1"]);
+        assert_eq!(client_ip(ip("203.0.113.7"), &h, &[]), ip("203.0.113.7"));
+        assert_eq!(client_ip(ip("203.0.113.7"), &h, &[ip("10.0.0.1")]), ip("203.0.113.7"));
+        assert_eq!(client_ip(ip("10.0.0.1"), &HeaderMap::new(), &[ip("10.0.0.1")]), ip("10.0.0.1"), "no header");
+    }
+
+    /// Behind trusted proxies, the client is the right-most entry that is not a trusted proxy:
+    /// what the client wrote itself (left of it) cannot move it to another address.
+    #[test]
+    fn right_most_untrusted_entry_is_the_client() {
+        let nginx = ip("10.0.0.1");
+        let cdn = ip("10.0.0.2");
+        let trusted = [nginx, cdn];
+        // The client forged "1.2.3.4"; nginx appended the address it saw.
+        let h = forwarded(&["1.2.3.4, 198.51.100.9"]);
+        assert_eq!(client_ip(nginx, &h, &trusted), ip("198.51.100.9"));
+        // Two proxies: the CDN saw the client, nginx saw the CDN.
+        let h = forwarded(&["1.2.3.4", "198.51.100.9, 10.0.0.2"]);
+        assert_eq!(client_ip(nginx, &h, &trusted), ip("198.51.100.9"), "header lines are one list");
+        // Every hop trusted: the left-most.
+        assert_eq!(client_ip(nginx, &forwarded(&["10.0.0.2"]), &trusted), cdn);
+        // Ports, brackets and IPv4-mapped forms.
+        let h = forwarded(&["[2001:db8::1]:4711"]);
+        assert_eq!(client_ip(nginx, &h, &trusted), ip("2001:db8::1"));
+        assert_eq!(client_ip(nginx, &forwarded(&["198.51.100.9:443"]), &trusted), ip("198.51.100.9"));
+        assert_eq!(client_ip(nginx, &forwarded(&["::ffff:198.51.100.9"]), &trusted), ip("198.51.100.9"));
+        let mapped_proxy = ip("::ffff:10.0.0.1");
+        assert_eq!(client_ip(mapped_proxy, &forwarded(&["198.51.100.9"]), &trusted), ip("198.51.100.9"));
+    }
+
+    /// An entry that is not an address stops the walk at the last trusted hop: garbage cannot
+    /// pick the address a client counts under.
+    #[test]
+    fn garbage_entries_count_as_the_last_trusted_hop() {
+        let trusted = [ip("10.0.0.1"), ip("10.0.0.2")];
+        assert_eq!(client_ip(ip("10.0.0.1"), &forwarded(&["unknown"]), &trusted), ip("10.0.0.1"));
+        assert_eq!(client_ip(ip("10.0.0.1"), &forwarded(&["1.2.3.4, junk, 10.0.0.2"]), &trusted), ip("10.0.0.2"));
+        assert_eq!(client_ip(ip("10.0.0.1"), &forwarded(&[" , "]), &trusted), ip("10.0.0.1"));
+    }
+}
