@@ -86,7 +86,7 @@ mod tests {
     }
 
     /// A socket bound to another loopback address reaches a server on 127.0.0.1, and the
-    /// server sees that address as the peer.
+    /// server sees that address as the peer (Linux routes all of 127.0.0.0/8 to loopback).
     #[tokio::test]
     async fn binds_the_source_address() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
