@@ -1,23 +1,27 @@
 //! One bot's connection. The protocol is the page's: an [`asteroids_client::session::Session`]
-//! makes the Hello, applies every message to its replica, times the pings and asks for views,
-//! and an [`asteroids_client::input::Controls`] turns the pilot's intents into inputs. What is
-//! the bot's own is the socket (tokio-tungstenite), the deadline, and the [`Meter`].
+//! makes the Hello, applies the messages, times the pings and asks for views, and an
+//! [`asteroids_client::input::Controls`] turns the pilot's intents into inputs. What is the
+//! bot's own is the socket (see [`crate::socket`]), the deadline, the [`Meter`], and what it
+//! remembers of the world ([`Memory`]): the session's full replica, or, for a light bot, only
+//! the last sightings ([`LastSeen`]), so that thousands of bots fit beside the server.
 
 use crate::abuse::Misdeed;
 use crate::behavior::Role;
+use crate::light::LastSeen;
 use crate::measure::{carried, BotResult, Live, Meter};
-use crate::pilot::Pilot;
+use crate::pilot::{InReplica, Pilot};
+use crate::socket::{Endpoint, Ws};
 use asteroids_client::input::Controls;
 use asteroids_client::session::{Applied, Phase, ProtocolError, Session};
 use futures_util::{SinkExt, StreamExt};
 use rand::rngs::SmallRng;
 use shared::codec::decode_server;
 use shared::protocol::{ServerMsg, ViewRect};
+use std::net::Ipv4Addr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 /// The view every bot asks for: a 1920×1080 screen, centred on its ship.
@@ -28,18 +32,38 @@ pub const THINK_INTERVAL: Duration = Duration::from_millis(100);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a bot whose send failed keeps reading what the server still sent.
 pub const DRAIN_AFTER_SEND_FAILURE: Duration = Duration::from_secs(1);
-/// The socket's read buffer, bytes: tungstenite zeroes it on every read, and its default
-/// (128 KiB) would cost a thousand bots more time than their messages.
-const READ_BUFFER_BYTES: usize = 16 * 1024;
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+/// One bot, as the swarm makes it.
+#[derive(Debug)]
+pub struct BotSpec {
+    /// Its name (an identity on the server).
+    pub name: String,
+    /// Player or hostile.
+    pub role: Role,
+    /// Its random choices.
+    pub rng: SmallRng,
+    /// Keeps the page's full replica and measures dead-reckoning error; otherwise light.
+    pub full_replica: bool,
+    /// The local address its socket binds to, if any (see [`crate::source`]).
+    pub source: Option<Ipv4Addr>,
+}
 
-/// One bot: the page's session and controls, a role, and its measurements.
+/// What a bot remembers of the world in view.
+#[derive(Debug)]
+enum Memory {
+    /// The session's own replica: every entity predicted through every snapshot.
+    Replica,
+    /// Each entity as last seen; only the own ship predicted (see [`crate::light`]).
+    LastSeen(LastSeen),
+}
+
+/// One bot: the page's session and controls, a role, what it remembers, and its measurements.
 struct Bot {
     session: Session,
     controls: Controls,
     role: Role,
     rng: SmallRng,
+    memory: Memory,
     meter: Meter,
 }
 
@@ -52,12 +76,10 @@ impl Bot {
         Ok(())
     }
 
-    /// Connects, says Hello through the session, and waits for the Welcome.
-    async fn connect(&mut self, url: &str) -> Result<Ws, String> {
-        let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER_BYTES);
-        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
+    /// Connects (from `source`, if given), says Hello through the session, and waits for the
+    /// Welcome.
+    async fn connect(&mut self, endpoint: &Endpoint, source: Option<Ipv4Addr>) -> Result<Ws, String> {
+        let mut ws = endpoint.open(source).await?;
         self.session.on_open();
         self.flush(&mut ws).await?;
         loop {
@@ -83,21 +105,39 @@ impl Bot {
         }
     }
 
-    /// Decodes one message (once), hands it to the session, and measures what it did.
+    /// Decodes one message (once), applies it, and measures what it did. Snapshots go to the
+    /// bot's memory (the session's replica, or the last sightings); everything else to the
+    /// session.
     fn receive(&mut self, bytes: &[u8], live: &Live) -> Result<(), ProtocolError> {
         let now = Instant::now();
         self.meter.received(bytes.len(), live);
         let msg = decode_server(bytes).map_err(ProtocolError::Undecodable)?;
-        let carried = match &msg {
-            ServerMsg::Snapshot(s) => carried(self.session.replica(), s),
-            _ => 0,
-        };
-        match self.session.on_message(msg, self.meter.ms_since_start(now))? {
-            Applied::Snapshot { snapshot, corrections } => {
-                self.meter.snapshot(now, &snapshot, carried, &corrections, self.session.replica(), live)
+        let now_ms = self.meter.ms_since_start(now);
+        match (&mut self.memory, msg) {
+            (Memory::LastSeen(seen), ServerMsg::Snapshot(snapshot)) => {
+                let s = &mut self.session;
+                let kin = s.welcome.as_ref().map(|w| w.kinematics).ok_or(ProtocolError::SnapshotBeforeWelcome)?;
+                seen.apply(&snapshot, s.ship_id, &kin).map_err(ProtocolError::BadSnapshot)?;
+                // What the session does with its replica: the view follows the ship.
+                if let Some(ship) = s.ship_id.and_then(|id| seen.ship(id)) {
+                    s.ship_hint = ship.position().into();
+                }
+                self.meter.snapshot(now, seen.len(), live);
             }
-            Applied::Pong { rtt_ms } => self.meter.round_trip(rtt_ms),
-            Applied::Other => {}
+            (Memory::Replica, ServerMsg::Snapshot(snapshot)) => {
+                let carried = carried(self.session.replica(), &snapshot);
+                let applied = self.session.on_message(ServerMsg::Snapshot(snapshot), now_ms)?;
+                if let Applied::Snapshot { snapshot, corrections } = applied {
+                    let replica = self.session.replica();
+                    self.meter.snapshot(now, replica.entities().len(), live);
+                    self.meter.predicted(&snapshot, carried, &corrections, replica);
+                }
+            }
+            (_, msg) => {
+                if let Applied::Pong { rtt_ms } = self.session.on_message(msg, now_ms)? {
+                    self.meter.round_trip(rtt_ms);
+                }
+            }
         }
         Ok(())
     }
@@ -107,7 +147,9 @@ impl Bot {
         let now_ms = self.meter.ms_since_start(Instant::now());
         let seen = self.meter.seen_snapshot();
         match &mut self.role {
-            Role::Player(pilot) => steer(&mut self.session, &mut self.controls, pilot, &mut self.rng, now_ms),
+            Role::Player(pilot) => {
+                steer(&mut self.session, &mut self.controls, pilot, &mut self.rng, &self.memory, now_ms)
+            }
             Role::Hostile(abuse) => {
                 let reads = abuse.reads(seen);
                 match abuse.act(seen, &mut self.rng) {
@@ -115,7 +157,8 @@ impl Bot {
                         ws.send(Message::Binary(bytes.into())).await.map_err(|e| format!("send: {e}"))?
                     }
                     Misdeed::Behave => {
-                        steer(&mut self.session, &mut self.controls, &mut Pilot::Idle, &mut self.rng, now_ms)
+                        let idle = &mut Pilot::Idle;
+                        steer(&mut self.session, &mut self.controls, idle, &mut self.rng, &self.memory, now_ms)
                     }
                     Misdeed::Nothing => {}
                 }
@@ -137,25 +180,31 @@ impl Bot {
 }
 
 /// A player's turn, as the page's frame takes it: pings when due, a view around the ship when
-/// it moved, and the pilot's intent through the controls.
-fn steer(s: &mut Session, controls: &mut Controls, pilot: &mut Pilot, rng: &mut SmallRng, now_ms: f64) {
+/// it moved, and the pilot's intent (from what the bot remembers) through the controls.
+fn steer(
+    s: &mut Session,
+    controls: &mut Controls,
+    pilot: &mut Pilot,
+    rng: &mut SmallRng,
+    memory: &Memory,
+    now_ms: f64,
+) {
     s.poll(now_ms);
     s.follow_view(ViewRect { center: s.ship_hint, size: BOT_VIEW });
-    controls.hold(pilot.decide(s.replica(), s.alive_ship(), now_ms, rng));
+    let ship = s.alive_ship();
+    let intent = match memory {
+        Memory::Replica => pilot.decide(&InReplica { replica: s.replica(), ship }, now_ms, rng),
+        Memory::LastSeen(seen) => pilot.decide(&seen.sight(ship), now_ms, rng),
+    };
+    controls.hold(intent);
     if let Some(input) = controls.next_input() {
         s.send_input(input);
     }
 }
 
-/// Runs one bot called `name` with `role` until `deadline`.
-pub async fn run(
-    url: String,
-    name: String,
-    role: Role,
-    rng: SmallRng,
-    deadline: Instant,
-    live: Arc<Live>,
-) -> BotResult {
+/// Runs one bot until `deadline`.
+pub async fn run(endpoint: Arc<Endpoint>, spec: BotSpec, deadline: Instant, live: Arc<Live>) -> BotResult {
+    let BotSpec { name, role, rng, full_replica, source } = spec;
     let every = match &role {
         Role::Player(_) => Some(THINK_INTERVAL),
         Role::Hostile(abuse) => abuse.interval(),
@@ -165,26 +214,30 @@ pub async fn run(
         controls: Controls::default(),
         role,
         rng,
+        memory: if full_replica { Memory::Replica } else { Memory::LastSeen(LastSeen::new()) },
         meter: Meter::new(Instant::now()),
     };
-    let mut ws = match tokio::time::timeout(CONNECT_TIMEOUT, bot.connect(&url)).await {
-        Ok(Ok(ws)) => ws,
-        Ok(Err(e)) => {
+    let connected = tokio::time::timeout(CONNECT_TIMEOUT, bot.connect(&endpoint, source))
+        .await
+        .unwrap_or_else(|_| Err("connect timeout".to_string()));
+    let mut ws = match connected {
+        Ok(ws) => ws,
+        Err(e) => {
             live.errors.fetch_add(1, Ordering::Relaxed);
-            return BotResult { name, failure: Some(e), ..BotResult::default() };
-        }
-        Err(_) => {
-            live.errors.fetch_add(1, Ordering::Relaxed);
-            return BotResult { name, failure: Some("connect timeout".into()), ..BotResult::default() };
+            return BotResult { name, full_replica, failure: Some(e), ..BotResult::default() };
         }
     };
     live.connected.fetch_add(1, Ordering::Relaxed);
     bot.meter.connected();
     // A bot that never acts still needs an interval to name in the select; it is never polled.
     let mut act = tokio::time::interval(every.unwrap_or(THINK_INTERVAL));
+    // One timer for the whole run (a new `sleep_until` per message would re-register it in
+    // the timer wheel every time).
+    let end_of_run = tokio::time::sleep_until(deadline);
+    tokio::pin!(end_of_run);
     let end = loop {
         tokio::select! {
-            _ = tokio::time::sleep_until(deadline) => {
+            _ = &mut end_of_run => {
                 let _ = ws.close(None).await;
                 break None;
             }
@@ -222,5 +275,5 @@ pub async fn run(
         live.errors.fetch_add(1, Ordering::Relaxed);
     }
     let score = bot.session.score;
-    BotResult { name, score, ..bot.meter.finish(Instant::now(), end) }
+    BotResult { name, score, full_replica, ..bot.meter.finish(Instant::now(), end) }
 }

@@ -4,6 +4,8 @@
 use asteroids_bots::behavior::Behavior;
 use asteroids_bots::{run, SwarmConfig};
 use clap::Parser;
+use std::net::Ipv4Addr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 /// N bots over real WebSockets against an Asteroids server.
@@ -38,11 +40,43 @@ struct Args {
     /// Exit non-zero when more than this percentage of bots fail to connect or are dropped.
     #[arg(long, default_value_t = 2.0)]
     max_failure_pct: f64,
+    /// Bots that keep the page's full replica and measure dead-reckoning error (a number, or
+    /// `all`), spread evenly over the ramp. The others are light: they decode, count and fly
+    /// but predict only their own ship, at a fraction of the CPU.
+    #[arg(long, default_value = "100", value_parser = parse_full_replicas)]
+    full_replicas: usize,
+    /// Bots per source address: against a loopback URL bot i connects from the
+    /// (i / this)-th address from 127.0.0.1 (or --source-address-base), skipping .0 and .255,
+    /// to stay within the server's per-address limits.
+    #[arg(long, default_value_t = NonZeroUsize::new(16).expect("non-zero"))]
+    bots_per_address: NonZeroUsize,
+    /// The first source address (for a non-loopback URL, the addresses must be this machine's;
+    /// without it such URLs connect from the kernel's choice).
+    #[arg(long)]
+    source_address_base: Option<Ipv4Addr>,
+    /// Worker threads of the swarm's runtime (default: one per core).
+    #[arg(long)]
+    threads: Option<NonZeroUsize>,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// `all`, or a number of bots.
+fn parse_full_replicas(s: &str) -> Result<usize, String> {
+    match s {
+        "all" => Ok(usize::MAX),
+        n => n.parse().map_err(|_| format!("expected a number of bots or `all`, got {n:?}")),
+    }
+}
+
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.threads {
+        runtime.worker_threads(n.get());
+    }
+    runtime.enable_all().build()?.block_on(swarm(args))
+}
+
+async fn swarm(args: Args) -> anyhow::Result<()> {
     if args.behavior.is_hostile() {
         eprintln!("hostile behaviour: the server is expected to disconnect these bots (use --max-failure-pct 100)");
     }
@@ -54,6 +88,9 @@ async fn main() -> anyhow::Result<()> {
         behavior: args.behavior,
         seed: args.seed,
         progress: true,
+        full_replicas: args.full_replicas,
+        bots_per_address: args.bots_per_address,
+        source_address_base: args.source_address_base,
     })
     .await;
     print!("{}", report.table());

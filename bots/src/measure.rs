@@ -1,8 +1,10 @@
 //! What a bot measures, and nothing else: the page's session decides what the messages mean;
 //! this times and counts them as a player's connection would feel them. Snapshot gaps, time to
 //! first snapshot and round trips are taken on the bot's clock when the message is read;
-//! bytes include the WebSocket framing; dead-reckoning error compares, for every entity a
-//! snapshot corrected, what the replica predicted with what the server sent.
+//! bytes include the WebSocket framing. Every bot measures those ([`Meter::snapshot`]); only a
+//! bot with the page's full replica measures what needs one ([`Meter::predicted`]):
+//! dead-reckoning error, which compares, for every entity a snapshot corrected, what the
+//! replica predicted with what the server sent, and what the full state would have cost.
 
 use shared::codec::{encoded_len_server, ws_frame_len};
 use shared::protocol::{EntityEnter, ServerMsg, Snapshot};
@@ -32,6 +34,8 @@ pub struct BotResult {
     pub score: shared::protocol::Score,
     /// Connected and welcomed.
     pub connected: bool,
+    /// Kept the page's full replica, so measured dead-reckoning error and full-state bytes.
+    pub full_replica: bool,
     /// Why connecting failed.
     pub failure: Option<String>,
     /// Why the connection ended early (the server closed it, or it broke).
@@ -42,7 +46,8 @@ pub struct BotResult {
     pub snapshots: u64,
     /// Bytes received after the handshake, with WebSocket framing.
     pub bytes: u64,
-    /// What the full state of the same view every snapshot would have cost, with framing.
+    /// What the full state of the same view every snapshot would have cost, with framing
+    /// (full replicas only).
     pub full_state_bytes: u64,
     /// Entities in view, one sample per snapshot.
     pub entities_in_view: Vec<u32>,
@@ -51,9 +56,10 @@ pub struct BotResult {
     /// Gaps between consecutive snapshots, milliseconds.
     pub gaps_ms: Vec<f64>,
     /// Dead-reckoning samples that were exactly right (every known entity the server did not
-    /// need to correct, at every snapshot).
+    /// need to correct, at every snapshot; full replicas only).
     pub dr_exact: u64,
-    /// Dead-reckoning errors of corrected entities whose input had not changed, world units.
+    /// Dead-reckoning errors of corrected entities whose input had not changed, world units
+    /// (full replicas only).
     pub dr_errors: Vec<f64>,
     /// From starting to connect to the first snapshot, milliseconds.
     pub time_to_first_snapshot_ms: Option<f64>,
@@ -108,17 +114,8 @@ impl Meter {
         self.result.rtt_ms.push(rtt_ms);
     }
 
-    /// A snapshot read at `now` was applied: `carried` entities were predicted through it
-    /// (see [`carried`]), the server corrected `corrections`, and `replica` is the result.
-    pub fn snapshot(
-        &mut self,
-        now: Instant,
-        snapshot: &Snapshot,
-        carried: u64,
-        corrections: &[Correction],
-        replica: &Replica,
-        live: &Live,
-    ) {
+    /// A snapshot read at `now` was applied, leaving `in_view` entities in view.
+    pub fn snapshot(&mut self, now: Instant, in_view: usize, live: &Live) {
         if let Some(last) = self.last_snapshot {
             self.result.gaps_ms.push((now - last).as_secs_f64() * 1000.0);
         }
@@ -127,6 +124,15 @@ impl Meter {
             self.first_snapshot = Some(now);
             self.result.time_to_first_snapshot_ms = Some(self.ms_since_start(now));
         }
+        self.result.snapshots += 1;
+        live.snapshots.fetch_add(1, Ordering::Relaxed);
+        self.result.entities_in_view.push(in_view as u32);
+    }
+
+    /// What only a full replica measures, for the snapshot just applied: `carried` entities
+    /// were predicted through it (see [`carried`]), the server corrected `corrections`, and
+    /// `replica` is the result.
+    pub fn predicted(&mut self, snapshot: &Snapshot, carried: u64, corrections: &[Correction], replica: &Replica) {
         for c in corrections {
             // Only entities whose input did not change: a new input is not a prediction error.
             if c.predicted.ctrl == c.actual.ctrl {
@@ -134,9 +140,6 @@ impl Meter {
             }
         }
         self.result.dr_exact += carried.saturating_sub(corrections.len() as u64);
-        self.result.snapshots += 1;
-        live.snapshots.fetch_add(1, Ordering::Relaxed);
-        self.result.entities_in_view.push(replica.entities().len() as u32);
         // What a server without diffs would have sent for the same view.
         let full = Snapshot {
             tick: snapshot.tick,
@@ -192,7 +195,8 @@ mod tests {
         };
         let carried_first = carried(&replica, &first);
         replica.apply(&first, &kin).unwrap();
-        meter.snapshot(t0 + Duration::from_millis(120), &first, carried_first, &[], &replica, &live);
+        meter.snapshot(t0 + Duration::from_millis(120), replica.entities().len(), &live);
+        meter.predicted(&first, carried_first, &[], &replica);
         let second = Snapshot {
             tick: 13,
             changed: vec![EntityUpdate { id: 1, state: state(2.5, 0) }, EntityUpdate { id: 2, state: state(0.0, 1) }],
@@ -202,7 +206,8 @@ mod tests {
         let carried_second = carried(&replica, &second);
         let mut corrections = Vec::new();
         replica.apply_observed(&second, &kin, |c| corrections.push(*c)).unwrap();
-        meter.snapshot(t0 + Duration::from_millis(170), &second, carried_second, &corrections, &replica, &live);
+        meter.snapshot(t0 + Duration::from_millis(170), replica.entities().len(), &live);
+        meter.predicted(&second, carried_second, &corrections, &replica);
         meter.received(200, &live);
         let r = meter.finish(t0 + Duration::from_millis(1_170), None);
         assert_eq!(carried_second, 3, "entity 4 left, so it was not predicted through");

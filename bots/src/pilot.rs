@@ -1,14 +1,47 @@
-//! How a well-behaved bot flies. A pilot sees only what a player sees (the replica of its view,
-//! and which entity is its own ship) and answers with an [`Intent`]: the controls to hold. The
-//! bot hands that to the page's own [`asteroids_client::input::Controls`], which turns changes
-//! into inputs exactly as a keyboard's would.
+//! How a well-behaved bot flies. A pilot sees only what a player sees (its own ship and what
+//! else is in view, through a [`Sight`]) and answers with an [`Intent`]: the controls to hold.
+//! The bot hands that to the page's own [`asteroids_client::input::Controls`], which turns
+//! changes into inputs exactly as a keyboard's would.
 
 use asteroids_client::input::Intent;
 use glam::Vec2;
 use rand::rngs::SmallRng;
 use rand::Rng;
 use shared::protocol::{EntityId, EntityKind};
+use shared::quant::Body;
 use shared::replica::Replica;
+
+/// What a pilot sees. A bot with the page's replica sees through [`InReplica`]; a light bot
+/// through its last sightings ([`crate::light::LastSeen`]).
+pub trait Sight {
+    /// The own ship, while it flies and is in view.
+    fn own_ship(&self) -> Option<Body>;
+    /// Calls `f` with the kind and position of every other entity in view.
+    fn others(&self, f: &mut dyn FnMut(EntityKind, Vec2));
+}
+
+/// The page's replica, seen from the ship `ship`.
+#[derive(Clone, Copy, Debug)]
+pub struct InReplica<'a> {
+    /// The world in view.
+    pub replica: &'a Replica,
+    /// The own ship, if it flies.
+    pub ship: Option<EntityId>,
+}
+
+impl Sight for InReplica<'_> {
+    fn own_ship(&self) -> Option<Body> {
+        self.ship.and_then(|id| self.replica.get(id)).map(|k| k.state.body())
+    }
+
+    fn others(&self, f: &mut dyn FnMut(EntityKind, Vec2)) {
+        for (id, k) in self.replica.entities() {
+            if Some(*id) != self.ship {
+                f(k.kind, k.state.position());
+            }
+        }
+    }
+}
 
 /// A wanderer, or a fighter with nothing to hunt: holds random controls for a random while.
 #[derive(Clone, Debug, Default)]
@@ -45,18 +78,22 @@ const CLOSE_IN_DISTANCE: f32 = 500.0;
 const FIRE_DISTANCE: f32 = 800.0;
 
 impl Fight {
-    fn decide(&mut self, replica: &Replica, ship: Option<EntityId>, now_ms: f64, rng: &mut SmallRng) -> Intent {
-        let Some(me) = ship.and_then(|id| replica.get(id)) else { return Intent::default() };
-        let body = me.state.body();
-        let nearest = |want: fn(EntityKind) -> bool| {
-            replica
-                .entities()
-                .iter()
-                .filter(|(id, k)| Some(**id) != ship && want(k.kind))
-                .map(|(_, k)| k.state.position())
-                .min_by(|a, b| a.distance_squared(body.pos).total_cmp(&b.distance_squared(body.pos)))
-        };
-        let Some(target) = nearest(|k| k == EntityKind::Ship).or_else(|| nearest(EntityKind::is_asteroid)) else {
+    fn decide(&mut self, sight: &impl Sight, now_ms: f64, rng: &mut SmallRng) -> Intent {
+        let Some(body) = sight.own_ship() else { return Intent::default() };
+        // The nearest ship and the nearest asteroid, in one pass: (distance², position).
+        let (mut ship, mut rock) = (None::<(f32, Vec2)>, None::<(f32, Vec2)>);
+        sight.others(&mut |kind, pos| {
+            let nearest = match kind {
+                EntityKind::Ship => &mut ship,
+                k if k.is_asteroid() => &mut rock,
+                _ => return,
+            };
+            let d = pos.distance_squared(body.pos);
+            if nearest.is_none_or(|(best, _)| d < best) {
+                *nearest = Some((d, pos));
+            }
+        });
+        let Some((_, target)) = ship.or(rock) else {
             return self.wander.decide(now_ms, rng);
         };
         let to: Vec2 = (target - body.pos).normalize_or(Vec2::X);
@@ -85,11 +122,11 @@ pub enum Pilot {
 }
 
 impl Pilot {
-    /// What to hold now, seeing `replica` with its own ship `ship` (none while dead).
-    pub fn decide(&mut self, replica: &Replica, ship: Option<EntityId>, now_ms: f64, rng: &mut SmallRng) -> Intent {
+    /// What to hold now, seeing `sight`.
+    pub fn decide(&mut self, sight: &impl Sight, now_ms: f64, rng: &mut SmallRng) -> Intent {
         match self {
             Pilot::Wander(w) => w.decide(now_ms, rng),
-            Pilot::Fight(f) => f.decide(replica, ship, now_ms, rng),
+            Pilot::Fight(f) => f.decide(sight, now_ms, rng),
             Pilot::Idle => Intent::default(),
         }
     }
@@ -119,14 +156,24 @@ mod tests {
         let mut rng = SmallRng::seed_from_u64(1);
         let mut pilot = Pilot::Fight(Fight::default());
         let above = replica(&[(1, EntityKind::Ship, Vec2::ZERO), (2, EntityKind::Ship, Vec2::new(0.0, 300.0))]);
-        assert_eq!(pilot.decide(&above, Some(1), 0.0, &mut rng), Intent { thrust: false, turn: 1, fire: false });
+        assert_eq!(
+            pilot.decide(&InReplica { replica: &above, ship: Some(1) }, 0.0, &mut rng),
+            Intent { thrust: false, turn: 1, fire: false }
+        );
         let ahead = replica(&[
             (1, EntityKind::Ship, Vec2::ZERO),
             (2, EntityKind::AsteroidSmall, Vec2::new(0.0, -50.0)),
             (3, EntityKind::Ship, Vec2::new(600.0, 0.0)),
         ]);
-        assert_eq!(pilot.decide(&ahead, Some(1), 0.0, &mut rng), Intent { thrust: true, turn: 0, fire: true });
-        assert_eq!(pilot.decide(&ahead, None, 0.0, &mut rng), Intent::default(), "no ship, no controls");
+        assert_eq!(
+            pilot.decide(&InReplica { replica: &ahead, ship: Some(1) }, 0.0, &mut rng),
+            Intent { thrust: true, turn: 0, fire: true }
+        );
+        assert_eq!(
+            pilot.decide(&InReplica { replica: &ahead, ship: None }, 0.0, &mut rng),
+            Intent::default(),
+            "no ship, no controls"
+        );
     }
 
     /// A wanderer keeps its choice for a while, never fires, and the same seed makes the same
@@ -137,7 +184,9 @@ mod tests {
         let run = |seed| {
             let mut rng = SmallRng::seed_from_u64(seed);
             let mut pilot = Pilot::Wander(Wander::default());
-            (0..200).map(|i| pilot.decide(&empty, None, i as f64 * 100.0, &mut rng)).collect::<Vec<_>>()
+            (0..200)
+                .map(|i| pilot.decide(&InReplica { replica: &empty, ship: None }, i as f64 * 100.0, &mut rng))
+                .collect::<Vec<_>>()
         };
         let a = run(7);
         assert_eq!(a, run(7));
@@ -145,6 +194,6 @@ mod tests {
         assert!(a.windows(2).filter(|w| w[0] != w[1]).count() < 60, "choices are held for 0.4 s or more");
         assert!(a.iter().any(|i| i.thrust) && a.iter().any(|i| i.turn != 0));
         let mut rng = SmallRng::seed_from_u64(1);
-        assert_eq!(Pilot::Idle.decide(&empty, Some(1), 0.0, &mut rng), Intent::default());
+        assert_eq!(Pilot::Idle.decide(&InReplica { replica: &empty, ship: Some(1) }, 0.0, &mut rng), Intent::default());
     }
 }

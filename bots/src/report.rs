@@ -1,4 +1,7 @@
-//! The swarm's final report: what players felt, as percentiles across bots or samples.
+//! The swarm's final report: what players felt, as percentiles across bots or samples. Every
+//! figure covers every bot, except the two that need the page's full replica
+//! (dead-reckoning error and full-state bytes), which cover the bots that kept one
+//! ([`Report::full_replica_bots`]).
 
 use crate::measure::BotResult;
 use serde::Serialize;
@@ -50,13 +53,17 @@ pub struct Report {
     pub failure_reasons: BTreeMap<String, usize>,
     /// Connections that ended before the deadline, by reason.
     pub disconnects: BTreeMap<String, usize>,
+    /// Bots that kept the page's full replica: the sample behind `dr_error_units` and
+    /// `full_state_bytes_per_sec_per_bot`.
+    pub full_replica_bots: usize,
     /// Snapshots per second per bot (`p5`, `p50`).
     pub snapshots_per_sec_per_bot: Percentiles,
     /// Downlink bytes per second per bot, WebSocket framing included (`p50`, `p95`, `p99`).
     pub downlink_bytes_per_sec_per_bot: Percentiles,
-    /// What the full state of each bot's view every snapshot would have cost (`p50`, `p95`).
+    /// What the full state of each bot's view every snapshot would have cost (`p50`, `p95`;
+    /// full replicas only).
     pub full_state_bytes_per_sec_per_bot: Percentiles,
-    /// Full state over diffs, at the median bot.
+    /// Full state over diffs, at the median bot (full replicas only, both figures).
     pub full_over_diff_ratio_p50: f64,
     /// Entities in view, over all snapshots (`p50`, `p95`).
     pub entities_in_view: Percentiles,
@@ -64,7 +71,7 @@ pub struct Report {
     pub rtt_ms: Percentiles,
     /// Gaps between consecutive snapshots (`p50`, `p99`, `max`).
     pub snapshot_gap_ms: Percentiles,
-    /// Prediction against the next authoritative state.
+    /// Prediction against the next authoritative state (full replicas only).
     pub dr_error_units: DrError,
     /// From connect to the first snapshot, per bot (`p50`, `p99`).
     pub time_to_first_snapshot_ms: Percentiles,
@@ -97,10 +104,12 @@ impl Report {
         let active: Vec<&BotResult> = results.iter().filter(|r| r.connected && r.active_secs >= 1.0).collect();
         let per_bot =
             |f: &dyn Fn(&BotResult) -> f64| -> Vec<f64> { active.iter().map(|r| f(r) / r.active_secs).collect() };
-        let mut diff = per_bot(&|r| r.bytes as f64);
-        let mut full = per_bot(&|r| r.full_state_bytes as f64);
-        let downlink = percentiles(&mut diff, &["p50", "p95", "p99"]);
-        let full_state = percentiles(&mut full, &["p50", "p95"]);
+        let full_per_bot = |f: &dyn Fn(&BotResult) -> f64| -> Vec<f64> {
+            active.iter().filter(|r| r.full_replica).map(|r| f(r) / r.active_secs).collect()
+        };
+        let downlink = percentiles(&mut per_bot(&|r| r.bytes as f64), &["p50", "p95", "p99"]);
+        let full_state = percentiles(&mut full_per_bot(&|r| r.full_state_bytes as f64), &["p50", "p95"]);
+        let sample_downlink = percentiles(&mut full_per_bot(&|r| r.bytes as f64), &["p50"]);
         let all = |f: &dyn Fn(&BotResult) -> Vec<f64>| -> Vec<f64> { results.iter().flat_map(f).collect() };
         let mut dr: Vec<f64> = all(&|r| r.dr_errors.clone());
         let exact: u64 = results.iter().map(|r| r.dr_exact).sum();
@@ -125,8 +134,9 @@ impl Report {
             failures: results.iter().filter(|r| r.failure.is_some()).count(),
             failure_reasons,
             disconnects,
+            full_replica_bots: results.iter().filter(|r| r.connected && r.full_replica).count(),
             snapshots_per_sec_per_bot: percentiles(&mut per_bot(&|r| r.snapshots as f64), &["p5", "p50"]),
-            full_over_diff_ratio_p50: full_state["p50"] / downlink["p50"].max(1e-9),
+            full_over_diff_ratio_p50: full_state["p50"] / sample_downlink["p50"].max(1e-9),
             downlink_bytes_per_sec_per_bot: downlink,
             full_state_bytes_per_sec_per_bot: full_state,
             entities_in_view: percentiles(
@@ -169,6 +179,7 @@ impl Report {
         row("disconnects", format!("{} {:?}", self.disconnects.values().sum::<usize>(), self.disconnects));
         row("snapshots/s per bot", p(&self.snapshots_per_sec_per_bot));
         row("downlink bytes/s per bot", p(&self.downlink_bytes_per_sec_per_bot));
+        row("full replicas (DR, full state)", format!("{} bots", self.full_replica_bots));
         row("full-state bytes/s per bot", p(&self.full_state_bytes_per_sec_per_bot));
         row("full state / diff (p50)", format!("{:.1}x", self.full_over_diff_ratio_p50));
         row("entities in view", p(&self.entities_in_view));
@@ -226,5 +237,28 @@ mod tests {
         assert_eq!(r.dr_error_units.max, 0.5);
         // 0.5 % off: p99 is still exact.
         assert_eq!(Report::new(1, &[bot(995, 5)]).dr_error_units.p99, 0.0);
+    }
+
+    /// Full-state bytes and the dead-reckoning samples come from the bots with full
+    /// replicas, and the report says how many; snapshots and downlink from every bot.
+    #[test]
+    fn full_replica_figures_come_from_the_sample() {
+        let bot = |full: bool| BotResult {
+            connected: true,
+            full_replica: full,
+            active_secs: 2.0,
+            snapshots: 40,
+            bytes: 2_000,
+            full_state_bytes: if full { 40_000 } else { 0 },
+            dr_exact: if full { 100 } else { 0 },
+            ..Default::default()
+        };
+        let r = Report::new(4, &[bot(true), bot(false), bot(false), bot(false)]);
+        assert_eq!(r.full_replica_bots, 1);
+        assert_eq!(r.full_state_bytes_per_sec_per_bot["p50"], 20_000.0, "light bots' zeros left out");
+        assert_eq!(r.full_over_diff_ratio_p50, 20.0);
+        assert_eq!(r.dr_error_units.samples, 100);
+        assert_eq!((r.snapshots_per_sec_per_bot["p5"], r.downlink_bytes_per_sec_per_bot["p50"]), (20.0, 1_000.0));
+        assert!(r.table().contains("1 bots"), "{}", r.table());
     }
 }

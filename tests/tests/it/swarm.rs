@@ -1,36 +1,54 @@
 //! The bot swarm against the real server: a well-formed report with real traffic. The bots run
-//! the browser client's session and replica natively, so this is also the page's protocol code
-//! against the real server, twenty connections at a time.
+//! the browser client's session (and, for a sample, its replica) natively, so this is also the
+//! page's protocol code against the real server, twenty connections at a time.
 
 use asteroids_bots::behavior::Behavior;
 use asteroids_bots::{run, SwarmConfig};
 use asteroids_tests::*;
+use std::num::NonZeroUsize;
 
-/// 20 bots in `mix` for a few seconds: all connect, none is dropped, every figure of the
-/// report is there and the traffic is real (snapshots at the server's rate, bytes, round
-/// trips, entities in view), the client's replica predicts the typical entity exactly, and
-/// the JSON has the documented keys.
+/// A swarm of `bots` against `url`, all with full replicas, from source addresses the way the
+/// command line spreads them.
+fn swarm(url: String, bots: usize, behavior: Behavior) -> SwarmConfig {
+    SwarmConfig {
+        url,
+        bots,
+        ramp_secs: 1.0,
+        duration_secs: 4.0,
+        behavior,
+        seed: 3,
+        progress: false,
+        full_replicas: usize::MAX,
+        bots_per_address: NonZeroUsize::new(16).unwrap(),
+        source_address_base: None,
+    }
+}
+
+/// 20 bots in `mix` for a few seconds, from five loopback source addresses, five of them with
+/// full replicas: all connect, none is dropped, every figure of the report is there and the
+/// traffic is real (snapshots at the server's rate for every bot, bytes, round trips,
+/// entities in view), the dead-reckoning and full-state figures come from exactly the five
+/// (the page's replica predicts the typical entity exactly), and the JSON has the documented
+/// keys.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swarm_reports_real_traffic() {
     let server = start_server(small_world()).await;
     let report = run(SwarmConfig {
-        url: format!("ws://{}/ws", server.local_addr()),
-        bots: 20,
-        ramp_secs: 1.0,
-        duration_secs: 4.0,
-        behavior: Behavior::Mix,
-        seed: 3,
-        progress: false,
+        full_replicas: 5,
+        bots_per_address: NonZeroUsize::new(4).unwrap(),
+        ..swarm(format!("ws://{}/ws", server.local_addr()), 20, Behavior::Mix)
     })
     .await;
     assert_eq!(report.bots_connected, 20, "{}", report.table());
+    assert_eq!(report.full_replica_bots, 5, "{}", report.table());
+    assert!(report.snapshots_per_sec_per_bot["p5"] > 10.0, "every bot, light or full: {}", report.table());
     assert_eq!(report.failures, 0, "{}", report.table());
     assert_eq!(report.failure_ratio(), 0.0, "{}", report.table());
     assert!(report.snapshots_per_sec_per_bot["p50"] > 15.0, "{}", report.table());
     assert!(report.downlink_bytes_per_sec_per_bot["p50"] > 0.0);
     assert!(
         report.full_state_bytes_per_sec_per_bot["p50"] > report.downlink_bytes_per_sec_per_bot["p50"],
-        "full state costs more than diffs: {}",
+        "full state costs more than diffs (and the 15 light bots' zeros are not in the figure): {}",
         report.table()
     );
     assert!(report.entities_in_view["p50"] > 0.0);
@@ -43,6 +61,7 @@ async fn swarm_reports_real_traffic() {
     for key in [
         "bots_requested",
         "bots_connected",
+        "full_replica_bots",
         "failures",
         "disconnects",
         "snapshots_per_sec_per_bot",
@@ -82,13 +101,10 @@ async fn hostile_swarms_are_disconnected() {
         (Behavior::Flood, "closed by server: 1008 message rate exceeded"),
     ] {
         let report = run(SwarmConfig {
-            url: format!("ws://{}/ws", server.local_addr()),
-            bots: 4,
             ramp_secs: 0.2,
             duration_secs: 3.0,
-            behavior,
             seed: 5,
-            progress: false,
+            ..swarm(format!("ws://{}/ws", server.local_addr()), 4, behavior)
         })
         .await;
         assert_eq!(report.bots_connected, 4, "{behavior:?}: {}", report.table());
