@@ -123,7 +123,7 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
     );
     let state = AppState {
         sim: sim.events.clone(),
-        frames: sim.frames.clone(),
+        frames: relay(sim.frames.clone()),
         kinematics: sim.kinematics,
         snapshot_hz: sim.snapshot_hz,
         shutdown: CancellationToken::new(),
@@ -201,6 +201,21 @@ impl Server {
     pub fn store(&self) -> &store::StoreHandle {
         &self.state.store
     }
+}
+
+/// The simulation's frames, re-published by a task on the runtime. Every session waits for
+/// the next frame; woken from the simulation thread, each of thousands of wake-ups was a push
+/// onto the runtime's shared queue, paid on the tick. The simulation now wakes this one task,
+/// and its wake-ups of the sessions go to its worker's own queue.
+fn relay(mut from: watch::Receiver<Arc<Frame>>) -> watch::Receiver<Arc<Frame>> {
+    let (to, frames) = watch::channel(from.borrow_and_update().clone());
+    tokio::spawn(async move {
+        while from.changed().await.is_ok() {
+            let frame = from.borrow_and_update().clone();
+            to.send_replace(frame);
+        }
+    });
+    frames
 }
 
 /// Runs until `shutdown` completes, then shuts down gracefully. If the simulation thread dies
