@@ -112,6 +112,9 @@ impl Bot {
         let now = Instant::now();
         self.meter.received(bytes.len(), live);
         let msg = decode_server(bytes).map_err(ProtocolError::Undecodable)?;
+        if matches!(msg, ServerMsg::World(_) | ServerMsg::TopOnline(_) | ServerMsg::TopAllTime(_)) {
+            self.meter.leaderboard(bytes.len());
+        }
         let now_ms = self.meter.ms_since_start(now);
         match (&mut self.memory, msg) {
             (Memory::LastSeen(seen), ServerMsg::Snapshot(snapshot)) => {

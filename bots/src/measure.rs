@@ -46,6 +46,8 @@ pub struct BotResult {
     pub snapshots: u64,
     /// Bytes received after the handshake, with WebSocket framing.
     pub bytes: u64,
+    /// Of those, the leaderboard's (`World`, `TopOnline`, `TopAllTime`).
+    pub leaderboard_bytes: u64,
     /// What the full state of the same view every snapshot would have cost, with framing
     /// (full replicas only).
     pub full_state_bytes: u64,
@@ -107,6 +109,12 @@ impl Meter {
         let len = ws_frame_len(payload_len);
         self.result.bytes += len;
         live.bytes.fetch_add(len, Ordering::Relaxed);
+    }
+
+    /// The last message read (already counted by [`Meter::received`]) was part of the
+    /// leaderboard.
+    pub fn leaderboard(&mut self, payload_len: usize) {
+        self.result.leaderboard_bytes += ws_frame_len(payload_len);
     }
 
     /// A ping was answered after `rtt_ms`.

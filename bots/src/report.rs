@@ -60,6 +60,10 @@ pub struct Report {
     pub snapshots_per_sec_per_bot: Percentiles,
     /// Downlink bytes per second per bot, WebSocket framing included (`p50`, `p95`, `p99`).
     pub downlink_bytes_per_sec_per_bot: Percentiles,
+    /// The leaderboard's share of the downlink: its bytes over all bytes, every bot.
+    pub leaderboard_share: f64,
+    /// The leaderboard's bytes per second per bot (`p50`, `p95`).
+    pub leaderboard_bytes_per_sec_per_bot: Percentiles,
     /// What the full state of each bot's view every snapshot would have cost (`p50`, `p95`;
     /// full replicas only).
     pub full_state_bytes_per_sec_per_bot: Percentiles,
@@ -138,6 +142,12 @@ impl Report {
             snapshots_per_sec_per_bot: percentiles(&mut per_bot(&|r| r.snapshots as f64), &["p5", "p50"]),
             full_over_diff_ratio_p50: full_state["p50"] / sample_downlink["p50"].max(1e-9),
             downlink_bytes_per_sec_per_bot: downlink,
+            leaderboard_share: results.iter().map(|r| r.leaderboard_bytes).sum::<u64>() as f64
+                / results.iter().map(|r| r.bytes).sum::<u64>().max(1) as f64,
+            leaderboard_bytes_per_sec_per_bot: percentiles(
+                &mut per_bot(&|r| r.leaderboard_bytes as f64),
+                &["p50", "p95"],
+            ),
             full_state_bytes_per_sec_per_bot: full_state,
             entities_in_view: percentiles(
                 &mut all(&|r| r.entities_in_view.iter().map(|&n| n as f64).collect()),
@@ -179,6 +189,14 @@ impl Report {
         row("disconnects", format!("{} {:?}", self.disconnects.values().sum::<usize>(), self.disconnects));
         row("snapshots/s per bot", p(&self.snapshots_per_sec_per_bot));
         row("downlink bytes/s per bot", p(&self.downlink_bytes_per_sec_per_bot));
+        row(
+            "leaderboard bytes/s per bot",
+            format!(
+                "{}  ({:.1} % of the downlink)",
+                p(&self.leaderboard_bytes_per_sec_per_bot),
+                self.leaderboard_share * 100.0
+            ),
+        );
         row("full replicas (DR, full state)", format!("{} bots", self.full_replica_bots));
         row("full-state bytes/s per bot", p(&self.full_state_bytes_per_sec_per_bot));
         row("full state / diff (p50)", format!("{:.1}x", self.full_over_diff_ratio_p50));

@@ -46,6 +46,9 @@ async fn swarm_reports_real_traffic() {
     assert_eq!(report.failure_ratio(), 0.0, "{}", report.table());
     assert!(report.snapshots_per_sec_per_bot["p50"] > 15.0, "{}", report.table());
     assert!(report.downlink_bytes_per_sec_per_bot["p50"] > 0.0);
+    // Every bot is sent the leaderboard's three parts on joining; snapshots are most of the rest.
+    assert!(report.leaderboard_bytes_per_sec_per_bot["p50"] > 0.0, "{}", report.table());
+    assert!(report.leaderboard_share > 0.0 && report.leaderboard_share < 0.5, "{}", report.table());
     assert!(
         report.full_state_bytes_per_sec_per_bot["p50"] > report.downlink_bytes_per_sec_per_bot["p50"],
         "full state costs more than diffs (and the 15 light bots' zeros are not in the figure): {}",
