@@ -955,7 +955,12 @@ mod tests {
         assert_eq!(stats.identities.load(Ordering::Relaxed), 2);
         let asked = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let ask = asked.clone();
-        let refused = h.identify("Cy", None, move || ask.swap(true, Ordering::Relaxed) || true).await;
+        let refused = h
+            .identify("Cy", None, move || {
+                ask.store(true, Ordering::Relaxed);
+                true
+            })
+            .await;
         assert_eq!(refused, Err(IdentityError::StoreFull));
         assert!(!asked.load(Ordering::Relaxed), "the address's quota was not spent");
         assert_eq!(stats.store_full_refused.load(Ordering::Relaxed), 1);

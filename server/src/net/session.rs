@@ -48,7 +48,7 @@ pub mod close_code {
     pub const REPLACED: u16 = 4001;
     /// The operator revoked this identity (`POST /admin/revoke/{name}`): its ship is gone and
     /// its token is refused from now on.
-    pub const IDENTITY_REVOKED: u16 = 4003;
+    pub const IDENTITY_REVOKED: u16 = shared::constants::CLOSE_IDENTITY_REVOKED;
 }
 
 type Tx = SplitSink<WebSocket, Message>;
