@@ -443,6 +443,12 @@ fn find(conn: &Connection, keys: &crate::net::name::NameKeys) -> rusqlite::Resul
     .optional()
 }
 
+/// Identities to expire: never scored, last seen before `?1`, not revoked, not the newest;
+/// oldest first, at most `?2`. It walks the partial index `identities_idle`, so its cost does
+/// not grow with the scorers, who never expire.
+pub const EXPIRY_QUERY: &str = "SELECT id FROM identities WHERE scored = 0 AND last_seen < ?1 AND revoked = 0
+     AND id < (SELECT MAX(id) FROM identities) ORDER BY last_seen LIMIT ?2";
+
 /// The store's thread: the connection, the rules, and what it has yet to write.
 struct Worker {
     conn: Connection,
@@ -613,10 +619,7 @@ impl Worker {
         let cutoff = unix_now() - self.policy.idle_expiry.as_secs() as i64;
         let tx = self.conn.transaction()?;
         let ids: Vec<i64> = tx
-            .prepare_cached(
-                "SELECT id FROM identities WHERE scored = 0 AND last_seen < ?1 AND revoked = 0
-                 AND id < (SELECT MAX(id) FROM identities) ORDER BY last_seen LIMIT ?2",
-            )?
+            .prepare_cached(EXPIRY_QUERY)?
             .query_map(params![cutoff, EXPIRY_BATCH as i64], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         for id in &ids {
@@ -650,8 +653,7 @@ impl Worker {
 
     fn run(mut self, rx: Receiver<Command>) {
         loop {
-            let flush_at = self.oldest.map(|t| t + FLUSH_INTERVAL);
-            let wake = flush_at.map_or(self.next_sweep, |t| t.min(self.next_sweep));
+            let wake = self.oldest.map_or(self.next_sweep, |t| (t + FLUSH_INTERVAL).min(self.next_sweep));
             match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
                 Ok(Command::Score(d)) => {
                     self.batch.push(d);
@@ -699,18 +701,20 @@ impl Worker {
                     self.commit();
                     let _ = reply.send(());
                 }
-                Err(RecvTimeoutError::Timeout) => {
-                    if flush_at.is_some_and(|t| t <= Instant::now()) {
-                        self.commit();
-                    }
-                    if self.next_sweep <= Instant::now() {
-                        self.sweep();
-                    }
-                }
+                Err(RecvTimeoutError::Timeout) => {}
                 Ok(Command::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
                     self.commit();
                     return;
                 }
+            }
+            // Checked after every command, not only when none came: a steady stream of them
+            // must not hold back a due commit or sweep.
+            let now = Instant::now();
+            if self.oldest.is_some_and(|t| t + FLUSH_INTERVAL <= now) || self.seen.len() >= MAX_BATCH {
+                self.commit();
+            }
+            if self.next_sweep <= now {
+                self.sweep();
             }
         }
     }
@@ -781,6 +785,13 @@ impl Store {
         if integrity != "ok" {
             anyhow::bail!("{} fails its integrity check: {integrity}", path.display());
         }
+        let mut store = Store::start(conn, policy, stats)?;
+        store.integrity = integrity;
+        Ok(store)
+    }
+
+    /// Starts the store's thread on an open database (from [`open_db`]).
+    fn start(conn: Connection, policy: StorePolicy, stats: Arc<Stats>) -> anyhow::Result<Store> {
         let initial = top(&conn)?;
         let identities: i64 = conn.query_row("SELECT COUNT(*) FROM identities", [], |r| r.get(0))?;
         stats.identities.store(identities as u64, Ordering::Relaxed);
@@ -803,7 +814,7 @@ impl Store {
         Ok(Store {
             handle: StoreHandle { tx, all_time: all_rx, dropped: Default::default() },
             thread: Some(thread),
-            integrity,
+            integrity: String::new(),
         })
     }
 
@@ -872,6 +883,14 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         assert!(plan.iter().any(|p| p.contains("scores_top")), "{plan:?}");
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {EXPIRY_QUERY}"))
+            .unwrap()
+            .query_map(params![0, EXPIRY_BATCH as i64], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(plan.iter().any(|p| p.contains("identities_idle")), "the expiry walks its index: {plan:?}");
     }
 
     fn temp_path(tag: &str) -> PathBuf {
@@ -1050,6 +1069,29 @@ mod tests {
         assert_eq!(h.revoke("Bob").await, Some(bob.id));
         assert_eq!(h.identify("Bob", bob.new_token.as_deref(), || true).await, Err(IdentityError::InvalidToken));
         assert!(h.identify("Bob", None, || true).await.is_ok_and(|i| i.id != bob.id), "no hold: free at once");
+        store.close();
+    }
+
+    /// Regression (a full disk wrote one ERROR per attempt): when the file cannot grow (here:
+    /// a database at its page limit), a new pilot is answered `Unavailable`, every failure is
+    /// counted, and the store goes on serving what needs no new page.
+    #[tokio::test]
+    async fn a_full_disk_fails_softly_and_is_counted() {
+        let conn = open_db(Path::new(":memory:")).unwrap();
+        let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+        conn.pragma_update(None, "max_page_count", pages).unwrap();
+        let stats = Arc::new(Stats::default());
+        let store = Store::start(conn, policy(), stats.clone()).unwrap();
+        let h = store.handle();
+        let mut unavailable = 0;
+        for i in 0..300 {
+            if h.identify(&format!("Pilot{i}"), None, || true).await == Err(IdentityError::Unavailable) {
+                unavailable += 1;
+            }
+        }
+        assert!(unavailable > 200, "only {unavailable} failed once the pages ran out");
+        assert_eq!(stats.store_errors.load(Ordering::Relaxed), unavailable);
+        assert_eq!(h.identify("Pilot0", None, || true).await, Err(IdentityError::NameTaken), "reads still work");
         store.close();
     }
 
