@@ -129,6 +129,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 /// it. 204 if the name exists, 404 otherwise.
 async fn revoke(State(state): State<AppState>, axum::extract::Path(name): axum::extract::Path<String>) -> StatusCode {
     let Some(identity) = state.store.revoke(&name).await else { return StatusCode::NOT_FOUND };
+    state.admission.revoked(identity);
     // Waits for room rather than fail: the revoke is done, and its session must end.
     if state.sim.send(crate::sim::SimEvent::Revoke { identity }).await.is_err() {
         tracing::warn!(name, "token revoked, but the simulation has stopped");
