@@ -216,6 +216,15 @@ impl Session {
         if matches!(self.phase, Phase::Rejected { .. }) {
             return;
         }
+        if code == shared::constants::CLOSE_IDENTITY_REVOKED {
+            // The token is refused from now on: reconnecting with it would only be rejected.
+            self.token = None;
+            let message = "An operator revoked this pilot: pick another name to play (this one can be claimed again \
+                           later)."
+                .to_string();
+            self.phase = Phase::Rejected { message, reload: false };
+            return;
+        }
         if self.phase != Phase::Playing {
             self.failed_attempts += 1;
         }
@@ -431,6 +440,18 @@ mod tests {
         full.on_open();
         full.on_close(1013, "too many connections from this address");
         assert!(full.should_reconnect());
+    }
+
+    /// A session closed because its identity was revoked (4003) says so, forgets the token
+    /// and is not reconnected.
+    #[test]
+    fn a_revoked_pilot_is_told_and_not_reconnected() {
+        let mut s = Session::new("Ada", Some("t0ken".into()));
+        s.on_open();
+        s.on_close(shared::constants::CLOSE_IDENTITY_REVOKED, "identity revoked");
+        assert!(matches!(&s.phase, Phase::Rejected { reload: false, message } if message.contains("revoked")));
+        assert!(!s.should_reconnect());
+        assert_eq!(s.token, None);
     }
 
     /// A snapshot before the Welcome, a second Welcome, and a snapshot that does not fit the

@@ -1,6 +1,7 @@
 //! Operators' routes: `GET /admin/stats` (JSON) and `GET /metrics` (Prometheus text), both
-//! rendered from the one table of figures in [`crate::metrics`] and behind a bearer token, and `GET /admin`, a page with live charts that asks for the token
-//! once and keeps it in the browser's session storage.
+//! rendered from the one table of figures in [`crate::metrics`], `POST /admin/revoke/{name}`
+//! and `POST /admin/release/{name}`, all behind a bearer token; and `GET /admin`, a page with
+//! live charts that asks for the token once and keeps it in the browser's session storage.
 
 use crate::metrics::{self, Sources};
 use crate::AppState;
@@ -20,6 +21,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/admin/stats", get(stats))
         .route("/metrics", get(metrics))
         .route("/admin/revoke/{name}", axum::routing::post(revoke))
+        .route("/admin/release/{name}", axum::routing::post(release))
         .route_layer(middleware::from_fn_with_state(state, require_token));
     Router::new().route("/admin", get(page)).merge(protected)
 }
@@ -119,14 +121,34 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }
 
-/// `POST /admin/revoke/{name}`: that name's token is never accepted again (the name stays
-/// taken). 204 if the name exists, 404 otherwise.
+/// `POST /admin/revoke/{name}`: that name's token is never accepted again, and a live session
+/// of the identity ends at once: closed 4003, its ship removed without waiting to be resumed.
+/// Score changes the store receives after the revoke are discarded. The identity leaves the
+/// public boards; its row and committed scores stay in the file. The name stays taken for
+/// `--revoked-name-hold-hours` (or until `POST /admin/release/{name}`), then anyone may claim
+/// it. 204 if the name exists, 404 otherwise.
 async fn revoke(State(state): State<AppState>, axum::extract::Path(name): axum::extract::Path<String>) -> StatusCode {
-    if state.store.revoke(&name).await {
-        tracing::info!(name, "token revoked");
-        StatusCode::NO_CONTENT
-    } else {
-        StatusCode::NOT_FOUND
+    let Some(identity) = state.store.revoke(&name).await else { return StatusCode::NOT_FOUND };
+    state.admission.revoked(identity);
+    // Waits for room rather than fail: the revoke is done, and its session must end.
+    if state.sim.send(crate::sim::SimEvent::Revoke { identity }).await.is_err() {
+        tracing::warn!(name, "token revoked, but the simulation has stopped");
+    }
+    tracing::info!(name, identity, "token revoked");
+    StatusCode::NO_CONTENT
+}
+
+/// `POST /admin/release/{name}`: a revoked identity's name is free at once (its row is kept,
+/// archived, with its scores). 204 when released, 409 if the name's identity is not revoked
+/// (revoke it first), 404 if nobody holds the name.
+async fn release(State(state): State<AppState>, axum::extract::Path(name): axum::extract::Path<String>) -> StatusCode {
+    match state.store.release(&name).await {
+        crate::store::Release::Released => {
+            tracing::info!(name, "revoked name released");
+            StatusCode::NO_CONTENT
+        }
+        crate::store::Release::NotRevoked => StatusCode::CONFLICT,
+        crate::store::Release::Unknown => StatusCode::NOT_FOUND,
     }
 }
 

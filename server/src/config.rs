@@ -255,8 +255,18 @@ mod tests {
             "10.0.0.1",
             "--trusted-proxy",
             "::1",
+            "--max-identities",
+            "3",
+            "--identity-idle-expiry-days",
+            "0.5",
+            "--revoked-name-hold-hours",
+            "2",
         ])
         .unwrap();
+        assert_eq!(c.limits.max_identities, 3);
+        assert_eq!(c.limits.identity_idle_expiry, std::time::Duration::from_secs(12 * 3600));
+        assert_eq!(c.limits.revoked_name_hold, std::time::Duration::from_secs(2 * 3600));
+        assert!(Config::try_parse_from([BIN, "--identity-idle-expiry-days", "-1"]).is_err(), "not negative");
         assert_eq!((c.limits.max_connections_per_address, c.limits.max_new_identities_per_address_per_hour), (4, 5));
         assert_eq!(c.limits.trusted_proxies, ["10.0.0.1".parse::<std::net::IpAddr>().unwrap(), "::1".parse().unwrap()]);
         assert!(Config::try_parse_from([BIN, "--max-connections-per-address", "0"]).is_err(), "at least one");
@@ -307,6 +317,11 @@ mod tests {
         assert_eq!(
             (l.max_connections_per_address, l.max_new_identities_per_address_per_hour, l.trusted_proxies.len()),
             (limits::MAX_CONNECTIONS_PER_ADDRESS, limits::MAX_NEW_IDENTITIES_PER_ADDRESS_PER_HOUR, 0)
+        );
+        assert_eq!(
+            (l.max_identities, l.identity_idle_expiry, l.revoked_name_hold),
+            (limits::MAX_IDENTITIES, limits::IDENTITY_IDLE_EXPIRY, limits::REVOKED_NAME_HOLD),
+            "the flags' defaults, written as days and hours, are the constants"
         );
         assert_eq!(Limits::default(), c.limits);
     }

@@ -46,6 +46,26 @@ pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 32;
 pub const MAX_NEW_IDENTITIES_PER_ADDRESS_PER_HOUR: u32 = 20;
 /// The sliding window of [`MAX_NEW_IDENTITIES_PER_ADDRESS_PER_HOUR`].
 pub const NEW_IDENTITY_WINDOW: Duration = Duration::from_secs(3600);
+/// Identities the store may hold; beyond it, a `Hello` that would create one is answered
+/// `Rejected { NoNewIdentities }` (returning pilots still play). Each identity is a row of a
+/// few hundred bytes with its indexes: a million is a few hundred megabytes of disk, and the
+/// all-time board and every lookup stay fast at that size (`store-bench`). It bounds what a
+/// script with many addresses can make the store grow to, where the per-address quota cannot.
+pub const MAX_IDENTITIES: u64 = 1_000_000;
+/// An identity that never scored a point and has not been seen (no `Hello` with its token)
+/// for this long expires: its row is deleted and its name is free again. Scored identities
+/// never expire. 30 days: a player who tried the game once and never scored has lost nothing,
+/// and the names a script claimed come back within a month.
+pub const IDENTITY_IDLE_EXPIRY: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How long a revoked identity's name stays taken (nobody can claim it, its token is
+/// refused) before it is released; `POST /admin/release/{name}` releases it at once. A day,
+/// so the pilot whose token leaked can claim the name again, while whoever revoked it can
+/// still look at the row first.
+pub const REVOKED_NAME_HOLD: Duration = Duration::from_secs(24 * 3600);
+/// Most log lines per interval for a store error that repeats on every attempt (a full disk
+/// fails every new identity and every batch), and for refusals at [`MAX_IDENTITIES`]; the
+/// rest are counted (`store_errors`, `store_full_refused`) and summed into the next line.
+pub const STORE_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// File descriptors kept for everything but game sockets: the database and its WAL files,
 /// the listener, the runtime's epoll and event descriptors, standard streams, static files
 /// being served, HTTP requests not yet upgraded (the 503 answers themselves), the reserve the
@@ -56,6 +76,33 @@ pub const FD_HEADROOM: u64 = 64;
 pub const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// Pause of the accept loop after an accept error it could not shed, so it never spins.
 pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Lets one log line through per interval, and counts the ones it holds back, so an error
+/// that repeats on every attempt (no descriptors left, a full disk) writes a line every few
+/// seconds, not one per attempt.
+#[derive(Debug)]
+pub struct LogLimiter {
+    interval: Duration,
+    last: Option<std::time::Instant>,
+    suppressed: u64,
+}
+
+impl LogLimiter {
+    /// At most one line per `interval`.
+    pub fn every(interval: Duration) -> LogLimiter {
+        LogLimiter { interval, last: None, suppressed: 0 }
+    }
+
+    /// `Some(lines suppressed since the last one)` if a line may be logged now.
+    pub fn admit(&mut self, now: std::time::Instant) -> Option<u64> {
+        if self.last.is_some_and(|t| now.duration_since(t) < self.interval) {
+            self.suppressed += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
 
 /// The game connections a process can hold with `nofile` open files allowed: each is one
 /// socket, and `headroom` descriptors ([`FD_HEADROOM`] by default) stay free for the rest (at
@@ -120,6 +167,21 @@ pub struct Limits {
     /// hour; beyond it, such a Hello is rejected (TooManyNewIdentities). 0: none at all.
     #[arg(long, value_name = "N", default_value_t = MAX_NEW_IDENTITIES_PER_ADDRESS_PER_HOUR)]
     pub max_new_identities_per_address_per_hour: u32,
+    /// Most identities the store may hold; beyond it, a Hello that would create one is
+    /// rejected (NoNewIdentities). Returning pilots are never refused.
+    #[arg(long, value_name = "N", default_value_t = MAX_IDENTITIES)]
+    pub max_identities: u64,
+    /// Days after which an identity that never scored and has not been seen expires (its name
+    /// is freed); scored identities never expire.
+    #[arg(long = "identity-idle-expiry-days", value_name = "DAYS", default_value = "30", value_parser = days)]
+    pub identity_idle_expiry: Duration,
+    /// Hours a revoked identity's name stays taken before anyone may claim it again
+    /// (POST /admin/release/{name} releases it at once).
+    #[arg(long = "revoked-name-hold-hours", value_name = "HOURS", default_value = "24", value_parser = hours)]
+    pub revoked_name_hold: Duration,
+    /// See [`crate::store::EXPIRY_SWEEP_INTERVAL`].
+    #[arg(skip = crate::store::EXPIRY_SWEEP_INTERVAL)]
+    pub identity_sweep_interval: Duration,
     /// A reverse proxy in front of the server (repeatable). When a request comes from one, the
     /// client's address for the per-address limits is the right-most X-Forwarded-For entry
     /// that is not a trusted proxy; from any other peer the header is ignored.
@@ -138,6 +200,21 @@ pub struct Limits {
     /// http://127.0.0.1:PORT and http://localhost:PORT).
     #[arg(long, value_name = "URL", value_parser = crate::net::origin::origin_of)]
     pub public_url: Option<String>,
+}
+
+/// A flag's number of days (fractions allowed) as a duration.
+fn days(text: &str) -> Result<Duration, String> {
+    in_units(text, 24.0 * 3600.0)
+}
+
+/// A flag's number of hours (fractions allowed) as a duration.
+fn hours(text: &str) -> Result<Duration, String> {
+    in_units(text, 3600.0)
+}
+
+fn in_units(text: &str, unit_secs: f64) -> Result<Duration, String> {
+    let n: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    Duration::try_from_secs_f64(n * unit_secs).map_err(|_| format!("{text} is not a duration"))
 }
 
 impl Default for Limits {

@@ -91,12 +91,16 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
         trusted_proxies = ?limits.trusted_proxies,
         "connection cap"
     );
+    let stats = Arc::new(Stats::default());
     let opened = std::time::Instant::now();
-    let db = store::Store::open(&config.db_path)?;
+    let db = store::Store::open_with(&config.db_path, store::StorePolicy::from_limits(&limits), stats.clone())?;
     tracing::info!(
         path = %config.db_path.display(),
         ms = opened.elapsed().as_millis() as u64,
         integrity = %db.integrity,
+        max_identities = limits.max_identities,
+        idle_expiry_days = limits.identity_idle_expiry.as_secs_f64() / 86_400.0,
+        revoked_name_hold_hours = limits.revoked_name_hold.as_secs_f64() / 3600.0,
         "store open"
     );
     let sim = sim::spawn(
@@ -113,7 +117,6 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
         },
         Some(Box::new(db.handle())),
     );
-    let stats = Arc::new(Stats::default());
     // A dropped player's place is held as long as the simulation keeps its ship waiting.
     let resume_window = Duration::from_secs_f64(f64::from(config.resume_window_ticks) / f64::from(TICK_HZ));
     let admission = net::admission::Admission::new(&limits, resume_window, stats.clone());

@@ -134,6 +134,18 @@ stats! {
         connection_addresses: Gauge "asteroids_connection_addresses";
         /// Hellos refused because their address had created its quota of new identities within the hour (Rejected TooManyNewIdentities).
         new_identities_refused: Counter "asteroids_new_identities_refused_total";
+        /// Identities in the store (revoked and archived ones included); at --max-identities no new one is created.
+        identities: Gauge "asteroids_identities";
+        /// Hellos refused because the store holds --max-identities identities (Rejected NoNewIdentities).
+        store_full_refused: Counter "asteroids_store_full_refused_total";
+        /// Identities deleted because they never scored and were not seen for the idle expiry (their names freed).
+        identities_expired: Counter "asteroids_identities_expired_total";
+        /// Connections closed (4003) because the operator revoked their identity.
+        revoked_closed: Counter "asteroids_revoked_closed_total";
+        /// Score changes the store discarded because their identity was revoked (or expired) before they arrived.
+        discarded_score_changes: Counter "asteroids_discarded_score_changes_total";
+        /// Store reads and writes that failed (a full disk, an I/O error); logged at most once per 10 s.
+        store_errors: Counter "asteroids_store_errors_total";
         /// The connection cap in force: --max-connections, lowered to fit the open-file limit.
         max_connections: Gauge "asteroids_max_connections";
         /// The process's soft open-file limit at start-up (0: the platform has none).

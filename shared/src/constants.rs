@@ -39,6 +39,10 @@ pub const NAME_LEN: core::ops::RangeInclusive<usize> = 1..=20;
 /// Longest token string a client may present, in bytes.
 pub const MAX_TOKEN_LEN: usize = 128;
 
+/// WebSocket close code of a session whose identity an operator revoked: its token will be
+/// refused, so the page must not reconnect with it.
+pub const CLOSE_IDENTITY_REVOKED: u16 = 4003;
+
 /// Ship hull radius, in world units.
 pub const SHIP_RADIUS: f32 = 14.0;
 /// Bullet radius, in world units.

@@ -204,6 +204,10 @@ pub enum RejectReason {
     /// The `Hello` would create a new identity, and its address has created as many as it may
     /// within the hour: play under a name this browser already holds, or try later.
     TooManyNewIdentities,
+    /// The `Hello` would create a new identity, and the server holds as many as its operator
+    /// allows: play under a name this browser already holds (returning pilots are never
+    /// refused).
+    NoNewIdentities,
 }
 
 /// A failed handshake.

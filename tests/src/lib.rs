@@ -250,6 +250,44 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Flies as a pilot does (spinning, thrusting now and then, firing) with an input every
+    /// 20 ms, reading everything, until the connection ends or `within` passes: how it ended
+    /// (`None`: still open) and the last score the server sent.
+    pub async fn fly_until_closed(
+        &mut self,
+        within: Duration,
+    ) -> anyhow::Result<(Option<Ended>, Option<shared::protocol::Score>)> {
+        use shared::protocol::GameEvent;
+        let deadline = tokio::time::Instant::now() + within;
+        let mut every = tokio::time::interval(Duration::from_millis(20));
+        let (mut seq, mut score) = (0u32, None);
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => return Ok((None, score)),
+                _ = every.tick() => {
+                    seq += 1;
+                    let _ = self.input(seq, seq % 40 < 10, 1, true).await; // a failure shows as the end
+                }
+                next = self.ws.next() => match next {
+                    None | Some(Err(_)) => return Ok((Some(Ended::Dropped), score)),
+                    Some(Ok(Message::Close(frame))) => {
+                        let (code, reason) = frame
+                            .map_or((1005, String::new()), |CloseFrame { code, reason }| (code.into(), reason.to_string()));
+                        return Ok((Some(Ended::Closed(code, reason)), score));
+                    }
+                    Some(Ok(Message::Binary(b))) => {
+                        if let ServerMsg::Event(GameEvent::Score(s)) = decode_server(&b).map_err(|e| anyhow!("{e}"))? {
+                            score = Some(s);
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                },
+            }
+        }
+    }
+}
+
 /// A minimal HTTP/1.1 GET over loopback: returns the status code and the body. Enough for
 /// the server's own JSON and text routes (fixed-length or chunked bodies).
 pub async fn http_get(addr: SocketAddr, path: &str, bearer: Option<&str>) -> anyhow::Result<(u16, String)> {

@@ -20,6 +20,8 @@
 //! identity. A reloaded page thus gets in at once, while an address at its cap cannot spend
 //! its ghosts' places on anyone else.
 //!
+//! A revoked identity's ghost gives its place back at once ([`Admission::revoked`]).
+//!
 //! The table is bounded by what it counts: an address is in it while it holds a place, and a
 //! pilot while its connection or ghost does. Ghosts expire in deadline order (a queue: every
 //! ghost waits the same window), at every admission and once a second.
@@ -216,6 +218,17 @@ impl Admission {
                 _ = ticker.tick() => self.expire_ghosts(),
             }
         }
+    }
+
+    /// The identity was revoked: a place its ghost held is freed now (the simulation removes
+    /// the ghost at once). A live connection's place is its own until that connection ends.
+    pub fn revoked(&self, identity: i64) {
+        let mut t = self.lock();
+        if let Some(p) = t.pilots.get(&identity).copied().filter(|p| p.ghost) {
+            t.pilots.remove(&identity);
+            t.release_ghost(p.address);
+        }
+        self.publish(&t);
     }
 
     /// Seconds a refused client should wait (`Retry-After`): the resume window, within which
@@ -475,6 +488,24 @@ mod tests {
         assert_eq!(gauges(&stats)[1], 1, "the first window's deadline does not free the new ghost");
         tokio::time::advance(WINDOW / 2).await;
         a.expire_ghosts();
+        assert_eq!(gauges(&stats), [0, 0, 0]);
+    }
+
+    /// A revoked identity's ghost gives its place back at once; a live connection keeps its
+    /// own until it ends (then without a ghost).
+    #[tokio::test(start_paused = true)]
+    async fn a_revoked_ghost_frees_its_place() {
+        let (a, stats) = admission(100, 2);
+        let mut gone = a.admit(addr(1)).unwrap();
+        gone.settle(1).unwrap();
+        gone.end(true);
+        let mut live = a.admit(addr(1)).unwrap();
+        live.settle(2).unwrap();
+        assert_eq!(gauges(&stats), [1, 1, 1]);
+        a.revoked(1);
+        a.revoked(2);
+        assert_eq!(gauges(&stats), [1, 0, 1], "the ghost's place is free, the live one holds its own");
+        live.end(false);
         assert_eq!(gauges(&stats), [0, 0, 0]);
     }
 }

@@ -14,7 +14,7 @@
 //! is the backstop. Errors are counted and logged at most once per
 //! [`ACCEPT_ERROR_LOG_INTERVAL`].
 
-use crate::limits::{ACCEPT_ERROR_BACKOFF, ACCEPT_ERROR_LOG_INTERVAL};
+use crate::limits::{LogLimiter, ACCEPT_ERROR_BACKOFF, ACCEPT_ERROR_LOG_INTERVAL};
 use crate::server::SHUTDOWN_GRACE;
 use crate::AppState;
 use axum::extract::ConnectInfo;
@@ -26,7 +26,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -39,7 +39,7 @@ pub async fn serve(listener: TcpListener, app: Router, state: AppState) {
     builder.http1().timer(TokioTimer::new()).header_read_timeout(state.limits.handshake_timeout);
     let builder = builder.http1_only();
     let mut reserve = Reserve::open();
-    let mut log = LogLimiter::default();
+    let mut log = LogLimiter::every(ACCEPT_ERROR_LOG_INTERVAL);
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -148,25 +148,6 @@ impl Reserve {
     }
 }
 
-/// Lets one log line through per [`ACCEPT_ERROR_LOG_INTERVAL`].
-#[derive(Debug, Default)]
-pub struct LogLimiter {
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl LogLimiter {
-    /// `Some(lines suppressed since the last one)` if a line may be logged now.
-    pub fn admit(&mut self, now: Instant) -> Option<u64> {
-        if self.last.is_some_and(|t| now.duration_since(t) < ACCEPT_ERROR_LOG_INTERVAL) {
-            self.suppressed += 1;
-            return None;
-        }
-        self.last = Some(now);
-        Some(std::mem::take(&mut self.suppressed))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,8 +185,8 @@ mod tests {
     /// One line per interval, then the count of those held back.
     #[test]
     fn accept_errors_are_logged_at_most_once_per_interval() {
-        let mut log = LogLimiter::default();
-        let t0 = Instant::now();
+        let mut log = LogLimiter::every(ACCEPT_ERROR_LOG_INTERVAL);
+        let t0 = std::time::Instant::now();
         assert_eq!(log.admit(t0), Some(0));
         for i in 1..1000 {
             assert_eq!(log.admit(t0 + Duration::from_millis(i)), None);

@@ -11,7 +11,7 @@ use super::admission::{ConnectionSlot, Refusal};
 use super::interest::Interest;
 use crate::frame::Encoded;
 use crate::limits::{RateLimiter, Verdict};
-use crate::sim::{Joined, SimEvent};
+use crate::sim::{Dismissal, Joined, SimEvent};
 use crate::stats::ConnStats;
 use crate::store::IdentityError;
 use crate::AppState;
@@ -46,6 +46,9 @@ pub mod close_code {
     pub const TRY_AGAIN_LATER: u16 = 1013;
     /// A newer connection presented this identity's token and took the player over.
     pub const REPLACED: u16 = 4001;
+    /// The operator revoked this identity (`POST /admin/revoke/{name}`): its ship is gone and
+    /// its token is refused from now on.
+    pub const IDENTITY_REVOKED: u16 = shared::constants::CLOSE_IDENTITY_REVOKED;
 }
 
 type Tx = SplitSink<WebSocket, Message>;
@@ -68,17 +71,19 @@ pub async fn serve(socket: WebSocket, state: AppState, mut slot: ConnectionSlot)
         tracing::debug!(player, "session started");
         let conn = state.stats.register(player, name);
         let session = joined.session;
-        let (reason, abusive) = run(tx, rx, &state, &conn, joined).await;
+        let (reason, ending) = run(tx, rx, &state, &conn, joined).await;
         state.stats.unregister(conn.id);
-        tracing::debug!(player, reason, abusive, "session ended");
-        // A connection closed for breaking the rules leaves no ship waiting to be resumed.
-        let leave = SimEvent::Leave { player, session, resumable: !abusive };
+        tracing::debug!(player, reason, ?ending, "session ended");
+        // A connection closed for breaking the rules leaves no ship waiting to be resumed, and
+        // a revoked one's player is gone already.
+        let resumable = ending == Ending::Resumable;
+        let leave = SimEvent::Leave { player, session, resumable };
         if let Err(mpsc::error::TrySendError::Full(leave)) = state.sim.try_send(leave) {
             // The channel is full: wait for room rather than leak the ship.
             let _ = state.sim.send(leave).await;
         }
         // The ship waits for its pilot: so does its place under the caps.
-        slot.end(!abusive);
+        slot.end(resumable);
     }
 }
 
@@ -239,6 +244,12 @@ async fn handshake(
                     RejectReason::InvalidToken,
                     "this browser's saved identity is not valid for that name: pick another name".to_string(),
                 ),
+                IdentityError::StoreFull => (
+                    RejectReason::NoNewIdentities,
+                    "this server takes no new pilots at the moment: play under a name you already have (this browser \
+                     remembers its own)"
+                        .to_string(),
+                ),
                 IdentityError::Unavailable => {
                     (RejectReason::Unavailable, "the score store is unavailable: try again shortly".to_string())
                 }
@@ -312,31 +323,51 @@ async fn note_read_error(tx: &mut Tx, state: &AppState, e: &axum::Error) {
     }
 }
 
-/// After the server closes a connection for abuse, how long it keeps reading (and discarding)
-/// until the peer's close reply, so the close frame is not lost to a TCP reset.
+/// After the server closes a connection (for abuse, or because the connection was replaced or
+/// its identity revoked), how long it keeps reading (and discarding) until the peer's close
+/// reply, so the close frame is not lost to a TCP reset.
 pub const CLOSE_LINGER: Duration = Duration::from_secs(1);
 
 /// Why a session ended when the peer sent a close frame.
 const PEER_CLOSED: &str = "peer closed";
 
-/// Runs a session to its end; returns why it ended, and whether the client broke the rules
-/// (closed with 1008 or 1009).
-async fn run(mut tx: Tx, mut rx: Rx, state: &AppState, conn: &ConnStats, joined: Joined) -> (&'static str, bool) {
+/// How a session ended, as far as its player is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    /// Honestly (the peer left, a timeout, shutdown, replaced): the player may wait to be
+    /// resumed.
+    Resumable,
+    /// The client broke the rules (closed 1008 or 1009): it leaves no ship waiting.
+    Abusive,
+    /// The identity was revoked (closed 4003): the simulation has removed the player already.
+    Revoked,
+}
+
+/// Runs a session to its end; returns why it ended, and how.
+async fn run(mut tx: Tx, mut rx: Rx, state: &AppState, conn: &ConnStats, joined: Joined) -> (&'static str, Ending) {
     let mut closed_by_us = false;
-    let mut abusive = false;
+    let mut ending = Ending::Resumable;
     let reason = {
         let (out_tx, out_rx) = mpsc::channel(OUTBOX_CAPACITY);
         let (view_tx, view_rx) = watch::channel(None);
         let recv = receive_loop(&mut rx, state, conn, joined.session, view_tx, out_tx.clone());
         let send = send_loop(&mut tx, state, conn, joined.events, view_rx, out_rx);
-        let replaced = joined.replaced;
-        tokio::pin!(recv, send, replaced);
+        let dismissed = joined.dismissed;
+        tokio::pin!(recv, send, dismissed);
         tokio::select! {
             reason = &mut send => reason,
-            Ok(()) = &mut replaced => {
-                let reason = "replaced by a newer connection";
-                let _ = out_tx.try_send(Outbound::Close(close_code::REPLACED, reason));
+            Ok(why) = &mut dismissed => {
+                let (code, reason) = match why {
+                    Dismissal::Replaced => (close_code::REPLACED, "replaced by a newer connection"),
+                    Dismissal::Revoked => {
+                        state.stats.revoked_closed.fetch_add(1, Ordering::Relaxed);
+                        ending = Ending::Revoked;
+                        (close_code::IDENTITY_REVOKED, "identity revoked")
+                    }
+                };
+                let _ = out_tx.try_send(Outbound::Close(code, reason));
                 let _ = timeout(Duration::from_secs(1), &mut send).await;
+                closed_by_us = true;
                 reason
             }
             outcome = &mut recv => {
@@ -345,7 +376,9 @@ async fn run(mut tx: Tx, mut rx: Rx, state: &AppState, conn: &ConnStats, joined:
                     let _ = out_tx.try_send(Outbound::Close(code, reason));
                     let _ = timeout(Duration::from_secs(1), &mut send).await;
                     closed_by_us = true;
-                    abusive = matches!(code, close_code::POLICY_VIOLATION | close_code::MESSAGE_TOO_BIG);
+                    if matches!(code, close_code::POLICY_VIOLATION | close_code::MESSAGE_TOO_BIG) {
+                        ending = Ending::Abusive;
+                    }
                 }
                 reason
             }
@@ -362,7 +395,7 @@ async fn run(mut tx: Tx, mut rx: Rx, state: &AppState, conn: &ConnStats, joined:
         // it read it; flushing the sink sends it, completing the closing handshake.
         let _ = timeout(Duration::from_secs(1), tx.close()).await;
     }
-    (reason, abusive)
+    (reason, ending)
 }
 
 /// Reads until the peer goes away or breaks the rules. Returns the close code to send (if

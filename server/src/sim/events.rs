@@ -36,6 +36,13 @@ pub enum SimEvent {
         /// breaking the rules (an abusive session leaves no waiting ship behind).
         resumable: bool,
     },
+    /// The operator revoked this identity (`POST /admin/revoke/{name}`): its player and ship
+    /// leave at once, without waiting to be resumed, and its connection is dismissed
+    /// ([`Dismissal::Revoked`]). A later join with the identity is dismissed the same way.
+    Revoke {
+        /// The store's identity row.
+        identity: i64,
+    },
     /// A validated input from a player's connection.
     Input {
         /// The player (from the connection, never from the message).
@@ -63,8 +70,18 @@ pub struct Joined {
     pub events: mpsc::Receiver<GameEvent>,
     /// This connection's generation, to name it in `Leave`.
     pub session: u64,
-    /// Fires when a newer connection with the same identity takes the player over.
-    pub replaced: oneshot::Receiver<()>,
+    /// Fires when the simulation ends this connection from its side, and says why.
+    pub dismissed: oneshot::Receiver<Dismissal>,
     /// All-time points so far, this session included (a resumed session continues).
     pub total_points: u32,
+}
+
+/// Why the simulation ends a connection from its side (the session closes it with the
+/// matching code).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dismissal {
+    /// A newer connection with the same identity took the player over (closed 4001).
+    Replaced,
+    /// The operator revoked the identity; the player and its ship are gone (closed 4003).
+    Revoked,
 }

@@ -72,6 +72,9 @@ pub struct Game {
     pub(super) players: Players,
     /// What this tick decided for sessions and the store; delivered after it.
     pub(super) outbox: Outbox,
+    /// Identities the operator revoked while the simulation ran (a handful: one per admin
+    /// action), so a join already on its way is dismissed too.
+    pub(super) revoked: std::collections::HashSet<i64>,
     pub(super) rng: SmallRng,
     /// Rapier reports new touches here during collision detection; `collisions` drains them.
     pub(super) contacts: mpsc::Receiver<CollisionEvent>,
@@ -98,6 +101,7 @@ impl Game {
             tick: 0,
             players: Players::default(),
             outbox: Outbox::default(),
+            revoked: Default::default(),
             rng: SmallRng::seed_from_u64(config.seed),
             contacts,
             collector: ChannelEventCollector::new(contacts_tx, force_tx, tear_tx),

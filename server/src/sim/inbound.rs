@@ -3,10 +3,11 @@
 //! A join creates a player and its first ship, or, when a player with the same identity is
 //! still in the world (detached, or on an older connection), hands that player to the new
 //! connection: same ship, position and score. A leave detaches a player with an identity for
-//! the resume window, or removes a guest at once. An input replaces the player's latest one
+//! the resume window, or removes a guest at once. A revoke removes the identity's player at
+//! once and dismisses its connection. An input replaces the player's latest one
 //! (at most one applies per ship per tick: the newest).
 
-use super::events::{Joined, SimEvent, PLAYER_EVENT_CAPACITY};
+use super::events::{Dismissal, Joined, SimEvent, PLAYER_EVENT_CAPACITY};
 use super::game::Game;
 use super::players::Player;
 use shared::protocol::{GameEvent, Input, PlayerId, Score};
@@ -25,6 +26,7 @@ impl Game {
                     self.join(name, identity, total_before, reply);
                 }
                 SimEvent::Leave { player, session, resumable } => self.leave(player, session, resumable),
+                SimEvent::Revoke { identity } => self.revoke(identity),
                 SimEvent::Input { player, session, input } => self.input(player, session, input),
             }
         }
@@ -33,12 +35,12 @@ impl Game {
     fn join(&mut self, name: String, identity: Option<i64>, total_before: u32, reply: oneshot::Sender<Joined>) {
         let session = self.players.new_session();
         let (mailbox, events) = mpsc::channel(PLAYER_EVENT_CAPACITY);
-        let (replaced_tx, replaced) = oneshot::channel();
+        let (dismiss, dismissed) = oneshot::channel();
         let resumed = identity.and_then(|id| self.players.with_identity(id));
         let player_id = match resumed.and_then(|id| self.players.get_mut(id).map(|p| (id, p))) {
             Some((id, p)) => {
-                if let Some(older) = p.replaced.take() {
-                    self.outbox.replaced.push(older);
+                if let Some(older) = p.dismiss.take() {
+                    self.outbox.dismissed.push((older, Dismissal::Replaced));
                 }
                 if let Some(ship) = p.ship {
                     self.entities.set_tangible(ship, true); // a waiting ship is flown again
@@ -46,7 +48,7 @@ impl Game {
                 p.session = session;
                 p.detached_until = None;
                 p.mailbox = mailbox;
-                p.replaced = Some(replaced_tx);
+                p.dismiss = Some(dismiss);
                 // The new connection numbers its inputs from 1 again (a reloaded page, a
                 // second tab): its first input sets the sequence.
                 p.input_seq = 0;
@@ -67,7 +69,7 @@ impl Game {
                     mailbox,
                     session,
                     detached_until: None,
-                    replaced: Some(replaced_tx),
+                    dismiss: Some(dismiss),
                     scored_kills: Default::default(),
                 });
                 self.spawn_ship(id);
@@ -84,7 +86,7 @@ impl Game {
             tick: self.tick,
             events,
             session,
-            replaced,
+            dismissed,
             total_points: score.total_points,
         };
         self.outbox.joined.push((reply, joined));
@@ -92,6 +94,27 @@ impl Game {
             // A resumed session continues its score: tell the new connection where it stands.
             self.outbox.events.push((player_id, GameEvent::Score(score)));
         }
+        if identity.is_some_and(|id| self.revoked.contains(&id)) {
+            // Revoked while its Hello was on the way here: answered, then dismissed at once.
+            self.revoke_player(player_id);
+        }
+    }
+
+    /// The operator revoked `identity`: its player (live or waiting) leaves at once, ship and
+    /// all, and its connection is dismissed. The identity is remembered, so a join that was
+    /// already on its way is dismissed too (the store refuses every later one).
+    fn revoke(&mut self, identity: i64) {
+        self.revoked.insert(identity);
+        if let Some(player) = self.players.with_identity(identity) {
+            self.revoke_player(player);
+        }
+    }
+
+    fn revoke_player(&mut self, player: PlayerId) {
+        if let Some(dismiss) = self.players.get_mut(player).and_then(|p| p.dismiss.take()) {
+            self.outbox.dismissed.push((dismiss, Dismissal::Revoked));
+        }
+        self.remove_player(player);
     }
 
     /// A connection ended. Ignored if a newer connection has taken the player over. A player
@@ -106,7 +129,7 @@ impl Game {
         }
         if p.identity.is_some() && window > 0 && resumable {
             p.session = 0;
-            p.replaced = None;
+            p.dismiss = None;
             p.detached_until = Some(self.tick + window);
             p.input = Input { seq: p.input.seq, ..Input::default() };
             if let Some(ship) = p.ship {

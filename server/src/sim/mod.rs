@@ -32,7 +32,7 @@ mod population;
 mod publish;
 
 use crate::frame::{Frame, SimTiming, TickClock};
-pub use events::{Joined, SimEvent, SIM_EVENT_CAPACITY};
+pub use events::{Dismissal, Joined, SimEvent, SIM_EVENT_CAPACITY};
 pub use game::{Game, GameConfig};
 use game::{Laps, Phase};
 pub use inbound::MAX_INPUT_SEQ_JUMP;

@@ -7,7 +7,7 @@
 //! (a rule changed the score, then reported the change as a difference that had already been
 //! applied: the store saw zero); here a score change is recorded as what happened, once.
 
-use super::events::Joined;
+use super::events::{Dismissal, Joined};
 use super::players::Players;
 use super::SimEvent;
 use shared::protocol::{GameEvent, PlayerId};
@@ -42,8 +42,9 @@ pub trait ScoreSink: Send {
 pub struct Outbox {
     /// Answers to this tick's joins.
     pub joined: Vec<(oneshot::Sender<Joined>, Joined)>,
-    /// Connections replaced by a newer one with the same identity; each is told to close.
-    pub replaced: Vec<oneshot::Sender<()>>,
+    /// Connections the simulation ends (replaced by a newer one with the same identity, or
+    /// revoked); each is told why, and closes.
+    pub dismissed: Vec<(oneshot::Sender<Dismissal>, Dismissal)>,
     /// Events for one player each, in the order they happened.
     pub events: Vec<(PlayerId, GameEvent)>,
     /// Score changes of players with an identity.
@@ -61,7 +62,7 @@ pub struct Undelivered {
 }
 
 impl Outbox {
-    /// Delivers and empties the outbox: answers to joins, closes of replaced connections,
+    /// Delivers and empties the outbox: answers to joins, dismissals of connections,
     /// events to each player's session (never waiting: a full channel drops the event,
     /// counted), score changes to `scores` (when there is a store).
     pub fn deliver(&mut self, players: &Players, scores: Option<&dyn ScoreSink>) -> Undelivered {
@@ -72,8 +73,8 @@ impl Outbox {
                 undelivered.leaves.push(SimEvent::Leave { player, session, resumable: true });
             }
         }
-        for close in self.replaced.drain(..) {
-            let _ = close.send(()); // an older connection that already ended needs no telling
+        for (dismiss, why) in self.dismissed.drain(..) {
+            let _ = dismiss.send(why); // a connection that already ended needs no telling
         }
         for (player, event) in self.events.drain(..) {
             let Some(mailbox) = players.mailbox(player) else { continue }; // gone: nobody to tell

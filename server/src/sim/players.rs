@@ -5,6 +5,7 @@
 //! [`ScoreChange`] and records, in the tick's outbox, both the new score for the player and
 //! the very same change for the store: the two cannot disagree.
 
+use super::events::Dismissal;
 use super::outbox::{Outbox, ScoreDelta};
 use shared::constants::{KILL_REPEAT_WINDOW_TICKS, MIN_VICTIM_POINTS, POINTS_PER_KILL};
 use shared::protocol::{EntityId, GameEvent, Input, PlayerId, Score, Tick};
@@ -40,8 +41,9 @@ pub struct Player {
     pub session: u64,
     /// While detached: the tick at which the player and its ship are removed.
     pub detached_until: Option<Tick>,
-    /// Closes the owning connection when a newer one takes the player over.
-    pub replaced: Option<oneshot::Sender<()>>,
+    /// Dismisses the owning connection (a newer one took the player over, or the identity
+    /// was revoked).
+    pub dismiss: Option<oneshot::Sender<Dismissal>>,
     /// Victims this player scored a kill of, and when (pruned to the repeat window).
     pub scored_kills: HashMap<Victim, Tick>,
 }
@@ -216,7 +218,7 @@ mod tests {
             mailbox: mpsc::channel(1).0,
             session: 1,
             detached_until: None,
-            replaced: None,
+            dismiss: None,
             scored_kills: HashMap::new(),
         }
     }

@@ -266,3 +266,27 @@ fn waiting_ships_are_ghosts_and_abusers_leave_none() {
     let frame = game.frame(Default::default());
     assert!(!frame.players.contains_key(&abuser.player_id) && frame.entity(abuser.ship_id).is_none(), "no ghost");
 }
+
+/// A revoke removes the identity's player at once, live or waiting (no ghost), and dismisses
+/// its connection as revoked; a join of the identity that reaches the world after the revoke
+/// (its Hello was answered just before) is dismissed the same way, and other players stay.
+#[test]
+fn a_revoke_removes_the_player_and_dismisses_its_connections() {
+    use asteroids_server::sim::Dismissal;
+    let mut game = Game::new(GameConfig::new(0, [2000.0, 2000.0], 5)); // the default 10 s window
+    let mut live = join_with(&mut game, "Live", Some(1), 0);
+    let waiting = join_with(&mut game, "Waiting", Some(2), 0);
+    let other = join_with(&mut game, "Other", Some(3), 0);
+    tick(&mut game, [SimEvent::Leave { player: waiting.player_id, session: waiting.session, resumable: true }]);
+    assert!(game.frame(Default::default()).entity(waiting.ship_id).is_some(), "a ghost waits");
+    tick(&mut game, [SimEvent::Revoke { identity: 1 }, SimEvent::Revoke { identity: 2 }]);
+    assert_eq!(live.dismissed.try_recv(), Ok(Dismissal::Revoked));
+    let frame = game.frame(Default::default());
+    for gone in [&live, &waiting] {
+        assert!(!frame.players.contains_key(&gone.player_id) && frame.entity(gone.ship_id).is_none(), "no ghost");
+    }
+    assert!(frame.players.contains_key(&other.player_id));
+    let mut late = join_with(&mut game, "Live", Some(1), 0);
+    assert_eq!(late.dismissed.try_recv(), Ok(Dismissal::Revoked), "a join after the revoke is dismissed");
+    assert!(!game.frame(Default::default()).players.contains_key(&late.player_id));
+}

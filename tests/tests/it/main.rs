@@ -6,8 +6,10 @@
 //! - `admin`: the admin token, /admin/stats fields, /metrics as Prometheus text, and the two
 //!   carrying the same figures.
 //! - `drain`: graceful shutdown: 1001 to clients, new connections refused, scores flushed, no task left.
-//! - `gameplay`: the rules (splitting, deaths, respawn, kills, stale inputs) on the real world.
+//! - `gameplay`: the rules (splitting, deaths, respawn, kills, stale inputs, revokes) on the real world.
 //! - `handshake`: Welcome, version and name rejections (look-alike and invisible names), ping.
+//! - `identities`: what an identity costs: the store's cap, idle never-scored identities
+//!   expiring, a revoke ending the live session (4003) and releasing the name.
 //! - `hostile`: oversized and garbage messages, floods (ping frames too), forged pongs, close echo,
 //!   silent peers, stalled handshakes, origins (DNS rebinding), the cap, running out of descriptors.
 //! - `kinematics_vs_rapier`: the shared motion model against real rapier bodies.
@@ -23,6 +25,7 @@ mod drain;
 mod gameplay;
 mod handshake;
 mod hostile;
+mod identities;
 mod kinematics_vs_rapier;
 mod resume;
 mod scores;

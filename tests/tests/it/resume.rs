@@ -119,3 +119,44 @@ async fn a_reloaded_page_controls_the_ship_at_once() {
     }
     server.shutdown().await;
 }
+
+/// Regression (the 4001 close was lost to a TCP reset): a replaced connection that was behind
+/// on reading (a background tab: its socket full of snapshots) and still sending gets its
+/// 4001 close frame once it reads again. The server used to drop the socket right after
+/// writing the close, with the client's last messages unread, so the kernel answered with a
+/// reset and threw away the close frame still queued behind the snapshots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_connection_behind_on_reading_still_gets_4001() {
+    let config =
+        Config { asteroids: 3000, arena_size: Some(10_000.0), snapshot_hz: 60, db_path: temp_db(), ..small_world() };
+    let server = start_server(config).await;
+    let addr = server.local_addr();
+    for round in 0..3 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let stream = socket.connect(addr).await.unwrap();
+        let name = format!("Background{round}");
+        let (mut old, w) = Client::join_over(stream, addr, &name).await.unwrap();
+        let token = w.token.clone().unwrap();
+        // Stop reading and make every snapshot large (the view jumps across the field), until
+        // the server's socket to it is full.
+        let view = |i: u32| (((i * 7919) % 8000) as f32 - 4000.0, ((i * 104_729) % 8000) as f32 - 4000.0);
+        for i in 0..40 {
+            let (x, y) = view(i);
+            old.view([x, y], [2560.0, 1600.0]).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let (_new, w2) = join_with(addr, &name, &token).await;
+        assert_eq!(w2.player_id, w.player_id);
+        // Still sending, not reading, a little longer: these messages are unread when the
+        // server closes.
+        for i in 40..48 {
+            let (x, y) = view(i);
+            let _ = old.view([x, y], [2560.0, 1600.0]).await; // a reset shows below
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let (ended, _) = old.until_closed(Duration::from_secs(10)).await.unwrap();
+        assert_eq!(ended, Ended::Closed(4001, "replaced by a newer connection".into()), "round {round}");
+    }
+    server.shutdown().await;
+}
