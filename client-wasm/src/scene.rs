@@ -3,7 +3,7 @@
 
 use crate::view::Pose;
 use glam::Vec2;
-use shared::constants::{MAX_ENTITY_RADIUS, MAX_VIEW_SIZE};
+use shared::constants::{MAX_ENTITY_RADIUS, MAX_VIEW_SIZE, SHIP_RADIUS};
 use shared::protocol::{EntityId, EntityKind, ViewRect};
 
 /// Extra margin around the screen in the view sent to the server, world units: the view need
@@ -180,6 +180,22 @@ pub fn draw_entity(prims: &mut Vec<Prim>, cam: &Camera, pose: &Pose, own: bool) 
                 fill,
                 width: 2.0,
             });
+            if pose.ctrl.shielded() {
+                // Spawn protection: a ring around the hull, for everyone to see.
+                const SIDES: usize = 24;
+                let r = SHIP_RADIUS + 8.0;
+                let ring = (0..SIDES).map(|i| {
+                    let a = i as f32 / SIDES as f32 * std::f32::consts::TAU;
+                    cam.to_screen(pose.pos + Vec2::new(a.cos(), a.sin()) * r)
+                });
+                prims.push(Prim::Poly {
+                    points: ring.collect(),
+                    closed: true,
+                    stroke: "#8fd3ff",
+                    fill: None,
+                    width: 1.5,
+                });
+            }
         }
         EntityKind::Bullet => prims.push(Prim::Dot { pos: cam.to_screen(pose.pos), radius: 2.5 * s, color: "#fff6a0" }),
         kind => {
@@ -313,6 +329,12 @@ mod tests {
         let mut other = Vec::new();
         draw_entity(&mut other, &cam, &Pose { ctrl: Ctrl(0), ..pose }, false);
         assert_eq!(other.len(), 1, "no flame without thrust");
+        let mut shielded = Vec::new();
+        draw_entity(&mut shielded, &cam, &Pose { ctrl: Ctrl(0).with_shield(true), ..pose }, false);
+        assert_eq!(shielded.len(), 2, "hull and shield");
+        let Prim::Poly { points, fill: None, .. } = &shielded[1] else { panic!("an open ring") };
+        let r = SHIP_RADIUS + 8.0;
+        assert!(points.iter().all(|p| ((*p - Vec2::new(400.0, 300.0)).length() - r).abs() < 1e-3), "around the ship");
     }
 
     /// The background moves with the camera (stars and grid shift when it moves).

@@ -76,6 +76,10 @@ pub const TOP_ALL_TIME_INTERVAL_MS: u64 = 10_000;
 
 /// Speed of a bullet relative to the ship that fired it, units per second.
 pub const BULLET_SPEED: f32 = 550.0;
+/// Ticks a new ship is protected (3 s): it cannot be destroyed, and cannot destroy anything
+/// or score, until then or until its pilot first fires. Without it, a ship spawned into a
+/// busy field was often destroyed before its pilot had pressed a key.
+pub const SPAWN_PROTECTION_TICKS: u32 = 3 * TICK_HZ;
 /// Ticks a bullet lives (1.5 s).
 pub const BULLET_LIFETIME_TICKS: u32 = 90;
 /// Gap between a ship's hull and a new bullet's edge, world units, so a shot never starts

@@ -33,8 +33,12 @@ impl Ctrl {
     pub const TURN_LEFT: u8 = 2;
     /// Turning clockwise.
     pub const TURN_RIGHT: u8 = 4;
+    /// Spawn protection: the ship can neither be destroyed nor destroy anything (see
+    /// [`crate::constants::SPAWN_PROTECTION_TICKS`]). It changes no motion; it is here so that
+    /// every client draws the shield from the state it already has.
+    pub const SHIELD: u8 = 8;
     /// Every defined bit.
-    pub const ALL: u8 = Self::THRUST | Self::TURN_LEFT | Self::TURN_RIGHT;
+    pub const ALL: u8 = Self::THRUST | Self::TURN_LEFT | Self::TURN_RIGHT | Self::SHIELD;
 
     /// Builds the bits from an intent; `turn` is −1, 0 or +1 (+1 is counter-clockwise).
     pub fn from_intent(thrust: bool, turn: i8) -> Self {
@@ -53,6 +57,16 @@ impl Ctrl {
     /// Whether the engine is on.
     pub fn thrust(self) -> bool {
         self.0 & Self::THRUST != 0
+    }
+
+    /// Whether the ship is under spawn protection.
+    pub fn shielded(self) -> bool {
+        self.0 & Self::SHIELD != 0
+    }
+
+    /// The same controls with the shield on or off.
+    pub fn with_shield(self, on: bool) -> Self {
+        Ctrl(if on { self.0 | Self::SHIELD } else { self.0 & !Self::SHIELD })
     }
 
     /// −1, 0 or +1 (+1 is counter-clockwise); both turn bits cancel out.

@@ -8,7 +8,11 @@
 //!   points unless farmed, see `Players::kill_points`), a death for the pilot (one's own
 //!   bullets pass through);
 //! - a ship that touches an asteroid or another ship is destroyed (both ships, in the latter
-//!   case).
+//!   case);
+//! - a ship under spawn protection (`Ctrl::SHIELD`) is neither destroyed nor destroys: bullets
+//!   and ships pass through it, and it through asteroids. When its protection ends while it
+//!   overlaps something (rapier reports a touch only when it starts), the overlap counts as a
+//!   touch then.
 //!
 //! Each rule changes the world at once and writes what the players must hear into the outbox.
 
@@ -22,29 +26,40 @@ impl Game {
     pub(super) fn collisions(&mut self) {
         while let Ok(event) = self.contacts.try_recv() {
             let CollisionEvent::Started(c1, c2, _) = event else { continue };
-            let (Some(a), Some(b)) = (self.entities.id_of_collider(c1), self.entities.id_of_collider(c2)) else {
-                continue;
-            };
-            let (Some(ka), Some(kb)) = (self.entities.get(a).map(|e| e.kind), self.entities.get(b).map(|e| e.kind))
-            else {
-                continue; // already removed by an earlier contact of this step
-            };
-            use EntityKind::*;
-            match (ka, kb) {
-                (Bullet, k) if k.is_asteroid() => self.bullet_hits_asteroid(a, b),
-                (k, Bullet) if k.is_asteroid() => self.bullet_hits_asteroid(b, a),
-                (Bullet, Ship) => self.bullet_hits_ship(a, b),
-                (Ship, Bullet) => self.bullet_hits_ship(b, a),
-                (Ship, k) if k.is_asteroid() => self.destroy_ship(a, DeathCause::Asteroid),
-                (k, Ship) if k.is_asteroid() => self.destroy_ship(b, DeathCause::Asteroid),
-                (Ship, Ship) => {
-                    let owner = |id| self.entities.get(id).and_then(|e| e.owner);
-                    let (na, nb) = (self.players.name(owner(a)), self.players.name(owner(b)));
-                    self.destroy_ship(a, DeathCause::Collision { with: nb });
-                    self.destroy_ship(b, DeathCause::Collision { with: na });
-                }
-                _ => {}
+            if let (Some(a), Some(b)) = (self.entities.id_of_collider(c1), self.entities.id_of_collider(c2)) {
+                self.touch(a, b);
             }
+        }
+        for ship in std::mem::take(&mut self.unshielded) {
+            for other in self.entities.overlapping(ship) {
+                self.touch(ship, other);
+            }
+        }
+    }
+
+    /// Applies the rules to `a` touching `b`.
+    fn touch(&mut self, a: EntityId, b: EntityId) {
+        let (Some(ea), Some(eb)) = (self.entities.get(a), self.entities.get(b)) else {
+            return; // already removed by an earlier contact of this step
+        };
+        if ea.state.ctrl.shielded() || eb.state.ctrl.shielded() {
+            return; // spawn protection: nothing happens, either way
+        }
+        use EntityKind::*;
+        match (ea.kind, eb.kind) {
+            (Bullet, k) if k.is_asteroid() => self.bullet_hits_asteroid(a, b),
+            (k, Bullet) if k.is_asteroid() => self.bullet_hits_asteroid(b, a),
+            (Bullet, Ship) => self.bullet_hits_ship(a, b),
+            (Ship, Bullet) => self.bullet_hits_ship(b, a),
+            (Ship, k) if k.is_asteroid() => self.destroy_ship(a, DeathCause::Asteroid),
+            (k, Ship) if k.is_asteroid() => self.destroy_ship(b, DeathCause::Asteroid),
+            (Ship, Ship) => {
+                let owner = |id| self.entities.get(id).and_then(|e| e.owner);
+                let (na, nb) = (self.players.name(owner(a)), self.players.name(owner(b)));
+                self.destroy_ship(a, DeathCause::Collision { with: nb });
+                self.destroy_ship(b, DeathCause::Collision { with: na });
+            }
+            _ => {}
         }
     }
 

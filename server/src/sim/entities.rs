@@ -216,6 +216,15 @@ impl Entities {
         self.world.detect_collisions(&(), collector);
     }
 
+    /// The entities whose colliders touch `id`'s (those it may touch), where they are now.
+    pub fn overlapping(&self, id: EntityId) -> Vec<EntityId> {
+        let Some(e) = self.get(id) else { return Vec::new() };
+        let Some(collider) = self.world.colliders.get(e.collider) else { return Vec::new() };
+        let filter = QueryFilter::default().groups(collider.collision_groups()).exclude_collider(e.collider);
+        let pose = rapier2d::prelude::Pose::from_translation(e.state.position());
+        self.world.intersect_shape(pose, collider.shape(), filter).map(|(_, c)| c.user_data as EntityId).collect()
+    }
+
     /// Whether a ball of `radius` at `pos` touches no collider.
     pub fn is_free(&self, pos: glam::Vec2, radius: f32) -> bool {
         let ball = rapier2d::parry::shape::Ball::new(radius);

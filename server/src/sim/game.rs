@@ -32,7 +32,7 @@ use rand::SeedableRng;
 use rapier2d::prelude::{ChannelEventCollector, CollisionEvent};
 use shared::constants::{LEADERBOARD_INTERVAL_TICKS, RESUME_WINDOW_TICKS};
 use shared::kinematics::Kinematics;
-use shared::protocol::{EntityKind, Leaderboard, LeaderboardEntry, Tick};
+use shared::protocol::{EntityId, EntityKind, Leaderboard, LeaderboardEntry, Tick};
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
 use tokio::sync::watch;
@@ -78,6 +78,8 @@ pub struct Game {
     pub(super) rng: SmallRng,
     /// Rapier reports new touches here during collision detection; `collisions` drains them.
     pub(super) contacts: mpsc::Receiver<CollisionEvent>,
+    /// Ships whose spawn protection ended this tick (they may already be touching something).
+    pub(super) unshielded: Vec<EntityId>,
     collector: ChannelEventCollector,
     /// Bodies found non-finite after a step and removed (cumulative).
     pub(super) nonfinite_removed: u64,
@@ -104,6 +106,7 @@ impl Game {
             revoked: Default::default(),
             rng: SmallRng::seed_from_u64(config.seed),
             contacts,
+            unshielded: Vec::new(),
             collector: ChannelEventCollector::new(contacts_tx, force_tx, tear_tx),
             nonfinite_removed: 0,
             leaderboard: Arc::new(PublishedLeaderboard::new(Leaderboard::default())),

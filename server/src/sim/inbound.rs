@@ -64,6 +64,7 @@ impl Game {
                     input: Input::default(),
                     input_seq: 0,
                     next_fire: 0,
+                    shield_until: 0,
                     respawn_at: None,
                     score: Score { total_points: total_before, ..Score::default() },
                     mailbox,

@@ -1,7 +1,9 @@
 //! Phase 2, intents: each ship's latest input becomes the controls of this tick's motion (the
 //! thrust and turn `shared::kinematics` applies, exactly as a client predicts them), and a
 //! held trigger becomes a bullet when the ship's gun has cooled down. The server alone decides
-//! the fire rate and the bullet's speed, whatever the client sends.
+//! the fire rate and the bullet's speed, whatever the client sends. A new ship's spawn
+//! protection is part of its controls (`Ctrl::SHIELD`, so every client sees it); it ends when
+//! its time is up or when the pilot first fires.
 
 use super::entities::Spawn;
 use super::game::Game;
@@ -15,9 +17,18 @@ use shared::quant::{Body, Ctrl};
 impl Game {
     pub(super) fn intents(&mut self) {
         let mut shots: Vec<(PlayerId, Body)> = Vec::new();
+        self.unshielded.clear();
         for (id, p) in self.players.iter_mut() {
             let Some(ship) = p.ship.and_then(|ship| self.entities.get_mut(ship)) else { continue };
-            let ctrl = Ctrl::from_intent(p.input.thrust, p.input.turn);
+            let fires = p.input.fire && self.tick >= p.next_fire;
+            if fires {
+                p.shield_until = p.shield_until.min(self.tick);
+            }
+            let shielded = self.tick < p.shield_until;
+            if ship.state.ctrl.shielded() && !shielded {
+                self.unshielded.push(ship.id);
+            }
+            let ctrl = Ctrl::from_intent(p.input.thrust, p.input.turn).with_shield(shielded);
             if ctrl != ship.state.ctrl {
                 // A client holding the last state predicts it with the old controls: this tick
                 // starts a new epoch, and sessions send the ship again.
@@ -25,7 +36,7 @@ impl Game {
             }
             ship.ctrl_now = ctrl;
             let body = ship.state.body();
-            if p.input.fire && self.tick >= p.next_fire {
+            if fires {
                 p.next_fire = self.tick + FIRE_COOLDOWN_TICKS;
                 let nose = body.rot.normalize_or(Vec2::X);
                 let pos = body.pos + nose * (SHIP_RADIUS + BULLET_RADIUS + MUZZLE_GAP);

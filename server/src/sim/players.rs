@@ -31,6 +31,8 @@ pub struct Player {
     pub input_seq: u32,
     /// The first tick at which the ship may fire again.
     pub next_fire: Tick,
+    /// The tick at which the ship's spawn protection ends (sooner if its pilot fires).
+    pub shield_until: Tick,
     /// While dead: the tick at which the next ship spawns.
     pub respawn_at: Option<Tick>,
     /// This session's figures.
@@ -213,6 +215,7 @@ mod tests {
             input: Input::default(),
             input_seq: 0,
             next_fire: 0,
+            shield_until: 0,
             respawn_at: None,
             score: Score { total_points: 100, ..Score::default() },
             mailbox: mpsc::channel(1).0,

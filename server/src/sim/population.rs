@@ -10,6 +10,7 @@ use rand::Rng;
 use shared::constants::{
     ASTEROID_MAX_DRIFT, ASTEROID_MAX_SPIN, ASTEROID_MIN_DRIFT, ASTEROID_RADII, ASTEROID_SIZE_ODDS,
     ASTEROID_SPAWNS_PER_TICK, ASTEROID_SPAWN_CLEARANCE, SHIP_SPAWN_ATTEMPTS, SHIP_SPAWN_CLEARANCE,
+    SPAWN_PROTECTION_TICKS,
 };
 use shared::protocol::{EntityId, EntityKind, PlayerId};
 use shared::quant::{Body, Ctrl};
@@ -108,12 +109,14 @@ impl Game {
         }
         let rot = dir(self.rng.random_range(0.0..TAU));
         let body = Body { pos, vel: Vec2::ZERO, rot, angvel: 0.0 };
-        let ship = Spawn { kind: EntityKind::Ship, body, ctrl: Ctrl(0), owner: Some(player), expires_at: None };
+        let ctrl = Ctrl(0).with_shield(true);
+        let ship = Spawn { kind: EntityKind::Ship, body, ctrl, owner: Some(player), expires_at: None };
         let id = self.entities.spawn(ship, self.tick);
         if let Some(p) = self.players.get_mut(player) {
             p.ship = Some(id);
             p.respawn_at = None;
             p.life_started = self.tick;
+            p.shield_until = self.tick + SPAWN_PROTECTION_TICKS;
         }
         id
     }

@@ -3,6 +3,7 @@
 use asteroids_server::frame::{Frame, FrameEntity};
 use asteroids_server::sim::{Game, GameConfig, Joined, SimEvent};
 use glam::Vec2;
+use shared::constants::SPAWN_PROTECTION_TICKS;
 use shared::protocol::{DeathCause, EntityKind, GameEvent, Input};
 
 fn empty_world() -> Game {
@@ -70,7 +71,11 @@ fn shooting_splits_asteroids_and_scores() {
 fn asteroid_kills_ship_and_ship_respawns() {
     let mut game = empty_world();
     let mut me = join(&mut game, "Pilot");
+    for _ in 0..SPAWN_PROTECTION_TICKS {
+        tick(&mut game, []); // the spawn protection runs out
+    }
     let s = ship(&game.frame(Default::default()), &me).expect("ship");
+    assert!(!s.state.ctrl.shielded());
     let pos = s.state.body().pos;
     game.spawn_asteroid(EntityKind::AsteroidSmall, pos + Vec2::new(150.0, 0.0), Some(Vec2::new(-120.0, 0.0)));
     let mut died_at = None;
@@ -97,6 +102,81 @@ fn asteroid_kills_ship_and_ship_respawns() {
         }
     }
     panic!("the ship never died and respawned (died at {died_at:?})");
+}
+
+/// A new ship is protected: an asteroid passes through it and its shield shows in its state
+/// (`Ctrl::SHIELD`) until exactly `SPAWN_PROTECTION_TICKS` after it spawned; a ship still
+/// inside an asteroid when its protection ends is destroyed then (rapier reports a touch only
+/// when it starts); firing ends the protection at once.
+#[test]
+fn spawn_protection_holds_for_its_time_or_until_the_pilot_fires() {
+    let mut game = empty_world();
+    let mut me = join(&mut game, "Newcomer");
+    let spawned = game.tick_number();
+    let s = ship(&game.frame(Default::default()), &me).expect("ship");
+    assert!(s.state.ctrl.shielded(), "a new ship is shielded");
+    let pos = s.state.body().pos;
+    // A large rock that arrives within a second and is still over the ship when the shield
+    // ends (64 + 14 units of overlap at 40 units a second: about four seconds inside).
+    game.spawn_asteroid(EntityKind::AsteroidLarge, pos + Vec2::new(100.0, 0.0), Some(Vec2::new(-40.0, 0.0)));
+    let mut died_at = None;
+    while died_at.is_none() && game.tick_number() < spawned + 2 * SPAWN_PROTECTION_TICKS {
+        tick(&mut game, []);
+        let t = game.tick_number();
+        if let Some(s) = ship(&game.frame(Default::default()), &me) {
+            assert_eq!(s.state.ctrl.shielded(), t < spawned + SPAWN_PROTECTION_TICKS, "tick {t}");
+        }
+        if drain(&mut me).iter().any(|e| matches!(e, GameEvent::ShipDestroyed { cause: DeathCause::Asteroid, .. })) {
+            died_at = Some(t);
+        }
+    }
+    assert_eq!(died_at, Some(spawned + SPAWN_PROTECTION_TICKS), "destroyed the tick its shield ended, not before");
+
+    let mut game = empty_world();
+    let me = join(&mut game, "Trigger");
+    tick(&mut game, [sent(&me, Input { seq: 1, thrust: false, turn: 0, fire: true })]);
+    let s = ship(&game.frame(Default::default()), &me).expect("ship");
+    assert!(!s.state.ctrl.shielded(), "firing ends the protection");
+    assert!(game.frame(Default::default()).entities.iter().any(|e| e.kind == EntityKind::Bullet), "and fires");
+}
+
+/// A shielded ship is not destroyed by another pilot's bullets, which pass through it (and
+/// score nothing); once its shield is down, the same fire destroys it.
+#[test]
+fn bullets_pass_through_a_shielded_ship() {
+    // A small arena: Alice is within range of Bob long before his shield is down.
+    let mut game = Game::new(GameConfig { resume_window_ticks: 0, ..GameConfig::new(0, [400.0, 400.0], 3) });
+    let a = join(&mut game, "Alice");
+    let mut b = join_with(&mut game, "Bob", None, 5);
+    let bob_spawned = game.tick_number();
+    let (mut died_at, mut aimed_while_shielded) = (None, 0);
+    for seq in 1..=600 {
+        let frame = game.frame(Default::default());
+        let (Some(sa), Some(sb)) = (ship(&frame, &a), ship(&frame, &b)) else { break };
+        let (pa, pb) = (sa.state.body(), sb.state.body());
+        let to = (pb.pos - pa.pos).normalize();
+        let aligned = pa.rot.dot(to) > 0.999;
+        let turn = if aligned {
+            0
+        } else if pa.rot.perp_dot(to) > 0.0 {
+            1
+        } else {
+            -1
+        };
+        let far = pa.pos.distance(pb.pos) > 300.0;
+        let fire = aligned && !far;
+        aimed_while_shielded += (fire && sb.state.ctrl.shielded()) as u32;
+        tick(&mut game, [sent(&a, Input { seq, thrust: aligned && far, turn, fire })]);
+        if drain(&mut b).iter().any(|e| matches!(e, GameEvent::ShipDestroyed { .. })) {
+            died_at = Some(game.tick_number());
+        }
+    }
+    assert!(
+        aimed_while_shielded >= 30,
+        "Alice fired at Bob, in range, during his protection ({aimed_while_shielded} ticks)"
+    );
+    let died_at = died_at.expect("Bob was shot once his shield was down");
+    assert!(died_at >= bob_spawned + SPAWN_PROTECTION_TICKS, "not before: died at {died_at}, spawned {bob_spawned}");
 }
 
 /// One player's bullet destroys another player's ship: a kill for the shooter, a death for
