@@ -225,6 +225,14 @@ impl Session {
             self.phase = Phase::Rejected { message, reload: false };
             return;
         }
+        if code == shared::constants::CLOSE_REPLACED {
+            // Another tab or window took this pilot over. Reconnecting would take it back, and
+            // that one would do the same: the player chooses where to fly (Play takes over).
+            let message =
+                "This pilot is flying in another tab or window now: press Play to fly here instead.".to_string();
+            self.phase = Phase::Rejected { message, reload: false };
+            return;
+        }
         if self.phase != Phase::Playing {
             self.failed_attempts += 1;
         }
@@ -452,6 +460,20 @@ mod tests {
         assert!(matches!(&s.phase, Phase::Rejected { reload: false, message } if message.contains("revoked")));
         assert!(!s.should_reconnect());
         assert_eq!(s.token, None);
+    }
+
+    /// Regression (two tabs took the ship from each other forever): a session taken over by
+    /// another connection (4001) says so and is not reconnected, and keeps its token so that
+    /// Play takes the pilot back.
+    #[test]
+    fn a_replaced_session_does_not_reconnect() {
+        let mut s = Session::new("Ada", Some("t0ken".into()));
+        s.on_open();
+        s.on_message(welcome(), 0.0).unwrap();
+        s.on_close(shared::constants::CLOSE_REPLACED, "replaced by a newer connection");
+        assert!(matches!(&s.phase, Phase::Rejected { reload: false, message } if message.contains("another tab")));
+        assert!(!s.should_reconnect());
+        assert!(s.token.is_some(), "the token is kept: Play takes the pilot back");
     }
 
     /// A snapshot before the Welcome, a second Welcome, and a snapshot that does not fit the

@@ -39,6 +39,11 @@ pub const NAME_LEN: core::ops::RangeInclusive<usize> = 1..=20;
 /// Longest token string a client may present, in bytes.
 pub const MAX_TOKEN_LEN: usize = 128;
 
+/// WebSocket close code of a session that a newer connection with the same identity took
+/// over (another tab, a reload): the page must not reconnect by itself, or two tabs would take
+/// the ship from each other forever.
+pub const CLOSE_REPLACED: u16 = 4001;
+
 /// WebSocket close code of a session whose identity an operator revoked: its token will be
 /// refused, so the page must not reconnect with it.
 pub const CLOSE_IDENTITY_REVOKED: u16 = 4003;

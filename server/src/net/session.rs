@@ -45,7 +45,7 @@ pub mod close_code {
     /// [`crate::net::admission`]): try again later (RFC 6455's registered 1013).
     pub const TRY_AGAIN_LATER: u16 = 1013;
     /// A newer connection presented this identity's token and took the player over.
-    pub const REPLACED: u16 = 4001;
+    pub const REPLACED: u16 = shared::constants::CLOSE_REPLACED;
     /// The operator revoked this identity (`POST /admin/revoke/{name}`): its ship is gone and
     /// its token is refused from now on.
     pub const IDENTITY_REVOKED: u16 = shared::constants::CLOSE_IDENTITY_REVOKED;
