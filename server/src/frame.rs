@@ -34,12 +34,15 @@ pub struct FrameEntity {
 }
 
 /// What a session needs to know about its player from the simulation.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct PlayerFrame {
     /// The player's current ship, if alive.
     pub ship: Option<EntityId>,
     /// Highest input sequence number applied.
     pub input_ack: u32,
+    /// The point every view this player is served must contain: its ship, or where its last
+    /// ship was (see [`crate::net::interest::anchored`]).
+    pub anchor: [f32; 2],
 }
 
 /// Upper bounds of the tick-duration histogram's buckets, milliseconds (Prometheus `le`).

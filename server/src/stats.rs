@@ -156,6 +156,8 @@ stats! {
         fd_exhausted_rejected: Counter "asteroids_fd_exhausted_rejected_total";
         /// Snapshots sent.
         snapshots: Counter "asteroids_snapshots_sent_total";
+        /// Snapshots whose view was moved to contain the player's ship (or where it died): the client asked to see elsewhere.
+        views_moved: Counter "asteroids_views_moved_total";
         /// Bytes sent in binary WebSocket messages.
         bytes_out: Counter "asteroids_bytes_out_total";
         /// Bytes received in binary WebSocket messages.

@@ -22,6 +22,20 @@ struct Known {
     tick: Tick,
 }
 
+/// The view a player is served: the one it asked for (already clamped in size), moved as
+/// little as needed to contain `anchor`, its ship (or where its last ship was). A client may
+/// look ahead of its ship by up to half its view, as a camera that leads does, but never at
+/// another part of the world: asking for far-away views used to find every ship in seconds,
+/// and alternating far-apart views made every snapshot a full state.
+pub fn anchored(view: &ViewRect, anchor: [f32; 2]) -> ViewRect {
+    let half = [view.size[0] * 0.5, view.size[1] * 0.5];
+    let center = [
+        view.center[0].clamp(anchor[0] - half[0], anchor[0] + half[0]),
+        view.center[1].clamp(anchor[1] - half[1], anchor[1] + half[1]),
+    ];
+    ViewRect { center, size: view.size }
+}
+
 /// What one client knows. Survives skipped frames: it only ever records what was actually
 /// sent, and a snapshot is a diff against that, whatever frames came in between.
 ///
@@ -133,6 +147,22 @@ mod tests {
         changed.sort();
         left.sort();
         (entered, changed, left)
+    }
+
+    /// A view is moved only as far as needed to contain the anchor, which then lies inside
+    /// (edges included), whatever was asked.
+    #[test]
+    fn views_are_anchored_to_the_ship() {
+        let size = [1920.0, 1080.0];
+        let near = ViewRect { center: [100.0, -50.0], size };
+        assert_eq!(anchored(&near, [0.0, 0.0]), near, "a view around the ship is served as asked");
+        let far = anchored(&ViewRect { center: [9000.0, -7000.0], size }, [10.0, 20.0]);
+        assert_eq!(far.center, [970.0, -520.0], "moved until the ship is on its edge");
+        assert!(far.contains([10.0, 20.0]));
+        for (cx, cy) in [(-5e4, 3e4), (0.0, 1e9), (12.5, -0.5)] {
+            let v = anchored(&ViewRect { center: [cx, cy], size }, [300.0, -400.0]);
+            assert!(v.contains([300.0, -400.0]), "{v:?}");
+        }
     }
 
     /// An entity removed while a new one takes its slot (the same frame) is reported as left,

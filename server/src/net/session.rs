@@ -8,7 +8,7 @@
 //! server never holds more than the one frame being sent for a client.
 
 use super::admission::{ConnectionSlot, Refusal};
-use super::interest::Interest;
+use super::interest::{anchored, Interest};
 use crate::frame::Encoded;
 use crate::limits::{RateLimiter, Verdict};
 use crate::sim::{Dismissal, Joined, SimEvent};
@@ -631,9 +631,13 @@ async fn send_loop(
                     fed = fed && feed_counted(tx, Message::Binary(msg), state, Some(conn)).await;
                 }
                 let rect = *view.borrow();
-                if let Some(rect) = rect {
-                    let ack = frame.players.get(&conn.player).map_or(0, |p| p.input_ack);
-                    if let Some(snap) = interest.diff(&frame, &rect, ack) {
+                if let (Some(asked), Some(player)) = (rect, frame.players.get(&conn.player)) {
+                    // The view is the player's own neighbourhood, never elsewhere (no map hack).
+                    let served = anchored(&asked, player.anchor);
+                    if served != asked {
+                        state.stats.views_moved.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if let Some(snap) = interest.diff(&frame, &served, player.input_ack) {
                         state.stats.snapshots.fetch_add(1, Ordering::Relaxed);
                         conn.snapshots.fetch_add(1, Ordering::Relaxed);
                         conn.entities_in_view.store(interest.known() as u32, Ordering::Relaxed);

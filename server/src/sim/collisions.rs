@@ -103,9 +103,11 @@ impl Game {
     }
 
     fn destroy_ship(&mut self, ship: EntityId, cause: DeathCause) {
-        let Some(pid) = self.entities.despawn(ship).and_then(|e| e.owner) else { return };
+        let Some(gone) = self.entities.despawn(ship) else { return };
+        let Some(pid) = gone.owner else { return };
         let Some(p) = self.players.get_mut(pid) else { return };
         p.ship = None;
+        p.anchor = gone.state.position().into();
         p.respawn_at = Some(self.tick + RESPAWN_TICKS);
         let life_ticks = self.tick - p.life_started;
         let destroyed = GameEvent::ShipDestroyed { ship_id: ship, cause, respawn_in_ticks: RESPAWN_TICKS };

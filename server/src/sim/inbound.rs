@@ -61,6 +61,7 @@ impl Game {
                     total_before,
                     life_started: self.tick,
                     ship: None,
+                    anchor: [0.0, 0.0],
                     input: Input::default(),
                     input_seq: 0,
                     next_fire: 0,

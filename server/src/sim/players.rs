@@ -25,6 +25,9 @@ pub struct Player {
     pub life_started: Tick,
     /// The current ship, if alive.
     pub ship: Option<EntityId>,
+    /// Where the last ship was when it spawned or was destroyed: the player's views stay
+    /// around it while no ship flies.
+    pub anchor: [f32; 2],
     /// Latest input accepted (the one applied at the next tick).
     pub input: Input,
     /// Highest input sequence number accepted this session; older or equal ones are replays.
@@ -212,6 +215,7 @@ mod tests {
             total_before: 100,
             life_started: 0,
             ship: None,
+            anchor: [0.0, 0.0],
             input: Input::default(),
             input_seq: 0,
             next_fire: 0,

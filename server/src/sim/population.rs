@@ -116,6 +116,7 @@ impl Game {
             p.ship = Some(id);
             p.respawn_at = None;
             p.life_started = self.tick;
+            p.anchor = pos.into();
             p.shield_until = self.tick + SPAWN_PROTECTION_TICKS;
         }
         id

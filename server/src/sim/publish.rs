@@ -14,8 +14,15 @@ impl Game {
             state: e.state,
             epoch: e.epoch,
         });
-        let players =
-            self.players.iter().map(|(id, p)| (id, PlayerFrame { ship: p.ship, input_ack: p.input_seq })).collect();
+        let players = self
+            .players
+            .iter()
+            .map(|(id, p)| {
+                let ship = p.ship.and_then(|s| self.entities.get(s));
+                let anchor = ship.map_or(p.anchor, |s| s.state.position().into());
+                (id, PlayerFrame { ship: p.ship, input_ack: p.input_seq, anchor })
+            })
+            .collect();
         let timing = SimTiming { nonfinite_bodies: self.nonfinite_removed, ..timing };
         let slots = self.entities.slot_bound();
         Frame::new(self.tick, entities, slots, players, self.config.arena_half_size, timing, self.leaderboard.clone())

@@ -2,7 +2,7 @@
 //! server's quantized state of every entity in its view, and nothing else.
 
 use asteroids_server::frame::Frame;
-use asteroids_server::net::interest::Interest;
+use asteroids_server::net::interest::{anchored, Interest};
 use asteroids_server::sim::{Game, GameConfig, SimEvent};
 use asteroids_tests::*;
 use shared::kinematics::Kinematics;
@@ -34,8 +34,9 @@ fn assert_exact(replica: &Replica, want: &HashMap<EntityId, Known>, tick: u32) {
 }
 
 /// Over the real server and socket: a pilot thrusting, turning and firing while its view
-/// alternately follows its ship and jumps across the field reconstructs the server's state bit
-/// for bit at every snapshot, and entering and leaving the view produce enter and leave records.
+/// alternately follows its ship and jumps across the field (the server serves the jump as far as
+/// it keeps the ship in view) reconstructs the server's state bit for bit at every snapshot,
+/// and entering and leaving the view produce enter and leave records.
 #[tokio::test]
 async fn client_reconstructs_server_state_exactly() {
     let server = start_server(small_world()).await;
@@ -70,12 +71,14 @@ async fn client_reconstructs_server_state_exactly() {
         changed_ship += snap.changed.iter().filter(|u| u.id == ship).count();
         replica.apply(&snap, &kin).unwrap_or_else(|e| panic!("snapshot {i} could not be applied: {e}"));
         let frame = server.frame_at(snap.tick).unwrap_or_else(|| panic!("frame {} no longer kept", snap.tick));
+        let anchor = frame.players[&welcome.player_id].anchor;
+        let served: Vec<ViewRect> = sent.iter().map(|v| anchored(v, anchor)).collect();
         let matches = |v: &ViewRect| {
             let want = truth_in_view(&frame, v);
             want.len() == replica.entities().len() && want.iter().all(|(id, k)| replica.get(*id) == Some(k))
         };
-        if checked > 0 && !sent.iter().any(matches) {
-            assert_exact(&replica, &truth_in_view(&frame, &sent[0]), snap.tick);
+        if checked > 0 && !served.iter().any(matches) {
+            assert_exact(&replica, &truth_in_view(&frame, &served[0]), snap.tick);
         }
         checked += 1;
 
@@ -103,8 +106,8 @@ async fn client_reconstructs_server_state_exactly() {
     server.shutdown().await;
 }
 
-/// A view larger than the maximum is clamped: nothing outside the clamped rectangle is ever
-/// sent, in `entered` or in `changed`.
+/// A view larger than the maximum is clamped, and kept around the player's ship: nothing
+/// outside the clamped rectangle, as served, is ever sent, in `entered` or in `changed`.
 #[tokio::test]
 async fn nothing_outside_the_clamped_view_is_sent() {
     let server = start_server(small_world()).await;
@@ -116,16 +119,53 @@ async fn nothing_outside_the_clamped_view_is_sent() {
     let mut sent = 0;
     for _ in 0..40 {
         let snap = c.snapshot().await.unwrap();
+        let frame = server.frame_at(snap.tick).expect("frame kept");
+        let served = anchored(&clamped, frame.players[&w.player_id].anchor);
         for e in &snap.entered {
-            assert!(clamped.contains(e.state.position().into()), "entered {} at {:?}", e.id, e.state.position());
+            assert!(served.contains(e.state.position().into()), "entered {} at {:?}", e.id, e.state.position());
         }
         for e in &snap.changed {
-            assert!(clamped.contains(e.state.position().into()), "changed {} at {:?}", e.id, e.state.position());
+            assert!(served.contains(e.state.position().into()), "changed {} at {:?}", e.id, e.state.position());
         }
         sent += snap.entered.len();
     }
     let whole_world = server.latest_frame().entities.len();
     assert!(sent > 0 && sent < whole_world, "sent {sent} of {whole_world} entities");
+    server.shutdown().await;
+}
+
+/// Regression (map hack: one connection cycling 12 views across the field found every ship in
+/// 3 s): whatever views a client asks for, it is sent only what lies in a view that contains
+/// its own ship, so it never learns where distant ships are; the moved views are counted.
+#[tokio::test]
+async fn far_views_show_only_the_players_surroundings() {
+    let config = asteroids_server::Config { admin_token: Some("views-test-token".into()), ..small_world() };
+    let server = start_server(config).await;
+    let addr = server.local_addr();
+    let (mut spy, w) = Client::join(addr, "Spy").await.unwrap();
+    let half = server.latest_frame().entities.iter().fold(0f32, |m, e| m.max(e.state.position().x.abs()));
+    let size = [1920.0, 1080.0];
+    let (mut snapshots, mut outside_asked) = (0, 0);
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(3) {
+        let i = snapshots as f32;
+        let asked = ViewRect { center: [(i * 2.4).cos() * half, (i * 1.7).sin() * half], size };
+        spy.view(asked.center, asked.size).await.unwrap();
+        let snap = spy.snapshot().await.unwrap();
+        let frame = server.frame_at(snap.tick).expect("frame kept");
+        let served = anchored(&ViewRect { size, ..asked }, frame.players[&w.player_id].anchor);
+        for p in snap.entered.iter().map(|e| e.state.position()).chain(snap.changed.iter().map(|e| e.state.position()))
+        {
+            assert!(served.contains(p.into()), "sent an entity at {p:?}, outside {served:?}");
+            outside_asked += !asked.contains(p.into()) as u32;
+        }
+        snapshots += 1;
+    }
+    assert!(snapshots > 20, "{snapshots} snapshots");
+    assert!(outside_asked > 0, "the far views were not served as asked");
+    let (_, body) = http_get(addr, "/admin/stats", Some("views-test-token")).await.unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(doc["views_moved"].as_u64().unwrap() > 0, "{doc}");
     server.shutdown().await;
 }
 
