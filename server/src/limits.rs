@@ -54,9 +54,11 @@ pub const NEW_IDENTITY_WINDOW: Duration = Duration::from_secs(3600);
 pub const MAX_IDENTITIES: u64 = 1_000_000;
 /// An identity that never scored a point and has not been seen (no `Hello` with its token)
 /// for this long expires: its row is deleted and its name is free again. Scored identities
-/// never expire. 30 days: a player who tried the game once and never scored has lost nothing,
-/// and the names a script claimed come back within a month.
-pub const IDENTITY_IDLE_EXPIRY: Duration = Duration::from_secs(30 * 24 * 3600);
+/// never expire. So a name becomes a lasting identity only once its pilot has actually played
+/// (scored); until then it is held for its pilot while they play and for a day after. A day:
+/// a player who tried the game and never scored has lost nothing, and the names a script
+/// claimed come back the next day.
+pub const IDENTITY_IDLE_EXPIRY: Duration = Duration::from_secs(24 * 3600);
 /// How long a revoked identity's name stays taken (nobody can claim it, its token is
 /// refused) before it is released; `POST /admin/release/{name}` releases it at once. A day,
 /// so the pilot whose token leaked can claim the name again, while whoever revoked it can
@@ -173,7 +175,7 @@ pub struct Limits {
     pub max_identities: u64,
     /// Days after which an identity that never scored and has not been seen expires (its name
     /// is freed); scored identities never expire.
-    #[arg(long = "identity-idle-expiry-days", value_name = "DAYS", default_value = "30", value_parser = days)]
+    #[arg(long = "identity-idle-expiry-days", value_name = "DAYS", default_value = "1", value_parser = days)]
     pub identity_idle_expiry: Duration,
     /// Hours a revoked identity's name stays taken before anyone may claim it again
     /// (POST /admin/release/{name} releases it at once).
