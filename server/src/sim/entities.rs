@@ -225,6 +225,19 @@ impl Entities {
         self.world.intersect_shape(pose, collider.shape(), filter).map(|(_, c)| c.user_data as EntityId).collect()
     }
 
+    /// The entities whose colliders touch a ball of `radius` at `pos`, found by rapier's
+    /// broad phase (what is near costs, not the size of the world). Intangible ones included.
+    pub fn nearby(&self, pos: glam::Vec2, radius: f32) -> impl Iterator<Item = &Entity> {
+        let ball = rapier2d::parry::shape::Ball::new(radius);
+        let pose = rapier2d::prelude::Pose::from_translation(pos);
+        let ids: Vec<EntityId> = self
+            .world
+            .intersect_shape(pose, &ball as &dyn Shape, QueryFilter::default())
+            .map(|(_, c)| c.user_data as EntityId)
+            .collect();
+        ids.into_iter().filter_map(|id| self.get(id))
+    }
+
     /// Whether a ball of `radius` at `pos` touches no collider.
     pub fn is_free(&self, pos: glam::Vec2, radius: f32) -> bool {
         let ball = rapier2d::parry::shape::Ball::new(radius);
