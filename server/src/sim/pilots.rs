@@ -233,3 +233,18 @@ impl Game {
         Input { seq: 0, thrust, turn, fire }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every AI name, second rounds included, is a valid player name and unique.
+    #[test]
+    fn ai_names_are_valid_and_unique() {
+        let names: Vec<String> = AI_NAMES.iter().flat_map(|n| [n.to_string(), format!("{n} 99")]).collect();
+        for n in &names {
+            assert_eq!(shared::codec::validate_name(n).as_deref(), Ok(n.as_str()), "{n}");
+        }
+        assert_eq!(names.iter().collect::<HashSet<_>>().len(), names.len());
+    }
+}
