@@ -66,13 +66,15 @@ fn autopilot((player, session): Pilot, tick: u32, phase: u32) -> SimEvent {
 fn tick_time(asteroids: usize, ships: u32, ai_pilots: usize, ticks: u32) {
     let mut game = world(asteroids, 11, ai_pilots);
     let players: Vec<Pilot> = (0..ships).map(|i| join(&mut game, &format!("bot{i}"))).collect();
-    for t in 0..120 {
+    // AI pilots join one per tick: the warm-up lets them all in, so the run measures them flying.
+    let warmup = 120.max(ai_pilots as u32 + 60);
+    for t in 0..warmup {
         tick(&mut game, players.iter().map(|&p| autopilot(p, t, p.0)));
     }
     let mut samples = Vec::with_capacity(ticks as usize);
     let mut phase_totals = [0.0f64; PHASES.len()];
     let (mut frame_total, mut frames) = (0.0f64, 0u32);
-    for t in 120..120 + ticks {
+    for t in warmup..warmup + ticks {
         let started = Instant::now();
         tick(&mut game, players.iter().map(|&p| autopilot(p, t, p.0)));
         if is_snapshot_tick(game.tick_number(), DEFAULT_SNAPSHOT_HZ) {
@@ -85,7 +87,7 @@ fn tick_time(asteroids: usize, ships: u32, ai_pilots: usize, ticks: u32) {
         for (total, secs) in phase_totals.iter_mut().zip(game.phase_secs) {
             *total += secs as f64 * 1000.0;
         }
-        if std::env::var_os("BENCH_WINDOWS").is_some() && (t - 119) % 600 == 0 {
+        if std::env::var_os("BENCH_WINDOWS").is_some() && (t + 1 - warmup) % 600 == 0 {
             let window = &samples[samples.len() - 600..];
             let (s, a, b) = game.census();
             eprintln!(

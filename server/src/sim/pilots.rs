@@ -178,10 +178,13 @@ impl Game {
         let body = me.state.body();
         let mut nearest_ship: Option<(f32, EntityId)> = None;
         let mut nearest_rock: Option<(f32, EntityId, bool)> = None;
-        for e in self.entities.nearby(body.pos, SIGHT) {
+        self.entities.nearby(body.pos, SIGHT, |e| {
             let other = e.state.body();
             let to = other.pos - body.pos;
             let gap = to.length() - e.kind.radius();
+            if gap > SIGHT {
+                return; // in the corners of the square searched, out of sight
+            }
             if e.kind == EntityKind::Ship && e.id != ship && self.shootable(e) {
                 if nearest_ship.is_none_or(|(d, _)| gap < d) {
                     nearest_ship = Some((gap, e.id));
@@ -190,7 +193,7 @@ impl Game {
                 let closing = (other.vel - body.vel).dot(to) < 0.0;
                 nearest_rock = Some((gap, e.id, closing && gap < DANGER_DISTANCE));
             }
-        }
+        });
         match (nearest_rock, nearest_ship) {
             (Some((_, rock, true)), _) => (Some(rock), true),
             (_, Some((_, ship))) => (Some(ship), false),
