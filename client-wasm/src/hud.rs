@@ -47,8 +47,10 @@ fn leaderboards(prims: &mut Vec<Prim>, screen: Vec2, s: &Session) {
     let right = screen.x - MARGIN;
     text(prims, Vec2::new(right, 28.0), "Top online".into(), 15.0, "#e8f1ff", Align::Right);
     for (i, e) in s.leaderboard.top.iter().enumerate() {
-        let line = format!("{}. {}  {}", i + 1, e.name, e.points);
-        text(prims, Vec2::new(right, 48.0 + i as f32 * LINE), line, 13.0, "#c9d4e5", Align::Right);
+        // AI pilots are tagged and dimmer: company, not people.
+        let (tag, color) = if e.ai { ("[AI] ", "#7d8aa0") } else { ("", "#c9d4e5") };
+        let line = format!("{}. {tag}{}  {}", i + 1, e.name, e.points);
+        text(prims, Vec2::new(right, 48.0 + i as f32 * LINE), line, 13.0, color, Align::Right);
     }
     if !s.leaderboard.all_time.is_empty() {
         let top = 60.0 + s.leaderboard.top.len() as f32 * LINE + 12.0;
@@ -142,14 +144,15 @@ mod tests {
         assert_eq!((t[0].0.as_str(), t[0].1), ("Connecting…", Vec2::new(400.0, 300.0)));
     }
 
-    /// The leaderboards hang from the right edge, all time below online; the score is top
-    /// left; nothing else shows while the ship flies.
+    /// The leaderboards hang from the right edge, all time below online, AI pilots tagged; the
+    /// score is top left; nothing else shows while the ship flies.
     #[test]
     fn panels_sit_in_their_corners() {
         let mut s = playing();
-        let entry = |name: &str, points| LeaderboardEntry { name: name.into(), points, kills: 0 };
+        let entry = |name: &str, points| LeaderboardEntry { name: name.into(), points, kills: 0, ai: false };
+        let vega = LeaderboardEntry { ai: true, ..entry("AI Vega", 5) };
         s.on_message(ServerMsg::World(WorldStatus { online: 2, hotspot: None }), 0.0).unwrap();
-        s.on_message(ServerMsg::TopOnline(vec![entry("Ada", 30), entry("Bob", 10)]), 0.0).unwrap();
+        s.on_message(ServerMsg::TopOnline(vec![entry("Ada", 30), entry("Bob", 10), vega]), 0.0).unwrap();
         s.on_message(ServerMsg::TopAllTime(vec![entry("Cy", 900)]), 0.0).unwrap();
         let mut prims = Vec::new();
         draw(&mut prims, Vec2::new(1000.0, 600.0), &s, None, 0.0);
@@ -161,6 +164,7 @@ mod tests {
         let (_, bob, align) = find("2. Bob  10");
         assert_eq!((bob.x, *align), (1000.0 - MARGIN, Align::Right));
         assert!(find("1. Cy  900").1.y > bob.y, "all time is below online");
+        assert!(find("3. [AI] AI Vega  5").1.y > bob.y, "an AI pilot is tagged as one");
         assert!(!t.iter().any(|(text, ..)| text.contains("Connecting") || text.contains("destroyed")));
     }
 

@@ -18,6 +18,10 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 /// Asteroids kept in the field by default.
 pub const DEFAULT_ASTEROIDS: usize = 4000;
 
+/// AI pilots the world is filled up to by default: humans take their places one by one, so a
+/// lone player has company and a busy server has none.
+pub const DEFAULT_AI_PILOTS: usize = 8;
+
 /// Seed of the world's randomness by default.
 pub const DEFAULT_SEED: u64 = 1;
 
@@ -52,6 +56,10 @@ pub struct Config {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_SNAPSHOT_HZ,
           value_parser = clap::value_parser!(u32).range(1..=i64::from(TICK_HZ)))]
     pub snapshot_hz: u32,
+    /// Ships the world is filled up to with server-side AI pilots (each human online takes one
+    /// AI pilot's place; 0: none).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_AI_PILOTS)]
+    pub ai_pilots: usize,
     /// Seed of the world's randomness.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_SEED)]
     pub seed: u64,

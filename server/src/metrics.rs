@@ -241,7 +241,7 @@ const PUBLISHED: &[Figure] = &[
         json: "players",
         prom: "asteroids_players",
         kind: Kind::Gauge,
-        help: "Players in the world.",
+        help: "Players in the world (AI pilots included; humans online: the leaderboard's online).",
         read: |s| int(s.frame.players.len()),
     },
     Figure {

@@ -110,6 +110,7 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
                 arena_half_size: config.arena_half_size(),
                 seed: config.seed,
                 resume_window_ticks: config.resume_window_ticks,
+                ai_pilots: config.ai_pilots,
                 all_time: Some(db.handle().all_time_updates()),
             },
             snapshot_hz: config.snapshot_hz,

@@ -763,7 +763,12 @@ pub const TOP_QUERY: &str = "SELECT i.name, s.points, s.kills FROM scores s JOIN
 pub fn top(conn: &Connection) -> rusqlite::Result<Vec<LeaderboardEntry>> {
     let mut q = conn.prepare_cached(TOP_QUERY)?;
     let rows = q.query_map(params![LEADERBOARD_SIZE as i64], |r| {
-        Ok(LeaderboardEntry { name: r.get(0)?, points: r.get::<_, i64>(1)? as u32, kills: r.get::<_, i64>(2)? as u32 })
+        Ok(LeaderboardEntry {
+            name: r.get(0)?,
+            points: r.get::<_, i64>(1)? as u32,
+            kills: r.get::<_, i64>(2)? as u32,
+            ai: false,
+        })
     })?;
     rows.collect()
 }

@@ -117,7 +117,7 @@ pub enum ServerMsg {
 /// The part of the leaderboard that changes every second.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WorldStatus {
-    /// Players connected.
+    /// Humans connected (AI pilots are not counted).
     pub online: u32,
     /// The centre of the busiest part of the arena (most ships and bullets), if anyone is
     /// playing: the page points an arrow at it.
@@ -129,7 +129,7 @@ pub struct WorldStatus {
 /// own pace, so the part that changes every second does not carry the rest).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Leaderboard {
-    /// Players connected.
+    /// Humans connected (AI pilots are not counted).
     pub online: u32,
     /// The best players online by points, best first (at most
     /// [`crate::constants::LEADERBOARD_SIZE`]).
@@ -151,6 +151,9 @@ pub struct LeaderboardEntry {
     pub points: u32,
     /// Their kills.
     pub kills: u32,
+    /// A server-side AI pilot, not a person (its scores are never stored; all-time entries
+    /// never are).
+    pub ai: bool,
 }
 
 /// Everything a client needs to take part.

@@ -19,7 +19,10 @@ let browser;
 function startServer() {
   return new Promise((resolve, reject) => {
     const db = `${outDir}/e2e-${process.pid}.db`;
-    server = spawn(serverBin, ['--bind', '127.0.0.1:0', '--asteroids', '300', '--arena-size', '6000', '--www', `${root}www`, '--db', db], {
+    // No AI pilots: their bullets would pass the "bullets appear" check for the page, and
+    // one could shoot the reloading pilot's ship (the reload test expects the same ship back).
+    server = spawn(serverBin, ['--bind', '127.0.0.1:0', '--asteroids', '300', '--arena-size', '6000', '--ai-pilots', '0',
+      '--www', `${root}www`, '--db', db], {
       env: { ...process.env, RUST_LOG: 'info', NO_COLOR: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -23,6 +23,8 @@ pub fn small_world() -> Config {
         arena_size: Some(4000.0),
         frame_history: 600,
         db_path: ":memory:".into(),
+        // Tests count ships, players and bullets; the ones about AI pilots ask for them.
+        ai_pilots: 0,
         ..Config::default()
     }
 }

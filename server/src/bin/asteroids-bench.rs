@@ -2,6 +2,8 @@
 //!
 //! 1. Tick time: the world with N asteroids and 100 piloted ships, stepped as fast as possible;
 //!    every tick is timed, including building the published frame on snapshot ticks.
+//!    `--ai-pilots N`: the world filled with N AI pilots instead (with `--ships`, beside the
+//!    piloted ships); the `pilots` phase is their cost.
 //! 2. Downlink: one client flying through a 10,000-asteroid field; every snapshot tick its
 //!    diff is encoded exactly as a session does, and compared with encoding the full state of
 //!    the same view. WebSocket framing (2 or 4 header bytes per server message) is included.
@@ -26,9 +28,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     shared::stats::percentile(sorted, p).unwrap_or(0.0)
 }
 
-fn world(asteroids: usize, seed: u64) -> Game {
+fn world(asteroids: usize, seed: u64, ai_pilots: usize) -> Game {
     let config = Config { asteroids, ..Config::default() };
-    Game::new(GameConfig { resume_window_ticks: 0, ..GameConfig::new(asteroids, config.arena_half_size(), seed) })
+    let game = GameConfig::new(asteroids, config.arena_half_size(), seed);
+    Game::new(GameConfig { resume_window_ticks: 0, ai_pilots, ..game })
 }
 
 /// One tick as the simulation loop runs it: the world's phases, then the outbox's delivery
@@ -60,16 +63,18 @@ fn autopilot((player, session): Pilot, tick: u32, phase: u32) -> SimEvent {
     SimEvent::Input { player, session, input }
 }
 
-fn tick_time(asteroids: usize, ships: u32, ticks: u32) {
-    let mut game = world(asteroids, 11);
+fn tick_time(asteroids: usize, ships: u32, ai_pilots: usize, ticks: u32) {
+    let mut game = world(asteroids, 11, ai_pilots);
     let players: Vec<Pilot> = (0..ships).map(|i| join(&mut game, &format!("bot{i}"))).collect();
-    for t in 0..120 {
+    // AI pilots join one per tick: the warm-up lets them all in, so the run measures them flying.
+    let warmup = 120.max(ai_pilots as u32 + 60);
+    for t in 0..warmup {
         tick(&mut game, players.iter().map(|&p| autopilot(p, t, p.0)));
     }
     let mut samples = Vec::with_capacity(ticks as usize);
     let mut phase_totals = [0.0f64; PHASES.len()];
     let (mut frame_total, mut frames) = (0.0f64, 0u32);
-    for t in 120..120 + ticks {
+    for t in warmup..warmup + ticks {
         let started = Instant::now();
         tick(&mut game, players.iter().map(|&p| autopilot(p, t, p.0)));
         if is_snapshot_tick(game.tick_number(), DEFAULT_SNAPSHOT_HZ) {
@@ -82,14 +87,14 @@ fn tick_time(asteroids: usize, ships: u32, ticks: u32) {
         for (total, secs) in phase_totals.iter_mut().zip(game.phase_secs) {
             *total += secs as f64 * 1000.0;
         }
-        if std::env::var_os("BENCH_WINDOWS").is_some() && (t - 119) % 600 == 0 {
+        if std::env::var_os("BENCH_WINDOWS").is_some() && (t + 1 - warmup) % 600 == 0 {
             let window = &samples[samples.len() - 600..];
             let (s, a, b) = game.census();
             eprintln!(
                 "  window ending tick {}: mean {:.2} ms, ships {s} asteroids {a} bullets {b}, physics {:.2} ms",
                 t,
                 window.iter().sum::<f64>() / 600.0,
-                game.phase_secs[2] * 1000.0
+                game.phase_secs[PHASES.iter().position(|&p| p == "physics").expect("a phase")] * 1000.0
             );
         }
     }
@@ -101,7 +106,7 @@ fn tick_time(asteroids: usize, ships: u32, ticks: u32) {
         .map(|(name, total)| format!("{name}={:.3}", total / ticks as f64))
         .collect();
     println!(
-        "tick_phases asteroids={asteroids} mean_ms: {} frame_build={:.3} (on {frames} snapshot ticks)",
+        "tick_phases asteroids={asteroids} ai_pilots={ai_pilots} mean_ms: {} frame_build={:.3} (on {frames} snapshot ticks)",
         phases.join(" "),
         frame_total / frames.max(1) as f64
     );
@@ -122,7 +127,7 @@ fn wire_len(snap: Snapshot) -> u64 {
 }
 
 fn downlink(asteroids: usize, seconds: u32) {
-    let mut game = world(asteroids, 23);
+    let mut game = world(asteroids, 23, 0);
     let others: Vec<Pilot> = (0..100).map(|i| join(&mut game, &format!("bot{i}"))).collect();
     let me = join(&mut game, "flyer");
     let mut interest = Interest::new();
@@ -164,7 +169,7 @@ fn downlink(asteroids: usize, seconds: u32) {
 
 /// The sessions' share of a snapshot tick: N pilots, N diffs and encodings per snapshot tick.
 fn fanout(asteroids: usize, clients: u32, seconds: u32) {
-    let mut game = world(asteroids, 31);
+    let mut game = world(asteroids, 31, 0);
     let pilots: Vec<Pilot> = (0..clients).map(|i| join(&mut game, &format!("bot{i}"))).collect();
     let mut sessions: Vec<(Interest, [f32; 2])> = (0..clients).map(|_| (Interest::new(), [0.0, 0.0])).collect();
     let warmup = 2 * TICK_HZ;
@@ -220,14 +225,21 @@ fn main() {
         !cfg!(debug_assertions)
     );
     let only = std::env::args().skip_while(|a| a != "--only").nth(1).unwrap_or_default();
+    let ai_pilots =
+        std::env::args().skip_while(|a| a != "--ai-pilots").nth(1).map_or(0, |n| n.parse().expect("--ai-pilots N"));
     if let Some(ships) = std::env::args().skip_while(|a| a != "--ships").nth(1) {
         let ships: u32 = ships.parse().expect("--ships N");
-        tick_time(10_000, ships, ticks);
+        tick_time(10_000, ships, ai_pilots, ticks);
+        return;
+    }
+    if ai_pilots > 0 {
+        // The AI pilots' cost: the world filled with them alone (the `pilots` phase).
+        tick_time(10_000, 0, ai_pilots, ticks);
         return;
     }
     if only.is_empty() || only == "tick" {
-        tick_time(10_000, 100, ticks);
-        tick_time(20_000, 100, ticks);
+        tick_time(10_000, 100, 0, ticks);
+        tick_time(20_000, 100, 0, ticks);
     }
     if only == "fanout" {
         let clients =

@@ -61,7 +61,7 @@ pub fn router(state: AppState, www: &Path) -> Router {
 async fn leaderboard(State(state): State<AppState>) -> Response {
     let online = state.frames.borrow().leaderboard.board();
     let all_time = state.store.all_time();
-    let entry = |e: &shared::protocol::LeaderboardEntry| serde_json::json!({ "name": e.name, "points": e.points, "kills": e.kills });
+    let entry = |e: &shared::protocol::LeaderboardEntry| serde_json::json!({ "name": e.name, "points": e.points, "kills": e.kills, "ai": e.ai });
     axum::Json(serde_json::json!({
         "online_players": online.online,
         "online": online.top.iter().map(entry).collect::<Vec<_>>(),

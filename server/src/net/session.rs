@@ -675,7 +675,7 @@ mod tests {
     /// version waits for the interval.
     #[test]
     fn leaderboard_parts_are_paced() {
-        let entry = |name: &str| LeaderboardEntry { name: name.into(), points: 1, kills: 0 };
+        let entry = |name: &str| LeaderboardEntry { name: name.into(), points: 1, kills: 0, ai: false };
         let one = PublishedLeaderboard::new(Leaderboard { top: vec![entry("Ada")], ..Default::default() });
         let two = one.next(Leaderboard { top: vec![entry("Bob")], ..Default::default() }).expect("changed");
         assert!(Arc::ptr_eq(&one.world, &two.world) && !Arc::ptr_eq(&one.top, &two.top), "unchanged parts shared");

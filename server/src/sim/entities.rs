@@ -225,6 +225,19 @@ impl Entities {
         self.world.intersect_shape(pose, collider.shape(), filter).map(|(_, c)| c.user_data as EntityId).collect()
     }
 
+    /// Calls `f` with every entity within about `radius` of `pos`: those whose box in rapier's
+    /// broad phase (as of the last collision detection) meets the square around that circle.
+    /// What is near costs, not the size of the world; no exact shape test is made, since the
+    /// caller measures distances itself. Intangible entities included.
+    pub fn nearby(&self, pos: glam::Vec2, radius: f32, mut f: impl FnMut(&Entity)) {
+        let aabb = rapier2d::parry::bounding_volume::Aabb::from_half_extents(pos, glam::Vec2::splat(radius));
+        for (_, c) in self.world.intersect_aabb_conservative(aabb, QueryFilter::default()) {
+            if let Some(e) = self.get(c.user_data as EntityId) {
+                f(e);
+            }
+        }
+    }
+
     /// Whether a ball of `radius` at `pos` touches no collider.
     pub fn is_free(&self, pos: glam::Vec2, radius: f32) -> bool {
         let ball = rapier2d::parry::shape::Ball::new(radius);

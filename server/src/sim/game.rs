@@ -4,18 +4,21 @@
 //!
 //! 1. **inbound** (`inbound.rs`): the events drained from sessions: join (or resume), leave,
 //!    input;
-//! 2. **intents** (`intents.rs`): each ship's latest input becomes its controls for this tick;
+//! 2. **pilots** (`pilots.rs`): AI pilots are added or removed to keep the configured number
+//!    of ships less the humans online, and each decides (ten times a second) the same
+//!    `Input` a human sends;
+//! 3. **intents** (`intents.rs`): each ship's latest input becomes its controls for this tick;
 //!    shots become bullets;
-//! 3. **motion** (`motion.rs`): every entity advances one tick with `shared::kinematics`
+//! 4. **motion** (`motion.rs`): every entity advances one tick with `shared::kinematics`
 //!    (the very model clients predict with), quantized to the wire grid, and its collider
 //!    follows;
-//! 4. **physics** (`physics.rs`): rapier's collision detection finds what now touches;
-//! 5. **collisions** (`collisions.rs`): those touches, decided by the game's rules: asteroids
+//! 5. **physics** (`physics.rs`): rapier's collision detection finds what now touches;
+//! 6. **collisions** (`collisions.rs`): those touches, decided by the game's rules: asteroids
 //!    split, ships and bullets are destroyed, scores change;
-//! 6. **lifetimes** (`lifetimes.rs`): bullets expire, detached players leave, dead players get
+//! 7. **lifetimes** (`lifetimes.rs`): bullets expire, detached players leave, dead players get
 //!    a new ship;
-//! 7. **population** (`population.rs`): the asteroid count is kept up, away from every ship;
-//! 8. **leaderboard** (`leaderboard.rs`): once a second, the leaderboard and the hotspot.
+//! 8. **population** (`population.rs`): the asteroid count is kept up, away from every ship;
+//! 9. **leaderboard** (`leaderboard.rs`): once a second, the leaderboard and the hotspot.
 //!
 //! Phases change the world (the [`Entities`] table and the [`Players`]) and write everything
 //! that others must hear into the tick's [`Outbox`]; they never send anything themselves. The
@@ -49,15 +52,25 @@ pub struct GameConfig {
     /// How long a disconnected player with an identity keeps its ship for a resume, ticks
     /// (0: players leave at once).
     pub resume_window_ticks: Tick,
+    /// Ships the world is filled up to with AI pilots: `ai_pilots` less the humans online
+    /// (see `pilots.rs`).
+    pub ai_pilots: usize,
     /// The all-time top, kept current by whoever stores scores (none: no all-time board).
     pub all_time: Option<watch::Receiver<Arc<Vec<LeaderboardEntry>>>>,
 }
 
 impl GameConfig {
     /// A world of `asteroids` in an arena of the given half size, with the default resume
-    /// window and no all-time board.
+    /// window, no AI pilots and no all-time board.
     pub fn new(asteroids: usize, arena_half_size: [f32; 2], seed: u64) -> GameConfig {
-        GameConfig { asteroids, arena_half_size, seed, resume_window_ticks: RESUME_WINDOW_TICKS, all_time: None }
+        GameConfig {
+            asteroids,
+            arena_half_size,
+            seed,
+            resume_window_ticks: RESUME_WINDOW_TICKS,
+            ai_pilots: 0,
+            all_time: None,
+        }
     }
 }
 
@@ -127,6 +140,8 @@ impl Game {
         let mut laps = Laps::start();
         self.inbound(events);
         laps.lap(&mut self.phase_secs, Phase::Inbound);
+        self.pilots();
+        laps.lap(&mut self.phase_secs, Phase::Pilots);
         self.intents();
         laps.lap(&mut self.phase_secs, Phase::Intents);
         self.motion();
@@ -185,6 +200,7 @@ impl Game {
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Phase {
     Inbound,
+    Pilots,
     Intents,
     Motion,
     Physics,
@@ -221,6 +237,7 @@ mod tests {
     #[test]
     fn phases_are_named_in_order() {
         assert_eq!(Phase::Publish as usize + 1, PHASES.len());
+        assert_eq!(PHASES[Phase::Pilots as usize], "pilots");
         assert_eq!(PHASES[Phase::Physics as usize], "physics");
         assert_eq!(PHASES[Phase::Deliver as usize], "deliver");
     }

@@ -73,6 +73,7 @@ impl Game {
                     detached_until: None,
                     dismiss: Some(dismiss),
                     scored_kills: Default::default(),
+                    pilot: None,
                 });
                 self.spawn_ship(id);
                 id

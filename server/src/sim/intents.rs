@@ -1,4 +1,4 @@
-//! Phase 2, intents: each ship's latest input becomes the controls of this tick's motion (the
+//! Phase 3, intents: each ship's latest input becomes the controls of this tick's motion (the
 //! thrust and turn `shared::kinematics` applies, exactly as a client predicts them), and a
 //! held trigger becomes a bullet when the ship's gun has cooled down. The server alone decides
 //! the fire rate and the bullet's speed, whatever the client sends. A new ship's spawn

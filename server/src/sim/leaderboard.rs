@@ -1,4 +1,5 @@
-//! Phase 8, leaderboard and hotspot, once a second: the top pilots online, the all-time top
+//! Phase 9, leaderboard and hotspot, once a second: the top pilots online (AI pilots
+//! marked), the all-time top
 //! (as the score store last committed it), the number of players, and the hotspot (the centre
 //! of the grid cell with the most ships and bullets: where the action is). Each of its three
 //! parts is re-encoded only when it changed, so sessions send it only then.
@@ -11,14 +12,20 @@ use std::sync::Arc;
 
 impl Game {
     pub(super) fn update_leaderboard(&mut self) {
-        // Players waiting to be resumed are not online: only connected ones count and rank.
+        // Players waiting to be resumed are not online: only connected ones rank. AI pilots
+        // rank too, marked as such, but only humans count as online.
         let mut top: Vec<LeaderboardEntry> = self
             .players
             .iter()
             .filter(|(_, p)| p.session != 0)
-            .map(|(_, p)| LeaderboardEntry { name: p.name.clone(), points: p.score.points, kills: p.score.kills })
+            .map(|(_, p)| LeaderboardEntry {
+                name: p.name.clone(),
+                points: p.score.points,
+                kills: p.score.kills,
+                ai: p.is_ai(),
+            })
             .collect();
-        let online = top.len() as u32;
+        let online = self.players.iter().filter(|(_, p)| p.is_human_online()).count() as u32;
         top.sort_by(|a, b| b.points.cmp(&a.points).then(b.kills.cmp(&a.kills)).then(a.name.cmp(&b.name)));
         top.truncate(LEADERBOARD_SIZE);
         let all_time = self.config.all_time.as_ref().map_or_else(Vec::new, |t| t.borrow().as_ref().clone());

@@ -27,6 +27,7 @@ mod lifetimes;
 mod motion;
 pub mod outbox;
 pub mod physics;
+mod pilots;
 pub mod players;
 mod population;
 mod publish;
@@ -49,8 +50,9 @@ use tokio::sync::{mpsc, watch};
 /// The phases of a tick, in the order they run: the eight of [`Game::tick`], then the
 /// simulation loop's delivery of the tick's outbox and the building of the published frame.
 /// Each is timed every tick; the timings are published in [`SimTiming`].
-pub const PHASES: [&str; 10] = [
+pub const PHASES: [&str; 11] = [
     "inbound",
+    "pilots",
     "intents",
     "motion",
     "physics",

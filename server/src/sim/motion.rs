@@ -1,4 +1,4 @@
-//! Phase 3, motion: every entity advances one tick with `shared::kinematics`, exactly as every
+//! Phase 4, motion: every entity advances one tick with `shared::kinematics`, exactly as every
 //! client predicts it, and its collider follows.
 //!
 //! One `Kinematics` step per body (rapier's integrator mirrored operation for operation), the

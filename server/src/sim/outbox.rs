@@ -64,7 +64,8 @@ pub struct Undelivered {
 impl Outbox {
     /// Delivers and empties the outbox: answers to joins, dismissals of connections,
     /// events to each player's session (never waiting: a full channel drops the event,
-    /// counted), score changes to `scores` (when there is a store).
+    /// counted; an AI pilot has no session, and its events go nowhere, uncounted), score
+    /// changes to `scores` (when there is a store).
     pub fn deliver(&mut self, players: &Players, scores: Option<&dyn ScoreSink>) -> Undelivered {
         let mut undelivered = Undelivered::default();
         for (reply, joined) in self.joined.drain(..) {
@@ -77,8 +78,8 @@ impl Outbox {
             let _ = dismiss.send(why); // a connection that already ended needs no telling
         }
         for (player, event) in self.events.drain(..) {
-            let Some(mailbox) = players.mailbox(player) else { continue }; // gone: nobody to tell
-            if mailbox.try_send(event).is_err() {
+            let Some(p) = players.get(player).filter(|p| !p.is_ai()) else { continue }; // nobody to tell
+            if p.mailbox.try_send(event).is_err() {
                 undelivered.dropped_events += 1;
             }
         }

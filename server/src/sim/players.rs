@@ -7,6 +7,7 @@
 
 use super::events::Dismissal;
 use super::outbox::{Outbox, ScoreDelta};
+use super::pilots::Pilot;
 use shared::constants::{KILL_REPEAT_WINDOW_TICKS, MIN_VICTIM_POINTS, POINTS_PER_KILL};
 use shared::protocol::{EntityId, GameEvent, Input, PlayerId, Score, Tick};
 use std::collections::HashMap;
@@ -51,6 +52,21 @@ pub struct Player {
     pub dismiss: Option<oneshot::Sender<Dismissal>>,
     /// Victims this player scored a kill of, and when (pruned to the repeat window).
     pub scored_kills: HashMap<Victim, Tick>,
+    /// The AI flying this player, if it is an AI pilot (no connection, no identity: nothing
+    /// it does is sent or stored); `None` for humans.
+    pub pilot: Option<Pilot>,
+}
+
+impl Player {
+    /// Whether a server-side AI flies this player.
+    pub fn is_ai(&self) -> bool {
+        self.pilot.is_some()
+    }
+
+    /// Whether a human is connected to this player now (the ones counted online).
+    pub fn is_human_online(&self) -> bool {
+        self.session != 0 && !self.is_ai()
+    }
 }
 
 /// Who was killed, as far as kill farming is concerned: an identity (its accounts' players
@@ -227,6 +243,7 @@ mod tests {
             detached_until: None,
             dismiss: None,
             scored_kills: HashMap::new(),
+            pilot: None,
         }
     }
 

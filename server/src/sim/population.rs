@@ -1,4 +1,4 @@
-//! Phase 7, population: what is in the field and where new things appear. The initial field
+//! Phase 8, population: what is in the field and where new things appear. The initial field
 //! is placed without overlaps; after that the keeper tops the asteroid count up a few per
 //! tick, far from every ship, so no asteroid ever pops into anyone's sight. New ships are put
 //! where nothing is near.

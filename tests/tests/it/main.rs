@@ -12,6 +12,8 @@
 //!   expiring, a revoke ending the live session (4003) and releasing the name.
 //! - `hostile`: oversized and garbage messages, floods (ping frames too), forged pongs, close echo,
 //!   silent peers, stalled handshakes, origins (DNS rebinding), the cap, running out of descriptors.
+//! - `pilots`: AI pilots: filling the world less the humans, flying and firing by the players'
+//!   rules, killing and being killed, never stored, marked in the leaderboard; seen over the socket.
 //! - `kinematics_vs_rapier`: the shared motion model against real rapier bodies.
 //! - `snapshots`: exact reconstruction of the server's state from diffs, view clamping,
 //!   enter/leave, skipped frames.
@@ -27,6 +29,7 @@ mod handshake;
 mod hostile;
 mod identities;
 mod kinematics_vs_rapier;
+mod pilots;
 mod resume;
 mod scores;
 mod slow_reader;
