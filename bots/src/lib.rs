@@ -19,6 +19,7 @@ pub mod abuse;
 pub mod behavior;
 pub mod bot;
 pub mod light;
+pub mod link;
 pub mod measure;
 pub mod pilot;
 pub mod report;

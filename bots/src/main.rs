@@ -2,11 +2,13 @@
 //! writes it as JSON, and exits non-zero when too many bots failed.
 
 use asteroids_bots::behavior::Behavior;
+use asteroids_bots::link::{Direction, Link, Stall};
 use asteroids_bots::{run, SwarmConfig};
 use clap::Parser;
 use std::net::Ipv4Addr;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// N bots over real WebSockets against an Asteroids server.
 #[derive(Parser, Debug)]
@@ -54,9 +56,38 @@ struct Args {
     /// without it such URLs connect from the kernel's choice).
     #[arg(long)]
     source_address_base: Option<Ipv4Addr>,
+    /// Play through a link conditioner: one-way delay each direction, milliseconds (0 with no
+    /// jitter and no stalls: straight to the server).
+    #[arg(long, default_value_t = 0)]
+    link_delay_ms: u64,
+    /// … most extra delay per chunk, milliseconds (order kept, as TCP keeps it).
+    #[arg(long, default_value_t = 0)]
+    link_jitter_ms: u64,
+    /// … a stall of the server-to-client direction this long, milliseconds (0: none) …
+    #[arg(long, default_value_t = 0)]
+    link_stall_ms: u64,
+    /// … every this many milliseconds.
+    #[arg(long, default_value_t = 5_000)]
+    link_stall_every_ms: u64,
     /// Worker threads of the swarm's runtime (default: one per core).
     #[arg(long)]
     threads: Option<NonZeroUsize>,
+}
+
+/// The link conditioner the flags ask for, if any.
+fn link(a: &Args) -> anyhow::Result<Option<Link>> {
+    anyhow::ensure!(
+        a.link_stall_ms == 0 || a.link_stall_every_ms > a.link_stall_ms,
+        "--link-stall-every-ms must exceed --link-stall-ms"
+    );
+    let stall = (a.link_stall_ms > 0).then(|| Stall {
+        length: Duration::from_millis(a.link_stall_ms),
+        every: Duration::from_millis(a.link_stall_every_ms),
+        direction: Direction::Down,
+    });
+    let link =
+        Link { delay: Duration::from_millis(a.link_delay_ms), jitter: Duration::from_millis(a.link_jitter_ms), stall };
+    Ok((link != Link::default()).then_some(link))
 }
 
 /// `all`, or a number of bots.
@@ -80,6 +111,7 @@ async fn swarm(args: Args) -> anyhow::Result<()> {
     if args.behavior.is_hostile() {
         eprintln!("hostile behaviour: the server is expected to disconnect these bots (use --max-failure-pct 100)");
     }
+    let link = link(&args)?;
     let report = run(SwarmConfig {
         url: args.url,
         bots: args.bots,
@@ -91,6 +123,7 @@ async fn swarm(args: Args) -> anyhow::Result<()> {
         full_replicas: args.full_replicas,
         bots_per_address: args.bots_per_address,
         source_address_base: args.source_address_base,
+        link,
     })
     .await;
     print!("{}", report.table());

@@ -43,6 +43,9 @@ pub struct SwarmConfig {
     /// The first source address; by default 127.0.0.1 against a loopback URL and none (the
     /// kernel's choice) otherwise.
     pub source_address_base: Option<Ipv4Addr>,
+    /// A link conditioner between the bots and the server (delay, jitter, stalls), run in
+    /// this process; `None`: straight to the server.
+    pub link: Option<crate::link::Link>,
 }
 
 /// Whether bot `i` of `bots` is one of the `full` that keep a full replica: exactly
@@ -65,7 +68,16 @@ async fn plan(config: &SwarmConfig) -> Result<(Endpoint, Option<SourceAddresses>
             return Err(format!("{} bots run past 127.255.255.254: raise --bots-per-address", config.bots));
         }
     }
-    let endpoint = Endpoint::resolve(&config.url, sources.is_some()).await?;
+    let mut endpoint = Endpoint::resolve(&config.url, sources.is_some()).await?;
+    if let Some(link) = config.link {
+        // The bots connect to the conditioner, which relays to the server from each bot's
+        // own address (the server's per-address limits still see the bots).
+        let listen = if endpoint.server.is_ipv4() { "127.0.0.1:0" } else { "[::1]:0" };
+        let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("link: {e}"))?;
+        let at = listener.local_addr().map_err(|e| format!("link: {e}"))?;
+        tokio::spawn(crate::link::serve(listener, endpoint.server, link, config.seed));
+        endpoint.server = at;
+    }
     Ok((endpoint, sources))
 }
 

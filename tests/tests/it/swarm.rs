@@ -21,6 +21,7 @@ fn swarm(url: String, bots: usize, behavior: Behavior) -> SwarmConfig {
         full_replicas: usize::MAX,
         bots_per_address: NonZeroUsize::new(16).unwrap(),
         source_address_base: None,
+        link: None,
     }
 }
 
@@ -113,5 +114,29 @@ async fn hostile_swarms_are_disconnected() {
         assert_eq!(report.bots_connected, 4, "{behavior:?}: {}", report.table());
         assert_eq!(report.disconnects.get(reason), Some(&4), "{behavior:?}: {}", report.table());
     }
+    server.shutdown().await;
+}
+
+/// Through the link conditioner (50 ms each way, 10 ms of jitter), every bot still connects
+/// and gets its snapshots, and the round trips the bots measure include the link's delay
+/// both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swarm_through_a_slow_link() {
+    use asteroids_bots::link::Link;
+    use std::time::Duration;
+    let server = start_server(small_world()).await;
+    let link = Link { delay: Duration::from_millis(50), jitter: Duration::from_millis(10), stall: None };
+    let report = run(SwarmConfig {
+        full_replicas: 2,
+        bots_per_address: NonZeroUsize::new(2).unwrap(),
+        link: Some(link),
+        ..swarm(format!("ws://{}/ws", server.local_addr()), 8, Behavior::Mix)
+    })
+    .await;
+    assert_eq!(report.bots_connected, 8, "{}", report.table());
+    assert_eq!(report.failures, 0, "{}", report.table());
+    assert!(report.snapshots_per_sec_per_bot["p5"] > 10.0, "{}", report.table());
+    assert!(report.rtt_ms["p50"] >= 100.0, "the link's delay, both ways: {}", report.table());
+    assert!(report.rtt_ms["p50"] < 400.0, "{}", report.table());
     server.shutdown().await;
 }
