@@ -44,6 +44,9 @@ function connect() {
   socket.onclose = (event) => {
     socket = null;
     client.on_close(event.code, event.reason);
+    // A revoked or refused token proves nothing any more: forget it, so the name can be
+    // claimed afresh once it is free.
+    if (client.token_void()) localStorage.removeItem('asteroids.token');
     if (client.should_reconnect()) {
       setTimeout(connect, client.reconnect_delay_ms());
     } else if (client.rejected()) {

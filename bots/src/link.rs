@@ -82,12 +82,23 @@ impl Link {
     }
 }
 
-/// Accepts connections on `listener` and relays each to `upstream` through `link`, until the
-/// listener fails.
-pub async fn serve(listener: TcpListener, upstream: SocketAddr, link: Link, seed: u64) -> std::io::Result<()> {
+/// How long the conditioner waits after a failed accept (out of descriptors, a reset before
+/// accept) before accepting again.
+pub const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+
+/// Accepts connections on `listener` and relays each to `upstream` through `link`, forever (a
+/// failed accept is retried after [`ACCEPT_RETRY`]: one aborted connection must not stop the
+/// others).
+pub async fn serve(listener: TcpListener, upstream: SocketAddr, link: Link, seed: u64) {
     let mut n = 0u64;
     loop {
-        let (client, peer) = listener.accept().await?;
+        let (client, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(_) => {
+                tokio::time::sleep(ACCEPT_RETRY).await;
+                continue;
+            }
+        };
         n += 1;
         let rng = SmallRng::seed_from_u64(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(n));
         tokio::spawn(async move {

@@ -147,6 +147,9 @@ pub struct Session {
     pub rtt_ms: Option<f64>,
     /// A token the server just issued, for the page to keep (taken once).
     pub new_token: Option<String>,
+    /// The token this browser saved is void (revoked, or refused for this name): the page
+    /// must forget it, or it would present it again for a name it can no longer prove.
+    pub token_void: bool,
     outgoing: VecDeque<Vec<u8>>,
     /// The view last sent, to send a new one only when it moved.
     view_sent: Option<ViewRect>,
@@ -174,6 +177,7 @@ impl Session {
             leaderboard: Leaderboard::default(),
             rtt_ms: None,
             new_token: None,
+            token_void: false,
             outgoing: VecDeque::new(),
             view_sent: None,
             ping_nonce: 0,
@@ -219,6 +223,7 @@ impl Session {
         if code == shared::constants::CLOSE_IDENTITY_REVOKED {
             // The token is refused from now on: reconnecting with it would only be rejected.
             self.token = None;
+            self.token_void = true;
             let message = "An operator revoked this pilot: pick another name to play (this one can be claimed again \
                            later)."
                 .to_string();
@@ -316,6 +321,10 @@ impl Session {
                 self.next_ping_ms = now_ms;
             }
             ServerMsg::Rejected(r) => {
+                if r.reason == RejectReason::InvalidToken {
+                    self.token = None;
+                    self.token_void = true;
+                }
                 let reload = matches!(r.reason, RejectReason::ProtocolMismatch { .. });
                 let message =
                     if reload { "The server was updated: reload the page to play.".to_string() } else { r.message };
@@ -460,6 +469,19 @@ mod tests {
         assert!(matches!(&s.phase, Phase::Rejected { reload: false, message } if message.contains("revoked")));
         assert!(!s.should_reconnect());
         assert_eq!(s.token, None);
+        assert!(s.token_void, "the page is told to forget the saved token");
+    }
+
+    /// A token the server refuses for this name is void: dropped, and the page told to
+    /// forget it (a revoked pilot's browser could otherwise never claim the name again).
+    #[test]
+    fn a_refused_token_is_forgotten() {
+        let mut s = Session::new("Ada", Some("stale".into()));
+        s.on_open();
+        let refused = Rejected { reason: RejectReason::InvalidToken, message: "not yours".into() };
+        s.on_message(ServerMsg::Rejected(refused), 0.0).unwrap();
+        assert!(s.token_void && s.token.is_none());
+        assert!(!s.should_reconnect());
     }
 
     /// Regression (two tabs took the ship from each other forever): a session taken over by

@@ -47,6 +47,12 @@ impl GameClient {
         self.inner.take_token()
     }
 
+    /// Whether the token this browser saved is void (its identity was revoked, or the server
+    /// refused it for this name): the page forgets it, so that the name can be claimed afresh.
+    pub fn token_void(&self) -> bool {
+        self.inner.session().token_void
+    }
+
     /// Whether the server refused this name or token (the page asks for another name).
     pub fn rejected(&self) -> bool {
         matches!(self.inner.session().phase, crate::session::Phase::Rejected { reload: false, .. })

@@ -54,6 +54,6 @@ async fn main() -> anyhow::Result<()> {
     let link = Link { delay: Duration::from_millis(a.delay_ms), jitter: Duration::from_millis(a.jitter_ms), stall };
     let listener = tokio::net::TcpListener::bind(a.listen).await?;
     eprintln!("asteroids-link: {} -> {} with {link:?}", listener.local_addr()?, a.upstream);
-    serve(listener, a.upstream, link, a.seed).await?;
+    serve(listener, a.upstream, link, a.seed).await;
     Ok(())
 }

@@ -28,7 +28,8 @@ struct Known {
 /// another part of the world: asking for far-away views used to find every ship in seconds,
 /// and alternating far-apart views made every snapshot a full state.
 pub fn anchored(view: &ViewRect, anchor: [f32; 2]) -> ViewRect {
-    let half = [view.size[0] * 0.5, view.size[1] * 0.5];
+    // A unit inside the edge, so that rounding in `ViewRect::contains` keeps the anchor in.
+    let half = [(view.size[0] * 0.5 - 1.0).max(0.0), (view.size[1] * 0.5 - 1.0).max(0.0)];
     let center = [
         view.center[0].clamp(anchor[0] - half[0], anchor[0] + half[0]),
         view.center[1].clamp(anchor[1] - half[1], anchor[1] + half[1]),
@@ -157,7 +158,7 @@ mod tests {
         let near = ViewRect { center: [100.0, -50.0], size };
         assert_eq!(anchored(&near, [0.0, 0.0]), near, "a view around the ship is served as asked");
         let far = anchored(&ViewRect { center: [9000.0, -7000.0], size }, [10.0, 20.0]);
-        assert_eq!(far.center, [970.0, -520.0], "moved until the ship is on its edge");
+        assert_eq!(far.center, [969.0, -519.0], "moved until the ship is a unit inside its edge");
         assert!(far.contains([10.0, 20.0]));
         for (cx, cy) in [(-5e4, 3e4), (0.0, 1e9), (12.5, -0.5)] {
             let v = anchored(&ViewRect { center: [cx, cy], size }, [300.0, -400.0]);

@@ -343,20 +343,41 @@ enum Ending {
     Revoked,
 }
 
+/// Queues `close` for the send loop and lets the loop send it, for at most a second. The close
+/// waits for room in the outbox while the loop runs (a full outbox of pongs must not lose it).
+async fn close_then_finish(
+    out: &mpsc::Sender<Outbound>,
+    close: Outbound,
+    send: &mut (impl std::future::Future<Output = &'static str> + Unpin),
+) {
+    let _ = timeout(Duration::from_secs(1), async {
+        tokio::select! {
+            _ = out.send(close) => { send.await; }
+            _ = &mut *send => {}
+        }
+    })
+    .await;
+}
+
+/// A dismissal that arrived without being acted on, if any.
+fn dismissed_now(dismissed: &mut oneshot::Receiver<Dismissal>) -> Option<Dismissal> {
+    dismissed.try_recv().ok()
+}
+
 /// Runs a session to its end; returns why it ended, and how.
 async fn run(mut tx: Tx, mut rx: Rx, state: &AppState, conn: &ConnStats, joined: Joined) -> (&'static str, Ending) {
     let mut closed_by_us = false;
     let mut ending = Ending::Resumable;
+    let mut dismissed_late = joined.dismissed;
     let reason = {
         let (out_tx, out_rx) = mpsc::channel(OUTBOX_CAPACITY);
         let (view_tx, view_rx) = watch::channel(None);
         let recv = receive_loop(&mut rx, state, conn, joined.session, view_tx, out_tx.clone());
         let send = send_loop(&mut tx, state, conn, joined.events, view_rx, out_rx);
-        let dismissed = joined.dismissed;
-        tokio::pin!(recv, send, dismissed);
+        tokio::pin!(recv, send);
         tokio::select! {
             reason = &mut send => reason,
-            Ok(why) = &mut dismissed => {
+            Ok(why) = &mut dismissed_late => {
                 let (code, reason) = match why {
                     Dismissal::Replaced => (close_code::REPLACED, "replaced by a newer connection"),
                     Dismissal::Revoked => {
@@ -365,16 +386,14 @@ async fn run(mut tx: Tx, mut rx: Rx, state: &AppState, conn: &ConnStats, joined:
                         (close_code::IDENTITY_REVOKED, "identity revoked")
                     }
                 };
-                let _ = out_tx.try_send(Outbound::Close(code, reason));
-                let _ = timeout(Duration::from_secs(1), &mut send).await;
+                close_then_finish(&out_tx, Outbound::Close(code, reason), &mut send).await;
                 closed_by_us = true;
                 reason
             }
             outcome = &mut recv => {
                 let (code, reason) = outcome;
                 if let Some(code) = code {
-                    let _ = out_tx.try_send(Outbound::Close(code, reason));
-                    let _ = timeout(Duration::from_secs(1), &mut send).await;
+                    close_then_finish(&out_tx, Outbound::Close(code, reason), &mut send).await;
                     closed_by_us = true;
                     if matches!(code, close_code::POLICY_VIOLATION | close_code::MESSAGE_TOO_BIG) {
                         ending = Ending::Abusive;
@@ -384,6 +403,10 @@ async fn run(mut tx: Tx, mut rx: Rx, state: &AppState, conn: &ConnStats, joined:
             }
         }
     };
+    if ending == Ending::Resumable && matches!(dismissed_now(&mut dismissed_late), Some(Dismissal::Revoked)) {
+        // The peer went away in the same moment its identity was revoked: no ghost either.
+        ending = Ending::Revoked;
+    }
     if closed_by_us {
         // Read (and discard) what the peer still had in flight until its close reply, for a
         // bounded time: dropping a socket with unread data makes the kernel answer with a
@@ -537,6 +560,15 @@ fn note_pong(conn: &ConnStats, payload: &[u8]) {
     conn.rtt_us.store(now.saturating_sub(sent).max(1), Ordering::Relaxed);
 }
 
+/// Feeds a WebSocket ping whose payload is the time it was sent (microseconds since the
+/// connection started; never 0, which means "no ping outstanding"; a newer ping replaces an
+/// unanswered one).
+async fn ping(tx: &mut Tx, state: &AppState, conn: &ConnStats) -> bool {
+    let micros = (conn.since.elapsed().as_micros() as u64).max(1);
+    conn.ping_outstanding.store(micros, Ordering::Relaxed);
+    feed_counted(tx, Message::Ping(micros.to_le_bytes().to_vec().into()), state, None).await
+}
+
 /// One part of the leaderboard as this session last sent it.
 struct Paced<T> {
     sent: Option<Arc<Encoded<T>>>,
@@ -582,8 +614,12 @@ async fn send_loop(
     let (mut world_sent, mut top_sent, mut all_time_sent) = (Paced::default(), Paced::default(), Paced::default());
     let every = state.limits.ping_interval;
     let mut ping_due = Instant::now() + every;
+    // Pings ride on frames; this timer only catches a world that stopped publishing (a client
+    // that sends nothing by itself must still be pinged, or it would be closed as idle). It is
+    // re-armed when it fires, not per frame.
+    let ping_timer = tokio::time::sleep_until(ping_due);
     let shutdown = state.shutdown.cancelled();
-    tokio::pin!(shutdown);
+    tokio::pin!(shutdown, ping_timer);
     loop {
         let fed = tokio::select! {
             biased;
@@ -610,6 +646,15 @@ async fn send_loop(
             Some(event) = events.recv() => {
                 let msg = Message::Binary(encode_server(&ServerMsg::Event(event)).into());
                 feed_counted(tx, msg, state, Some(conn)).await
+            }
+            () = &mut ping_timer => {
+                let now = Instant::now();
+                let fed = now < ping_due || ping(tx, state, conn).await;
+                if now >= ping_due {
+                    ping_due = now + every;
+                }
+                ping_timer.as_mut().reset(ping_due);
+                fed
             }
             changed = frames.changed() => {
                 if changed.is_err() {
@@ -647,11 +692,7 @@ async fn send_loop(
                 }
                 if now >= ping_due {
                     ping_due = now + every;
-                    // Never 0, which means "no ping outstanding"; a newer ping replaces an
-                    // unanswered one.
-                    let micros = (conn.since.elapsed().as_micros() as u64).max(1);
-                    conn.ping_outstanding.store(micros, Ordering::Relaxed);
-                    fed = fed && feed_counted(tx, Message::Ping(micros.to_le_bytes().to_vec().into()), state, None).await;
+                    fed = fed && ping(tx, state, conn).await;
                 }
                 fed
             }
