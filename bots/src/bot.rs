@@ -2,7 +2,7 @@
 //! makes the Hello, applies the messages, times the pings and asks for views, and an
 //! [`asteroids_client::input::Controls`] turns the pilot's intents into inputs. What is the
 //! bot's own is the socket (see [`crate::socket`]), the deadline, the [`Meter`], and what it
-//! remembers of the world ([`Memory`]): the session's full replica, or, for a light bot, only
+//! remembers of the world (its `Memory`): the session's full replica, or, for a light bot, only
 //! the last sightings ([`LastSeen`]), so that thousands of bots fit beside the server.
 
 use crate::abuse::Misdeed;

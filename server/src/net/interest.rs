@@ -3,7 +3,7 @@
 //!
 //! The client's copy of an entity is the state it was last sent, predicted forward with
 //! `shared::kinematics`. That prediction is exact (bit for bit) until the entity's *epoch*
-//! moves past the tick it was sent at (see [`FrameEntity::epoch`]), so deciding whether an
+//! moves past the tick it was sent at (see [`crate::frame::FrameEntity::epoch`]), so deciding whether an
 //! entity changed is one integer comparison: no per-client prediction runs on the server.
 //! The threshold is therefore zero: whenever the client's dead reckoning would be off at all,
 //! the entity is sent, which is what lets a client reconstruct the server's state exactly,
