@@ -10,7 +10,7 @@
 use super::events::{Dismissal, Joined, SimEvent, PLAYER_EVENT_CAPACITY};
 use super::game::Game;
 use super::players::Player;
-use shared::protocol::{GameEvent, Input, PlayerId, Score};
+use shared::protocol::{GameEvent, Input, PlayerId};
 use tokio::sync::{mpsc, oneshot};
 
 /// Largest accepted step between a player's consecutive input sequence numbers. A client
@@ -56,24 +56,8 @@ impl Game {
             }
             None => {
                 let id = self.players.insert(Player {
-                    name,
-                    identity,
-                    total_before,
-                    life_started: self.tick,
-                    ship: None,
-                    anchor: [0.0, 0.0],
-                    input: Input::default(),
-                    input_seq: 0,
-                    next_fire: 0,
-                    shield_until: 0,
-                    respawn_at: None,
-                    score: Score { total_points: total_before, ..Score::default() },
-                    mailbox,
-                    session,
-                    detached_until: None,
                     dismiss: Some(dismiss),
-                    scored_kills: Default::default(),
-                    pilot: None,
+                    ..Player::new(name, identity, total_before, self.tick, session, mailbox)
                 });
                 self.spawn_ship(id);
                 id

@@ -24,7 +24,7 @@ use super::game::Game;
 use super::players::Player;
 use glam::Vec2;
 use shared::constants::{BULLET_LIFETIME_TICKS, BULLET_SPEED, DT_SECS, TICK_HZ};
-use shared::protocol::{EntityId, EntityKind, Input, PlayerId, Score, Tick};
+use shared::protocol::{EntityId, EntityKind, Input, PlayerId, Tick};
 use std::collections::HashSet;
 use tokio::sync::mpsc;
 
@@ -149,24 +149,8 @@ impl Game {
         let session = self.players.new_session();
         let next_look = self.tick + (session % u64::from(LOOK_INTERVAL_TICKS)) as Tick;
         let id = self.players.insert(Player {
-            name,
-            identity: None,
-            total_before: 0,
-            life_started: self.tick,
-            ship: None,
-            anchor: [0.0, 0.0],
-            input: Input::default(),
-            input_seq: 0,
-            next_fire: 0,
-            shield_until: 0,
-            respawn_at: None,
-            score: Score::default(),
-            mailbox: mpsc::channel(1).0,
-            session,
-            detached_until: None,
-            dismiss: None,
-            scored_kills: Default::default(),
             pilot: Some(Pilot { next_look, ..Pilot::default() }),
+            ..Player::new(name, None, 0, self.tick, session, mpsc::channel(1).0)
         });
         self.spawn_ship(id);
     }

@@ -58,6 +58,39 @@ pub struct Player {
 }
 
 impl Player {
+    /// A player who has just joined at `tick`, with no ship yet, owned by connection
+    /// `session` and told its events through `mailbox`. The one place a player is made, so a
+    /// new field cannot be forgotten in one of them.
+    pub fn new(
+        name: String,
+        identity: Option<i64>,
+        total_before: u32,
+        tick: Tick,
+        session: u64,
+        mailbox: mpsc::Sender<GameEvent>,
+    ) -> Player {
+        Player {
+            name,
+            identity,
+            total_before,
+            life_started: tick,
+            ship: None,
+            anchor: [0.0, 0.0],
+            input: Input::default(),
+            input_seq: 0,
+            next_fire: 0,
+            shield_until: 0,
+            respawn_at: None,
+            score: Score { total_points: total_before, ..Score::default() },
+            mailbox,
+            session,
+            detached_until: None,
+            dismiss: None,
+            scored_kills: HashMap::new(),
+            pilot: None,
+        }
+    }
+
     /// Whether a server-side AI flies this player.
     pub fn is_ai(&self) -> bool {
         self.pilot.is_some()
@@ -225,26 +258,7 @@ mod tests {
     use super::*;
 
     fn pilot(identity: Option<i64>) -> Player {
-        Player {
-            name: "Ada".into(),
-            identity,
-            total_before: 100,
-            life_started: 0,
-            ship: None,
-            anchor: [0.0, 0.0],
-            input: Input::default(),
-            input_seq: 0,
-            next_fire: 0,
-            shield_until: 0,
-            respawn_at: None,
-            score: Score { total_points: 100, ..Score::default() },
-            mailbox: mpsc::channel(1).0,
-            session: 1,
-            detached_until: None,
-            dismiss: None,
-            scored_kills: HashMap::new(),
-            pilot: None,
-        }
+        Player::new("Ada".into(), identity, 100, 0, 1, mpsc::channel(1).0)
     }
 
     /// Farming pays nothing: a second kill of the same identity within the window scores no
