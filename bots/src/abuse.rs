@@ -73,7 +73,7 @@ impl Abuse {
             Abuse::Flood { seq } => {
                 *seq += 1;
                 // Alternating thrust: every message is a real change of controls.
-                let input = Input { seq: *seq, thrust: seq.is_multiple_of(2), turn: 0, fire: false };
+                let input = Input { seq: *seq, tick: 0, thrust: seq.is_multiple_of(2), turn: 0, fire: false };
                 Misdeed::Send(encode_client(&ClientMsg::Input(input)))
             }
             Abuse::Garbage => {

@@ -121,16 +121,21 @@ impl Bot {
                 let s = &mut self.session;
                 let kin = s.welcome.as_ref().map(|w| w.kinematics).ok_or(ProtocolError::SnapshotBeforeWelcome)?;
                 seen.apply(&snapshot, s.ship_id, &kin).map_err(ProtocolError::BadSnapshot)?;
-                // What the session does with its replica: the view follows the ship.
-                if let Some(ship) = s.ship_id.and_then(|id| seen.ship(id)) {
+                // What the session does with its replica: the view follows the ship, and the
+                // own ship's prediction starts again from it.
+                let own = s.ship_id.and_then(|id| seen.ship(id));
+                if let Some(ship) = own {
                     s.ship_hint = ship.position().into();
                 }
+                let reconciled = s.reconcile(&snapshot, own, now_ms);
+                self.meter.reconciled(&reconciled);
                 self.meter.snapshot(now, seen.len(), live);
             }
             (Memory::Replica, ServerMsg::Snapshot(snapshot)) => {
                 let carried = carried(self.session.replica(), &snapshot);
                 let applied = self.session.on_message(ServerMsg::Snapshot(snapshot), now_ms)?;
-                if let Applied::Snapshot { snapshot, corrections } = applied {
+                if let Applied::Snapshot { snapshot, corrections, own } = applied {
+                    self.meter.reconciled(&own);
                     let replica = self.session.replica();
                     self.meter.snapshot(now, replica.entities().len(), live);
                     self.meter.predicted(&snapshot, carried, &corrections, replica);
@@ -201,7 +206,7 @@ fn steer(
     };
     controls.hold(intent);
     if let Some(input) = controls.next_input() {
-        s.send_input(input);
+        s.send_input(input, now_ms);
     }
 }
 

@@ -65,6 +65,13 @@ pub struct BotResult {
     pub dr_errors: Vec<f64>,
     /// From starting to connect to the first snapshot, milliseconds.
     pub time_to_first_snapshot_ms: Option<f64>,
+    /// From sending an input to the snapshot acknowledging it, milliseconds.
+    pub ack_ms: Vec<f64>,
+    /// Acknowledged inputs that reached the server after the tick they named.
+    pub late_inputs: u64,
+    /// The own ship's prediction against the server's state, at every snapshot that had both:
+    /// how far off it was, world units (0: exact, bit for bit).
+    pub own_errors: Vec<f64>,
 }
 
 /// One bot's measurements as they accumulate.
@@ -151,7 +158,7 @@ impl Meter {
         // What a server without diffs would have sent for the same view.
         let full = Snapshot {
             tick: snapshot.tick,
-            input_ack: snapshot.input_ack,
+            ack: snapshot.ack,
             entered: replica
                 .entities()
                 .iter()
@@ -161,6 +168,18 @@ impl Meter {
             left: Vec::new(),
         };
         self.result.full_state_bytes += ws_frame_len(encoded_len_server(&ServerMsg::Snapshot(full)));
+    }
+
+    /// What a snapshot told the own ship's prediction (every bot: the page's session predicts
+    /// the own ship whatever the bot keeps of the rest).
+    pub fn reconciled(&mut self, own: &asteroids_client::predict::Reconciled) {
+        if let Some((ms, margin)) = own.acked {
+            self.result.ack_ms.push(ms);
+            self.result.late_inputs += u64::from(margin < 0);
+        }
+        if let Some((distance, exact)) = own.correction {
+            self.result.own_errors.push(if exact { 0.0 } else { distance.max(f32::MIN_POSITIVE) as f64 });
+        }
     }
 
     /// The connection ended at `now` (`disconnect`: why, if before the deadline).

@@ -40,6 +40,19 @@ pub struct DrError {
     pub nonzero: u64,
 }
 
+/// Error statistics of a set of samples, every one counted (zeros are exact predictions).
+fn errors(mut v: Vec<f64>) -> DrError {
+    v.sort_by(f64::total_cmp);
+    let at = |p: f64| shared::stats::rank(v.len(), p).map_or(0.0, |i| v[i]);
+    DrError {
+        p50: at(0.5),
+        p99: at(0.99),
+        max: v.last().copied().unwrap_or(0.0),
+        samples: v.len() as u64,
+        nonzero: v.iter().filter(|e| **e > 0.0).count() as u64,
+    }
+}
+
 /// The report.
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -79,6 +92,16 @@ pub struct Report {
     pub dr_error_units: DrError,
     /// From connect to the first snapshot, per bot (`p50`, `p99`).
     pub time_to_first_snapshot_ms: Percentiles,
+    /// From sending an input to the snapshot acknowledging it (`p50`, `p95`, `p99`).
+    pub input_ack_ms: Percentiles,
+    /// Acknowledged inputs that reached the server after the tick they named, over all
+    /// acknowledged inputs.
+    pub late_input_share: f64,
+    /// The own ship's prediction against the server's state at each snapshot (every bot):
+    /// `samples`, `nonzero` (not bit-exact: a contact or a late input), `p99`, `max`.
+    pub own_ship_correction_units: DrError,
+    /// Bots whose own-ship prediction was ever corrected.
+    pub bots_with_own_corrections: usize,
     /// CPU time the swarm process used (user + system, all threads), seconds.
     pub swarm_cpu_secs: f64,
     /// Seconds bots were connected and receiving, summed over bots.
@@ -160,6 +183,13 @@ impl Report {
                 &mut results.iter().filter_map(|r| r.time_to_first_snapshot_ms).collect::<Vec<_>>(),
                 &["p50", "p99"],
             ),
+            input_ack_ms: percentiles(&mut all(&|r| r.ack_ms.clone()), &["p50", "p95", "p99"]),
+            late_input_share: {
+                let acked: usize = results.iter().map(|r| r.ack_ms.len()).sum();
+                results.iter().map(|r| r.late_inputs).sum::<u64>() as f64 / acked.max(1) as f64
+            },
+            own_ship_correction_units: errors(all(&|r| r.own_errors.clone())),
+            bots_with_own_corrections: results.iter().filter(|r| r.own_errors.iter().any(|&e| e > 0.0)).count(),
             swarm_cpu_secs: 0.0,
             pilots: results.iter().filter(|r| r.connected).map(|r| (r.name.clone(), r.score)).collect(),
             bot_secs: results.iter().map(|r| r.active_secs).sum(),
@@ -212,6 +242,18 @@ impl Report {
             ),
         );
         row("time to first snapshot ms", p(&self.time_to_first_snapshot_ms));
+        row(
+            "input → acknowledgement ms",
+            format!("{}  ({:.2} % of inputs late)", p(&self.input_ack_ms), self.late_input_share * 100.0),
+        );
+        let o = &self.own_ship_correction_units;
+        row(
+            "own-ship corrections (units)",
+            format!(
+                "p99 {:.4}  max {:.4}  ({} samples, {} non-zero, in {} bots)",
+                o.p99, o.max, o.samples, o.nonzero, self.bots_with_own_corrections
+            ),
+        );
         row(
             "swarm CPU",
             format!(

@@ -73,11 +73,16 @@ impl Client {
     pub fn on_message(&mut self, bytes: &[u8], now_ms: f64) -> Result<(), ProtocolError> {
         self.stats.bytes.add(now_ms, bytes.len() as f64);
         let msg = decode_server(bytes).map_err(ProtocolError::Undecodable)?;
-        // Where the entities the server is about to correct are drawn right now.
+        // Where the entities the snapshot may move are drawn right now: those it corrects,
+        // and the own ship (its prediction starts again from the snapshot).
         let before: Vec<(EntityId, Vec2)> = match (&msg, self.session.model()) {
-            (ServerMsg::Snapshot(s), Some(model)) => {
-                s.changed.iter().filter_map(|c| self.view.pose(model, c.id, now_ms).map(|p| (c.id, p.pos))).collect()
-            }
+            (ServerMsg::Snapshot(s), Some(model)) => s
+                .changed
+                .iter()
+                .map(|c| c.id)
+                .chain(model.prediction.ship().filter(|own| !s.changed.iter().any(|c| c.id == *own)))
+                .filter_map(|id| self.view.pose(model, id, now_ms).map(|p| (id, p.pos)))
+                .collect(),
             _ => Vec::new(),
         };
         let was_playing = self.session.phase == Phase::Playing;
@@ -85,10 +90,18 @@ impl Client {
         if !was_playing && self.session.phase == Phase::Playing {
             self.camera_center = self.session.ship_hint.into();
         }
-        if let (Applied::Snapshot { snapshot, .. }, Some(model)) = (applied, self.session.model()) {
+        if let (Applied::Snapshot { snapshot, own, .. }, Some(model)) = (applied, self.session.model()) {
             self.stats.snapshots.add(now_ms, 1.0);
+            let own_ship = model.prediction.ship();
             for c in self.view.on_snapshot(model, &snapshot, &before, now_ms) {
-                self.stats.correction(now_ms, c.kind, c.distance as f64);
+                if Some(c.id) == own_ship {
+                    self.stats.own_correction(now_ms, c.distance as f64);
+                } else {
+                    self.stats.correction(now_ms, c.kind, c.distance as f64);
+                }
+            }
+            if let Some((ms, _)) = own.acked {
+                self.stats.input_acks.add(now_ms, ms);
             }
         }
         Ok(())
@@ -126,11 +139,12 @@ impl Client {
         self.stats.frames.add(now_ms, 1.0);
         self.session.poll(now_ms);
         if let Some(input) = self.controls.next_input() {
-            self.session.send_input(input);
+            self.session.send_input(input, now_ms);
             if self.session.phase != Phase::Playing {
                 self.controls.resend();
             }
         }
+        self.session.predict();
         let mut scene = Scene { background: "#05070c", prims: Vec::new() };
         if let Some(model) = self.session.model() {
             let poses = self.view.poses(model, now_ms);
@@ -186,6 +200,13 @@ impl Client {
             max_correction_10s: st.corrections.max(now_ms),
             asteroid_corrections_10s: st.asteroid_corrections.count(now_ms),
             max_asteroid_correction_10s: st.asteroid_corrections.max(now_ms),
+            own_corrections_10s: st.own_corrections.count(now_ms),
+            max_own_correction_10s: st.own_corrections.max(now_ms),
+            input_ack_ms: {
+                let n = st.input_acks.count(now_ms);
+                (n > 0).then(|| st.input_acks.sum(now_ms) / n as f64)
+            },
+            lead_ticks: s.clock().lead(),
             entities: replica.entities().len(),
             bullets: replica.entities().values().filter(|k| k.kind == EntityKind::Bullet).count(),
             ship,

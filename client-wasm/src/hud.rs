@@ -71,6 +71,12 @@ fn debug_panel(prims: &mut Vec<Prim>, screen: Vec2, d: &DebugStats) {
         format!("downlink {:.0} B/s", d.downlink_bytes_per_sec),
         format!("corrections (10 s) {}", d.corrections_10s),
         format!("largest correction (10 s) {:.3}", d.max_correction_10s),
+        format!("own ship corrections (10 s) {}  largest {:.3}", d.own_corrections_10s, d.max_own_correction_10s),
+        format!(
+            "input → ack {}  lead {:.1} ticks",
+            d.input_ack_ms.map_or("–".into(), |ms| format!("{ms:.0} ms")),
+            d.lead_ticks
+        ),
         format!("entities {}  tick {}", d.entities, d.tick.unwrap_or(0)),
     ];
     let top = screen.y - MARGIN - lines.len() as f32 * 16.0;

@@ -92,7 +92,8 @@ impl Controls {
         }
         self.sent = Some(now);
         self.seq += 1;
-        Some(Input { seq: self.seq, thrust: now.thrust, turn: now.turn, fire: now.fire })
+        // The session names the tick when it sends it.
+        Some(Input { seq: self.seq, tick: 0, thrust: now.thrust, turn: now.turn, fire: now.fire })
     }
 
     /// Forget what was sent (after a reconnect, the new session knows nothing); the sequence

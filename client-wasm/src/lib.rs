@@ -5,9 +5,14 @@
 //!   [`shared::replica::Replica`], events, leaderboard, ping, view requests, reconnect
 //!   backoff). The bot swarm (`asteroids-bots`) drives this same module natively, so every
 //!   load test also tests the page's protocol code;
-//! - [`view`]: the render clock and the model/view split: the model is the session's replica,
-//!   exact and snapped to the server; the view extrapolates it to the display's fractional tick
-//!   with `shared::kinematics` and eases corrections away over [`view::BLEND_MS`];
+//! - [`clock`]: the server's present and the own ship's tick, on the server's timeline, kept
+//!   from snapshot arrivals, the round trip and the margins the server reports;
+//! - [`predict`]: the own ship and its shots, predicted from the last authoritative state with
+//!   the inputs the server has not yet applied: controls answer on the next frame;
+//! - [`view`]: the model/view split: the model is the session's replica, exact and snapped to
+//!   the server; the view extrapolates it to the server's present with `shared::kinematics`,
+//!   draws the own ship where the prediction has it, and eases corrections away over
+//!   [`view::BLEND_MS`];
 //! - [`client`]: all of the above put together, driven by the page's events; the one place a
 //!   server message is decoded;
 //! - [`input`]: keys (or a bot's [`input::Intent`]) to inputs, sent only when they change;
@@ -19,8 +24,10 @@
 //! `#[wasm_bindgen]` surface) and `canvas.rs` (draws a [`scene::Scene`] on a 2D canvas).
 
 pub mod client;
+pub mod clock;
 pub mod hud;
 pub mod input;
+pub mod predict;
 pub mod scene;
 pub mod session;
 pub mod stats;

@@ -13,6 +13,9 @@ use shared::protocol::{
     ClientMsg, DeathCause, EntityId, GameEvent, Hello, Input, Leaderboard, RejectReason, Score, ServerMsg, Snapshot,
     ViewRect, Welcome,
 };
+use crate::clock::Clock;
+use crate::predict::{Prediction, Reconciled};
+use shared::quant::QState;
 use shared::replica::{ApplyError, Correction, Replica};
 use std::collections::VecDeque;
 
@@ -75,6 +78,8 @@ pub enum Applied {
         snapshot: Snapshot,
         /// Every entity the server corrected: what the replica predicted, and what came.
         corrections: Vec<Correction>,
+        /// What it told the own ship's prediction.
+        own: Reconciled,
     },
     /// The answer to one of our pings.
     Pong {
@@ -120,6 +125,10 @@ pub struct Model<'a> {
     pub kinematics: &'a Kinematics,
     /// The server's tick rate.
     pub tick_hz: u32,
+    /// The server's present and the own ship's tick, as of the last [`Session::poll`].
+    pub clock: &'a Clock,
+    /// The own ship's prediction, extended by [`Session::predict`].
+    pub prediction: &'a Prediction,
 }
 
 /// The connection's state.
@@ -133,6 +142,10 @@ pub struct Session {
     pub welcome: Option<Welcome>,
     /// The world in view: the one copy, read through [`Session::replica`].
     replica: Replica,
+    /// The server's present and the own ship's tick.
+    clock: Clock,
+    /// The own ship ahead of the replica, with the inputs the server has not yet applied.
+    prediction: Prediction,
     /// The player's current ship.
     pub ship_id: Option<EntityId>,
     /// Where the ship was last known (spawn point, or last position seen).
@@ -170,6 +183,8 @@ impl Session {
             phase: Phase::Connecting,
             welcome: None,
             replica: Replica::new(),
+            clock: Clock::new(shared::constants::TICK_HZ),
+            prediction: Prediction::default(),
             ship_id: None,
             ship_hint: [0.0, 0.0],
             ship_status: ShipStatus::Alive,
@@ -192,9 +207,47 @@ impl Session {
         &self.replica
     }
 
-    /// The replica with its motion constants, once welcomed.
+    /// The replica with its motion constants, clocks and the own ship's prediction, once
+    /// welcomed.
     pub fn model(&self) -> Option<Model<'_>> {
-        self.welcome.as_ref().map(|w| Model { replica: &self.replica, kinematics: &w.kinematics, tick_hz: w.tick_hz })
+        self.welcome.as_ref().map(|w| Model {
+            replica: &self.replica,
+            kinematics: &w.kinematics,
+            tick_hz: w.tick_hz,
+            clock: &self.clock,
+            prediction: &self.prediction,
+        })
+    }
+
+    /// The clocks.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The own ship's prediction.
+    pub fn prediction(&self) -> &Prediction {
+        &self.prediction
+    }
+
+    /// Extends the own ship's prediction to the tick after the one it is drawn at now (call
+    /// after [`Session::poll`] and the frame's input, before drawing).
+    pub fn predict(&mut self) {
+        if let Some(own) = self.clock.own() {
+            self.prediction.extend_to(own.floor().max(0.0) as shared::protocol::Tick + 1);
+        }
+    }
+
+    /// The own ship's state at the last snapshot, for a client that keeps no replica (a light
+    /// bot): tells the prediction and the clocks what [`Session::on_message`] tells them for a
+    /// snapshot it applies itself.
+    pub fn reconcile(&mut self, snapshot: &Snapshot, own: Option<QState>, now_ms: f64) -> Reconciled {
+        self.clock.on_arrival(snapshot.tick, now_ms);
+        let own = own.filter(|_| self.ship_status == ShipStatus::Alive);
+        let r = self.prediction.on_snapshot(snapshot, own, now_ms);
+        if let Some((_, margin)) = r.acked {
+            self.clock.on_margin(margin, now_ms);
+        }
+        r
     }
 
     /// The own ship while it flies (none while waiting to respawn).
@@ -265,9 +318,13 @@ impl Session {
         self.outgoing.pop_front()
     }
 
-    /// Queues an input (only while playing).
-    pub fn send_input(&mut self, input: Input) {
+    /// Queues an input (only while playing), naming the own ship's next tick, and predicts
+    /// with it from that tick on.
+    pub fn send_input(&mut self, input: Input, now_ms: f64) {
         if self.phase == Phase::Playing {
+            self.clock.advance(now_ms);
+            let input = Input { tick: self.clock.stamp(), ..input };
+            self.prediction.sent(input, now_ms);
             self.outgoing.push_back(encode_client(&ClientMsg::Input(input)));
         }
     }
@@ -286,8 +343,9 @@ impl Session {
         }
     }
 
-    /// Sends a ping when one is due.
+    /// Moves the clocks to `now_ms`, and sends a ping when one is due.
     pub fn poll(&mut self, now_ms: f64) {
+        self.clock.advance(now_ms);
         if self.phase == Phase::Playing && now_ms >= self.next_ping_ms {
             self.ping_nonce = self.ping_nonce.wrapping_add(1);
             if self.pending_pings.len() == MAX_PENDING_PINGS {
@@ -312,6 +370,9 @@ impl Session {
                     self.new_token = Some(token.clone());
                 }
                 self.score = Score { total_points: w.total_points, ..Score::default() };
+                self.clock = Clock::new(w.tick_hz);
+                self.clock.on_arrival(w.tick, now_ms);
+                self.prediction.reset(w.kinematics, w.ship_id);
                 self.ship_id = Some(w.ship_id);
                 self.ship_hint = w.ship_position;
                 self.ship_status = ShipStatus::Alive;
@@ -336,10 +397,12 @@ impl Session {
                 self.replica
                     .apply_observed(&snapshot, &kin, |c| corrections.push(*c))
                     .map_err(ProtocolError::BadSnapshot)?;
-                if let Some(ship) = self.ship_id.and_then(|id| self.replica.get(id)) {
-                    self.ship_hint = ship.state.position().into();
+                let own = self.ship_id.and_then(|id| self.replica.get(id)).map(|k| k.state);
+                if let Some(ship) = own {
+                    self.ship_hint = ship.position().into();
                 }
-                return Ok(Applied::Snapshot { snapshot, corrections });
+                let own = self.reconcile(&snapshot, own, now_ms);
+                return Ok(Applied::Snapshot { snapshot, corrections, own });
             }
             ServerMsg::Pong { nonce, .. } => {
                 if let Some(i) = self.pending_pings.iter().position(|(n, _)| *n == nonce) {
@@ -348,6 +411,7 @@ impl Session {
                     self.pending_pings.drain(..=i);
                     let rtt_ms = now_ms - sent_ms;
                     self.rtt_ms = Some(rtt_ms);
+                    self.clock.on_rtt(rtt_ms);
                     return Ok(Applied::Pong { rtt_ms });
                 }
             }
@@ -362,9 +426,11 @@ impl Session {
                         };
                         self.ship_status =
                             ShipStatus::Dead { cause, respawn_at_ms: now_ms + respawn_in_ticks as f64 * tick_ms };
+                        self.prediction.set_ship(None);
                     }
                 }
                 GameEvent::ShipSpawned { ship_id, position } => {
+                    self.prediction.set_ship(Some(ship_id));
                     self.ship_id = Some(ship_id);
                     self.ship_hint = position;
                     self.ship_status = ShipStatus::Alive;

@@ -126,6 +126,15 @@ pub struct DebugStats {
     pub asteroid_corrections_10s: usize,
     /// Largest visible correction of an asteroid in the last 10 s, world units.
     pub max_asteroid_correction_10s: f64,
+    /// Visible corrections of the own ship in the last 10 s (the prediction was wrong:
+    /// something touched it, or an input came late).
+    pub own_corrections_10s: usize,
+    /// Largest visible correction of the own ship in the last 10 s, world units.
+    pub max_own_correction_10s: f64,
+    /// Mean time from sending an input to the snapshot acknowledging it, last 10 s, ms.
+    pub input_ack_ms: Option<f64>,
+    /// Ticks the own ship runs ahead of the latest snapshots (round trip and margin).
+    pub lead_ticks: f64,
     /// Entities known.
     pub entities: usize,
     /// Bullets known.
@@ -153,6 +162,10 @@ pub struct Stats {
     pub corrections: Window,
     /// Visible corrections of asteroids, by size in world units.
     pub asteroid_corrections: Window,
+    /// Visible corrections of the own ship, by size in world units.
+    pub own_corrections: Window,
+    /// Inputs acknowledged, by milliseconds from sending to acknowledgement.
+    pub input_acks: Window,
 }
 
 impl Default for Stats {
@@ -163,6 +176,8 @@ impl Default for Stats {
             bytes: Window::new(RATE_WINDOW_MS),
             corrections: Window::new(CORRECTION_WINDOW_MS),
             asteroid_corrections: Window::new(CORRECTION_WINDOW_MS),
+            own_corrections: Window::new(CORRECTION_WINDOW_MS),
+            input_acks: Window::new(CORRECTION_WINDOW_MS),
         }
     }
 }
@@ -176,9 +191,18 @@ impl Stats {
         }
     }
 
+    /// A visible correction of the own ship (zero-size ones too: the prediction was exact).
+    pub fn own_correction(&mut self, now_ms: f64, distance: f64) {
+        if distance > 0.0 {
+            self.own_corrections.add(now_ms, distance);
+        }
+    }
+
     /// Every window with its name, for the memory test.
-    pub fn windows(&self) -> [(&'static str, &Window); 5] {
+    pub fn windows(&self) -> [(&'static str, &Window); 7] {
         [
+            ("own_corrections", &self.own_corrections),
+            ("input_acks", &self.input_acks),
             ("frames", &self.frames),
             ("snapshots", &self.snapshots),
             ("bytes", &self.bytes),

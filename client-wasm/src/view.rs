@@ -1,14 +1,17 @@
 //! The model/view split. The model is the session's replica: exact, snapped to the server at
 //! each snapshot's tick, read here through a [`Model`] and never changed. The view is what is
-//! drawn: the model extrapolated to the display's fractional tick with `shared::kinematics`
-//! (damping included, so coasting never stutters), plus, for an entity whose state the server
-//! corrected, the visual error at the moment of the correction, eased away over [`BLEND_MS`]
-//! (or dropped, a snap, beyond [`SNAP_DISTANCE`]).
+//! drawn: the model extrapolated with `shared::kinematics` (damping included, so coasting never
+//! stutters) to the server's present ([`crate::clock`]), except the player's own ship and its
+//! bullets, drawn a little further ahead, where the own ship's prediction ([`crate::predict`])
+//! has them; plus, for an entity whose drawn position a snapshot changed, the visual error at
+//! that moment, eased away over [`BLEND_MS`] (or dropped, a snap, beyond [`SNAP_DISTANCE`]).
 
+use crate::predict::MAX_PREDICTION_TICKS;
 use crate::session::Model;
+use shared::kinematics::lerp_pose;
 use shared::protocol::{EntityId, EntityKind, Snapshot, Tick};
 use shared::quant::Ctrl;
-use shared::replica::{Known, Replica};
+use shared::replica::Known;
 use std::collections::HashMap;
 
 /// Time over which a correction's visual error is eased away, milliseconds.
@@ -16,36 +19,13 @@ pub const BLEND_MS: f64 = 150.0;
 /// A correction larger than this (world units) is shown at once instead of eased: a
 /// teleport, not an error worth hiding.
 pub const SNAP_DISTANCE: f32 = 150.0;
-/// The view never extrapolates further than this past the last snapshot, in ticks (half a
-/// second): a stalled connection freezes the world instead of flinging it onwards.
-pub const MAX_EXTRAPOLATION_TICKS: f64 = 30.0;
-/// A clock estimate this far (ticks) from the measured one is replaced instead of smoothed.
-pub const CLOCK_RESYNC_TICKS: f64 = 6.0;
-
-/// Maps the page's clock to the server's tick timeline.
-#[derive(Clone, Debug, Default)]
-pub struct RenderClock {
-    offset_ticks: Option<f64>,
-    ticks_per_ms: f64,
-}
-
-impl RenderClock {
-    /// A snapshot for `tick` arrived at `now_ms`: steer the estimate towards it, smoothly
-    /// (network jitter must not shake the picture), or jump if it is far off.
-    pub fn on_snapshot(&mut self, tick: Tick, now_ms: f64, tick_hz: u32) {
-        self.ticks_per_ms = tick_hz as f64 / 1000.0;
-        let measured = tick as f64 - now_ms * self.ticks_per_ms;
-        self.offset_ticks = Some(match self.offset_ticks {
-            Some(o) if (measured - o).abs() <= CLOCK_RESYNC_TICKS => o + (measured - o) * 0.1,
-            _ => measured,
-        });
-    }
-
-    /// The server tick (fractional) to display at `now_ms`.
-    pub fn tick_at(&self, now_ms: f64) -> Option<f64> {
-        self.offset_ticks.map(|o| o + now_ms * self.ticks_per_ms)
-    }
-}
+/// The view never extrapolates further than this past the last snapshot, in ticks (a
+/// second): a stall of half a second plus the way down is drawn as motion the physics allows;
+/// a link that stays silent longer freezes the world instead of flinging it onwards.
+pub const MAX_EXTRAPOLATION_TICKS: f64 = 60.0;
+/// Ids given to the own ship's predicted shots while they have no server bullet: counted down
+/// from the top of the id space, which the server never reaches.
+pub const PREDICTED_SHOT_IDS: EntityId = u64::MAX;
 
 /// An entity as drawn this frame.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -71,6 +51,8 @@ struct Blend {
 /// One visible correction, for stats.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Correction {
+    /// Which entity.
+    pub id: EntityId,
     /// What it is.
     pub kind: EntityKind,
     /// How far the drawn position would have jumped, world units.
@@ -82,8 +64,6 @@ pub struct Correction {
 /// The drawn world.
 #[derive(Clone, Debug, Default)]
 pub struct View {
-    /// The display clock.
-    clock: RenderClock,
     /// The whole tick [`View::predicted`] is at.
     predicted_tick: Option<Tick>,
     /// The replica's entities predicted to the last whole tick drawn. Derived, not a second
@@ -95,17 +75,25 @@ pub struct View {
     blends: HashMap<EntityId, Blend>,
 }
 
+/// The fractional tick the world is drawn at: the server's present, kept within what the
+/// replica supports.
+fn render_tick(model: Model<'_>) -> Option<f64> {
+    let base = model.replica.tick()? as f64;
+    let t = model.clock.present().unwrap_or(base);
+    Some(t.clamp(base, base + MAX_EXTRAPOLATION_TICKS))
+}
+
+/// The fractional tick the own ship and its bullets are drawn at, kept within the prediction.
+fn own_tick(model: Model<'_>) -> Option<f64> {
+    let base = model.prediction.base_tick()? as f64;
+    let t = model.clock.own()?;
+    Some(t.clamp(base, base + MAX_PREDICTION_TICKS as f64 - 1.0))
+}
+
 impl View {
     /// Forgets everything (a new connection).
     pub fn clear(&mut self) {
         *self = View::default();
-    }
-
-    /// The displayed tick at `now_ms`, kept within what the replica supports.
-    fn render_tick(&self, replica: &Replica, now_ms: f64) -> Option<f64> {
-        let base = replica.tick()? as f64;
-        let t = self.clock.tick_at(now_ms).unwrap_or(base);
-        Some(t.clamp(base, base + MAX_EXTRAPOLATION_TICKS))
     }
 
     /// Brings the prediction to whole tick `to` (from the replica if it is stale).
@@ -134,36 +122,82 @@ impl View {
         b.offset * left as f32
     }
 
-    /// Every entity as drawn at `now_ms`.
+    /// The own ship where the prediction has it at the own tick.
+    fn own_ship(model: Model<'_>, id: EntityId) -> Option<Pose> {
+        let t = own_tick(model)?;
+        let w = t.floor();
+        let a = model.prediction.state(w as Tick)?;
+        let b = model.prediction.state(w as Tick + 1).unwrap_or(a);
+        let (pos, rot) = lerp_pose(&a, &b, (t - w) as f32);
+        Some(Pose { id, kind: EntityKind::Ship, pos, rot, ctrl: b.ctrl })
+    }
+
+    /// An own bullet the server confirmed, from the replica to the own tick.
+    fn own_bullet(model: Model<'_>, id: EntityId) -> Option<Pose> {
+        let t = own_tick(model)?;
+        let k = model.replica.get(id)?;
+        let ahead = (t.floor() as Tick).saturating_sub(model.replica.tick()?);
+        let state = model.kinematics.advance(&k.state, k.kind, ahead);
+        let (pos, rot) = model.kinematics.render_pose(&state, k.kind, (t - t.floor()) as f32);
+        Some(Pose { id, kind: k.kind, pos, rot, ctrl: state.ctrl })
+    }
+
+    /// Where entity `id` is drawn, before easing: on the own ship's timeline if it is the own
+    /// ship or one of its bullets, at the server's present otherwise.
+    fn raw_pose(&self, model: Model<'_>, id: EntityId, present: f64) -> Option<Pose> {
+        if model.prediction.ship() == Some(id) {
+            if let Some(p) = View::own_ship(model, id) {
+                return Some(p);
+            }
+        } else if model.prediction.is_own_bullet(id) {
+            if let Some(p) = View::own_bullet(model, id) {
+                return Some(p);
+            }
+        }
+        let k = self.predicted.get(&id)?;
+        let (pos, rot) = model.kinematics.render_pose(&k.state, k.kind, (present - present.floor()) as f32);
+        Some(Pose { id, kind: k.kind, pos, rot, ctrl: k.state.ctrl })
+    }
+
+    /// Every entity as drawn at `now_ms` (the clocks as of the session's last poll), and the
+    /// own ship's shots that have no server bullet yet.
     pub fn poses(&mut self, model: Model<'_>, now_ms: f64) -> Vec<Pose> {
-        let Some(t) = self.render_tick(model.replica, now_ms) else { return Vec::new() };
-        let whole = t.floor();
-        self.advance_prediction(model, whole as Tick);
-        let frac = (t - whole) as f32;
+        let Some(t) = render_tick(model) else { return Vec::new() };
+        self.advance_prediction(model, t.floor() as Tick);
         let ids: Vec<EntityId> = self.predicted.keys().copied().collect();
-        let mut out = Vec::with_capacity(ids.len());
+        let mut out = Vec::with_capacity(ids.len() + 4);
         for id in ids {
-            let k = self.predicted[&id];
-            let (pos, rot) = model.kinematics.render_pose(&k.state, k.kind, frac);
-            let offset = self.blend_offset(id, now_ms);
-            out.push(Pose { id, kind: k.kind, pos: pos + offset, rot, ctrl: k.state.ctrl });
+            if let Some(p) = self.raw_pose(model, id, t) {
+                let offset = self.blend_offset(id, now_ms);
+                out.push(Pose { pos: p.pos + offset, ..p });
+            }
+        }
+        if let Some(c) = own_tick(model) {
+            let w = c.floor() as Tick;
+            let fired: Vec<_> = model.prediction.shots_at(w).collect();
+            for (i, b) in model.prediction.shots_at(w + 1).enumerate() {
+                // A shot fired at the next tick starts where it appears.
+                let a = fired.get(i).copied().unwrap_or(b);
+                let (pos, rot) = lerp_pose(&a, &b, (c - c.floor()) as f32);
+                let id = PREDICTED_SHOT_IDS - i as EntityId;
+                out.push(Pose { id, kind: EntityKind::Bullet, pos, rot, ctrl: Ctrl(0) });
+            }
         }
         out
     }
 
     /// Where one entity is drawn at `now_ms`.
     pub fn pose(&mut self, model: Model<'_>, id: EntityId, now_ms: f64) -> Option<Pose> {
-        let t = self.render_tick(model.replica, now_ms)?;
-        let whole = t.floor();
-        self.advance_prediction(model, whole as Tick);
-        let k = *self.predicted.get(&id)?;
-        let (pos, rot) = model.kinematics.render_pose(&k.state, k.kind, (t - whole) as f32);
-        Some(Pose { id, kind: k.kind, pos: pos + self.blend_offset(id, now_ms), rot, ctrl: k.state.ctrl })
+        let t = render_tick(model)?;
+        self.advance_prediction(model, t.floor() as Tick);
+        let p = self.raw_pose(model, id, t)?;
+        Some(Pose { pos: p.pos + self.blend_offset(id, now_ms), ..p })
     }
 
-    /// Call with the drawn positions of the snapshot's `changed` entities *before* applying it
-    /// to the replica (`before`), after applying it: resets the prediction, moves the clock,
-    /// and turns each correction into an eased offset. Returns the corrections.
+    /// Call with the drawn positions (`before`) of the entities a snapshot may move on screen
+    /// (those it corrects, and the own ship), taken *before* the session applied it, once it
+    /// has: resets the prediction and turns each change of drawn position into an eased
+    /// offset. Returns the corrections.
     pub fn on_snapshot(
         &mut self,
         model: Model<'_>,
@@ -171,7 +205,6 @@ impl View {
         before: &[(EntityId, glam::Vec2)],
         now_ms: f64,
     ) -> Vec<Correction> {
-        self.clock.on_snapshot(snapshot.tick, now_ms, model.tick_hz);
         self.predicted_tick = None;
         for id in &snapshot.left {
             self.blends.remove(id);
@@ -186,7 +219,7 @@ impl View {
             if eased && distance > 0.0 {
                 self.blends.insert(id, Blend { offset: error, at_ms: now_ms });
             }
-            corrections.push(Correction { kind: now.kind, distance, eased });
+            corrections.push(Correction { id, kind: now.kind, distance, eased });
         }
         corrections
     }
@@ -195,16 +228,51 @@ impl View {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::Clock;
+    use crate::predict::Prediction;
     use shared::kinematics::Kinematics;
-    use shared::protocol::{EntityEnter, EntityUpdate};
+    use shared::protocol::{EntityEnter, EntityUpdate, Input};
     use shared::quant::{Body, QState};
+    use shared::replica::Replica;
 
-    fn model<'a>(replica: &'a Replica, kin: &'a Kinematics) -> Model<'a> {
-        Model { replica, kinematics: kin, tick_hz: 60 }
+    const MS_PER_TICK: f64 = 1000.0 / 60.0;
+
+    /// What a view reads, owned: a replica, a clock that shows the server's present at tick
+    /// 100 + 0 at page time 0 (and the own ship 5 ticks ahead), and a prediction.
+    struct World {
+        replica: Replica,
+        kin: Kinematics,
+        clock: Clock,
+        prediction: Prediction,
     }
 
-    fn kin() -> Kinematics {
-        Kinematics::new([10_000.0, 10_000.0])
+    impl World {
+        fn new(first_tick: Tick) -> World {
+            World {
+                replica: Replica::new(),
+                kin: Kinematics::new([10_000.0, 10_000.0]),
+                clock: Clock::settled(60, first_tick as f64, 0.0, 5.0),
+                prediction: Prediction::default(),
+            }
+        }
+
+        fn model(&self) -> Model<'_> {
+            Model {
+                replica: &self.replica,
+                kinematics: &self.kin,
+                tick_hz: 60,
+                clock: &self.clock,
+                prediction: &self.prediction,
+            }
+        }
+
+        fn at(&mut self, now_ms: f64) -> Model<'_> {
+            self.clock.advance(now_ms);
+            if let Some(own) = self.clock.own() {
+                self.prediction.extend_to(own.floor() as Tick + 1);
+            }
+            self.model()
+        }
     }
 
     fn ship(x: f32, vx: f32) -> QState {
@@ -218,26 +286,25 @@ mod tests {
     /// puts it: the client reproduces the server's damping, it does not extrapolate x + v·t.
     #[test]
     fn coasting_damped_body_follows_shared_kinematics() {
-        let kin = kin();
-        let mut replica = Replica::new();
+        let mut w = World::new(100);
         let start = ship(0.0, 300.0);
         let snap = Snapshot {
             tick: 100,
             entered: vec![EntityEnter { id: 1, kind: EntityKind::Ship, state: start }],
             ..Default::default()
         };
-        replica.apply(&snap, &kin).unwrap();
+        w.replica.apply(&snap, &w.kin).unwrap();
         let mut view = View::default();
-        view.on_snapshot(model(&replica, &kin), &snap, &[], 0.0);
+        view.on_snapshot(w.at(0.0), &snap, &[], 0.0);
         for ticks in [0u32, 1, 7, 30] {
-            let now_ms = ticks as f64 * 1000.0 / 60.0;
-            let drawn = view.pose(model(&replica, &kin), 1, now_ms).unwrap().pos;
-            let want = kin.advance(&start, EntityKind::Ship, ticks).position();
+            let now_ms = ticks as f64 * MS_PER_TICK;
+            let drawn = view.pose(w.at(now_ms), 1, now_ms).unwrap().pos;
+            let want = w.kin.advance(&start, EntityKind::Ship, ticks).position();
             assert!((drawn - want).length() < 1e-3, "after {ticks} ticks: drawn {drawn}, model {want}");
         }
         // And the damping matters: naive x + v·t would be far ahead after 30 ticks.
         let naive = 300.0 * 0.5;
-        let drawn = view.pose(model(&replica, &kin), 1, 500.0).unwrap().pos.x;
+        let drawn = view.pose(w.at(500.0), 1, 500.0).unwrap().pos.x;
         assert!(naive - drawn > 1.0, "damped {drawn} vs naive {naive}");
     }
 
@@ -245,52 +312,75 @@ mod tests {
     /// gone after BLEND_MS. A large one snaps.
     #[test]
     fn small_corrections_blend_large_ones_snap() {
-        let kin = kin();
-        let mut replica = Replica::new();
+        let mut w = World::new(10);
         let mut view = View::default();
         let s1 = Snapshot {
             tick: 10,
             entered: vec![EntityEnter { id: 1, kind: EntityKind::AsteroidSmall, state: ship(0.0, 0.0) }],
             ..Default::default()
         };
-        replica.apply(&s1, &kin).unwrap();
-        view.on_snapshot(model(&replica, &kin), &s1, &[], 0.0);
-        let t = 3.0 * 1000.0 / 60.0;
-        let drawn_before = view.pose(model(&replica, &kin), 1, t).unwrap().pos;
+        w.replica.apply(&s1, &w.kin).unwrap();
+        view.on_snapshot(w.at(0.0), &s1, &[], 0.0);
+        let t = 3.0 * MS_PER_TICK;
+        let drawn_before = view.pose(w.at(t), 1, t).unwrap().pos;
         let s2 =
             Snapshot { tick: 13, changed: vec![EntityUpdate { id: 1, state: ship(4.0, 0.0) }], ..Default::default() };
-        replica.apply(&s2, &kin).unwrap();
-        let c = view.on_snapshot(model(&replica, &kin), &s2, &[(1, drawn_before)], t);
+        w.replica.apply(&s2, &w.kin).unwrap();
+        let c = view.on_snapshot(w.at(t), &s2, &[(1, drawn_before)], t);
         assert_eq!(c.len(), 1);
         assert!(c[0].eased && (c[0].distance - 4.0).abs() < 1e-3);
-        let mut last = view.pose(model(&replica, &kin), 1, t).unwrap().pos.x;
+        let mut last = view.pose(w.at(t), 1, t).unwrap().pos.x;
         assert!((last - drawn_before.x).abs() < 1e-3, "no pop at the moment of correction");
         for step in 1..=12 {
-            let x = view.pose(model(&replica, &kin), 1, t + step as f64 * 16.0).unwrap().pos.x;
+            let now = t + step as f64 * 16.0;
+            let x = view.pose(w.at(now), 1, now).unwrap().pos.x;
             assert!((x - last).abs() < 0.6, "a frame moved {} units", x - last);
             last = x;
         }
-        assert_eq!(view.pose(model(&replica, &kin), 1, t + BLEND_MS + 1.0).unwrap().pos.x, 4.0);
+        let later = t + BLEND_MS + 1.0;
+        assert_eq!(view.pose(w.at(later), 1, later).unwrap().pos.x, 4.0);
 
         let s3 =
             Snapshot { tick: 16, changed: vec![EntityUpdate { id: 1, state: ship(900.0, 0.0) }], ..Default::default() };
-        let before = view.pose(model(&replica, &kin), 1, t + 200.0).unwrap().pos;
-        replica.apply(&s3, &kin).unwrap();
-        let c = view.on_snapshot(model(&replica, &kin), &s3, &[(1, before)], t + 200.0);
+        let before = view.pose(w.at(t + 200.0), 1, t + 200.0).unwrap().pos;
+        w.replica.apply(&s3, &w.kin).unwrap();
+        let c = view.on_snapshot(w.at(t + 200.0), &s3, &[(1, before)], t + 200.0);
         assert!(!c[0].eased);
-        assert_eq!(view.pose(model(&replica, &kin), 1, t + 200.0).unwrap().pos.x, 900.0);
+        assert_eq!(view.pose(w.at(t + 200.0), 1, t + 200.0).unwrap().pos.x, 900.0);
     }
 
-    /// The clock follows snapshots smoothly and resyncs when far off.
+    /// The own ship is drawn where the prediction has it, ahead of the server's present, and
+    /// an input shows on the very next frame; another ship stays at the present.
     #[test]
-    fn clock_smooths_jitter() {
-        let mut c = RenderClock::default();
-        c.on_snapshot(300, 5000.0, 60);
-        assert_eq!(c.tick_at(5000.0), Some(300.0));
-        c.on_snapshot(303, 5060.0, 60); // 10 ms late: measured offset 0.6 tick lower
-        let t = c.tick_at(5060.0).unwrap();
-        assert!((t - 303.54).abs() < 1e-6, "{t}");
-        c.on_snapshot(900, 5100.0, 60);
-        assert_eq!(c.tick_at(5100.0), Some(900.0));
+    fn the_own_ship_answers_the_next_frame() {
+        let mut w = World::new(100);
+        let rest = ship(0.0, 0.0);
+        let snap = Snapshot {
+            tick: 100,
+            entered: vec![
+                EntityEnter { id: 7, kind: EntityKind::Ship, state: rest },
+                EntityEnter { id: 8, kind: EntityKind::Ship, state: ship(50.0, 60.0) },
+            ],
+            ..Default::default()
+        };
+        w.replica.apply(&snap, &w.kin).unwrap();
+        w.prediction.reset(w.kin, 7);
+        w.prediction.on_snapshot(&snap, Some(rest), 0.0);
+        let mut view = View::default();
+        view.on_snapshot(w.at(0.0), &snap, &[], 0.0);
+        let still = view.pose(w.at(10.0), 7, 10.0).unwrap();
+        assert_eq!(still.pos, glam::Vec2::ZERO);
+        // Turn left, stamped for the own ship's next tick (105 + 1).
+        w.clock.advance(10.0);
+        let tick = w.clock.stamp();
+        assert_eq!(tick, 106);
+        w.prediction.sent(Input { seq: 1, tick, turn: 1, ..Input::default() }, 10.0);
+        let next_frame = 10.0 + MS_PER_TICK;
+        let turned = view.pose(w.at(next_frame), 7, next_frame).unwrap();
+        assert!(turned.rot.y > 0.0, "the nose turned on the next frame: {:?}", turned.rot);
+        // The other ship is at the present (tick 100 + 1.6), not at the own tick.
+        let other = view.pose(w.at(next_frame), 8, next_frame).unwrap();
+        let at_present = w.kin.advance(&ship(50.0, 60.0), EntityKind::Ship, 1).position().x;
+        assert!((other.pos.x - at_present).abs() < 1.0, "{} vs {at_present}", other.pos.x);
     }
 }

@@ -109,6 +109,10 @@ impl GameClient {
         set(&o, "max_correction_10s", d.max_correction_10s.into());
         set(&o, "asteroid_corrections_10s", (d.asteroid_corrections_10s as f64).into());
         set(&o, "max_asteroid_correction_10s", d.max_asteroid_correction_10s.into());
+        set(&o, "own_corrections_10s", (d.own_corrections_10s as f64).into());
+        set(&o, "max_own_correction_10s", d.max_own_correction_10s.into());
+        set(&o, "input_ack_ms", d.input_ack_ms.map_or(JsValue::NULL, JsValue::from));
+        set(&o, "lead_ticks", d.lead_ticks.into());
         set(&o, "entities", (d.entities as f64).into());
         set(&o, "bullets", (d.bullets as f64).into());
         // A number, not a BigInt: ids stay far below 2^53, and pages and tests compare and print it.

@@ -4,7 +4,7 @@
 
 use crate::sim::PHASES;
 use shared::protocol::{
-    EntityId, EntityKind, Leaderboard, LeaderboardEntry, PlayerId, ServerMsg, Tick, ViewRect, WorldStatus,
+    EntityId, EntityKind, InputAck, Leaderboard, LeaderboardEntry, PlayerId, ServerMsg, Tick, ViewRect, WorldStatus,
 };
 use shared::quant::QState;
 use std::collections::HashMap;
@@ -38,8 +38,8 @@ pub struct FrameEntity {
 pub struct PlayerFrame {
     /// The player's current ship, if alive.
     pub ship: Option<EntityId>,
-    /// Highest input sequence number applied.
-    pub input_ack: u32,
+    /// The newest input applied, for the player's snapshots.
+    pub ack: InputAck,
     /// The point every view this player is served must contain: its ship, or where its last
     /// ship was (see [`crate::net::interest::anchored`]).
     pub anchor: [f32; 2],
@@ -144,6 +144,11 @@ pub struct SimTiming {
     pub tick_secs_sum: f64,
     /// Bodies found with a non-finite state and removed (should stay 0: inputs are validated).
     pub nonfinite_bodies: u64,
+    /// Inputs that came after the tick they named and were applied at once (cumulative).
+    pub late_inputs: u64,
+    /// Inputs that named a tick beyond `MAX_INPUT_LEAD_TICKS` ahead and were applied at that
+    /// bound (cumulative).
+    pub early_inputs: u64,
     /// Mean duration of each phase over the last [`TICK_WINDOW`] ticks, milliseconds, in
     /// [`crate::sim::PHASES`] order.
     pub phase_ms_mean: [f32; PHASES.len()],

@@ -231,6 +231,20 @@ const PUBLISHED: &[Figure] = &[
         read: |s| int(s.frame.timing.nonfinite_bodies),
     },
     Figure {
+        json: "late_inputs",
+        prom: "asteroids_late_inputs_total",
+        kind: Kind::Counter,
+        help: "Inputs that reached the simulation after the tick they named and were applied at once.",
+        read: |s| int(s.frame.timing.late_inputs),
+    },
+    Figure {
+        json: "early_inputs",
+        prom: "asteroids_early_inputs_total",
+        kind: Kind::Counter,
+        help: "Inputs that named a tick more than MAX_INPUT_LEAD_TICKS ahead and were applied at that bound.",
+        read: |s| int(s.frame.timing.early_inputs),
+    },
+    Figure {
         json: "dropped_events",
         prom: "asteroids_dropped_events_total",
         kind: Kind::Counter,

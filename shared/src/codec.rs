@@ -202,7 +202,7 @@ mod tests {
     fn client_round_trip() {
         let msgs = [
             hello(),
-            ClientMsg::Input(Input { seq: 7, thrust: true, turn: -1, fire: true }),
+            ClientMsg::Input(Input { seq: 7, tick: 0, thrust: true, turn: -1, fire: true }),
             ClientMsg::View(ViewRect { center: [1.5, -2.0], size: [1920.0, 1080.0] }),
             ClientMsg::Ping { nonce: 99 },
         ];
@@ -220,7 +220,7 @@ mod tests {
         assert_eq!(decode_client(&bytes), Err(DecodeError::TrailingBytes { extra: 1 }));
         let nan = ClientMsg::View(ViewRect { center: [f32::NAN, 0.0], size: [1.0, 1.0] });
         assert!(matches!(decode_client(&encode_client(&nan)), Err(DecodeError::Invalid(_))));
-        let turn = ClientMsg::Input(Input { seq: 1, thrust: false, turn: 5, fire: false });
+        let turn = ClientMsg::Input(Input { seq: 1, tick: 0, thrust: false, turn: 5, fire: false });
         assert!(matches!(decode_client(&encode_client(&turn)), Err(DecodeError::Invalid(_))));
         assert!(matches!(decode_client(&[200]), Err(DecodeError::Malformed(_))));
         assert!(matches!(decode_client(&[]), Err(DecodeError::Malformed(_))));
@@ -247,7 +247,7 @@ mod tests {
             ("[a-zA-Z0-9 ._-]{1,20}", proptest::option::of("[a-f0-9]{0,64}"), any::<u32>())
                 .prop_map(|(name, token, v)| ClientMsg::Hello(Hello { protocol_version: v, name, token })),
             (any::<u32>(), any::<bool>(), -1i8..=1, any::<bool>())
-                .prop_map(|(seq, thrust, turn, fire)| ClientMsg::Input(Input { seq, thrust, turn, fire })),
+                .prop_map(|(seq, thrust, turn, fire)| ClientMsg::Input(Input { seq, tick: 0, thrust, turn, fire })),
             (finite(), finite(), 0.0f32..1.0e5, 0.0f32..1.0e5)
                 .prop_map(|(x, y, w, h)| ClientMsg::View(ViewRect { center: [x, y], size: [w, h] })),
             any::<u32>().prop_map(|nonce| ClientMsg::Ping { nonce }),
@@ -304,7 +304,7 @@ mod tests {
         /// Valid messages with one byte flipped or cut decode to an error or a valid message.
         #[test]
         fn mutated_messages_never_panic(seq in any::<u32>(), at in any::<prop::sample::Index>(), byte in any::<u8>(), cut in any::<bool>()) {
-            let mut bytes = encode_client(&ClientMsg::Input(Input { seq, thrust: true, turn: 1, fire: false }));
+            let mut bytes = encode_client(&ClientMsg::Input(Input { seq, tick: 0, thrust: true, turn: 1, fire: false }));
             let i = at.index(bytes.len());
             if cut { bytes.truncate(i) } else { bytes[i] = byte }
             if let Ok(msg) = decode_client(&bytes) {

@@ -21,7 +21,7 @@
 //! [`closed_form`] gives the same motion for whole ticks as a formula; it uses `powi` and is for
 //! visuals and documentation only, never for state.
 
-use crate::constants::{DT_SECS, MAX_LINEAR_SPEED, SUBSTEPS};
+use crate::constants::{BULLET_RADIUS, BULLET_SPEED, DT_SECS, MAX_LINEAR_SPEED, MUZZLE_GAP, SHIP_RADIUS, SUBSTEPS};
 use crate::entity::EntityKind;
 use crate::quant::{Body, Ctrl, QState};
 use glam::Vec2;
@@ -190,17 +190,32 @@ impl Kinematics {
 
     /// The state `frac` (in `[0, 1]`) of the way through the tick after `state`, for
     /// rendering between ticks: the next tick is predicted exactly and the pose is
-    /// interpolated towards it (positions linearly, the rotation pair linearly then
-    /// renormalized). Returns (position, (cos, sin)).
+    /// interpolated towards it (see [`lerp_pose`]). Returns (position, (cos, sin)).
     pub fn render_pose(&self, state: &QState, kind: EntityKind, frac: f32) -> (Vec2, Vec2) {
-        let a = state.body();
-        let b = self.tick(state, kind).body();
-        let frac = frac.clamp(0.0, 1.0);
-        let pos = a.pos + (b.pos - a.pos) * frac;
-        let rot = a.rot + (b.rot - a.rot) * frac;
-        let len = rot.length();
-        (pos, if len > f32::EPSILON { rot / len } else { Vec2::X })
+        lerp_pose(state, &self.tick(state, kind), frac)
     }
+
+    /// The bullet a ship fires from `ship` (its state at the end of the tick before the shot):
+    /// from the muzzle, at [`BULLET_SPEED`] along the nose plus the ship's own velocity. The
+    /// server spawns exactly this, and the bullet then moves with the rest of the tick; a
+    /// client predicting its own shots calls the same function.
+    pub fn shot(&self, ship: &Body) -> Body {
+        let nose = ship.rot.normalize_or(Vec2::X);
+        let pos = ship.pos + nose * (SHIP_RADIUS + BULLET_RADIUS + MUZZLE_GAP);
+        Body { pos, vel: ship.vel + nose * BULLET_SPEED, rot: nose, angvel: 0.0 }
+    }
+}
+
+/// The pose `frac` (in `[0, 1]`) of the way from state `a` to state `b` one tick later, for
+/// rendering between ticks: positions linearly, the rotation pair linearly then renormalized.
+/// Returns (position, (cos, sin)).
+pub fn lerp_pose(a: &QState, b: &QState, frac: f32) -> (Vec2, Vec2) {
+    let (a, b) = (a.body(), b.body());
+    let frac = frac.clamp(0.0, 1.0);
+    let pos = a.pos + (b.pos - a.pos) * frac;
+    let rot = a.rot + (b.rot - a.rot) * frac;
+    let len = rot.length();
+    (pos, if len > f32::EPSILON { rot / len } else { Vec2::X })
 }
 
 /// The closed form of damped coasting over `n` whole ticks, with `r = 1/(1 + dt·c)`:

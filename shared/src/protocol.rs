@@ -26,7 +26,7 @@ pub type Tick = u32;
 pub enum ClientMsg {
     /// First message on a connection; anything else first is a protocol error.
     Hello(Hello),
-    /// The pilot's intent; applied at the next tick (at most one per ship per tick).
+    /// The pilot's intent, for the tick it names (see [`Input::tick`]).
     Input(Input),
     /// The part of the world the client wants to see.
     View(ViewRect),
@@ -53,6 +53,13 @@ pub struct Hello {
 pub struct Input {
     /// Increases with every input the client sends; stale or replayed ones are ignored.
     pub seq: u32,
+    /// The tick whose step it drives first: the client predicted its own ship with it from
+    /// this tick on. The server applies it at exactly this tick when it arrives in time, and
+    /// otherwise at the earliest tick it can, never in the past and never before an input sent
+    /// earlier on the connection; a tick more than
+    /// [`crate::constants::MAX_INPUT_LEAD_TICKS`] ahead is brought back to that bound. The
+    /// snapshot's [`InputAck`] says when it was applied.
+    pub tick: Tick,
     /// Main engine on.
     pub thrust: bool,
     /// −1 (clockwise), 0 or +1 (counter-clockwise).
@@ -232,14 +239,29 @@ pub struct Rejected {
 pub struct Snapshot {
     /// The tick this snapshot describes; strictly increasing on a connection.
     pub tick: Tick,
-    /// The highest input sequence number applied so far for this client's ship.
-    pub input_ack: u32,
+    /// The newest of this client's inputs applied at or before `tick`.
+    pub ack: InputAck,
     /// Entities new to the client, with their full state.
     pub entered: Vec<EntityEnter>,
     /// Known entities whose state differs from the client's prediction.
     pub changed: Vec<EntityUpdate>,
     /// Entities the client must forget: out of view or destroyed.
     pub left: Vec<EntityId>,
+}
+
+/// Which input a snapshot's state already contains, and how early it reached the simulation:
+/// what a client needs to replay only the inputs after it, and to keep its inputs just early
+/// enough (its clock's lead over the server's).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputAck {
+    /// Its sequence number (0: none yet on this connection).
+    pub seq: u32,
+    /// The tick it was applied at: the tick it named, unless it came late.
+    pub tick: Tick,
+    /// How many ticks before the tick it named it reached the simulation: its tick less the
+    /// tick that took it in (negative: late by that many ticks, and applied at once instead).
+    /// Clamped to the range of an `i16`.
+    pub margin: i16,
 }
 
 /// An entity entering a client's view.

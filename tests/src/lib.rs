@@ -195,7 +195,7 @@ impl Client {
 
     /// Sends an input.
     pub async fn input(&mut self, seq: u32, thrust: bool, turn: i8, fire: bool) -> anyhow::Result<()> {
-        self.send(&ClientMsg::Input(Input { seq, thrust, turn, fire })).await
+        self.send(&ClientMsg::Input(Input { seq, tick: 0, thrust, turn, fire })).await
     }
 
     /// The next server message (WebSocket control frames are skipped), within [`RECV_TIMEOUT`].

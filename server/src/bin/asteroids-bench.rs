@@ -52,10 +52,11 @@ fn join(game: &mut Game, name: &str) -> Pilot {
 }
 
 /// A pilot that thrusts most of the time, weaves, and fires.
-fn autopilot((player, session): Pilot, tick: u32, phase: u32) -> SimEvent {
+fn autopilot((player, session): Pilot, tick: u32, phase: u32, for_tick: u32) -> SimEvent {
     let t = tick + phase * 37;
     let input = Input {
         seq: tick,
+        tick: for_tick,
         thrust: t % 240 < 180,
         turn: [0, 1, 0, -1][(t / 60 % 4) as usize],
         fire: t % 20 < 10 && std::env::var_os("BENCH_NO_FIRE").is_none(),
@@ -69,14 +70,16 @@ fn tick_time(asteroids: usize, ships: u32, ai_pilots: usize, ticks: u32) {
     // AI pilots join one per tick: the warm-up lets them all in, so the run measures them flying.
     let warmup = 120.max(ai_pilots as u32 + 60);
     for t in 0..warmup {
-        tick(&mut game, players.iter().map(|&p| autopilot(p, t, p.0)));
+        let next = game.tick_number() + 1;
+        tick(&mut game, players.iter().map(|&p| autopilot(p, t, p.0, next)));
     }
     let mut samples = Vec::with_capacity(ticks as usize);
     let mut phase_totals = [0.0f64; PHASES.len()];
     let (mut frame_total, mut frames) = (0.0f64, 0u32);
     for t in warmup..warmup + ticks {
         let started = Instant::now();
-        tick(&mut game, players.iter().map(|&p| autopilot(p, t, p.0)));
+        let next = game.tick_number() + 1;
+        tick(&mut game, players.iter().map(|&p| autopilot(p, t, p.0, next)));
         if is_snapshot_tick(game.tick_number(), DEFAULT_SNAPSHOT_HZ) {
             let built = Instant::now();
             std::hint::black_box(game.frame(SimTiming::default()));
@@ -135,7 +138,8 @@ fn downlink(asteroids: usize, seconds: u32) {
     let mut center = [0.0f32, 0.0];
     let mut had_ship = true;
     for t in 0..seconds * TICK_HZ {
-        let events = others.iter().map(|&p| autopilot(p, t, p.0)).chain([autopilot(me, t, 0)]);
+        let next = game.tick_number() + 1;
+        let events = others.iter().map(|&p| autopilot(p, t, p.0, next)).chain([autopilot(me, t, 0, next)]);
         tick(&mut game, events);
         if !is_snapshot_tick(game.tick_number(), DEFAULT_SNAPSHOT_HZ) {
             continue;
@@ -150,7 +154,7 @@ fn downlink(asteroids: usize, seconds: u32) {
         }
         had_ship = ship.is_some();
         let view = ViewRect { center, size: [1920.0, 1080.0] };
-        let snap = interest.diff(&frame, &view, 0).expect("frames advance");
+        let snap = interest.diff(&frame, &view, Default::default()).expect("frames advance");
         let full = Interest::full_state(&frame, &view);
         in_view += full.entered.len() as u64;
         diff_bytes += wire_len(snap);
@@ -176,7 +180,8 @@ fn fanout(asteroids: usize, clients: u32, seconds: u32) {
     let (mut secs, mut snapshots, mut bytes, mut entities) = (0.0f64, 0u64, 0u64, 0u64);
     let mut per_tick_us = Vec::new();
     for t in 0..warmup + seconds * TICK_HZ {
-        tick(&mut game, pilots.iter().map(|&p| autopilot(p, t, p.0)));
+        let next = game.tick_number() + 1;
+        tick(&mut game, pilots.iter().map(|&p| autopilot(p, t, p.0, next)));
         if !is_snapshot_tick(game.tick_number(), DEFAULT_SNAPSHOT_HZ) {
             continue;
         }
@@ -191,7 +196,7 @@ fn fanout(asteroids: usize, clients: u32, seconds: u32) {
                 *center = at;
             }
             let view = ViewRect { center: *center, size: [1920.0, 1080.0] };
-            let snap = interest.diff(&frame, &view, pf.input_ack).expect("frames advance");
+            let snap = interest.diff(&frame, &view, pf.ack).expect("frames advance");
             tick_bytes += std::hint::black_box(encode_server(&ServerMsg::Snapshot(snap))).len() as u64;
             if t >= warmup {
                 entities += interest.known() as u64;

@@ -682,7 +682,7 @@ async fn send_loop(
                     if served != asked {
                         state.stats.views_moved.fetch_add(1, Ordering::Relaxed);
                     }
-                    if let Some(snap) = interest.diff(&frame, &served, player.input_ack) {
+                    if let Some(snap) = interest.diff(&frame, &served, player.ack) {
                         state.stats.snapshots.fetch_add(1, Ordering::Relaxed);
                         conn.snapshots.fetch_add(1, Ordering::Relaxed);
                         conn.entities_in_view.store(interest.known() as u32, Ordering::Relaxed);

@@ -3,7 +3,7 @@
 //! list, [`super::PHASES`] and the code in sync):
 //!
 //! 1. **inbound** (`inbound.rs`): the events drained from sessions: join (or resume), leave,
-//!    input;
+//!    input (scheduled for the tick it names); then the inputs due now take effect;
 //! 2. **pilots** (`pilots.rs`): AI pilots are added or removed to keep the configured number
 //!    of ships less the humans online, and each decides (ten times a second) the same
 //!    `Input` a human sends;
@@ -26,6 +26,7 @@
 //! ticks, publishes a frame ([`Game::frame`], `publish.rs`).
 
 use super::entities::Entities;
+use super::inbound::InputCounts;
 use super::outbox::{Outbox, ScoreSink, Undelivered};
 use super::players::Players;
 use super::{SimEvent, PHASES};
@@ -96,6 +97,8 @@ pub struct Game {
     collector: ChannelEventCollector,
     /// Bodies found non-finite after a step and removed (cumulative).
     pub(super) nonfinite_removed: u64,
+    /// Inputs brought into bounds (cumulative).
+    pub(super) input_counts: InputCounts,
     /// The leaderboard, re-encoded only when it changes.
     pub(super) leaderboard: Arc<PublishedLeaderboard>,
     /// Duration of each phase of the last tick, seconds, in [`PHASES`] order (the loop fills
@@ -122,6 +125,7 @@ impl Game {
             unshielded: Vec::new(),
             collector: ChannelEventCollector::new(contacts_tx, force_tx, tear_tx),
             nonfinite_removed: 0,
+            input_counts: InputCounts::default(),
             leaderboard: Arc::new(PublishedLeaderboard::new(Leaderboard::default())),
             phase_secs: [0.0; PHASES.len()],
             config,
@@ -139,6 +143,7 @@ impl Game {
         self.tick += 1;
         let mut laps = Laps::start();
         self.inbound(events);
+        self.apply_due_inputs();
         laps.lap(&mut self.phase_secs, Phase::Inbound);
         self.pilots();
         laps.lap(&mut self.phase_secs, Phase::Pilots);

@@ -4,14 +4,32 @@
 //! still in the world (detached, or on an older connection), hands that player to the new
 //! connection: same ship, position and score. A leave detaches a player with an identity for
 //! the resume window, or removes a guest at once. A revoke removes the identity's player at
-//! once and dismisses its connection. An input replaces the player's latest one
-//! (at most one applies per ship per tick: the newest).
+//! once and dismisses its connection.
+//!
+//! An input is scheduled for the tick it names ([`shared::protocol::Input::tick`]): the client
+//! already predicts its own ship with it from that tick on, so applying it then makes the
+//! prediction exact. One that comes late applies at once (this tick: never in the past, no
+//! rewinds), one that names a tick too far ahead at [`MAX_INPUT_LEAD_TICKS`], and none before
+//! an input sent earlier on the connection; of several due at one tick, the newest wins. After
+//! the events, [`Game::apply_due_inputs`] makes each player's due input the one in effect and
+//! records it as the acknowledgement its snapshots carry.
 
 use super::events::{Dismissal, Joined, SimEvent, PLAYER_EVENT_CAPACITY};
 use super::game::Game;
-use super::players::Player;
-use shared::protocol::{GameEvent, Input, PlayerId};
+use super::players::{PendingInput, Player};
+use shared::constants::MAX_INPUT_LEAD_TICKS;
+use shared::protocol::{GameEvent, Input, InputAck, PlayerId};
 use tokio::sync::{mpsc, oneshot};
+
+/// Inputs the simulation brought into bounds, cumulative (published in the frame's timing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InputCounts {
+    /// Inputs that named a tick already simulated, applied at once instead (a client whose
+    /// lead over the server is too short for its link's jitter or a stall).
+    pub late: u64,
+    /// Inputs that named a tick more than [`MAX_INPUT_LEAD_TICKS`] ahead, applied at that bound.
+    pub too_early: u64,
+}
 
 /// Largest accepted step between a player's consecutive input sequence numbers. A client
 /// numbers its inputs one by one, and TCP delivers them in order, so only a forged sequence
@@ -50,8 +68,11 @@ impl Game {
                 p.mailbox = mailbox;
                 p.dismiss = Some(dismiss);
                 // The new connection numbers its inputs from 1 again (a reloaded page, a
-                // second tab): its first input sets the sequence.
+                // second tab): its first input sets the sequence, and it has acknowledged
+                // nothing yet.
                 p.input_seq = 0;
+                p.pending.clear();
+                p.ack = InputAck::default();
                 id
             }
             None => {
@@ -119,6 +140,7 @@ impl Game {
             p.dismiss = None;
             p.detached_until = Some(self.tick + window);
             p.input = Input { seq: p.input.seq, ..Input::default() };
+            p.pending.clear();
             if let Some(ship) = p.ship {
                 self.entities.set_tangible(ship, false);
             }
@@ -129,14 +151,42 @@ impl Game {
 
     /// Replayed and reordered inputs are ignored, and so are ones from too far in the future
     /// (they would block every honest input after them); the first input of a session sets
-    /// the sequence. Within a tick the latest wins, so at most one input per ship applies.
+    /// the sequence. An accepted input waits for its tick (see the module docs); one due at the
+    /// same tick as the input before it replaces that one.
     fn input(&mut self, player: PlayerId, session: u64, input: Input) {
+        let now = self.tick;
         let Some(p) = self.players.get_mut(player).filter(|p| p.session == session) else { return };
         let first = p.input_seq == 0;
         let next = input.seq > p.input_seq && input.seq - p.input_seq <= MAX_INPUT_SEQ_JUMP;
-        if (first && input.seq > 0) || next {
-            p.input_seq = input.seq;
-            p.input = input;
+        if !((first && input.seq > 0) || next) {
+            return;
+        }
+        p.input_seq = input.seq;
+        let margin = (i64::from(input.tick) - i64::from(now)).clamp(i16::MIN.into(), i16::MAX.into()) as i16;
+        let latest = now + MAX_INPUT_LEAD_TICKS;
+        if input.tick < now {
+            self.input_counts.late += 1;
+        } else if input.tick > latest {
+            self.input_counts.too_early += 1;
+        }
+        let after_previous = p.pending.back().map_or(now, |q| q.at);
+        let at = input.tick.clamp(now, latest).max(after_previous);
+        if p.pending.back().is_some_and(|q| q.at == at) {
+            p.pending.pop_back();
+        }
+        p.pending.push_back(PendingInput { input, at, margin });
+    }
+
+    /// Phase 1's last step: every player's inputs due at this tick are applied (the newest
+    /// one wins) and acknowledged. AI pilots decide afterwards, in phase 2.
+    pub(super) fn apply_due_inputs(&mut self) {
+        let now = self.tick;
+        for (_, p) in self.players.iter_mut() {
+            while p.pending.front().is_some_and(|q| q.at <= now) {
+                let Some(due) = p.pending.pop_front() else { break };
+                p.input = due.input;
+                p.ack = InputAck { seq: due.input.seq, tick: now, margin: due.margin };
+            }
         }
     }
 

@@ -7,10 +7,7 @@
 
 use super::entities::Spawn;
 use super::game::Game;
-use glam::Vec2;
-use shared::constants::{
-    BULLET_LIFETIME_TICKS, BULLET_RADIUS, BULLET_SPEED, FIRE_COOLDOWN_TICKS, MUZZLE_GAP, SHIP_RADIUS,
-};
+use shared::constants::{BULLET_LIFETIME_TICKS, FIRE_COOLDOWN_TICKS};
 use shared::protocol::{EntityKind, PlayerId};
 use shared::quant::{Body, Ctrl};
 
@@ -38,9 +35,7 @@ impl Game {
             let body = ship.state.body();
             if fires {
                 p.next_fire = self.tick + FIRE_COOLDOWN_TICKS;
-                let nose = body.rot.normalize_or(Vec2::X);
-                let pos = body.pos + nose * (SHIP_RADIUS + BULLET_RADIUS + MUZZLE_GAP);
-                shots.push((id, Body { pos, vel: body.vel + nose * BULLET_SPEED, rot: nose, angvel: 0.0 }));
+                shots.push((id, self.kin.shot(&body)));
             }
         }
         for (owner, body) in shots {

@@ -218,7 +218,7 @@ impl Game {
             && distance - target.kind.radius() < FIRE_RANGE
             && self.tick >= p.life_started + HOLD_FIRE_TICKS
             && (target.kind != EntityKind::Ship || self.shootable(target));
-        Input { seq: 0, thrust, turn, fire }
+        Input { seq: 0, tick: self.tick, thrust, turn, fire }
     }
 }
 

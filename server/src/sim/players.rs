@@ -9,9 +9,20 @@ use super::events::Dismissal;
 use super::outbox::{Outbox, ScoreDelta};
 use super::pilots::Pilot;
 use shared::constants::{KILL_REPEAT_WINDOW_TICKS, MIN_VICTIM_POINTS, POINTS_PER_KILL};
-use shared::protocol::{EntityId, GameEvent, Input, PlayerId, Score, Tick};
-use std::collections::HashMap;
+use shared::protocol::{EntityId, GameEvent, Input, InputAck, PlayerId, Score, Tick};
+use std::collections::{HashMap, VecDeque};
 use tokio::sync::{mpsc, oneshot};
+
+/// An input accepted for a later tick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PendingInput {
+    /// The input.
+    pub input: Input,
+    /// The tick it applies at.
+    pub at: Tick,
+    /// Its acknowledgement's margin (see [`InputAck::margin`]).
+    pub margin: i16,
+}
 
 /// One player.
 #[derive(Debug)]
@@ -29,10 +40,15 @@ pub struct Player {
     /// Where the last ship was when it spawned or was destroyed: the player's views stay
     /// around it while no ship flies.
     pub anchor: [f32; 2],
-    /// Latest input accepted (the one applied at the next tick).
+    /// The input in effect: the last one applied.
     pub input: Input,
     /// Highest input sequence number accepted this session; older or equal ones are replays.
     pub input_seq: u32,
+    /// Inputs accepted but not yet due, by the tick they apply at (strictly increasing, each
+    /// at most [`shared::constants::MAX_INPUT_LEAD_TICKS`] ahead, so at most that many).
+    pub pending: VecDeque<PendingInput>,
+    /// The newest input applied, for the player's snapshots.
+    pub ack: InputAck,
     /// The first tick at which the ship may fire again.
     pub next_fire: Tick,
     /// The tick at which the ship's spawn protection ends (sooner if its pilot fires).
@@ -78,6 +94,8 @@ impl Player {
             anchor: [0.0, 0.0],
             input: Input::default(),
             input_seq: 0,
+            pending: VecDeque::new(),
+            ack: InputAck::default(),
             next_fire: 0,
             shield_until: 0,
             respawn_at: None,

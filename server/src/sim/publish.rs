@@ -5,7 +5,7 @@ use super::game::Game;
 use crate::frame::{Frame, FrameEntity, PlayerFrame, SimTiming};
 
 impl Game {
-    /// The world now, with the loop's `timing` (this adds the bodies removed as non-finite).
+    /// The world now, with the loop's `timing` (this adds the bodies removed as non-finite and the inputs brought into bounds).
     pub fn frame(&self, timing: SimTiming) -> Frame {
         let entities = self.entities.iter().map(|e| FrameEntity {
             id: e.id,
@@ -20,10 +20,15 @@ impl Game {
             .map(|(id, p)| {
                 let ship = p.ship.and_then(|s| self.entities.get(s));
                 let anchor = ship.map_or(p.anchor, |s| s.state.position().into());
-                (id, PlayerFrame { ship: p.ship, input_ack: p.input_seq, anchor })
+                (id, PlayerFrame { ship: p.ship, ack: p.ack, anchor })
             })
             .collect();
-        let timing = SimTiming { nonfinite_bodies: self.nonfinite_removed, ..timing };
+        let timing = SimTiming {
+            nonfinite_bodies: self.nonfinite_removed,
+            late_inputs: self.input_counts.late,
+            early_inputs: self.input_counts.too_early,
+            ..timing
+        };
         let slots = self.entities.slot_bound();
         Frame::new(self.tick, entities, slots, players, self.config.arena_half_size, timing, self.leaderboard.clone())
     }

@@ -53,8 +53,8 @@ fn shooting_splits_asteroids_and_scores() {
     let s = ship(&game.frame(Default::default()), &me).expect("ship");
     let nose = s.state.body().rot;
     let target = game.spawn_asteroid(EntityKind::AsteroidLarge, s.state.body().pos + nose * 200.0, Some(Vec2::ZERO));
-    tick(&mut game, [sent(&me, Input { seq: 1, thrust: false, turn: 0, fire: true })]);
-    tick(&mut game, [sent(&me, Input { seq: 2, thrust: false, turn: 0, fire: false })]);
+    tick(&mut game, [sent(&me, Input { seq: 1, tick: 0, thrust: false, turn: 0, fire: true })]);
+    tick(&mut game, [sent(&me, Input { seq: 2, tick: 0, thrust: false, turn: 0, fire: false })]);
     for _ in 0..30 {
         tick(&mut game, []);
     }
@@ -134,7 +134,7 @@ fn spawn_protection_holds_for_its_time_or_until_the_pilot_fires() {
 
     let mut game = empty_world();
     let me = join(&mut game, "Trigger");
-    tick(&mut game, [sent(&me, Input { seq: 1, thrust: false, turn: 0, fire: true })]);
+    tick(&mut game, [sent(&me, Input { seq: 1, tick: 0, thrust: false, turn: 0, fire: true })]);
     let s = ship(&game.frame(Default::default()), &me).expect("ship");
     assert!(!s.state.ctrl.shielded(), "firing ends the protection");
     assert!(game.frame(Default::default()).entities.iter().any(|e| e.kind == EntityKind::Bullet), "and fires");
@@ -166,7 +166,7 @@ fn bullets_pass_through_a_shielded_ship() {
         let far = pa.pos.distance(pb.pos) > 300.0;
         let fire = aligned && !far;
         aimed_while_shielded += (fire && sb.state.ctrl.shielded()) as u32;
-        tick(&mut game, [sent(&a, Input { seq, thrust: aligned && far, turn, fire })]);
+        tick(&mut game, [sent(&a, Input { seq, tick: 0, thrust: aligned && far, turn, fire })]);
         if drain(&mut b).iter().any(|e| matches!(e, GameEvent::ShipDestroyed { .. })) {
             died_at = Some(game.tick_number());
         }
@@ -204,7 +204,7 @@ fn shooting_a_ship_is_a_kill() {
         };
         let aligned = pa.rot.dot(to) > 0.999;
         let far = pa.pos.distance(pb.pos) > 500.0;
-        let input = Input { seq, thrust: aligned && far, turn, fire: aligned && !far };
+        let input = Input { seq, tick: 0, thrust: aligned && far, turn, fire: aligned && !far };
         tick(&mut game, [sent(&a, input)]);
     }
     let eb = drain(&mut b);
@@ -223,11 +223,11 @@ fn at_most_one_input_per_tick_latest_wins() {
     let mut game = empty_world();
     let me = join(&mut game, "Flooder");
     let inputs: Vec<SimEvent> = (1..=10u32)
-        .map(|seq| sent(&me, Input { seq, thrust: seq % 2 == 1, turn: if seq == 10 { -1 } else { 1 }, fire: false }))
+        .map(|seq| sent(&me, Input { seq, tick: 0, thrust: seq % 2 == 1, turn: if seq == 10 { -1 } else { 1 }, fire: false }))
         .collect();
     tick(&mut game, inputs);
     let frame = game.frame(Default::default());
-    assert_eq!(frame.players[&me.player_id].input_ack, 10);
+    assert_eq!(frame.players[&me.player_id].ack.seq, 10);
     let ctrl = ship(&frame, &me).unwrap().state.ctrl;
     assert!(!ctrl.thrust() && ctrl.turn() == -1, "only input 10 (no thrust, turning right) applied: {ctrl:?}");
 }
@@ -239,15 +239,15 @@ fn future_input_sequence_numbers_are_ignored() {
     use asteroids_server::sim::MAX_INPUT_SEQ_JUMP;
     let mut game = empty_world();
     let me = join(&mut game, "Forger");
-    let input = |seq, thrust| sent(&me, Input { seq, thrust, turn: 0, fire: false });
+    let input = |seq, thrust| sent(&me, Input { seq, tick: 0, thrust, turn: 0, fire: false });
     tick(&mut game, [input(5, false)]);
     tick(&mut game, [input(5 + MAX_INPUT_SEQ_JUMP + 1, true)]);
     let frame = game.frame(Default::default());
-    assert_eq!(frame.players[&me.player_id].input_ack, 5, "the forged number was ignored");
+    assert_eq!(frame.players[&me.player_id].ack.seq, 5, "the forged number was ignored");
     assert!(!ship(&frame, &me).unwrap().state.ctrl.thrust());
     tick(&mut game, [input(6, true)]);
     let frame = game.frame(Default::default());
-    assert_eq!(frame.players[&me.player_id].input_ack, 6);
+    assert_eq!(frame.players[&me.player_id].ack.seq, 6);
     assert!(ship(&frame, &me).unwrap().state.ctrl.thrust(), "honest inputs still apply");
 }
 
@@ -256,10 +256,10 @@ fn future_input_sequence_numbers_are_ignored() {
 fn stale_inputs_are_ignored() {
     let mut game = empty_world();
     let me = join(&mut game, "Replayer");
-    let input = |seq, thrust| sent(&me, Input { seq, thrust, turn: 0, fire: false });
+    let input = |seq, thrust| sent(&me, Input { seq, tick: 0, thrust, turn: 0, fire: false });
     tick(&mut game, [input(10, true), input(5, false), input(10, false)]);
     let frame = game.frame(Default::default());
-    assert_eq!(frame.players[&me.player_id].input_ack, 10);
+    assert_eq!(frame.players[&me.player_id].ack.seq, 10);
     assert!(ship(&frame, &me).unwrap().state.ctrl.thrust(), "seq 10 (thrust) held; 5 and the replayed 10 ignored");
 }
 
@@ -273,7 +273,7 @@ fn despawned_entities_leave_no_collider_behind() {
     for t in 1..=900u32 {
         let events: Vec<SimEvent> = pilots
             .iter()
-            .map(|p| sent(p, Input { seq: t, thrust: t % 120 < 60, turn: if t % 90 < 30 { 1 } else { 0 }, fire: true }))
+            .map(|p| sent(p, Input { seq: t, tick: 0, thrust: t % 120 < 60, turn: if t % 90 < 30 { 1 } else { 0 }, fire: true }))
             .collect();
         tick(&mut game, events);
         let (bodies, colliders) = game.physics_census();
@@ -295,7 +295,7 @@ fn fire_rate_and_top_speed_are_enforced() {
     let me = join(&mut game, "Cheater");
     for seq in 1..=60u32 {
         // A new input every tick, fire held: the client asks for a shot every tick.
-        let input = Input { seq, thrust: false, turn: 0, fire: true };
+        let input = Input { seq, tick: 0, thrust: false, turn: 0, fire: true };
         tick(&mut game, [sent(&me, input)]);
     }
     let (_, _, bullets) = game.census();
@@ -303,7 +303,7 @@ fn fire_rate_and_top_speed_are_enforced() {
     assert!(bullets >= 4, "it did fire ({bullets})");
     let max_speed = game.kinematics().ship_max_speed;
     for seq in 61..=900u32 {
-        let input = Input { seq, thrust: true, turn: 0, fire: false };
+        let input = Input { seq, tick: 0, thrust: true, turn: 0, fire: false };
         tick(&mut game, [sent(&me, input)]);
         let frame = game.frame(Default::default());
         if let Some(s) = ship(&frame, &me) {

@@ -37,7 +37,7 @@ async fn garbage_is_counted_then_closed_1008() {
     steady.view(w.ship_position, [1920.0, 1080.0]).await.unwrap();
     let (mut bad, _) = Client::join(server.local_addr(), "Vandal").await.unwrap();
     let nan_view = encode_client(&ClientMsg::View(ViewRect { center: [f32::NAN, 0.0], size: [f32::INFINITY, 1.0] }));
-    let mut bad_turn = encode_client(&ClientMsg::Input(Input { seq: 1, thrust: true, turn: 1, fire: false }));
+    let mut bad_turn = encode_client(&ClientMsg::Input(Input { seq: 1, tick: 0, thrust: true, turn: 1, fire: false }));
     let last = bad_turn.len() - 2;
     bad_turn[last] = 7; // turn = 7
     let mut truncated = encode_client(&ClientMsg::Ping { nonce: 123_456 });

@@ -121,7 +121,7 @@ fn ai_pilots_kill_and_are_killed_by_the_rules() {
             .iter()
             .find(|e| e.kind == EntityKind::Ship && Some(e.id) != frame.players[&me.player_id].ship)
             .map(|e| e.state.body().pos);
-        let mut input = Input { seq: t + 1, thrust: false, turn: 0, fire: false };
+        let mut input = Input { seq: t + 1, tick: 0, thrust: false, turn: 0, fire: false };
         if let (Some(body), Some(target)) = (mine, other) {
             let nose = body.rot.normalize_or(Vec2::X);
             let want = (target - body.pos).normalize_or(nose);

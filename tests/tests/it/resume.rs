@@ -90,7 +90,7 @@ async fn a_reloaded_page_controls_the_ship_at_once() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let acked = |server: &asteroids_server::Server| {
-        server.latest_frame().players.get(&w.player_id).map_or(0, |p| p.input_ack)
+        server.latest_frame().players.get(&w.player_id).map_or(0, |p| p.ack.seq)
         // 0: not yet in a frame
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -107,7 +107,7 @@ async fn a_reloaded_page_controls_the_ship_at_once() {
     loop {
         let frame = server.latest_frame();
         let ship = frame.entity(w.ship_id).expect("the ship is still there");
-        if frame.players[&w.player_id].input_ack == 1 && ship.state.ctrl.thrust() && ship.state.ctrl.turn() == 1 {
+        if frame.players[&w.player_id].ack.seq == 1 && ship.state.ctrl.thrust() && ship.state.ctrl.turn() == 1 {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "the new page's first input never applied");

@@ -193,14 +193,14 @@ fn baseline_survives_skipped_frames() {
     let mut diffs = 0;
     let mut tick_of_next_diff = 1;
     for t in 1..3000u32 {
-        let input = Input { seq: t, thrust: t % 200 < 120, turn: [1, 0, -1][(t / 50 % 3) as usize], fire: t % 7 == 0 };
+        let input = Input { seq: t, tick: 0, thrust: t % 200 < 120, turn: [1, 0, -1][(t / 50 % 3) as usize], fire: t % 7 == 0 };
         game.tick([SimEvent::Input { player, session, input }]);
         game.deliver(None);
         if t == tick_of_next_diff {
             tick_of_next_diff += 1 + (next() % 120) as u32;
             let frame = game.frame(Default::default());
             let view = ViewRect { center: [((t / 500) as f32 - 3.0) * 400.0, 0.0], size: [1920.0, 1080.0] };
-            let snap = interest.diff(&frame, &view, 0).expect("newer frame");
+            let snap = interest.diff(&frame, &view, Default::default()).expect("newer frame");
             replica.apply(&snap, &kin).expect("applies");
             assert_exact(&replica, &truth_in_view(&frame, &view), frame.tick);
             diffs += 1;
