@@ -264,7 +264,10 @@ mod tests {
     }
 
     fn at_rest() -> QState {
-        QState::from_body(&Body { pos: glam::Vec2::ZERO, vel: glam::Vec2::ZERO, rot: glam::Vec2::X, angvel: 0.0 }, Ctrl(0))
+        QState::from_body(
+            &Body { pos: glam::Vec2::ZERO, vel: glam::Vec2::ZERO, rot: glam::Vec2::X, angvel: 0.0 },
+            Ctrl(0),
+        )
     }
 
     fn input(seq: u32, tick: Tick, thrust: bool, turn: i8, fire: bool) -> Input {
@@ -331,7 +334,7 @@ mod tests {
         assert_eq!(r.correction, Some((0.0, true)));
         assert_eq!((r.shots_matched, r.shots_dropped), (shots120.len() as u32, 0));
         assert!(p.is_own_bullet(50) && p.unacked() == 1);
-        assert_eq!(r.acked.map(|(ms, m)| (ms, m)), Some((28.0, 2)));
+        assert_eq!(r.acked, Some((28.0, 2)));
         p.extend_to(140);
         assert_eq!(p.state(140), Some(truth), "replayed from the new base, the same future");
     }

@@ -7,14 +7,14 @@
 //! [`Session::replica`] or [`Session::model`] (the replica with the constants needed to
 //! predict it), so there is exactly one copy of what the server said.
 
+use crate::clock::Clock;
+use crate::predict::{Prediction, Reconciled};
 use shared::codec::{encode_client, DecodeError};
 use shared::kinematics::Kinematics;
 use shared::protocol::{
     ClientMsg, DeathCause, EntityId, GameEvent, Hello, Input, Leaderboard, RejectReason, Score, ServerMsg, Snapshot,
     ViewRect, Welcome,
 };
-use crate::clock::Clock;
-use crate::predict::{Prediction, Reconciled};
 use shared::quant::QState;
 use shared::replica::{ApplyError, Correction, Replica};
 use std::collections::VecDeque;

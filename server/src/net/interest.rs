@@ -175,7 +175,10 @@ mod tests {
         let mut interest = Interest::new();
         let first =
             frame(1, vec![rock(1, 0, 0.0, 1), rock(2, 1, 100.0, 1), rock(3, 2, 200.0, 1), rock(4, 3, 300.0, 1)]);
-        assert_eq!(ids(&interest.diff(&first, &view, InputAck::default()).unwrap()), (vec![1, 2, 3, 4], vec![], vec![]));
+        assert_eq!(
+            ids(&interest.diff(&first, &view, InputAck::default()).unwrap()),
+            (vec![1, 2, 3, 4], vec![], vec![])
+        );
         // 1 removed and its slot 0 given to 9; 2 changed; 3 flew out of view; 4 coasts.
         let second =
             frame(2, vec![rock(9, 0, 50.0, 2), rock(2, 1, 100.0, 2), rock(3, 2, 900.0, 1), rock(4, 3, 300.0, 1)]);

@@ -223,7 +223,9 @@ fn at_most_one_input_per_tick_latest_wins() {
     let mut game = empty_world();
     let me = join(&mut game, "Flooder");
     let inputs: Vec<SimEvent> = (1..=10u32)
-        .map(|seq| sent(&me, Input { seq, tick: 0, thrust: seq % 2 == 1, turn: if seq == 10 { -1 } else { 1 }, fire: false }))
+        .map(|seq| {
+            sent(&me, Input { seq, tick: 0, thrust: seq % 2 == 1, turn: if seq == 10 { -1 } else { 1 }, fire: false })
+        })
         .collect();
     tick(&mut game, inputs);
     let frame = game.frame(Default::default());
@@ -273,7 +275,12 @@ fn despawned_entities_leave_no_collider_behind() {
     for t in 1..=900u32 {
         let events: Vec<SimEvent> = pilots
             .iter()
-            .map(|p| sent(p, Input { seq: t, tick: 0, thrust: t % 120 < 60, turn: if t % 90 < 30 { 1 } else { 0 }, fire: true }))
+            .map(|p| {
+                sent(
+                    p,
+                    Input { seq: t, tick: 0, thrust: t % 120 < 60, turn: if t % 90 < 30 { 1 } else { 0 }, fire: true },
+                )
+            })
             .collect();
         tick(&mut game, events);
         let (bodies, colliders) = game.physics_census();

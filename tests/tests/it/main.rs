@@ -15,6 +15,8 @@
 //! - `pilots`: AI pilots: filling the world less the humans, flying and firing by the players'
 //!   rules, killing and being killed, never stored, marked in the leaderboard; seen over the socket.
 //! - `kinematics_vs_rapier`: the shared motion model against real rapier bodies.
+//! - `prediction`: inputs applied at the tick they name (late, too early, in order), and the
+//!   page's own-ship prediction exact at every snapshot through a jittery and a stalling link.
 //! - `snapshots`: exact reconstruction of the server's state from diffs, view clamping,
 //!   enter/leave, skipped frames.
 //! - `swarm`: the load-test bots against the real server.
@@ -30,6 +32,7 @@ mod hostile;
 mod identities;
 mod kinematics_vs_rapier;
 mod pilots;
+mod prediction;
 mod resume;
 mod scores;
 mod slow_reader;

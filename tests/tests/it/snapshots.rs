@@ -193,7 +193,8 @@ fn baseline_survives_skipped_frames() {
     let mut diffs = 0;
     let mut tick_of_next_diff = 1;
     for t in 1..3000u32 {
-        let input = Input { seq: t, tick: 0, thrust: t % 200 < 120, turn: [1, 0, -1][(t / 50 % 3) as usize], fire: t % 7 == 0 };
+        let input =
+            Input { seq: t, tick: 0, thrust: t % 200 < 120, turn: [1, 0, -1][(t / 50 % 3) as usize], fire: t % 7 == 0 };
         game.tick([SimEvent::Input { player, session, input }]);
         game.deliver(None);
         if t == tick_of_next_diff {
