@@ -14,6 +14,6 @@ scripts/build-client.sh
 
 echo "== browser end-to-end test"
 bash scripts/setup.sh --browser-test
-cargo build --release -p asteroids-server --bin asteroids-server -p asteroids-bots --bin asteroids-bots
+cargo build --release -p asteroids-server --bin asteroids-server -p asteroids-bots --bin asteroids-bots --bin asteroids-link
 node --test tests/e2e/
 echo "test.sh: all passed"

@@ -179,10 +179,12 @@ impl Client {
 
     /// Figures for the debug object and the F3 overlay.
     pub fn debug_stats(&mut self, now_ms: f64) -> DebugStats {
-        let ship = match (self.session.ship_id, self.session.model()) {
-            (Some(id), Some(model)) => self.view.pose(model, id, now_ms).map(|p| p.pos.into()),
+        let pose = match (self.session.ship_id, self.session.model()) {
+            (Some(id), Some(model)) => self.view.pose(model, id, now_ms),
             _ => None,
         };
+        let ship = pose.map(|p| p.pos.into());
+        let ship_heading = pose.map(|p| p.rot.y.atan2(p.rot.x));
         let (s, st) = (&self.session, &self.stats);
         let replica = s.replica();
         DebugStats {
@@ -210,6 +212,7 @@ impl Client {
             entities: replica.entities().len(),
             bullets: replica.entities().values().filter(|k| k.kind == EntityKind::Bullet).count(),
             ship,
+            ship_heading,
             ship_id: s.ship_id,
             tick: replica.tick(),
             score: s.score.points,

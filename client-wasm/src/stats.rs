@@ -141,6 +141,8 @@ pub struct DebugStats {
     pub bullets: usize,
     /// The own ship's drawn position, if it is in view.
     pub ship: Option<[f32; 2]>,
+    /// The own ship's drawn heading, radians (counter-clockwise from +x), if it is in view.
+    pub ship_heading: Option<f32>,
     /// The own ship's id.
     pub ship_id: Option<shared::protocol::EntityId>,
     /// The tick of the last snapshot.

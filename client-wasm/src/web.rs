@@ -124,6 +124,7 @@ impl GameClient {
             s.into()
         });
         set(&o, "ship", ship);
+        set(&o, "ship_heading", d.ship_heading.map_or(JsValue::NULL, |a| JsValue::from(a as f64)));
         set(&o, "tick", d.tick.map_or(JsValue::NULL, JsValue::from));
         set(&o, "score", d.score.into());
         o.into()
