@@ -4,7 +4,8 @@
 //! stutters) to the server's present ([`crate::clock`]), except the player's own ship and its
 //! bullets, drawn a little further ahead, where the own ship's prediction ([`crate::predict`])
 //! has them; plus, for an entity whose drawn position a snapshot changed, the visual error at
-//! that moment, eased away over [`BLEND_MS`] (or dropped, a snap, beyond [`SNAP_DISTANCE`]).
+//! that moment, eased away over [`BLEND_MS`] or longer, at most [`MAX_EASE_SPEED`] (or
+//! dropped, a snap, beyond [`SNAP_DISTANCE`]).
 
 use crate::predict::MAX_PREDICTION_TICKS;
 use crate::session::Model;
@@ -14,8 +15,12 @@ use shared::quant::Ctrl;
 use shared::replica::Known;
 use std::collections::HashMap;
 
-/// Time over which a correction's visual error is eased away, milliseconds.
+/// Shortest time over which a correction's visual error is eased away, milliseconds.
 pub const BLEND_MS: f64 = 150.0;
+/// Fastest a correction is eased away, world units per second (half a ship's top speed): a
+/// larger error takes longer than [`BLEND_MS`], so that after a stall the catch-up is seen as
+/// motion a body could have, not as a dash.
+pub const MAX_EASE_SPEED: f64 = 210.0;
 /// A correction larger than this (world units) is shown at once instead of eased: a
 /// teleport, not an error worth hiding.
 pub const SNAP_DISTANCE: f32 = 150.0;
@@ -46,6 +51,7 @@ pub struct Pose {
 struct Blend {
     offset: glam::Vec2,
     at_ms: f64,
+    over_ms: f64,
 }
 
 /// One visible correction, for stats.
@@ -114,7 +120,7 @@ impl View {
 
     fn blend_offset(&mut self, id: EntityId, now_ms: f64) -> glam::Vec2 {
         let Some(b) = self.blends.get(&id) else { return glam::Vec2::ZERO };
-        let left = 1.0 - (now_ms - b.at_ms) / BLEND_MS;
+        let left = 1.0 - (now_ms - b.at_ms) / b.over_ms;
         if left <= 0.0 {
             self.blends.remove(&id);
             return glam::Vec2::ZERO;
@@ -217,7 +223,8 @@ impl View {
             let distance = error.length();
             let eased = distance <= SNAP_DISTANCE;
             if eased && distance > 0.0 {
-                self.blends.insert(id, Blend { offset: error, at_ms: now_ms });
+                let over_ms = BLEND_MS.max(1000.0 * distance as f64 / MAX_EASE_SPEED);
+                self.blends.insert(id, Blend { offset: error, at_ms: now_ms, over_ms });
             }
             corrections.push(Correction { id, kind: now.kind, distance, eased });
         }
@@ -347,6 +354,37 @@ mod tests {
         let c = view.on_snapshot(w.at(t + 200.0), &s3, &[(1, before)], t + 200.0);
         assert!(!c[0].eased);
         assert_eq!(view.pose(w.at(t + 200.0), 1, t + 200.0).unwrap().pos.x, 900.0);
+    }
+
+    /// A large correction (a ship that turned during a stall) is eased no faster than
+    /// MAX_EASE_SPEED: the catch-up looks like motion, not a dash.
+    #[test]
+    fn large_corrections_ease_no_faster_than_a_body_moves() {
+        let mut w = World::new(10);
+        let mut view = View::default();
+        let s1 = Snapshot {
+            tick: 10,
+            entered: vec![EntityEnter { id: 1, kind: EntityKind::AsteroidSmall, state: ship(0.0, 0.0) }],
+            ..Default::default()
+        };
+        w.replica.apply(&s1, &w.kin).unwrap();
+        view.on_snapshot(w.at(0.0), &s1, &[], 0.0);
+        let before = view.pose(w.at(0.0), 1, 0.0).unwrap().pos;
+        let s2 =
+            Snapshot { tick: 11, changed: vec![EntityUpdate { id: 1, state: ship(120.0, 0.0) }], ..Default::default() };
+        w.replica.apply(&s2, &w.kin).unwrap();
+        view.on_snapshot(w.at(0.0), &s2, &[(1, before)], 0.0);
+        let mut last = view.pose(w.at(0.0), 1, 0.0).unwrap().pos.x;
+        assert_eq!(last, 0.0, "no pop");
+        let mut now = 0.0;
+        while last < 120.0 {
+            now += MS_PER_TICK;
+            let x = view.pose(w.at(now), 1, now).unwrap().pos.x;
+            assert!(x - last <= (MAX_EASE_SPEED * MS_PER_TICK / 1000.0) as f32 + 1e-3, "a frame moved {}", x - last);
+            last = x;
+            assert!(now < 1000.0, "still easing after a second");
+        }
+        assert!(now >= 1000.0 * 120.0 / MAX_EASE_SPEED - MS_PER_TICK, "eased over {now} ms");
     }
 
     /// The own ship is drawn where the prediction has it, ahead of the server's present, and
