@@ -122,20 +122,10 @@ impl Prediction {
     /// starts again from it.
     pub fn on_snapshot(&mut self, snap: &Snapshot, own: Option<QState>, now_ms: f64) -> Reconciled {
         let mut out = Reconciled::default();
-        let newly = self.unacked.iter().position(|s| s.input.seq == snap.ack.seq);
-        if let Some(i) = newly {
-            let sent = self.unacked[i];
-            out.acked = Some((now_ms - sent.sent_ms, snap.ack.margin));
-            self.in_effect = sent.input;
-            self.unacked.drain(..=i);
-        } else {
-            // Older than anything kept (or a new connection's 0): nothing to forget.
-            self.unacked.retain(|s| s.input.seq > snap.ack.seq);
-        }
         if let (Some((base, _)), Some(actual)) = (self.base, own) {
             if snap.tick > base && snap.tick - base <= MAX_PREDICTION_TICKS {
-                // The prediction for this tick, with what was known before the snapshot (and
-                // the ack: an input now acknowledged was replayed at its named tick).
+                // The prediction for this tick, with what was known before the snapshot: every
+                // input sent, each at the tick it named.
                 self.extend_to(snap.tick);
                 let predicted = self.states[(snap.tick - base) as usize];
                 let distance = predicted.position().distance(actual.position());
@@ -145,6 +135,18 @@ impl Prediction {
                 let due: Vec<Shot> = self.shots.iter().copied().filter(|s| s.tick <= snap.tick).collect();
                 self.match_shots(&due, snap, &mut out);
             }
+        }
+        // The snapshot's state contains the acknowledged input and those before it: only the
+        // later ones are replayed from now on.
+        let newly = self.unacked.iter().position(|s| s.input.seq == snap.ack.seq);
+        if let Some(i) = newly {
+            let sent = self.unacked[i];
+            out.acked = Some((now_ms - sent.sent_ms, snap.ack.margin));
+            self.in_effect = sent.input;
+            self.unacked.drain(..=i);
+        } else {
+            // Older than anything kept (or a new connection's 0): nothing to forget.
+            self.unacked.retain(|s| s.input.seq > snap.ack.seq);
         }
         for id in &snap.left {
             self.own_bullets.remove(id);
@@ -337,6 +339,26 @@ mod tests {
         assert_eq!(r.acked, Some((28.0, 2)));
         p.extend_to(140);
         assert_eq!(p.state(140), Some(truth), "replayed from the new base, the same future");
+    }
+
+    /// A snapshot that acknowledges an input the prediction had not yet reached (no frame
+    /// drew it: a bot predicts only at snapshots) is measured against the prediction made
+    /// with every input at its own tick, not with the acknowledged one from the base on.
+    #[test]
+    fn an_input_acknowledged_before_it_was_predicted_is_measured_exactly() {
+        let kin = kin();
+        let mut p = Prediction::default();
+        p.reset(kin, 7);
+        let first = input(1, 98, true, 1, false);
+        p.sent(first, 0.0);
+        let (at100, _) = server(&kin, at_rest(), 90, 100, &[first]);
+        let ack = |seq, tick| InputAck { seq, tick, margin: 3 };
+        p.on_snapshot(&Snapshot { tick: 100, ack: ack(1, 98), ..Snapshot::default() }, Some(at100), 10.0);
+        let second = input(2, 102, false, -1, false);
+        p.sent(second, 20.0);
+        let (at103, _) = server(&kin, at100, 100, 103, &[first, second]);
+        let r = p.on_snapshot(&Snapshot { tick: 103, ack: ack(2, 102), ..Snapshot::default() }, Some(at103), 30.0);
+        assert_eq!(r.correction, Some((0.0, true)));
     }
 
     /// An input the server applied late shows as a correction; a shot it never fired is

@@ -6,6 +6,9 @@
 //!     --stall-ms 200 --stall-every-ms 5000
 //! # then open http://127.0.0.1:8081/
 //! ```
+//!
+//! Once it listens it prints `listening addr=IP:PORT` on stdout, as the server does, so a
+//! script can wait for it (and learn the port of `--listen 127.0.0.1:0`).
 
 use asteroids_bots::link::{serve, Direction, Link, Stall};
 use clap::Parser;
@@ -53,7 +56,10 @@ async fn main() -> anyhow::Result<()> {
     });
     let link = Link { delay: Duration::from_millis(a.delay_ms), jitter: Duration::from_millis(a.jitter_ms), stall };
     let listener = tokio::net::TcpListener::bind(a.listen).await?;
-    eprintln!("asteroids-link: {} -> {} with {link:?}", listener.local_addr()?, a.upstream);
+    let addr = listener.local_addr()?;
+    // The readiness line scripts wait for, in the server's words (tests/e2e/harness.mjs).
+    println!("listening addr={addr}");
+    eprintln!("asteroids-link: {addr} -> {} with {link:?}", a.upstream);
     serve(listener, a.upstream, link, a.seed).await;
     Ok(())
 }
