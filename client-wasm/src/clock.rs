@@ -86,6 +86,8 @@ pub struct Clock {
     lead: Slewed,
     /// Round trip, milliseconds: the latest answered ping (or the assumption).
     rtt_ms: f64,
+    /// Whether a ping has been answered yet (until then `rtt_ms` is an assumption).
+    rtt_measured: bool,
     /// Margins reported by acknowledgements: (page time, ticks), oldest first.
     margins: VecDeque<(f64, f64)>,
     /// When the lead last came down, milliseconds.
@@ -107,6 +109,7 @@ impl Clock {
             half_rtt: Slewed::at(half),
             lead: Slewed::at(2.0 * half + TARGET_MARGIN_TICKS),
             rtt_ms: ASSUMED_RTT_MS,
+            rtt_measured: false,
             margins: VecDeque::new(),
             lowered_ms: 0.0,
             last_stamp: 0,
@@ -142,6 +145,8 @@ impl Clock {
 
     /// A ping came back after `rtt_ms`.
     pub fn on_rtt(&mut self, rtt_ms: f64) {
+        let first = !self.rtt_measured;
+        self.rtt_measured = true;
         self.rtt_ms = rtt_ms;
         let rtt = rtt_ms * self.ticks_per_ms;
         self.half_rtt.target = rtt * 0.5;
@@ -150,6 +155,13 @@ impl Clock {
         self.lead.target = self.lead.target.max(rtt + MIN_MARGIN_TICKS);
         if self.margins.is_empty() {
             self.lead.target = rtt + TARGET_MARGIN_TICKS;
+        }
+        if first {
+            // The first measurement replaces the assumption at once: the ship has only just
+            // spawned (at rest), and slewing from a guess to a slow link's lead would take
+            // seconds of inputs arriving late.
+            self.half_rtt.value = self.half_rtt.target;
+            self.lead.value = self.lead.target;
         }
     }
 
@@ -272,8 +284,12 @@ mod tests {
     fn lead_adapts_to_the_margins_the_server_reports() {
         let mut c = Clock::new(60);
         c.on_arrival(1000, 0.0);
+        c.on_rtt(300.0);
+        assert!((c.lead.value - (18.0 + TARGET_MARGIN_TICKS)).abs() < 1e-9, "the first measurement is taken at once");
+        // Before any input was acknowledged the lead follows the round trip, slewing.
         c.on_rtt(100.0);
         assert!((c.lead.target - (6.0 + TARGET_MARGIN_TICKS)).abs() < 1e-9);
+        assert!(c.lead.value > c.lead.target, "slews down, does not jump");
         c.on_margin(-2, 100.0);
         let raised = c.lead.target;
         assert!((raised - (8.0 + 4.0)).abs() < 1e-9, "{raised}");
