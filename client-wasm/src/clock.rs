@@ -8,8 +8,9 @@
 //!   nothing faster (the delay really grew).
 //! - **The own ship's tick**, the present plus the way up plus a margin: the tick an input
 //!   sent now should name so that it reaches the simulation just before that tick. It runs
-//!   [`Clock::lead`] ticks ahead of the arrival clock. The lead starts at the measured round
-//!   trip plus [`TARGET_MARGIN_TICKS`], and the server's acknowledgements then say how early
+//!   [`Clock::lead`] ticks ahead of the arrival clock. The lead starts at the round trip (the
+//!   quickest ping of [`RTT_WINDOW_MS`]: a stall delays pongs, not inputs) plus
+//!   [`TARGET_MARGIN_TICKS`], and the server's acknowledgements then say how early
 //!   each input really came ([`shared::protocol::InputAck::margin`]): one that came with
 //!   less than [`MIN_MARGIN_TICKS`] to spare raises the lead at once by the shortfall; a
 //!   lead that left more than the target to spare for [`MARGIN_WINDOW_MS`] comes down a
@@ -43,6 +44,11 @@ pub const MIN_MARGIN_TICKS: f64 = 1.0;
 pub const MARGIN_WINDOW_MS: f64 = 3000.0;
 /// How much the lead comes down (ticks) when every margin of the window was larger than needed.
 pub const LEAD_STEP_DOWN_TICKS: f64 = 0.5;
+/// The longest lead (ticks): short of the server's bound on how far ahead an input may name
+/// its tick, beyond which it would be applied early.
+pub const MAX_LEAD_TICKS: f64 = MAX_INPUT_LEAD_TICKS as f64 - 1.0;
+/// The window over which the quickest ping sets the round trip, milliseconds (five pings).
+pub const RTT_WINDOW_MS: f64 = 10_000.0;
 /// The round trip assumed until the first ping is answered, milliseconds.
 pub const ASSUMED_RTT_MS: f64 = 100.0;
 
@@ -84,10 +90,10 @@ pub struct Clock {
     half_rtt: Slewed,
     /// Ticks the own ship's clock runs ahead of the arrival clock.
     lead: Slewed,
-    /// Round trip, milliseconds: the latest answered ping (or the assumption).
+    /// Round trip, milliseconds: the quickest of [`RTT_WINDOW_MS`] (or the assumption).
     rtt_ms: f64,
-    /// Whether a ping has been answered yet (until then `rtt_ms` is an assumption).
-    rtt_measured: bool,
+    /// Round trips measured within [`RTT_WINDOW_MS`]: (page time, milliseconds), oldest first.
+    rtts: VecDeque<(f64, f64)>,
     /// Margins reported by acknowledgements: (page time, ticks), oldest first.
     margins: VecDeque<(f64, f64)>,
     /// When the lead last came down, milliseconds.
@@ -109,7 +115,7 @@ impl Clock {
             half_rtt: Slewed::at(half),
             lead: Slewed::at(2.0 * half + TARGET_MARGIN_TICKS),
             rtt_ms: ASSUMED_RTT_MS,
-            rtt_measured: false,
+            rtts: VecDeque::new(),
             margins: VecDeque::new(),
             lowered_ms: 0.0,
             last_stamp: 0,
@@ -143,18 +149,21 @@ impl Clock {
         }
     }
 
-    /// A ping came back after `rtt_ms`.
-    pub fn on_rtt(&mut self, rtt_ms: f64) {
-        let first = !self.rtt_measured;
-        self.rtt_measured = true;
-        self.rtt_ms = rtt_ms;
-        let rtt = rtt_ms * self.ticks_per_ms;
+    /// A ping sent at `now_ms − rtt_ms` came back now.
+    pub fn on_rtt(&mut self, rtt_ms: f64, now_ms: f64) {
+        let first = self.rtts.is_empty();
+        self.rtts.push_back((now_ms, rtt_ms));
+        while self.rtts.len() > 1 && self.rtts.front().is_some_and(|&(t, _)| now_ms - t > RTT_WINDOW_MS) {
+            self.rtts.pop_front();
+        }
+        // The quickest round trip of the window: a pong delayed by a stall of the way down
+        // says nothing about how early inputs must leave (the margins say that).
+        self.rtt_ms = self.rtts.iter().map(|&(_, r)| r).fold(f64::MAX, f64::min);
+        let rtt = self.rtt_ms * self.ticks_per_ms;
         self.half_rtt.target = rtt * 0.5;
-        // The lead can never be shorter than the way there and back, whatever the margins
-        // said under an earlier, faster link.
-        self.lead.target = self.lead.target.max(rtt + MIN_MARGIN_TICKS);
         if self.margins.is_empty() {
-            self.lead.target = rtt + TARGET_MARGIN_TICKS;
+            // Nothing acknowledged yet: the round trip is all there is to go by.
+            self.lead.target = (rtt + TARGET_MARGIN_TICKS).min(MAX_LEAD_TICKS);
         }
         if first {
             // The first measurement replaces the assumption at once: the ship has only just
@@ -172,10 +181,9 @@ impl Clock {
         while self.margins.front().is_some_and(|&(t, _)| now_ms - t > MARGIN_WINDOW_MS) {
             self.margins.pop_front();
         }
-        let max_lead = f64::from(MAX_INPUT_LEAD_TICKS) - 1.0;
         if margin < MIN_MARGIN_TICKS {
             // Late, or nearly: raise the lead by what was missing, and the margin's target.
-            self.lead.target = (self.lead.target + TARGET_MARGIN_TICKS - margin).min(max_lead);
+            self.lead.target = (self.lead.target + TARGET_MARGIN_TICKS - margin).min(MAX_LEAD_TICKS);
             self.lowered_ms = now_ms;
             return;
         }
@@ -284,10 +292,10 @@ mod tests {
     fn lead_adapts_to_the_margins_the_server_reports() {
         let mut c = Clock::new(60);
         c.on_arrival(1000, 0.0);
-        c.on_rtt(300.0);
+        c.on_rtt(300.0, 0.0);
         assert!((c.lead.value - (18.0 + TARGET_MARGIN_TICKS)).abs() < 1e-9, "the first measurement is taken at once");
         // Before any input was acknowledged the lead follows the round trip, slewing.
-        c.on_rtt(100.0);
+        c.on_rtt(100.0, 50.0);
         assert!((c.lead.target - (6.0 + TARGET_MARGIN_TICKS)).abs() < 1e-9);
         assert!(c.lead.value > c.lead.target, "slews down, does not jump");
         c.on_margin(-2, 100.0);
@@ -299,6 +307,18 @@ mod tests {
             c.on_margin(9, 200.0 + i as f64 * 200.0);
         }
         assert!(c.lead.target < raised && c.lead.target >= 6.0 + MIN_MARGIN_TICKS, "{}", c.lead.target);
+    }
+
+    /// A pong delayed by a stall of the way down moves neither the present nor the lead.
+    #[test]
+    fn a_delayed_pong_moves_nothing() {
+        let mut c = Clock::new(60);
+        c.on_arrival(1000, 0.0);
+        c.on_rtt(100.0, 100.0);
+        c.on_margin(2, 200.0);
+        let (lead, half) = (c.lead.target, c.half_rtt.target);
+        c.on_rtt(2100.0, 2300.0);
+        assert_eq!((c.lead.target, c.half_rtt.target), (lead, half));
     }
 
     /// Stamps never go back, even when the lead comes down.

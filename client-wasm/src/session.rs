@@ -411,7 +411,7 @@ impl Session {
                     self.pending_pings.drain(..=i);
                     let rtt_ms = now_ms - sent_ms;
                     self.rtt_ms = Some(rtt_ms);
-                    self.clock.on_rtt(rtt_ms);
+                    self.clock.on_rtt(rtt_ms, now_ms);
                     return Ok(Applied::Pong { rtt_ms });
                 }
             }

@@ -11,11 +11,12 @@ pub const PROTOCOL_VERSION: u32 = 5;
 /// Simulation ticks per second.
 pub const TICK_HZ: u32 = 60;
 
-/// Furthest ahead of the server's tick an input may name its tick (half a second): a client
-/// keeps its inputs just ahead of the server by its round trip and jitter, far less than this.
+/// Furthest ahead of the server's tick an input may name its tick (a second): a client keeps
+/// its inputs just ahead of the server by its round trip and jitter, so this covers links up
+/// to a round trip of most of a second.
 /// An input naming a later tick is applied at this bound instead and counted
 /// (`inputs_too_early`), so the server never holds more than this many inputs per player.
-pub const MAX_INPUT_LEAD_TICKS: u32 = TICK_HZ / 2;
+pub const MAX_INPUT_LEAD_TICKS: u32 = TICK_HZ;
 
 /// The fixed simulation step, in seconds. Set once in rapier's `IntegrationParameters`; the
 /// simulation never steps with a wall-clock dt.
