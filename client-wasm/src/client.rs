@@ -149,9 +149,14 @@ impl Client {
         if let Some(model) = self.session.model() {
             let poses = self.view.poses(model, now_ms);
             let own = self.session.ship_id;
+            let watched = self.session.watched.as_ref().map(|w| w.ship);
             if let Some(p) = poses.iter().find(|p| Some(p.id) == own) {
                 self.camera_center = p.pos;
-            } else if self.session.ship_status == ShipStatus::Alive {
+            } else if let Some(p) = poses.iter().find(|p| Some(p.id) == watched) {
+                // A spectator, or a pilot waiting for a new ship: the server's choice of
+                // action (the one who shot us, or the featured pilot).
+                self.camera_center = p.pos;
+            } else if self.session.ship_status == ShipStatus::Alive && own.is_some() {
                 self.camera_center = self.session.ship_hint.into();
             }
             let cam = Camera::new(self.camera_center, self.screen);
@@ -191,6 +196,7 @@ impl Client {
             phase: match s.phase {
                 Phase::Connecting => "connecting",
                 Phase::Playing => "playing",
+                Phase::Spectating => "spectating",
                 Phase::Rejected { .. } => "rejected",
                 Phase::Lost { .. } => "lost",
             },

@@ -94,6 +94,8 @@ fn debug_panel(prims: &mut Vec<Prim>, screen: Vec2, d: &DebugStats) {
 fn banner(prims: &mut Vec<Prim>, screen: Vec2, s: &Session, now_ms: f64) {
     let message = match &s.phase {
         Phase::Connecting => Some(("Connecting…".to_string(), "#e8f1ff")),
+        // The name form is the spectator's banner.
+        Phase::Spectating => None,
         Phase::Rejected { message, .. } => Some((message.clone(), "#ffb3b3")),
         Phase::Lost { reason } => Some((format!("Connection lost ({reason}): reconnecting…"), "#ffd166")),
         Phase::Playing => match &s.ship_status {

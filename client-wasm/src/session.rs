@@ -41,6 +41,8 @@ pub enum Phase {
     Connecting,
     /// Welcomed: playing.
     Playing,
+    /// Watching without playing (a spectator's connection, answered `Spectating`).
+    Spectating,
     /// The server refused us. `reload`: the page is out of date (protocol mismatch).
     Rejected {
         /// For the player.
@@ -138,8 +140,15 @@ pub struct Session {
     token: Option<String>,
     /// Where the connection stands.
     pub phase: Phase,
-    /// The server's welcome (constants, ids), once received.
+    /// The server's welcome (constants, ids), once received (players only).
     pub welcome: Option<Welcome>,
+    /// The motion constants and tick rate, from the `Welcome` or a spectator's `Spectating`.
+    constants: Option<(Kinematics, u32)>,
+    /// Watch without playing: the connection opens with `Spectate` instead of `Hello`.
+    spectator: bool,
+    /// The ship this client follows while it has none of its own (a spectator, or a player
+    /// waiting to respawn), as the server said.
+    pub watched: Option<shared::protocol::Watched>,
     /// The world in view: the one copy, read through [`Session::replica`].
     replica: Replica,
     /// The server's present and the own ship's tick.
@@ -175,6 +184,11 @@ pub struct Session {
 }
 
 impl Session {
+    /// A session that watches without playing: the page before its player joins.
+    pub fn spectator() -> Session {
+        Session { spectator: true, ..Session::new("", None) }
+    }
+
     /// A session for a player called `name` (a token continues an earlier identity).
     pub fn new(name: &str, token: Option<String>) -> Session {
         Session {
@@ -182,6 +196,9 @@ impl Session {
             token,
             phase: Phase::Connecting,
             welcome: None,
+            constants: None,
+            spectator: false,
+            watched: None,
             replica: Replica::new(),
             clock: Clock::new(shared::constants::TICK_HZ),
             prediction: Prediction::default(),
@@ -210,10 +227,10 @@ impl Session {
     /// The replica with its motion constants, clocks and the own ship's prediction, once
     /// welcomed.
     pub fn model(&self) -> Option<Model<'_>> {
-        self.welcome.as_ref().map(|w| Model {
+        self.constants.as_ref().map(|(kinematics, tick_hz)| Model {
             replica: &self.replica,
-            kinematics: &w.kinematics,
-            tick_hz: w.tick_hz,
+            kinematics,
+            tick_hz: *tick_hz,
             clock: &self.clock,
             prediction: &self.prediction,
         })
@@ -259,13 +276,22 @@ impl Session {
     pub fn on_open(&mut self) {
         self.phase = Phase::Connecting;
         self.welcome = None;
+        self.constants = None;
+        self.watched = None;
         self.replica.clear();
         self.outgoing.clear();
         self.view_sent = None;
         self.pending_pings.clear();
-        let hello =
-            Hello { protocol_version: shared::PROTOCOL_VERSION, name: self.name.clone(), token: self.token.clone() };
-        self.outgoing.push_back(encode_client(&ClientMsg::Hello(hello)));
+        let first = if self.spectator {
+            ClientMsg::Spectate { protocol_version: shared::PROTOCOL_VERSION }
+        } else {
+            ClientMsg::Hello(Hello {
+                protocol_version: shared::PROTOCOL_VERSION,
+                name: self.name.clone(),
+                token: self.token.clone(),
+            })
+        };
+        self.outgoing.push_back(encode_client(&first));
     }
 
     /// The socket closed. Unless the server rejected us, the page should reconnect.
@@ -291,7 +317,7 @@ impl Session {
             self.phase = Phase::Rejected { message, reload: false };
             return;
         }
-        if self.phase != Phase::Playing {
+        if !matches!(self.phase, Phase::Playing | Phase::Spectating) {
             self.failed_attempts += 1;
         }
         let reason = match (code, reason) {
@@ -337,7 +363,7 @@ impl Session {
             glam::Vec2::from(v.center).distance(glam::Vec2::from(view.center)) > VIEW_RESEND_DISTANCE
                 || v.size != view.size
         });
-        if moved && self.phase == Phase::Playing {
+        if moved && matches!(self.phase, Phase::Playing | Phase::Spectating) {
             self.outgoing.push_back(encode_client(&ClientMsg::View(view)));
             self.view_sent = Some(view);
         }
@@ -346,7 +372,7 @@ impl Session {
     /// Moves the clocks to `now_ms`, and sends a ping when one is due.
     pub fn poll(&mut self, now_ms: f64) {
         self.clock.advance(now_ms);
-        if self.phase == Phase::Playing && now_ms >= self.next_ping_ms {
+        if matches!(self.phase, Phase::Playing | Phase::Spectating) && now_ms >= self.next_ping_ms {
             self.ping_nonce = self.ping_nonce.wrapping_add(1);
             if self.pending_pings.len() == MAX_PENDING_PINGS {
                 self.pending_pings.pop_front();
@@ -376,6 +402,7 @@ impl Session {
                 self.ship_id = Some(w.ship_id);
                 self.ship_hint = w.ship_position;
                 self.ship_status = ShipStatus::Alive;
+                self.constants = Some((w.kinematics, w.tick_hz));
                 self.welcome = Some(w);
                 self.phase = Phase::Playing;
                 self.failed_attempts = 0;
@@ -392,7 +419,7 @@ impl Session {
                 self.phase = Phase::Rejected { message, reload };
             }
             ServerMsg::Snapshot(snapshot) => {
-                let kin = self.welcome.as_ref().map(|w| w.kinematics).ok_or(ProtocolError::SnapshotBeforeWelcome)?;
+                let kin = self.constants.map(|(k, _)| k).ok_or(ProtocolError::SnapshotBeforeWelcome)?;
                 let mut corrections = Vec::with_capacity(snapshot.changed.len());
                 self.replica
                     .apply_observed(&snapshot, &kin, |c| corrections.push(*c))
@@ -418,7 +445,7 @@ impl Session {
             ServerMsg::Event(event) => match event {
                 GameEvent::ShipDestroyed { ship_id, cause, respawn_in_ticks } => {
                     if Some(ship_id) == self.ship_id {
-                        let tick_ms = self.welcome.as_ref().map_or(1000.0 / 60.0, |w| 1000.0 / w.tick_hz as f64);
+                        let tick_ms = self.constants.map_or(1000.0 / 60.0, |(_, hz)| 1000.0 / hz as f64);
                         let cause = match cause {
                             DeathCause::Asteroid => "hit an asteroid".to_string(),
                             DeathCause::Shot { by } => format!("shot by {by}"),
@@ -442,6 +469,18 @@ impl Session {
             }
             ServerMsg::TopOnline(top) => self.leaderboard.top = top,
             ServerMsg::TopAllTime(top) => self.leaderboard.all_time = top,
+            ServerMsg::Spectating(s) => {
+                if self.phase != Phase::Connecting || !self.spectator {
+                    return Err(ProtocolError::SecondWelcome);
+                }
+                self.constants = Some((s.kinematics, s.tick_hz));
+                self.clock = Clock::new(s.tick_hz);
+                self.clock.on_arrival(s.tick, now_ms);
+                self.phase = Phase::Spectating;
+                self.failed_attempts = 0;
+                self.next_ping_ms = now_ms;
+            }
+            ServerMsg::Watching(watched) => self.watched = watched,
         }
         Ok(Applied::Other)
     }

@@ -4,7 +4,8 @@
 
 use crate::sim::PHASES;
 use shared::protocol::{
-    EntityId, EntityKind, InputAck, Leaderboard, LeaderboardEntry, PlayerId, ServerMsg, Tick, ViewRect, WorldStatus,
+    EntityId, EntityKind, InputAck, Leaderboard, LeaderboardEntry, PlayerId, ServerMsg, Tick, ViewRect, Watched,
+    WorldStatus,
 };
 use shared::quant::QState;
 use std::collections::HashMap;
@@ -40,9 +41,13 @@ pub struct PlayerFrame {
     pub ship: Option<EntityId>,
     /// The newest input applied, for the player's snapshots.
     pub ack: InputAck,
-    /// The point every view this player is served must contain: its ship, or where its last
-    /// ship was (see [`crate::net::interest::anchored`]).
+    /// The point every view this player is served must contain: its ship, or the ship it
+    /// watches while it has none, or where its last ship was (see
+    /// [`crate::net::interest::anchored`]).
     pub anchor: [f32; 2],
+    /// While the player has no ship: the ship it watches (its killer's while that flies, else
+    /// the featured pilot's), named in [`Frame::featured`] or [`Frame::watched`].
+    pub watching: Option<EntityId>,
 }
 
 /// Upper bounds of the tick-duration histogram's buckets, milliseconds (Prometheus `le`).
@@ -247,6 +252,11 @@ pub struct Frame {
     /// The current leaderboard; each part the same `Arc` until it changes, so sessions send
     /// it only then.
     pub leaderboard: Arc<PublishedLeaderboard>,
+    /// The featured pilot's ship and name: what spectators follow (the best-scoring pilot
+    /// flying; none when nobody flies).
+    pub featured: Option<Watched>,
+    /// Ships watched by players waiting to respawn (their killers), with their pilots' names.
+    pub watched: Vec<Watched>,
     grid: Grid,
     /// Index in `entities` of the entity in each slot (`u32::MAX`: none).
     by_slot: Vec<u32>,
@@ -316,7 +326,7 @@ impl Frame {
         for (index, e) in entities.iter().enumerate() {
             by_slot[e.slot as usize] = index as u32;
         }
-        Frame { tick, entities, players, timing, leaderboard, grid, by_slot }
+        Frame { tick, entities, players, timing, leaderboard, featured: None, watched: Vec::new(), grid, by_slot }
     }
 
     /// One more than the highest slot of any entity in the frame.

@@ -106,6 +106,8 @@ stats! {
     totals {
         /// Open game connections (upgraded sockets).
         connections: Gauge "asteroids_connections";
+        /// Of those, spectators: connections watching the featured pilot without playing (the page before its player joins).
+        spectators: Gauge "asteroids_spectators";
         /// Client messages rejected as invalid.
         invalid_messages: Counter "asteroids_invalid_messages_total";
         /// Names refused at the handshake for invisible characters or stacked marks (also in invalid_messages).

@@ -130,7 +130,7 @@ fn validate(msg: &ClientMsg) -> Result<(), DecodeError> {
                 return Err(DecodeError::Invalid("negative view size"));
             }
         }
-        ClientMsg::Ping { .. } => {}
+        ClientMsg::Ping { .. } | ClientMsg::Spectate { .. } => {}
     }
     Ok(())
 }

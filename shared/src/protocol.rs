@@ -35,6 +35,14 @@ pub enum ClientMsg {
         /// Echoed back unchanged.
         nonce: u32,
     },
+    /// First message on a connection that watches without playing (the page before its
+    /// player has joined): answered with `Spectating`, then snapshots of the view around the
+    /// featured pilot (see [`ServerMsg::Watching`]). The connection never plays; joining opens
+    /// a new one with `Hello`.
+    Spectate {
+        /// Must equal the server's [`crate::PROTOCOL_VERSION`].
+        protocol_version: u32,
+    },
 }
 
 /// Opens a session.
@@ -119,6 +127,38 @@ pub enum ServerMsg {
     /// The best identities of all time, best first; sent when it changes, at most every
     /// [`crate::constants::TOP_ALL_TIME_INTERVAL_MS`].
     TopAllTime(Vec<LeaderboardEntry>),
+    /// The answer to `Spectate`: what a spectator needs to draw the world.
+    Spectating(Spectating),
+    /// The ship a client without a ship of its own follows (a spectator, or a player waiting
+    /// to respawn), sent when it changes; `None`: nobody flies (the view stays at the arena's
+    /// centre), or the player has a ship again. The server serves views around it only.
+    Watching(Option<Watched>),
+}
+
+/// Everything a spectator needs to draw the world.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Spectating {
+    /// The server's protocol version.
+    pub protocol_version: u32,
+    /// The server's tick now.
+    pub tick: Tick,
+    /// Simulation ticks per second.
+    pub tick_hz: u32,
+    /// Snapshots per second the server sends.
+    pub snapshot_hz: u32,
+    /// The largest view the server honours (width, height).
+    pub max_view_size: [f32; 2],
+    /// The motion model's constants.
+    pub kinematics: Kinematics,
+}
+
+/// A ship being watched, and its pilot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Watched {
+    /// The ship.
+    pub ship: EntityId,
+    /// Its pilot's name.
+    pub name: String,
 }
 
 /// The part of the leaderboard that changes every second.

@@ -20,7 +20,10 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use shared::codec::{decode_client, encode_server, validate_name, DecodeError};
 use shared::constants::{MAX_VIEW_SIZE, TICK_HZ, TOP_ALL_TIME_INTERVAL_MS, TOP_ONLINE_INTERVAL_MS};
-use shared::protocol::{ClientMsg, GameEvent, Hello, PlayerId, RejectReason, Rejected, ServerMsg, ViewRect, Welcome};
+use shared::protocol::{
+    ClientMsg, EntityId, GameEvent, Hello, InputAck, PlayerId, RejectReason, Rejected, ServerMsg, Spectating, ViewRect,
+    Welcome,
+};
 use shared::PROTOCOL_VERSION;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -67,24 +70,79 @@ fn close(code: u16, reason: &'static str) -> Message {
 /// caps until the session is over, and passes to the player's ghost when it ends resumably.
 pub async fn serve(socket: WebSocket, state: AppState, mut slot: ConnectionSlot) {
     let (mut tx, mut rx) = socket.split();
-    if let Some((player, name, joined)) = handshake(&mut tx, &mut rx, &state, &mut slot).await {
-        tracing::debug!(player, "session started");
-        let conn = state.stats.register(player, name);
-        let session = joined.session;
-        let (reason, ending) = run(tx, rx, &state, &conn, joined).await;
-        state.stats.unregister(conn.id);
-        tracing::debug!(player, reason, ?ending, "session ended");
-        // A connection closed for breaking the rules leaves no ship waiting to be resumed, and
-        // a revoked one's player is gone already.
-        let resumable = ending == Ending::Resumable;
-        let leave = SimEvent::Leave { player, session, resumable };
-        if let Err(mpsc::error::TrySendError::Full(leave)) = state.sim.try_send(leave) {
-            // The channel is full: wait for room rather than leak the ship.
-            let _ = state.sim.send(leave).await;
+    match handshake(&mut tx, &mut rx, &state, &mut slot).await {
+        Some(Admitted::Player(player, name, joined)) => play(tx, rx, state, slot, player, name, joined).await,
+        Some(Admitted::Spectator) => {
+            tracing::debug!("spectator session started");
+            // Names cannot hold parentheses: no pilot is ever listed like this.
+            let conn = state.stats.register(0, "(spectator)".to_string());
+            state.stats.spectators.fetch_add(1, Ordering::Relaxed);
+            // Nothing is ever sent to a spectator's mailbox or dismisses it: the senders are
+            // held for the session's life so that both wait forever.
+            let (_mailbox, events) = mpsc::channel(1);
+            let (_dismiss, dismissed) = oneshot::channel();
+            let seat = Seat { role: Role::Spectator, session: 0, events, dismissed };
+            let (reason, _) = run(tx, rx, &state, &conn, seat).await;
+            state.stats.spectators.fetch_sub(1, Ordering::Relaxed);
+            state.stats.unregister(conn.id);
+            tracing::debug!(reason, "spectator session ended");
+            slot.end(false);
         }
-        // The ship waits for its pilot: so does its place under the caps.
-        slot.end(resumable);
+        None => {}
     }
+}
+
+/// Who a connection is, once the handshake is done.
+enum Admitted {
+    /// A player, its name and what the simulation answered to its join.
+    Player(PlayerId, String, Joined),
+    /// A spectator: no player, no ship.
+    Spectator,
+}
+
+/// What a session serves: a player's connection, or a spectator's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Player,
+    Spectator,
+}
+
+/// A session's place in the world: its role, its connection number (0 for a spectator), its
+/// player's events, and the simulation's word that a newer connection or a revoke ended it.
+struct Seat {
+    role: Role,
+    session: u64,
+    events: mpsc::Receiver<GameEvent>,
+    dismissed: oneshot::Receiver<Dismissal>,
+}
+
+/// Serves a player's connection to the end, then leaves the world (or waits as a ghost).
+async fn play(
+    tx: Tx,
+    rx: Rx,
+    state: AppState,
+    mut slot: ConnectionSlot,
+    player: PlayerId,
+    name: String,
+    joined: Joined,
+) {
+    tracing::debug!(player, "session started");
+    let conn = state.stats.register(player, name);
+    let session = joined.session;
+    let seat = Seat { role: Role::Player, session, events: joined.events, dismissed: joined.dismissed };
+    let (reason, ending) = run(tx, rx, &state, &conn, seat).await;
+    state.stats.unregister(conn.id);
+    tracing::debug!(player, reason, ?ending, "session ended");
+    // A connection closed for breaking the rules leaves no ship waiting to be resumed, and
+    // a revoked one's player is gone already.
+    let resumable = ending == Ending::Resumable;
+    let leave = SimEvent::Leave { player, session, resumable };
+    if let Err(mpsc::error::TrySendError::Full(leave)) = state.sim.try_send(leave) {
+        // The channel is full: wait for room rather than leak the ship.
+        let _ = state.sim.send(leave).await;
+    }
+    // The ship waits for its pilot: so does its place under the caps.
+    slot.end(resumable);
 }
 
 async fn send_now(tx: &mut Tx, msg: Message, state: &AppState) -> bool {
@@ -158,12 +216,7 @@ async fn refuse_over_cap(tx: &mut Tx, state: &AppState, refusal: Refusal) {
 
 /// Reads the `Hello`, checks it, resolves the identity (creating one only within the
 /// address's quota), settles the connection's place, and joins the simulation.
-async fn handshake(
-    tx: &mut Tx,
-    rx: &mut Rx,
-    state: &AppState,
-    slot: &mut ConnectionSlot,
-) -> Option<(PlayerId, String, Joined)> {
+async fn handshake(tx: &mut Tx, rx: &mut Rx, state: &AppState, slot: &mut ConnectionSlot) -> Option<Admitted> {
     let first = match timeout(state.limits.handshake_timeout, rx.next()).await {
         Ok(Some(Ok(Message::Binary(bytes)))) => bytes,
         Ok(Some(Ok(_))) => {
@@ -185,6 +238,7 @@ async fn handshake(
     state.stats.bytes_in.fetch_add(first.len() as u64, Ordering::Relaxed);
     let hello: Hello = match decode_client(&first) {
         Ok(ClientMsg::Hello(hello)) => hello,
+        Ok(ClientMsg::Spectate { protocol_version }) => return spectate(tx, state, slot, protocol_version).await,
         other => {
             state.stats.invalid_messages.fetch_add(1, Ordering::Relaxed);
             let why = match other {
@@ -304,7 +358,31 @@ async fn handshake(
         slot.end(true);
         return None;
     }
-    Some((player, name, joined))
+    Some(Admitted::Player(player, name, joined))
+}
+
+/// The rest of a spectator's handshake: the version, a place under the caps (a place held for a
+/// waiting ship is for its pilot, never a spectator), and `Spectating`.
+async fn spectate(tx: &mut Tx, state: &AppState, slot: &mut ConnectionSlot, version: u32) -> Option<Admitted> {
+    if version != PROTOCOL_VERSION {
+        let message = format!("this server speaks protocol {PROTOCOL_VERSION}, the client {version}: reload the page");
+        reject(tx, state, RejectReason::ProtocolMismatch { server: PROTOCOL_VERSION }, message).await;
+        return None;
+    }
+    if let Some(refusal) = slot.over_cap() {
+        refuse_over_cap(tx, state, refusal).await;
+        return None;
+    }
+    let spectating = Spectating {
+        protocol_version: PROTOCOL_VERSION,
+        tick: state.frames.borrow().tick,
+        tick_hz: TICK_HZ,
+        snapshot_hz: state.snapshot_hz,
+        max_view_size: MAX_VIEW_SIZE,
+        kinematics: state.kinematics,
+    };
+    let sent = send_now(tx, Message::Binary(encode_server(&ServerMsg::Spectating(spectating)).into()), state).await;
+    sent.then_some(Admitted::Spectator)
 }
 
 /// Whether a read failed because the message exceeded the size limit.
@@ -365,15 +443,15 @@ fn dismissed_now(dismissed: &mut oneshot::Receiver<Dismissal>) -> Option<Dismiss
 }
 
 /// Runs a session to its end; returns why it ended, and how.
-async fn run(mut tx: Tx, mut rx: Rx, state: &AppState, conn: &ConnStats, joined: Joined) -> (&'static str, Ending) {
+async fn run(mut tx: Tx, mut rx: Rx, state: &AppState, conn: &ConnStats, seat: Seat) -> (&'static str, Ending) {
     let mut closed_by_us = false;
     let mut ending = Ending::Resumable;
-    let mut dismissed_late = joined.dismissed;
+    let mut dismissed_late = seat.dismissed;
     let reason = {
         let (out_tx, out_rx) = mpsc::channel(OUTBOX_CAPACITY);
         let (view_tx, view_rx) = watch::channel(None);
-        let recv = receive_loop(&mut rx, state, conn, joined.session, view_tx, out_tx.clone());
-        let send = send_loop(&mut tx, state, conn, joined.events, view_rx, out_rx);
+        let recv = receive_loop(&mut rx, state, conn, seat.role, seat.session, view_tx, out_tx.clone());
+        let send = send_loop(&mut tx, state, conn, seat.role, seat.events, view_rx, out_rx);
         tokio::pin!(recv, send);
         tokio::select! {
             reason = &mut send => reason,
@@ -427,6 +505,7 @@ async fn receive_loop(
     rx: &mut Rx,
     state: &AppState,
     conn: &ConnStats,
+    role: Role,
     session: u64,
     view: watch::Sender<Option<ViewRect>>,
     out: mpsc::Sender<Outbound>,
@@ -500,7 +579,7 @@ async fn receive_loop(
         }
         let player = conn.player;
         match decode_client(&bytes) {
-            Ok(ClientMsg::Input(input)) => {
+            Ok(ClientMsg::Input(input)) if role == Role::Player => {
                 if state.sim.try_send(SimEvent::Input { player, session, input }).is_err() {
                     state.stats.dropped_inputs.fetch_add(1, Ordering::Relaxed);
                 }
@@ -514,7 +593,8 @@ async fn receive_loop(
                 let tick = state.frames.borrow().tick;
                 let _ = out.try_send(Outbound::Msg(ServerMsg::Pong { nonce, tick }));
             }
-            Ok(ClientMsg::Hello(_))
+            // A second handshake, or a spectator's input: not this connection's to send.
+            Ok(ClientMsg::Hello(_) | ClientMsg::Spectate { .. } | ClientMsg::Input(_))
             | Err(DecodeError::Malformed(_) | DecodeError::TrailingBytes { .. } | DecodeError::Invalid(_)) => {
                 invalid += 1;
                 state.stats.invalid_messages.fetch_add(1, Ordering::Relaxed);
@@ -605,12 +685,15 @@ async fn send_loop(
     tx: &mut Tx,
     state: &AppState,
     conn: &ConnStats,
+    role: Role,
     mut events: mpsc::Receiver<GameEvent>,
     view: watch::Receiver<Option<ViewRect>>,
     mut out: mpsc::Receiver<Outbound>,
 ) -> &'static str {
     let mut frames = state.frames.clone();
     let mut interest = Interest::new();
+    // The ship the client was last told it watches (none: it has its own, or nothing to watch).
+    let mut watching_sent: Option<EntityId> = None;
     let (mut world_sent, mut top_sent, mut all_time_sent) = (Paced::default(), Paced::default(), Paced::default());
     let every = state.limits.ping_interval;
     let mut ping_due = Instant::now() + every;
@@ -675,14 +758,32 @@ async fn send_loop(
                 ].into_iter().flatten() {
                     fed = fed && feed_counted(tx, Message::Binary(msg), state, Some(conn)).await;
                 }
+                // What this client may see: around its ship, or the ship it watches.
+                let seat = match role {
+                    Role::Player => frame.players.get(&conn.player).map(|p| (p.anchor, p.ack, p.watching)),
+                    Role::Spectator => {
+                        let ship = frame.featured.as_ref().map(|f| f.ship);
+                        let at = ship.and_then(|id| frame.entity(id)).map_or([0.0; 2], |e| e.state.position().into());
+                        Some((at, InputAck::default(), ship))
+                    }
+                };
+                if let Some((_, _, watching)) = seat.filter(|s| s.2 != watching_sent) {
+                    watching_sent = watching;
+                    let named = watching.and_then(|ship| {
+                        frame.featured.iter().chain(&frame.watched).find(|w| w.ship == ship).cloned()
+                    });
+                    let msg = Message::Binary(encode_server(&ServerMsg::Watching(named)).into());
+                    fed = fed && feed_counted(tx, msg, state, Some(conn)).await;
+                }
                 let rect = *view.borrow();
-                if let (Some(asked), Some(player)) = (rect, frame.players.get(&conn.player)) {
-                    // The view is the player's own neighbourhood, never elsewhere (no map hack).
-                    let served = anchored(&asked, player.anchor);
+                if let (Some(asked), Some((anchor, ack, _))) = (rect, seat) {
+                    // The view is the player's own neighbourhood (or the watched ship's), never
+                    // elsewhere (no map hack).
+                    let served = anchored(&asked, anchor);
                     if served != asked {
                         state.stats.views_moved.fetch_add(1, Ordering::Relaxed);
                     }
-                    if let Some(snap) = interest.diff(&frame, &served, player.ack) {
+                    if let Some(snap) = interest.diff(&frame, &served, ack) {
                         state.stats.snapshots.fetch_add(1, Ordering::Relaxed);
                         conn.snapshots.fetch_add(1, Ordering::Relaxed);
                         conn.entities_in_view.store(interest.known() as u32, Ordering::Relaxed);

@@ -51,13 +51,13 @@ impl Game {
             (k, Bullet) if k.is_asteroid() => self.bullet_hits_asteroid(b, a),
             (Bullet, Ship) => self.bullet_hits_ship(a, b),
             (Ship, Bullet) => self.bullet_hits_ship(b, a),
-            (Ship, k) if k.is_asteroid() => self.destroy_ship(a, DeathCause::Asteroid),
-            (k, Ship) if k.is_asteroid() => self.destroy_ship(b, DeathCause::Asteroid),
+            (Ship, k) if k.is_asteroid() => self.destroy_ship(a, DeathCause::Asteroid, None),
+            (k, Ship) if k.is_asteroid() => self.destroy_ship(b, DeathCause::Asteroid, None),
             (Ship, Ship) => {
                 let owner = |id| self.entities.get(id).and_then(|e| e.owner);
                 let (na, nb) = (self.players.name(owner(a)), self.players.name(owner(b)));
-                self.destroy_ship(a, DeathCause::Collision { with: nb });
-                self.destroy_ship(b, DeathCause::Collision { with: na });
+                self.destroy_ship(a, DeathCause::Collision { with: nb }, None);
+                self.destroy_ship(b, DeathCause::Collision { with: na }, None);
             }
             _ => {}
         }
@@ -92,23 +92,26 @@ impl Game {
         }
         let (shooter, victim) = (b.owner, s.owner);
         let by = self.players.name(shooter);
+        let shooter_ship = shooter.and_then(|id| self.players.get(id)).and_then(|p| p.ship);
         // Decided before the death changes the victim's record.
         let points = match (shooter, victim) {
             (Some(shooter), Some(victim)) => self.players.kill_points(shooter, victim, self.tick),
             _ => 0,
         };
         self.entities.despawn(bullet);
-        self.destroy_ship(ship, DeathCause::Shot { by });
+        self.destroy_ship(ship, DeathCause::Shot { by }, shooter_ship);
         self.players.award(shooter, ScoreChange::Kill { points }, &mut self.outbox);
     }
 
-    fn destroy_ship(&mut self, ship: EntityId, cause: DeathCause) {
+    /// Destroys `ship`; its pilot watches `killer` (a ship) until it respawns, if it flies.
+    fn destroy_ship(&mut self, ship: EntityId, cause: DeathCause, killer: Option<EntityId>) {
         let Some(gone) = self.entities.despawn(ship) else { return };
         let Some(pid) = gone.owner else { return };
         let Some(p) = self.players.get_mut(pid) else { return };
         p.ship = None;
         p.anchor = gone.state.position().into();
         p.respawn_at = Some(self.tick + RESPAWN_TICKS);
+        p.killer = killer;
         let life_ticks = self.tick - p.life_started;
         let destroyed = GameEvent::ShipDestroyed { ship_id: ship, cause, respawn_in_ticks: RESPAWN_TICKS };
         self.outbox.events.push((pid, destroyed));

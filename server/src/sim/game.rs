@@ -16,9 +16,10 @@
 //! 6. **collisions** (`collisions.rs`): those touches, decided by the game's rules: asteroids
 //!    split, ships and bullets are destroyed, scores change;
 //! 7. **lifetimes** (`lifetimes.rs`): bullets expire, detached players leave, dead players get
-//!    a new ship;
+//!    a new ship; a featured pilot who lost its ship is replaced (`featured.rs`);
 //! 8. **population** (`population.rs`): the asteroid count is kept up, away from every ship;
-//! 9. **leaderboard** (`leaderboard.rs`): once a second, the leaderboard and the hotspot.
+//! 9. **leaderboard** (`leaderboard.rs`): once a second, the leaderboard and the hotspot, and
+//!    the featured pilot is reconsidered.
 //!
 //! Phases change the world (the [`Entities`] table and the [`Players`]) and write everything
 //! that others must hear into the tick's [`Outbox`]; they never send anything themselves. The
@@ -36,7 +37,7 @@ use rand::SeedableRng;
 use rapier2d::prelude::{ChannelEventCollector, CollisionEvent};
 use shared::constants::{LEADERBOARD_INTERVAL_TICKS, RESUME_WINDOW_TICKS};
 use shared::kinematics::Kinematics;
-use shared::protocol::{EntityId, EntityKind, Leaderboard, LeaderboardEntry, Tick};
+use shared::protocol::{EntityId, EntityKind, Leaderboard, LeaderboardEntry, PlayerId, Tick};
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
 use tokio::sync::watch;
@@ -99,6 +100,8 @@ pub struct Game {
     pub(super) nonfinite_removed: u64,
     /// Inputs brought into bounds (cumulative).
     pub(super) input_counts: InputCounts,
+    /// The pilot whose ship spectators and ship-less players follow (see `featured.rs`).
+    pub(super) featured: Option<PlayerId>,
     /// The leaderboard, re-encoded only when it changes.
     pub(super) leaderboard: Arc<PublishedLeaderboard>,
     /// Duration of each phase of the last tick, seconds, in [`PHASES`] order (the loop fills
@@ -126,6 +129,7 @@ impl Game {
             collector: ChannelEventCollector::new(contacts_tx, force_tx, tear_tx),
             nonfinite_removed: 0,
             input_counts: InputCounts::default(),
+            featured: None,
             leaderboard: Arc::new(PublishedLeaderboard::new(Leaderboard::default())),
             phase_secs: [0.0; PHASES.len()],
             config,
@@ -156,11 +160,13 @@ impl Game {
         self.collisions();
         laps.lap(&mut self.phase_secs, Phase::Collisions);
         self.lifetimes();
+        self.keep_featured(false);
         laps.lap(&mut self.phase_secs, Phase::Lifetimes);
         self.population();
         laps.lap(&mut self.phase_secs, Phase::Population);
         if self.tick.is_multiple_of(LEADERBOARD_INTERVAL_TICKS) {
             self.update_leaderboard();
+            self.keep_featured(true);
         }
         laps.lap(&mut self.phase_secs, Phase::Leaderboard);
     }

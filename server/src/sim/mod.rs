@@ -19,6 +19,7 @@
 mod collisions;
 pub mod entities;
 pub mod events;
+mod featured;
 pub mod game;
 mod inbound;
 mod intents;

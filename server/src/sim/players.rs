@@ -55,6 +55,9 @@ pub struct Player {
     pub shield_until: Tick,
     /// While dead: the tick at which the next ship spawns.
     pub respawn_at: Option<Tick>,
+    /// While dead: the ship that destroyed this player's, which its view follows while it
+    /// flies (then the featured pilot's; see `Game::featured`).
+    pub killer: Option<EntityId>,
     /// This session's figures.
     pub score: Score,
     /// Where this player's events go (its session drains it).
@@ -99,6 +102,7 @@ impl Player {
             next_fire: 0,
             shield_until: 0,
             respawn_at: None,
+            killer: None,
             score: Score { total_points: total_before, ..Score::default() },
             mailbox,
             session,

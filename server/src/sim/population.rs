@@ -115,6 +115,7 @@ impl Game {
         if let Some(p) = self.players.get_mut(player) {
             p.ship = Some(id);
             p.respawn_at = None;
+            p.killer = None;
             p.life_started = self.tick;
             p.anchor = pos.into();
             p.shield_until = self.tick + SPAWN_PROTECTION_TICKS;

@@ -3,6 +3,7 @@
 
 use super::game::Game;
 use crate::frame::{Frame, FrameEntity, PlayerFrame, SimTiming};
+use shared::protocol::Watched;
 
 impl Game {
     /// The world now, with the loop's `timing` (this adds the bodies removed as non-finite and the inputs brought into bounds).
@@ -14,13 +15,31 @@ impl Game {
             state: e.state,
             epoch: e.epoch,
         });
+        let featured = self
+            .featured
+            .and_then(|id| self.players.get(id))
+            .and_then(|p| Some(Watched { ship: p.ship?, name: p.name.clone() }));
+        let mut watched: Vec<Watched> = Vec::new();
         let players = self
             .players
             .iter()
             .map(|(id, p)| {
-                let ship = p.ship.and_then(|s| self.entities.get(s));
+                // A ship-less player watches its killer while that flies, else the featured
+                // pilot, and its view is served around the ship it watches.
+                let killer = p.killer.filter(|_| p.ship.is_none()).and_then(|k| self.entities.get(k));
+                let watching = match killer {
+                    Some(k) => {
+                        if !watched.iter().any(|w| w.ship == k.id) {
+                            let name = self.players.name(k.owner);
+                            watched.push(Watched { ship: k.id, name });
+                        }
+                        Some(k.id)
+                    }
+                    None => featured.as_ref().filter(|_| p.ship.is_none()).map(|f| f.ship),
+                };
+                let ship = p.ship.or(watching).and_then(|s| self.entities.get(s));
                 let anchor = ship.map_or(p.anchor, |s| s.state.position().into());
-                (id, PlayerFrame { ship: p.ship, ack: p.ack, anchor })
+                (id, PlayerFrame { ship: p.ship, ack: p.ack, anchor, watching })
             })
             .collect();
         let timing = SimTiming {
@@ -30,6 +49,17 @@ impl Game {
             ..timing
         };
         let slots = self.entities.slot_bound();
-        Frame::new(self.tick, entities, slots, players, self.config.arena_half_size, timing, self.leaderboard.clone())
+        let mut frame = Frame::new(
+            self.tick,
+            entities,
+            slots,
+            players,
+            self.config.arena_half_size,
+            timing,
+            self.leaderboard.clone(),
+        );
+        frame.featured = featured;
+        frame.watched = watched;
+        frame
     }
 }

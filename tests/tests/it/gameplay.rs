@@ -215,6 +215,43 @@ fn shooting_a_ship_is_a_kill() {
     );
     let ea = drain(&mut a);
     assert!(ea.iter().any(|e| matches!(e, GameEvent::Score(s) if s.kills == 1 && s.points >= 10)), "{ea:?}");
+    // While Bob waits for a new ship, his view follows the ship that shot him (served around
+    // it), named for his page; Alice, the only one flying, is also the featured pilot.
+    let frame = game.frame(Default::default());
+    let alice = ship(&frame, &a).expect("Alice flies");
+    let bob = &frame.players[&b.player_id];
+    assert_eq!((bob.ship, bob.watching), (None, Some(alice.id)));
+    assert_eq!(bob.anchor, <[f32; 2]>::from(alice.state.position()));
+    assert!(frame.watched.iter().any(|w| w.ship == alice.id && w.name == "Alice"), "{:?}", frame.watched);
+    assert_eq!(frame.featured.as_ref().map(|f| (f.ship, f.name.as_str())), Some((alice.id, "Alice")));
+    assert_eq!(frame.players[&a.player_id].watching, None, "a pilot with a ship watches nothing");
+}
+
+/// The featured pilot (whom spectators follow) is the best-scoring pilot flying; a tie keeps
+/// the one featured, and one whose ship is gone is replaced at once.
+#[test]
+fn the_featured_pilot_leads_and_is_replaced_when_gone() {
+    let mut game = empty_world();
+    let a = join_with(&mut game, "Ann", None, 0);
+    let b = join_with(&mut game, "Ben", None, 0);
+    for _ in 0..60 {
+        tick(&mut game, []);
+    }
+    let featured = |game: &Game| game.frame(Default::default()).featured.map(|f| f.name);
+    assert_eq!(featured(&game).as_deref(), Some("Ann"), "a tie: the first to join");
+    // Ben scores: at the next leaderboard second he is featured.
+    let ben_ship = ship(&game.frame(Default::default()), &b).unwrap();
+    let nose = ben_ship.state.body().rot;
+    game.spawn_asteroid(EntityKind::AsteroidLarge, ben_ship.state.body().pos + nose * 150.0, Some(Vec2::ZERO));
+    tick(&mut game, [sent(&b, Input { seq: 1, tick: 0, thrust: false, turn: 0, fire: true })]);
+    for _ in 0..61 {
+        tick(&mut game, []);
+    }
+    assert_eq!(featured(&game).as_deref(), Some("Ben"), "the one with points");
+    // Ben leaves: Ann is featured at once, not a second later.
+    tick(&mut game, [SimEvent::Leave { player: b.player_id, session: b.session, resumable: false }]);
+    assert_eq!(featured(&game).as_deref(), Some("Ann"));
+    let _ = a;
 }
 
 /// Many inputs within one tick: only the newest applies (one per ship per tick).

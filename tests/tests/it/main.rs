@@ -22,6 +22,8 @@
 //! - `swarm`: the load-test bots against the real server.
 //! - `resume`: coming back within the window, after it, and a second connection taking over.
 //! - `scores`: tokens, name clashes, scores across a restart, the leaderboard and player API (real SQLite file).
+//! - `spectators`: watching the featured pilot without playing: served around its ship only,
+//!   no player, inputs refused.
 //! - `slow_reader`: a client that stops reading costs the server bounded memory.
 mod addresses;
 mod admin;
@@ -37,4 +39,5 @@ mod resume;
 mod scores;
 mod slow_reader;
 mod snapshots;
+mod spectators;
 mod swarm;
