@@ -111,6 +111,7 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
                 seed: config.seed,
                 resume_window_ticks: config.resume_window_ticks,
                 ai_pilots: config.ai_pilots,
+                spawn_protection_ticks: shared::constants::SPAWN_PROTECTION_TICKS,
                 all_time: Some(db.handle().all_time_updates()),
             },
             snapshot_hz: config.snapshot_hz,

@@ -13,6 +13,10 @@
 //!    as the sessions do (the network path's work before the socket), on one thread, and the
 //!    time per snapshot is reported.
 //!
+//! 4. Idle life (`--only idle-life`): the default world (its asteroid count, arena and AI
+//!    pilots) with 40 pilots who never touch a key, for 60 simulated seconds, with and without
+//!    spawn protection: how long a new ship lives before anything destroys it.
+//!
 //! Run: `cargo run --release -p asteroids-server --bin asteroids-bench [-- --quick] [--only tick|downlink|fanout]`
 
 use asteroids_server::frame::SimTiming;
@@ -221,6 +225,70 @@ fn fanout(asteroids: usize, clients: u32, seconds: u32) {
     );
 }
 
+/// How long idle ships live: `pilots` players who never send an input, in the default world
+/// (asteroids, arena, AI pilots) with `protection` ticks of spawn protection, over `ticks`.
+/// Every life is a sample; a ship still flying at the end counts with its age so far (its
+/// life is at least that).
+fn idle_life(pilots: u32, protection: u32, ticks: u32) {
+    let defaults = Config::default();
+    let game = GameConfig::new(defaults.asteroids, defaults.arena_half_size(), 21);
+    let mut game = Game::new(GameConfig {
+        ai_pilots: defaults.ai_pilots,
+        spawn_protection_ticks: protection,
+        resume_window_ticks: 0,
+        ..game
+    });
+    let mut joined = Vec::new();
+    for i in 0..pilots {
+        let (reply, mut rx) = tokio::sync::oneshot::channel();
+        tick(&mut game, [SimEvent::Join { name: format!("idle{i}"), identity: None, total_before: 0, reply }]);
+        joined.push(rx.try_recv().expect("joined in the same tick"));
+    }
+    let mut born: Vec<Option<u32>> = vec![Some(game.tick_number()); joined.len()];
+    let mut lives: Vec<f64> = Vec::new();
+    for _ in 0..ticks {
+        tick(&mut game, []);
+        let now = game.tick_number();
+        for (j, b) in joined.iter_mut().zip(&mut born) {
+            while let Ok(event) = j.events.try_recv() {
+                match event {
+                    shared::protocol::GameEvent::ShipDestroyed { .. } => {
+                        if let Some(at) = b.take() {
+                            lives.push(f64::from(now - at) / f64::from(TICK_HZ));
+                        }
+                    }
+                    shared::protocol::GameEvent::ShipSpawned { .. } => *b = Some(now),
+                    _ => {}
+                }
+            }
+        }
+    }
+    let ended = lives.clone();
+    let deaths = lives.len();
+    let end = game.tick_number();
+    let flying: Vec<f64> = born.iter().flatten().map(|&at| f64::from(end - at) / f64::from(TICK_HZ)).collect();
+    lives.extend(&flying);
+    lives.sort_by(f64::total_cmp);
+    // Of the ships that either died or flew `secs`, the share that died first (a ship still
+    // flying but younger than `secs` tells nothing either way).
+    let within = |secs: f64| {
+        let died = ended.iter().filter(|&&l| l < secs).count();
+        let reached = ended.iter().chain(&flying).filter(|&&l| l >= secs).count();
+        died as f64 / (died + reached).max(1) as f64
+    };
+    println!(
+        "idle_life protection_s={:.1} pilots={pilots} ai_pilots_configured={} asteroids={} seconds={:.0} lives={} deaths={deaths} median_life_s={:.2} died_within_2s={:.1}% died_within_5s={:.1}%",
+        f64::from(protection) / f64::from(TICK_HZ),
+        defaults.ai_pilots,
+        defaults.asteroids,
+        f64::from(ticks) / f64::from(TICK_HZ),
+        lives.len(),
+        percentile(&lives, 0.5),
+        100.0 * within(2.0),
+        100.0 * within(5.0),
+    );
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let ticks = if quick { 300 } else { 1800 };
@@ -245,6 +313,12 @@ fn main() {
     if only.is_empty() || only == "tick" {
         tick_time(10_000, 100, 0, ticks);
         tick_time(20_000, 100, 0, ticks);
+    }
+    if only == "idle-life" {
+        for protection in [0, shared::constants::SPAWN_PROTECTION_TICKS] {
+            idle_life(40, protection, if quick { 1800 } else { 3600 });
+        }
+        return;
     }
     if only == "fanout" {
         let clients =

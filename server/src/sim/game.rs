@@ -35,7 +35,7 @@ use crate::frame::PublishedLeaderboard;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use rapier2d::prelude::{ChannelEventCollector, CollisionEvent};
-use shared::constants::{LEADERBOARD_INTERVAL_TICKS, RESUME_WINDOW_TICKS};
+use shared::constants::{LEADERBOARD_INTERVAL_TICKS, RESUME_WINDOW_TICKS, SPAWN_PROTECTION_TICKS};
 use shared::kinematics::Kinematics;
 use shared::protocol::{EntityId, EntityKind, Leaderboard, LeaderboardEntry, PlayerId, Tick};
 use std::sync::{mpsc, Arc};
@@ -57,6 +57,9 @@ pub struct GameConfig {
     /// Ships the world is filled up to with AI pilots: `ai_pilots` less the humans online
     /// (see `pilots.rs`).
     pub ai_pilots: usize,
+    /// How long a new ship is protected, ticks ([`SPAWN_PROTECTION_TICKS`]; the benchmark
+    /// sets 0 to measure what the protection buys).
+    pub spawn_protection_ticks: Tick,
     /// The all-time top, kept current by whoever stores scores (none: no all-time board).
     pub all_time: Option<watch::Receiver<Arc<Vec<LeaderboardEntry>>>>,
 }
@@ -71,6 +74,7 @@ impl GameConfig {
             seed,
             resume_window_ticks: RESUME_WINDOW_TICKS,
             ai_pilots: 0,
+            spawn_protection_ticks: SPAWN_PROTECTION_TICKS,
             all_time: None,
         }
     }

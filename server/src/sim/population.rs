@@ -10,7 +10,6 @@ use rand::Rng;
 use shared::constants::{
     ASTEROID_MAX_DRIFT, ASTEROID_MAX_SPIN, ASTEROID_MIN_DRIFT, ASTEROID_RADII, ASTEROID_SIZE_ODDS,
     ASTEROID_SPAWNS_PER_TICK, ASTEROID_SPAWN_CLEARANCE, SHIP_SPAWN_ATTEMPTS, SHIP_SPAWN_CLEARANCE,
-    SPAWN_PROTECTION_TICKS,
 };
 use shared::protocol::{EntityId, EntityKind, PlayerId};
 use shared::quant::{Body, Ctrl};
@@ -118,7 +117,7 @@ impl Game {
             p.killer = None;
             p.life_started = self.tick;
             p.anchor = pos.into();
-            p.shield_until = self.tick + SPAWN_PROTECTION_TICKS;
+            p.shield_until = self.tick + self.config.spawn_protection_ticks;
         }
         id
     }
