@@ -10,6 +10,11 @@ const loadError = document.getElementById('load-error');
 
 let client = null;
 let socket = null;
+// Before the player joins (and while the name form is up), a spectator's client and socket
+// show the action behind the form.
+let watcher = null;
+let watcherSocket = null;
+let watcherSend = () => {};
 
 function socketUrl() {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -56,17 +61,58 @@ function connect() {
   };
 }
 
+// Watches the featured pilot until the player joins; reconnects (after a pause) if the
+// connection drops while the form is still up.
+function watch() {
+  if (watcherSocket) return;
+  watcher = GameClient.spectator();
+  resize();
+  const ws = new WebSocket(socketUrl());
+  ws.binaryType = 'arraybuffer';
+  watcherSocket = ws;
+  const send = () => {
+    for (let msg = watcher && watcher.take_outgoing(); msg !== undefined; msg = watcher.take_outgoing()) ws.send(msg);
+  };
+  ws.onopen = () => { if (watcher) { watcher.on_open(); send(); } };
+  ws.onmessage = (event) => {
+    if (!watcher || !(event.data instanceof ArrayBuffer)) return;
+    try {
+      watcher.on_message(new Uint8Array(event.data), performance.now());
+      send();
+    } catch (err) {
+      ws.close(4000, 'bad server message');
+    }
+  };
+  ws.onclose = () => {
+    if (watcherSocket !== ws) return;
+    watcherSocket = null;
+    if (!client) setTimeout(watch, 3000);
+  };
+  watcherSend = send;
+}
+
+function stopWatching() {
+  const ws = watcherSocket;
+  watcherSocket = null;
+  watcher = null;
+  if (ws) ws.close(1000, 'joining');
+}
+
 function resize() {
   const dpr = window.devicePixelRatio || 1;
   canvas.width = Math.round(innerWidth * dpr);
   canvas.height = Math.round(innerHeight * dpr);
   if (client) client.resize(innerWidth, innerHeight);
+  if (watcher) watcher.resize(innerWidth, innerHeight);
 }
 
 function frame(now) {
   if (client) {
     client.frame(now, ctx, window.devicePixelRatio || 1);
     flush();
+  } else if (watcher) {
+    watcher.frame(now, ctx, window.devicePixelRatio || 1);
+    watcherSend();
   }
   requestAnimationFrame(frame);
 }
@@ -100,6 +146,7 @@ async function main() {
     const sameName = (localStorage.getItem('asteroids.name') || '').toLowerCase() === name.toLowerCase();
     if (!sameName) localStorage.removeItem('asteroids.token');
     localStorage.setItem('asteroids.name', name);
+    stopWatching();
     client = new GameClient(name, localStorage.getItem('asteroids.token') || undefined);
     form.hidden = true;
     resize();
@@ -111,6 +158,7 @@ async function main() {
   addEventListener('keyup', onKey(false));
   addEventListener('blur', () => client && client.blur());
   resize();
+  watch();
   requestAnimationFrame(frame);
 }
 

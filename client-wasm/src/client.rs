@@ -46,6 +46,11 @@ impl Client {
         }
     }
 
+    /// A client that watches the featured pilot without playing.
+    pub fn spectator() -> Client {
+        Client { session: Session::spectator(), ..Client::new("", None) }
+    }
+
     /// The connection's state (phase, reconnect delay, score…).
     pub fn session(&self) -> &Session {
         &self.session
@@ -273,6 +278,52 @@ mod tests {
         assert!(own_hull, "own ship drawn at the screen's centre, nose right");
         let d = c.debug_stats(21.0);
         assert_eq!((d.phase, d.entities, d.ship_id), ("playing", 1, Some(7)));
+    }
+
+    /// A spectator opens with Spectate, sends no inputs, and its camera follows the ship the
+    /// server says it watches.
+    #[test]
+    fn a_spectator_follows_the_watched_ship() {
+        use shared::protocol::{Spectating, Watched};
+        let mut c = Client::spectator();
+        c.resize(1280.0, 720.0);
+        c.on_open();
+        let first = decode_client(&c.take_outgoing().unwrap()).unwrap();
+        assert!(
+            matches!(first, ClientMsg::Spectate { protocol_version } if protocol_version == shared::PROTOCOL_VERSION)
+        );
+        let spectating = Spectating {
+            protocol_version: shared::PROTOCOL_VERSION,
+            tick: 10,
+            tick_hz: 60,
+            snapshot_hz: 20,
+            max_view_size: [2560.0, 1600.0],
+            kinematics: shared::kinematics::Kinematics::new([5000.0, 5000.0]),
+        };
+        c.on_message(&encode_server(&ServerMsg::Spectating(spectating)), 0.0).unwrap();
+        c.on_message(&encode_server(&ServerMsg::Watching(Some(Watched { ship: 9, name: "Ace".into() }))), 1.0).unwrap();
+        let state = QState::from_body(
+            &Body { pos: Vec2::new(500.0, 200.0), vel: Vec2::ZERO, rot: Vec2::X, angvel: 0.0 },
+            Ctrl(0),
+        );
+        let snap = Snapshot {
+            tick: 12,
+            entered: vec![EntityEnter { id: 9, kind: EntityKind::Ship, state }],
+            ..Default::default()
+        };
+        c.on_message(&encode_server(&ServerMsg::Snapshot(snap)), 20.0).unwrap();
+        c.key("ArrowUp", true);
+        c.frame(21.0);
+        let mut sent = Vec::new();
+        while let Some(m) = c.take_outgoing() {
+            sent.push(decode_client(&m).unwrap());
+        }
+        assert!(!sent.iter().any(|m| matches!(m, ClientMsg::Input(_))), "a spectator sends no inputs: {sent:?}");
+        assert!(
+            sent.iter().any(|m| matches!(m, ClientMsg::View(v) if v.center == [500.0, 200.0])),
+            "the view follows the watched ship: {sent:?}"
+        );
+        assert_eq!(c.debug_stats(21.0).phase, "spectating");
     }
 
     /// Ten minutes of play at 60 fps (36,000 frames, snapshots at 20 Hz with corrections,

@@ -26,6 +26,12 @@ impl GameClient {
         GameClient { inner: Client::new(&name, token), width: 1280.0, height: 720.0 }
     }
 
+    /// A client that watches without playing (the page behind its name form): it follows the
+    /// featured pilot.
+    pub fn spectator() -> GameClient {
+        GameClient { inner: Client::spectator(), width: 1280.0, height: 720.0 }
+    }
+
     /// The socket opened.
     pub fn on_open(&mut self) {
         self.inner.on_open();
