@@ -78,6 +78,7 @@ impl Client {
     pub fn on_message(&mut self, bytes: &[u8], now_ms: f64) -> Result<(), ProtocolError> {
         self.stats.bytes.add(now_ms, bytes.len() as f64);
         let msg = decode_server(bytes).map_err(ProtocolError::Undecodable)?;
+        self.session.advance(now_ms);
         // Where the entities the snapshot may move are drawn right now: those it corrects,
         // and the own ship (its prediction starts again from the snapshot).
         let before: Vec<(EntityId, Vec2)> = match (&msg, self.session.model()) {
@@ -278,6 +279,99 @@ mod tests {
         assert!(own_hull, "own ship drawn at the screen's centre, nose right");
         let d = c.debug_stats(21.0);
         assert_eq!((d.phase, d.entities, d.ship_id), ("playing", 1, Some(7)));
+    }
+
+    /// The page flying through a link of 50 ms each way against a model of the server (inputs
+    /// applied at the tick they name, a snapshot every third tick): the own ship is never
+    /// corrected, and from frame to frame it moves no further than its top speed allows (a
+    /// snapshot arriving between frames must not pull the drawn ship back to where the last
+    /// frame had it).
+    #[test]
+    fn the_own_ship_flies_without_corrections_through_a_delayed_link() {
+        use shared::kinematics::Kinematics;
+        use shared::protocol::{EntityUpdate, Input, InputAck};
+        const ONE_WAY_MS: f64 = 50.0;
+        const TICK_MS: f64 = 1000.0 / 60.0;
+        let kin = Kinematics::new([5000.0, 5000.0]);
+        let mut c = Client::new("Ada", None);
+        c.resize(1280.0, 720.0);
+        c.on_open();
+        while c.take_outgoing().is_some() {}
+        // Messages in flight: (arrival time, bytes), each way.
+        let mut down: Vec<(f64, Vec<u8>)> = vec![(ONE_WAY_MS, welcome())];
+        let mut up: Vec<(f64, ClientMsg)> = Vec::new();
+        // The server's model: tick 10 at page time 0.
+        let rest = Body { pos: Vec2::new(100.0, 0.0), vel: Vec2::ZERO, rot: Vec2::X, angvel: 0.0 };
+        let (mut tick, mut ship) = (10u32, QState::from_body(&rest, Ctrl(0)));
+        let (mut pending, mut current, mut ack): (Vec<Input>, Input, InputAck) = Default::default();
+        let (mut entered, mut last_drawn, mut frames) = (false, None::<Vec2>, 0);
+        let keys = [("ArrowUp", 600.0, 2600.0), ("ArrowLeft", 1000.0, 1500.0), ("ArrowRight", 2000.0, 2300.0)];
+        let mut now = 0.0;
+        while now < 4000.0 {
+            now += TICK_MS * 0.97; // a display a little faster than the server's ticks
+                                   // The server runs its ticks up to now.
+            while f64::from(tick + 1 - 10) * TICK_MS <= now {
+                tick += 1;
+                let at = f64::from(tick - 10) * TICK_MS;
+                for (_, msg) in up.iter().filter(|(t, _)| *t <= at) {
+                    match msg {
+                        ClientMsg::Input(i) => {
+                            let after = pending.last().map_or(tick, |p| p.tick);
+                            pending.push(Input { tick: i.tick.max(tick).max(after), ..*i });
+                        }
+                        ClientMsg::Ping { nonce } => {
+                            down.push((at + ONE_WAY_MS, encode_server(&ServerMsg::Pong { nonce: *nonce, tick })))
+                        }
+                        _ => {}
+                    }
+                }
+                up.retain(|(t, _)| *t > at);
+                while pending.first().is_some_and(|p| p.tick <= tick) {
+                    let p = pending.remove(0);
+                    ack = InputAck { seq: p.seq, tick, margin: 0 };
+                    current = p;
+                }
+                ship.ctrl = Ctrl::from_intent(current.thrust, current.turn);
+                ship = kin.tick(&ship, EntityKind::Ship);
+                if tick.is_multiple_of(3) {
+                    let snap = if entered {
+                        Snapshot { tick, ack, changed: vec![EntityUpdate { id: 7, state: ship }], ..Default::default() }
+                    } else {
+                        entered = true;
+                        Snapshot {
+                            tick,
+                            ack,
+                            entered: vec![EntityEnter { id: 7, kind: EntityKind::Ship, state: ship }],
+                            ..Default::default()
+                        }
+                    };
+                    down.push((at + ONE_WAY_MS, encode_server(&ServerMsg::Snapshot(snap))));
+                }
+            }
+            for (_, bytes) in down.iter().filter(|(t, _)| *t <= now) {
+                c.on_message(bytes, now).unwrap();
+            }
+            down.retain(|(t, _)| *t > now);
+            for (key, from, to) in keys {
+                c.key(key, (from..to).contains(&now));
+            }
+            c.frame(now);
+            while let Some(m) = c.take_outgoing() {
+                up.push((now + ONE_WAY_MS, decode_client(&m).unwrap()));
+            }
+            let drawn = c.debug_stats(now).ship.map(Vec2::from);
+            if let (Some(a), Some(b)) = (last_drawn, drawn) {
+                let allowed = kin.ship_max_speed * 1.06 * (TICK_MS * 0.97 / 1000.0) as f32 + 0.01;
+                assert!(a.distance(b) <= allowed, "at {now:.0} ms the ship jumped {} units", a.distance(b));
+                frames += 1;
+            }
+            last_drawn = drawn;
+        }
+        let d = c.debug_stats(now);
+        assert!(frames > 200 && d.input_ack_ms.is_some(), "{frames} frames drawn, {d:?}");
+        assert_eq!((d.own_corrections_10s, d.max_own_correction_10s), (0, 0.0), "{d:?}");
+        let moved = d.ship.map_or(0.0, |p| Vec2::from(p).distance(rest.pos));
+        assert!(moved > 100.0, "the ship flew {moved} units");
     }
 
     /// A spectator opens with Spectate, sends no inputs, and its camera follows the ship the

@@ -264,7 +264,17 @@ impl Session {
         if let Some((_, margin)) = r.acked {
             self.clock.on_margin(margin, now_ms);
         }
+        // Ready to be drawn at once: the prediction from its new base up to the own tick.
+        self.predict();
         r
+    }
+
+    /// Moves the clocks to `now_ms` and the own ship's prediction with them: what is drawn
+    /// now. The page calls it before taking the drawn positions a message may change, so that
+    /// only the message, not the time since the last frame, moves them.
+    pub fn advance(&mut self, now_ms: f64) {
+        self.clock.advance(now_ms);
+        self.predict();
     }
 
     /// The own ship while it flies (none while waiting to respawn).
