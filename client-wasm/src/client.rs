@@ -25,6 +25,9 @@ pub struct Client {
     view: View,
     /// The keyboard.
     controls: Controls,
+    /// The last frame's text boxes (`[x, y, width, height]`, CSS pixels), for the page's
+    /// layout checks; reused frame to frame.
+    text_boxes: Vec<[f32; 4]>,
     /// The page's figures (debug object, F3 panel).
     stats: Stats,
     screen: Vec2,
@@ -39,6 +42,7 @@ impl Client {
             session: Session::new(name, token),
             view: View::default(),
             controls: Controls::default(),
+            text_boxes: Vec::new(),
             stats: Stats::default(),
             screen: Vec2::new(1280.0, 720.0),
             camera_center: Vec2::ZERO,
@@ -123,6 +127,11 @@ impl Client {
         self.controls.release_all();
     }
 
+    /// The text boxes of the last frame drawn, `[x, y, width, height]` in CSS pixels.
+    pub fn text_boxes(&self) -> &[[f32; 4]] {
+        &self.text_boxes
+    }
+
     /// The canvas has a new size (CSS pixels).
     pub fn resize(&mut self, width: f32, height: f32) {
         self.screen = Vec2::new(width.max(1.0), height.max(1.0));
@@ -173,7 +182,9 @@ impl Client {
             self.session.follow_view(cam.view_rect());
         }
         let debug = self.debug.then(|| self.debug_stats(now_ms));
-        hud::draw(&mut scene.prims, self.screen, &self.session, debug.as_ref(), now_ms);
+        hud::draw(&mut scene.prims, self.screen, hud::Reserved::default(), &self.session, debug.as_ref(), now_ms);
+        self.text_boxes.clear();
+        self.text_boxes.extend(scene.prims.iter().filter_map(hud::text_box));
         scene
     }
 

@@ -16,6 +16,7 @@
 //! - [`client`]: all of the above put together, driven by the page's events; the one place a
 //!   server message is decoded;
 //! - [`input`]: keys (or a bot's [`input::Intent`]) to inputs, sent only when they change;
+//! - [`layout`]: how much of the field the camera shows and how large the HUD is, per screen;
 //! - [`scene`]: what to draw (camera, shapes, starfield, the arrow to the action), as data;
 //! - [`hud`]: the score, leaderboards, banner and debug panel, laid out on the scene;
 //! - [`stats`]: the page's figures, in fixed-size time windows.
@@ -27,6 +28,7 @@ pub mod client;
 pub mod clock;
 pub mod hud;
 pub mod input;
+pub mod layout;
 pub mod predict;
 pub mod scene;
 pub mod session;

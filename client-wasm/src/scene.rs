@@ -28,12 +28,10 @@ pub struct Camera {
 }
 
 impl Camera {
-    /// A camera at `center` for a screen of `screen` pixels. One pixel per unit, zoomed out
-    /// only when the screen is larger than the largest view the server honours.
+    /// A camera at `center` for a screen of `screen` pixels, showing about the same area of
+    /// the field on every screen (see [`crate::layout::camera_scale`]).
     pub fn new(center: Vec2, screen: Vec2) -> Camera {
-        let fit_x = screen.x / (MAX_VIEW_SIZE[0] - 2.0 * VIEW_PADDING);
-        let fit_y = screen.y / (MAX_VIEW_SIZE[1] - 2.0 * VIEW_PADDING);
-        Camera { center, scale: fit_x.max(fit_y).max(1.0), screen }
+        Camera { center, scale: crate::layout::camera_scale(screen), screen }
     }
 
     /// A world point on screen.
@@ -112,6 +110,8 @@ pub enum Prim {
         color: &'static str,
         /// Horizontal anchoring.
         align: Align,
+        /// The widest the text may be drawn, pixels: the canvas squeezes it to fit its box.
+        max_width: f32,
     },
 }
 
@@ -277,12 +277,17 @@ pub fn draw_arrow(prims: &mut Vec<Prim>, cam: &Camera, target: Vec2, label: &str
         width: 1.0,
     });
     let distance = (target - cam.center).length();
+    let text = format!("{label} {:.0}", distance);
+    // Inward of the arrow's back by half the label's width too when pointing sideways, so the
+    // label never covers the arrow.
+    let half_width = crate::layout::text_width(&text, 12.0) * 0.5;
     prims.push(Prim::Text {
-        pos: back - screen_dir * 14.0 + Vec2::new(0.0, 4.0),
-        text: format!("{label} {:.0}", distance),
+        pos: back - screen_dir * (14.0 + half_width * screen_dir.x.abs()) + Vec2::new(0.0, 4.0),
+        text,
         size: 12.0,
         color: "#ffd166",
         align: Align::Center,
+        max_width: r,
     });
     true
 }
@@ -295,18 +300,19 @@ mod tests {
     /// The camera puts its centre mid-screen, flips y, and asks for a padded view.
     #[test]
     fn camera_maps_world_to_screen() {
-        let cam = Camera::new(Vec2::new(100.0, 50.0), Vec2::new(1920.0, 1080.0));
+        let cam = Camera::new(Vec2::new(100.0, 50.0), Vec2::new(1280.0, 720.0));
         assert_eq!(cam.scale, 1.0);
-        assert_eq!(cam.to_screen(Vec2::new(100.0, 50.0)), Vec2::new(960.0, 540.0));
-        assert_eq!(cam.to_screen(Vec2::new(110.0, 60.0)), Vec2::new(970.0, 530.0));
+        assert_eq!(cam.to_screen(Vec2::new(100.0, 50.0)), Vec2::new(640.0, 360.0));
+        assert_eq!(cam.to_screen(Vec2::new(110.0, 60.0)), Vec2::new(650.0, 350.0));
         let v = cam.view_rect();
         assert_eq!(v.center, [100.0, 50.0]);
-        assert_eq!(v.size, [1920.0 + 2.0 * VIEW_PADDING, 1080.0 + 2.0 * VIEW_PADDING]);
+        assert_eq!(v.size, [1280.0 + 2.0 * VIEW_PADDING, 720.0 + 2.0 * VIEW_PADDING]);
     }
 
-    /// A screen larger than the largest view zooms out so the view still covers it.
+    /// A screen larger than the largest view zooms in (more pixels per unit) so the view
+    /// still covers it.
     #[test]
-    fn huge_screens_zoom_out() {
+    fn huge_screens_zoom_in() {
         let cam = Camera::new(Vec2::ZERO, Vec2::new(3840.0, 2160.0));
         assert!(cam.scale > 1.0);
         let v = cam.view_rect();
@@ -318,7 +324,7 @@ mod tests {
     /// is drawn differently.
     #[test]
     fn ships_point_their_nose() {
-        let cam = Camera::new(Vec2::ZERO, Vec2::new(800.0, 600.0));
+        let cam = Camera { center: Vec2::ZERO, scale: 1.0, screen: Vec2::new(800.0, 600.0) };
         let pose = Pose { id: 1, kind: EntityKind::Ship, pos: Vec2::ZERO, rot: Vec2::Y, ctrl: Ctrl(Ctrl::THRUST) };
         let mut prims = Vec::new();
         draw_entity(&mut prims, &cam, &pose, true);

@@ -78,6 +78,12 @@ impl GameClient {
         self.inner.blur();
     }
 
+    /// The last frame's text boxes, `[x, y, width, height]` each in CSS pixels, flattened (for
+    /// the page's layout tests).
+    pub fn text_boxes(&self) -> Vec<f32> {
+        self.inner.text_boxes().iter().flatten().copied().collect()
+    }
+
     /// The canvas's size in CSS pixels.
     pub fn resize(&mut self, width: f64, height: f64) {
         self.width = width;
