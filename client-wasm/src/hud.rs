@@ -296,8 +296,8 @@ mod tests {
     }
 
     /// The worst case on every screen from a 320×568 phone to a 4K monitor (full leaderboards
-    /// of 20-character names and large scores, the death banner, the F3 panel, a reserved
-    /// bottom): every text box lies within the screen, and the score and
+    /// of 20-character names and large scores, the death banner, the F3 panel, the touch
+    /// controls' reserved corner): every text box lies within the screen, and the score and
     /// the leaderboard never overlap.
     #[test]
     fn no_text_leaves_any_screen() {
@@ -317,7 +317,7 @@ mod tests {
         let debug = DebugStats::default();
         for (w, h) in crate::layout::tests::SCREENS {
             let screen = Vec2::new(w, h);
-            for reserved in [Reserved::default(), Reserved { bottom: 168.0 }] {
+            for reserved in [Reserved::default(), Reserved { bottom: crate::touch::reserved_bottom(screen) }] {
                 let mut prims = Vec::new();
                 draw(&mut prims, screen, reserved, &s, Some(&debug), 0.0);
                 let boxes: Vec<([f32; 4], String)> = prims
