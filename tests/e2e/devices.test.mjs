@@ -86,6 +86,15 @@ async function assertFits(page, label, { hud = true } = {}) {
   return fit;
 }
 
+/**
+ * Whether the touch controls' FIRE label was drawn in the last frame: a text box centred on the
+ * fire button, bottom right (touch.rs: FIRE_RADIUS 44 px, 28 px from the edges).
+ */
+async function fireLabelDrawn(page) {
+  return page.evaluate(() => window.asteroids.textBoxes().some(([x, y, w, h]) =>
+    Math.abs(x + w / 2 - (innerWidth - 72)) < 2 && Math.abs(y + h / 2 - (innerHeight - 72)) < 12));
+}
+
 /** Median and 95th percentile of `xs`. */
 function percentiles(xs) {
   const s = [...xs].sort((a, b) => a - b);
@@ -159,7 +168,10 @@ test('a phone joins with the name form and flies, turns and fires with touch alo
   assert.deepEqual(canvas, [390 * 3, 844 * 3], 'the canvas is sharp at devicePixelRatio 3');
 
   // The page's frame time over 10 s of play (stick circling, fire held): requestAnimationFrame
-  // intervals, and the time spent in client.frame.
+  // intervals, and the time spent in client.frame. DEVICES_CPU_THROTTLE=N slows the page's CPU
+  // N times (Chromium's emulation), for a figure closer to a phone's.
+  const throttle = Number(process.env.DEVICES_CPU_THROTTLE || 1);
+  if (throttle > 1) await cdp.send('Emulation.setCPUThrottlingRate', { rate: throttle });
   await page.evaluate(() => {
     window.__rafIntervals = [];
     let last = null;
@@ -181,7 +193,8 @@ test('a phone joins with the name form and flies, turns and fires with touch alo
   const timing = await page.evaluate(() => ({ raf: window.__rafIntervals, frame: window.asteroids.frameTimes() }));
   const raf = percentiles(timing.raf);
   const frame = percentiles(timing.frame.slice(-Math.min(timing.frame.length, timing.raf.length)));
-  console.log(`phone frame time (10 s): rAF interval median ${raf.median.toFixed(2)} ms, p95 ${raf.p95.toFixed(2)} ms ` +
+  if (throttle > 1) await cdp.send('Emulation.setCPUThrottlingRate', { rate: 1 });
+  console.log(`phone frame time (10 s, CPU ×${throttle}): rAF interval median ${raf.median.toFixed(2)} ms, p95 ${raf.p95.toFixed(2)} ms ` +
     `(${raf.n} frames); client.frame median ${frame.median.toFixed(2)} ms, p95 ${frame.p95.toFixed(2)} ms (${frame.n} frames)`);
   assert.ok(raf.n > 100, `frames were drawn (${raf.n})`);
   assert.deepEqual(errors, [], 'no console errors');
@@ -197,6 +210,7 @@ test('a landscape phone fits the HUD and the controls', { timeout: 60_000 }, asy
   await page.keyboard.type('Sideways');
   await page.tap('#play');
   await waitFor(page, 'the ship in view', (s) => s.phase === 'playing' && s.ship !== null && s.entities > 1);
+  assert.ok(await fireLabelDrawn(page), 'a coarse pointer shows the touch controls before the first touch');
   await page.touchscreen.tap(700, 300);
   await sleep(500);
   await page.screenshot({ path: `${outDir}/phone-landscape.png` });
@@ -281,6 +295,7 @@ test('desktop screens at devicePixelRatio 1 and 2 size the canvas by the ratio a
     const canvas = await page.evaluate(() => [document.getElementById('game').width, document.getElementById('game').height]);
     assert.deepEqual(canvas, [width * dpr, height * dpr], `the backing store of a ${width}×${height} canvas at dpr ${dpr}`);
     const fit = await assertFits(page, `${width}×${height}@${dpr}`);
+    assert.ok(!(await fireLabelDrawn(page)), 'no touch controls on a desktop that has seen no touch');
     // The HUD scales with the screen: the score line is taller on the larger screen.
     console.log(`${width}×${height}@${dpr}: canvas ${canvas.join('×')}, tallest text box ${Math.max(...fit.boxes.map((b) => b[3])).toFixed(1)} px`);
     await page.screenshot({ path: `${outDir}/${file}` });
