@@ -1,5 +1,6 @@
-// The page's thin loop: load the wasm client, open the socket, forward socket events, keys
-// and animation frames to it. No game rules here: everything is decided in Rust.
+// The page's thin loop: load the wasm client, open the socket, forward socket events, keys,
+// touches, the gamepad's state and animation frames to it. No game rules here: everything is
+// decided in Rust.
 import init, { GameClient } from './pkg/asteroids_client.js';
 
 const canvas = document.getElementById('game');
@@ -106,15 +107,46 @@ function resize() {
   if (watcher) watcher.resize(innerWidth, innerHeight);
 }
 
+// The first connected gamepad, polled every frame: polling sees a pad plugged in mid-game,
+// and one that is gone releases its controls.
+function pollGamepad() {
+  const pads = navigator.getGamepads ? navigator.getGamepads() : [];
+  let pad = null;
+  for (const p of pads) if (p && p.connected !== false) { pad = p; break; }
+  if (!pad) {
+    client.no_gamepad();
+    return;
+  }
+  client.gamepad(Float32Array.from(pad.axes), Float32Array.from(pad.buttons, (b) => b.value),
+    Uint8Array.from(pad.buttons, (b) => (b.pressed ? 1 : 0)));
+}
+
+// Time spent in client.frame, last FRAME_SAMPLES frames (window.asteroids.frameTimes()).
+const FRAME_SAMPLES = 600;
+const frameMs = new Float32Array(FRAME_SAMPLES);
+let frameCount = 0;
+
 function frame(now) {
   if (client) {
+    pollGamepad();
+    const t0 = performance.now();
     client.frame(now, ctx, window.devicePixelRatio || 1);
+    frameMs[frameCount++ % FRAME_SAMPLES] = performance.now() - t0;
     flush();
   } else if (watcher) {
     watcher.frame(now, ctx, window.devicePixelRatio || 1);
     watcherSend();
   }
   requestAnimationFrame(frame);
+}
+
+// Each changed touch, by identifier; the page neither scrolls, zooms nor selects.
+function onTouch(phase) {
+  return (event) => {
+    if (!client) return;
+    event.preventDefault();
+    for (const t of event.changedTouches) client.touch(phase, t.identifier, t.clientX, t.clientY);
+  };
 }
 
 function onKey(down) {
@@ -126,8 +158,18 @@ function onKey(down) {
 
 // The debug object: `window.asteroids.stats` (see README: fps, ping_ms, snapshots_per_sec,
 // downlink_bytes_per_sec, corrections_10s, max_correction_10s, max_asteroid_correction_10s…).
+// `textBoxes()`: the last frame's text boxes as [x, y, width, height] (CSS pixels), for layout
+// tests; `frameTimes()`: the last frames' time in client.frame, milliseconds.
 window.asteroids = {
   get stats() { return client ? client.stats(performance.now()) : null; },
+  textBoxes() {
+    if (!client) return [];
+    const flat = client.text_boxes();
+    const boxes = [];
+    for (let i = 0; i + 3 < flat.length; i += 4) boxes.push(Array.from(flat.subarray(i, i + 4)));
+    return boxes;
+  },
+  frameTimes() { return Array.from(frameMs.subarray(0, Math.min(frameCount, FRAME_SAMPLES))); },
 };
 
 async function main() {
@@ -148,7 +190,9 @@ async function main() {
     localStorage.setItem('asteroids.name', name);
     stopWatching();
     client = new GameClient(name, localStorage.getItem('asteroids.token') || undefined);
+    if (matchMedia('(pointer: coarse)').matches) client.show_touch_controls();
     form.hidden = true;
+    nameInput.blur();
     resize();
     connect();
     canvas.focus();
@@ -157,9 +201,15 @@ async function main() {
   addEventListener('keydown', onKey(true));
   addEventListener('keyup', onKey(false));
   addEventListener('blur', () => client && client.blur());
+  for (const [type, phase] of [['touchstart', 'start'], ['touchmove', 'move'], ['touchend', 'end'],
+    ['touchcancel', 'cancel']]) {
+    canvas.addEventListener(type, onTouch(phase), { passive: false });
+  }
   resize();
   watch();
   requestAnimationFrame(frame);
+  // Tests wait for this: a submit before the listener above exists would reload the page.
+  window.asteroids.ready = true;
 }
 
 main();

@@ -39,7 +39,7 @@ pub fn draw(ctx: &CanvasRenderingContext2d, scene: &Scene, width: f64, height: f
                 ctx.set_fill_style_str(color);
                 ctx.fill_rect(pos.x as f64, pos.y as f64, size.x as f64, size.y as f64);
             }
-            Prim::Text { pos, text, size, color, align } => {
+            Prim::Text { pos, text, size, color, align, max_width } => {
                 ctx.set_font(&format!("{size}px system-ui, sans-serif"));
                 ctx.set_text_align(match align {
                     Align::Left => "left",
@@ -47,7 +47,7 @@ pub fn draw(ctx: &CanvasRenderingContext2d, scene: &Scene, width: f64, height: f
                     Align::Right => "right",
                 });
                 ctx.set_fill_style_str(color);
-                let _ = ctx.fill_text(text, pos.x as f64, pos.y as f64);
+                let _ = ctx.fill_text_with_max_width(text, pos.x as f64, pos.y as f64, *max_width as f64);
             }
         }
     }

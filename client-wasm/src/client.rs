@@ -1,6 +1,6 @@
 //! The whole client, minus the browser: a session, a view, the controls, the camera and the
-//! page's figures, driven by the page's events (socket open/message/close, keys, resize,
-//! animation frames). `web.rs` forwards the browser's events here and draws the scenes this
+//! page's figures, driven by the page's events (socket open/message/close, keys, touches,
+//! gamepad polls, resize, animation frames). `web.rs` forwards the browser's events here and draws the scenes this
 //! returns.
 //!
 //! Each server message is decoded once, here: the view needs the drawn positions of the
@@ -8,10 +8,11 @@
 //! message passes through the view's hands, then into [`Session::on_message`].
 
 use crate::hud;
-use crate::input::Controls;
+use crate::input::{Controls, Device};
 use crate::scene::{self, Camera, Scene};
 use crate::session::{Applied, Phase, ProtocolError, Session, ShipStatus};
 use crate::stats::{DebugStats, Stats};
+use crate::touch::{TouchControls, TouchId, TouchPhase};
 use crate::view::View;
 use glam::Vec2;
 use shared::codec::decode_server;
@@ -23,8 +24,13 @@ pub struct Client {
     session: Session,
     /// The drawn world.
     view: View,
-    /// The keyboard.
+    /// Keyboard, touch and gamepad, combined.
     controls: Controls,
+    /// Which fingers hold the stick and the fire button.
+    touch: TouchControls,
+    /// The last frame's text boxes (`[x, y, width, height]`, CSS pixels), for the page's
+    /// layout checks; reused frame to frame.
+    text_boxes: Vec<[f32; 4]>,
     /// The page's figures (debug object, F3 panel).
     stats: Stats,
     screen: Vec2,
@@ -39,6 +45,8 @@ impl Client {
             session: Session::new(name, token),
             view: View::default(),
             controls: Controls::default(),
+            touch: TouchControls::default(),
+            text_boxes: Vec::new(),
             stats: Stats::default(),
             screen: Vec2::new(1280.0, 720.0),
             camera_center: Vec2::ZERO,
@@ -124,9 +132,39 @@ impl Client {
         self.controls.key(code, down)
     }
 
-    /// The window lost focus: release all keys.
+    /// The window lost focus: release all keys and touches.
     pub fn blur(&mut self) {
+        self.touch.release_all();
         self.controls.release_all();
+    }
+
+    /// A touch `id` started, moved or ended at `pos` (CSS pixels).
+    pub fn touch(&mut self, phase: TouchPhase, id: TouchId, pos: Vec2) {
+        self.touch.touch(phase, id, pos, self.screen);
+        self.controls.set(Device::Touch, self.touch.intent());
+    }
+
+    /// Draw the touch controls before the first touch (the page's pointer is coarse).
+    pub fn show_touch_controls(&mut self) {
+        self.touch.show();
+    }
+
+    /// The first connected gamepad's state this frame (see [`crate::gamepad::intent`]), or
+    /// `None` when there is none: its controls are released.
+    pub fn gamepad(&mut self, pad: Option<(&[f32], &[f32], &[u8])>) {
+        let intent =
+            pad.map_or_else(Default::default, |(axes, values, pressed)| crate::gamepad::intent(axes, values, pressed));
+        self.controls.set(Device::Gamepad, intent);
+    }
+
+    /// What the controls hold now, every device combined.
+    pub fn intent(&self) -> crate::input::Intent {
+        self.controls.intent()
+    }
+
+    /// The text boxes of the last frame drawn, `[x, y, width, height]` in CSS pixels.
+    pub fn text_boxes(&self) -> &[[f32; 4]] {
+        &self.text_boxes
     }
 
     /// The canvas has a new size (CSS pixels).
@@ -183,8 +221,13 @@ impl Client {
             }
             self.session.follow_view(cam.view_rect());
         }
+        self.touch.draw(&mut scene.prims, self.screen);
+        let reserved =
+            hud::Reserved { bottom: if self.touch.shown() { crate::touch::reserved_bottom(self.screen) } else { 0.0 } };
         let debug = self.debug.then(|| self.debug_stats(now_ms));
-        hud::draw(&mut scene.prims, self.screen, &self.session, debug.as_ref(), now_ms);
+        hud::draw(&mut scene.prims, self.screen, reserved, &self.session, debug.as_ref(), now_ms);
+        self.text_boxes.clear();
+        self.text_boxes.extend(scene.prims.iter().filter_map(hud::text_box));
         scene
     }
 

@@ -1,6 +1,9 @@
 //! Keys to intents. The client sends an `Input` only when the intent changes, with an
 //! increasing sequence number, so a held key costs nothing and the server can drop replays.
-//! The page holds the controls with keys; a bot holds them with an [`Intent`] it decided.
+//! The page holds the controls with keys, and with whatever the touch controls and a gamepad
+//! hold (each an [`Intent`], see [`Device`]); a bot holds them with an [`Intent`] it decided.
+//! All of them combine into one intent: any source thrusts or fires, turns add up (so left
+//! and right from two sources cancel, like two keys).
 
 use shared::protocol::Input;
 
@@ -15,13 +18,25 @@ pub struct Intent {
     pub fire: bool,
 }
 
-/// The pilot's controls as the keyboard (or a bot) holds them.
+/// A source of controls other than the keyboard, each holding an [`Intent`] of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Device {
+    /// The on-screen stick and fire button.
+    Touch,
+    /// The first connected gamepad.
+    Gamepad,
+}
+
+/// The pilot's controls as the keyboard, the touch controls and a gamepad (or a bot) hold
+/// them.
 #[derive(Clone, Debug, Default)]
 pub struct Controls {
     thrust: bool,
     left: bool,
     right: bool,
     fire: bool,
+    touch: Intent,
+    gamepad: Intent,
     seq: u32,
     sent: Option<Intent>,
 }
@@ -63,12 +78,22 @@ impl Controls {
         true
     }
 
-    /// Releases every key (the window lost focus: keyup events will not come).
+    /// What a device holds now (a gamepad that disappeared holds nothing).
+    pub fn set(&mut self, device: Device, intent: Intent) {
+        match device {
+            Device::Touch => self.touch = intent,
+            Device::Gamepad => self.gamepad = intent,
+        }
+    }
+
+    /// Releases every key and what the touch controls held (the window lost focus: keyup
+    /// and touchend events will not come). A gamepad is polled again on the next frame.
     pub fn release_all(&mut self) {
         self.thrust = false;
         self.left = false;
         self.right = false;
         self.fire = false;
+        self.touch = Intent::default();
     }
 
     /// Holds exactly `intent` (what a bot decided), as if its keys were down and all others up.
@@ -79,9 +104,15 @@ impl Controls {
         self.fire = intent.fire;
     }
 
-    /// What the controls hold now; left and right together cancel.
+    /// What the controls hold now, every source combined; left and right together cancel.
     pub fn intent(&self) -> Intent {
-        Intent { thrust: self.thrust, turn: self.left as i8 - self.right as i8, fire: self.fire }
+        let keys = Intent { thrust: self.thrust, turn: self.left as i8 - self.right as i8, fire: self.fire };
+        let all = [keys, self.touch, self.gamepad];
+        Intent {
+            thrust: all.iter().any(|i| i.thrust),
+            turn: all.iter().map(|i| i.turn).sum::<i8>().signum(),
+            fire: all.iter().any(|i| i.fire),
+        }
     }
 
     /// The input to send, if the intent changed since the last one sent.
@@ -137,6 +168,24 @@ mod tests {
         assert_eq!((i.seq, i.thrust, i.turn), (4, false, 0));
         c.resend();
         assert_eq!(c.next_input().unwrap().seq, 5);
+    }
+
+    /// Keys, touch and a gamepad combine: any of them thrusts or fires, turns add up, and a
+    /// device that lets go releases only what it held.
+    #[test]
+    fn devices_combine_into_one_intent() {
+        let mut c = Controls::default();
+        c.key("ArrowLeft", true);
+        c.set(Device::Touch, Intent { thrust: true, turn: 1, fire: false });
+        assert_eq!(c.intent(), Intent { thrust: true, turn: 1, fire: false });
+        c.set(Device::Gamepad, Intent { thrust: false, turn: -1, fire: true });
+        assert_eq!(c.intent(), Intent { thrust: true, turn: 1, fire: true }, "two lefts outweigh one right");
+        c.key("ArrowLeft", false);
+        assert_eq!(c.intent().turn, 0, "touch left and pad right cancel");
+        c.set(Device::Gamepad, Intent::default());
+        assert_eq!(c.intent(), Intent { thrust: true, turn: 1, fire: false });
+        c.release_all();
+        assert_eq!(c.intent(), Intent::default());
     }
 
     /// Holding an intent is the same as pressing its keys: same inputs, sent on change only.

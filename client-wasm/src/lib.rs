@@ -15,7 +15,12 @@
 //!   [`view::BLEND_MS`];
 //! - [`client`]: all of the above put together, driven by the page's events; the one place a
 //!   server message is decoded;
-//! - [`input`]: keys (or a bot's [`input::Intent`]) to inputs, sent only when they change;
+//! - [`input`]: keys, touch and gamepad (or a bot's [`input::Intent`]) to inputs, sent only
+//!   when they change;
+//! - [`touch`]: the thumb stick and fire button, finger by finger, to an intent, and their
+//!   overlay;
+//! - [`gamepad`]: a pad's axes and buttons to an intent;
+//! - [`layout`]: how much of the field the camera shows and how large the HUD is, per screen;
 //! - [`scene`]: what to draw (camera, shapes, starfield, the arrow to the action), as data;
 //! - [`hud`]: the score, leaderboards, banner and debug panel, laid out on the scene;
 //! - [`stats`]: the page's figures, in fixed-size time windows.
@@ -25,12 +30,15 @@
 
 pub mod client;
 pub mod clock;
+pub mod gamepad;
 pub mod hud;
 pub mod input;
+pub mod layout;
 pub mod predict;
 pub mod scene;
 pub mod session;
 pub mod stats;
+pub mod touch;
 pub mod view;
 
 #[cfg(target_arch = "wasm32")]

@@ -28,12 +28,10 @@ pub struct Camera {
 }
 
 impl Camera {
-    /// A camera at `center` for a screen of `screen` pixels. One pixel per unit, zoomed out
-    /// only when the screen is larger than the largest view the server honours.
+    /// A camera at `center` for a screen of `screen` pixels, showing about the same area of
+    /// the field on every screen (see [`crate::layout::camera_scale`]).
     pub fn new(center: Vec2, screen: Vec2) -> Camera {
-        let fit_x = screen.x / (MAX_VIEW_SIZE[0] - 2.0 * VIEW_PADDING);
-        let fit_y = screen.y / (MAX_VIEW_SIZE[1] - 2.0 * VIEW_PADDING);
-        Camera { center, scale: fit_x.max(fit_y).max(1.0), screen }
+        Camera { center, scale: crate::layout::camera_scale(screen), screen }
     }
 
     /// A world point on screen.
@@ -112,6 +110,8 @@ pub enum Prim {
         color: &'static str,
         /// Horizontal anchoring.
         align: Align,
+        /// The widest the text may be drawn, pixels: the canvas squeezes it to fit its box.
+        max_width: f32,
     },
 }
 
@@ -158,6 +158,8 @@ pub fn asteroid_outline(id: EntityId, radius: f32) -> Vec<Vec2> {
 /// Adds an entity's primitives.
 pub fn draw_entity(prims: &mut Vec<Prim>, cam: &Camera, pose: &Pose, own: bool) {
     let s = cam.scale;
+    // Strokes thicken with the zoom, as the shapes do, but stay visible when zoomed out.
+    let w = s.max(0.75);
     let to = |local: Vec2| cam.to_screen(place(local, pose.pos, pose.rot));
     match pose.kind {
         EntityKind::Ship => {
@@ -168,7 +170,7 @@ pub fn draw_entity(prims: &mut Vec<Prim>, cam: &Camera, pose: &Pose, own: bool) 
                     closed: true,
                     stroke: "#ffb347",
                     fill: Some("#ff7b00"),
-                    width: 1.0,
+                    width: w,
                 });
             }
             let hull = [Vec2::new(18.0, 0.0), Vec2::new(-12.0, 10.0), Vec2::new(-7.0, 0.0), Vec2::new(-12.0, -10.0)];
@@ -178,7 +180,7 @@ pub fn draw_entity(prims: &mut Vec<Prim>, cam: &Camera, pose: &Pose, own: bool) 
                 closed: true,
                 stroke,
                 fill,
-                width: 2.0,
+                width: 2.0 * w,
             });
             if pose.ctrl.shielded() {
                 // Spawn protection: a ring around the hull, for everyone to see.
@@ -193,7 +195,7 @@ pub fn draw_entity(prims: &mut Vec<Prim>, cam: &Camera, pose: &Pose, own: bool) 
                     closed: true,
                     stroke: "#8fd3ff",
                     fill: None,
-                    width: 1.5,
+                    width: 1.5 * w,
                 });
             }
         }
@@ -205,7 +207,7 @@ pub fn draw_entity(prims: &mut Vec<Prim>, cam: &Camera, pose: &Pose, own: bool) 
                 closed: true,
                 stroke: "#b8a98f",
                 fill: Some("#2b2620"),
-                width: 1.5,
+                width: 1.5 * w,
             });
         }
     }
@@ -214,6 +216,7 @@ pub fn draw_entity(prims: &mut Vec<Prim>, cam: &Camera, pose: &Pose, own: bool) 
 /// The background: two parallax star layers and a world grid, both moving with the camera so
 /// that motion is visible even in empty space, and the arena's edge.
 pub fn draw_background(prims: &mut Vec<Prim>, cam: &Camera, arena_half: Vec2) {
+    let ui = crate::layout::ui_scale(cam.screen);
     for (layer, parallax, cell, color) in [(1u32, 0.35f32, 300.0f32, "#5d6b80"), (2, 0.7, 220.0, "#9fb0c8")] {
         let center = cam.center * parallax;
         let half = cam.screen / cam.scale * 0.5;
@@ -227,7 +230,7 @@ pub fn draw_background(prims: &mut Vec<Prim>, cam: &Camera, arena_half: Vec2) {
                     let p = Vec2::new((cx as f32 + unit(hk)) * cell, (cy as f32 + unit(hk.rotate_left(16))) * cell);
                     let d = (p - center) * cam.scale;
                     let screen = Vec2::new(cam.screen.x * 0.5 + d.x, cam.screen.y * 0.5 - d.y);
-                    prims.push(Prim::Dot { pos: screen, radius: 0.6 + layer as f32 * 0.4, color });
+                    prims.push(Prim::Dot { pos: screen, radius: (0.6 + layer as f32 * 0.4) * ui, color });
                 }
             }
         }
@@ -263,12 +266,13 @@ pub fn draw_arrow(prims: &mut Vec<Prim>, cam: &Camera, target: Vec2, label: &str
     if cam.on_screen(target) {
         return false;
     }
+    let ui = crate::layout::ui_scale(cam.screen);
     let dir = (target - cam.center).normalize_or(Vec2::X);
     let screen_dir = Vec2::new(dir.x, -dir.y);
-    let r = cam.screen.min_element() * 0.5 - 48.0;
-    let tip = cam.screen * 0.5 + screen_dir * (r + 18.0);
+    let r = cam.screen.min_element() * 0.5 - 48.0 * ui;
+    let tip = cam.screen * 0.5 + screen_dir * (r + 18.0 * ui);
     let back = cam.screen * 0.5 + screen_dir * r;
-    let side = screen_dir.perp() * 11.0;
+    let side = screen_dir.perp() * 11.0 * ui;
     prims.push(Prim::Poly {
         points: vec![tip, back + side, back - side],
         closed: true,
@@ -277,12 +281,17 @@ pub fn draw_arrow(prims: &mut Vec<Prim>, cam: &Camera, target: Vec2, label: &str
         width: 1.0,
     });
     let distance = (target - cam.center).length();
+    let text = format!("{label} {:.0}", distance);
+    // Inward of the arrow's back by half the label's width too when pointing sideways, so the
+    // label never covers the arrow.
+    let half_width = crate::layout::text_width(&text, 12.0 * ui) * 0.5;
     prims.push(Prim::Text {
-        pos: back - screen_dir * 14.0 + Vec2::new(0.0, 4.0),
-        text: format!("{label} {:.0}", distance),
-        size: 12.0,
+        pos: back - screen_dir * (14.0 * ui + half_width * screen_dir.x.abs()) + Vec2::new(0.0, 4.0 * ui),
+        text,
+        size: 12.0 * ui,
         color: "#ffd166",
         align: Align::Center,
+        max_width: r,
     });
     true
 }
@@ -295,18 +304,19 @@ mod tests {
     /// The camera puts its centre mid-screen, flips y, and asks for a padded view.
     #[test]
     fn camera_maps_world_to_screen() {
-        let cam = Camera::new(Vec2::new(100.0, 50.0), Vec2::new(1920.0, 1080.0));
+        let cam = Camera::new(Vec2::new(100.0, 50.0), Vec2::new(1280.0, 720.0));
         assert_eq!(cam.scale, 1.0);
-        assert_eq!(cam.to_screen(Vec2::new(100.0, 50.0)), Vec2::new(960.0, 540.0));
-        assert_eq!(cam.to_screen(Vec2::new(110.0, 60.0)), Vec2::new(970.0, 530.0));
+        assert_eq!(cam.to_screen(Vec2::new(100.0, 50.0)), Vec2::new(640.0, 360.0));
+        assert_eq!(cam.to_screen(Vec2::new(110.0, 60.0)), Vec2::new(650.0, 350.0));
         let v = cam.view_rect();
         assert_eq!(v.center, [100.0, 50.0]);
-        assert_eq!(v.size, [1920.0 + 2.0 * VIEW_PADDING, 1080.0 + 2.0 * VIEW_PADDING]);
+        assert_eq!(v.size, [1280.0 + 2.0 * VIEW_PADDING, 720.0 + 2.0 * VIEW_PADDING]);
     }
 
-    /// A screen larger than the largest view zooms out so the view still covers it.
+    /// A screen larger than the largest view zooms in (more pixels per unit) so the view
+    /// still covers it.
     #[test]
-    fn huge_screens_zoom_out() {
+    fn huge_screens_zoom_in() {
         let cam = Camera::new(Vec2::ZERO, Vec2::new(3840.0, 2160.0));
         assert!(cam.scale > 1.0);
         let v = cam.view_rect();
@@ -318,7 +328,7 @@ mod tests {
     /// is drawn differently.
     #[test]
     fn ships_point_their_nose() {
-        let cam = Camera::new(Vec2::ZERO, Vec2::new(800.0, 600.0));
+        let cam = Camera { center: Vec2::ZERO, scale: 1.0, screen: Vec2::new(800.0, 600.0) };
         let pose = Pose { id: 1, kind: EntityKind::Ship, pos: Vec2::ZERO, rot: Vec2::Y, ctrl: Ctrl(Ctrl::THRUST) };
         let mut prims = Vec::new();
         draw_entity(&mut prims, &cam, &pose, true);
@@ -358,6 +368,29 @@ mod tests {
         assert!(draw_arrow(&mut prims, &cam, Vec2::new(5000.0, 0.0), "action"));
         let Prim::Poly { points, .. } = &prims[0] else { panic!() };
         assert!(points[0].x > 600.0 && (points[0].y - 300.0).abs() < 1.0);
+    }
+
+    /// The arrow and its label stay on every screen, whichever way it points, and the label
+    /// keeps clear of the arrow.
+    #[test]
+    fn arrow_stays_on_every_screen() {
+        for (w, h) in crate::layout::tests::SCREENS {
+            let screen = Vec2::new(w, h);
+            let cam = Camera::new(Vec2::ZERO, screen);
+            for i in 0..16 {
+                let a = i as f32 / 16.0 * std::f32::consts::TAU;
+                let mut prims = Vec::new();
+                assert!(draw_arrow(&mut prims, &cam, Vec2::new(a.cos(), a.sin()) * 1e5, "action"));
+                let Prim::Poly { points, .. } = &prims[0] else { panic!() };
+                let [x, y, bw, bh] = crate::hud::text_box(&prims[1]).unwrap();
+                assert!(x >= 0.0 && y >= 0.0 && x + bw <= w && y + bh <= h, "{w}×{h} at {a}: label {x},{y} {bw}×{bh}");
+                for p in points {
+                    assert!(p.x >= 0.0 && p.y >= 0.0 && p.x <= w && p.y <= h, "{w}×{h} at {a}: arrow at {p}");
+                    let inside = p.x > x && p.x < x + bw && p.y > y && p.y < y + bh;
+                    assert!(!inside, "{w}×{h} at {a}: the label covers the arrow's point {p}");
+                }
+            }
+        }
     }
 
     /// Asteroid outlines are stable per id and stay within their radius.

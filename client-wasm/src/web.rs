@@ -2,6 +2,7 @@
 //! [`Client`]; this file only converts between JavaScript and Rust values.
 
 use crate::client::Client;
+use crate::touch::TouchPhase;
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 use web_sys::CanvasRenderingContext2d;
@@ -84,6 +85,42 @@ impl GameClient {
         self.inner.blur();
     }
 
+    /// A touch changed (`phase`: "start", "move", "end" or "cancel"; `id`: `Touch.identifier`;
+    /// `x`, `y`: `clientX`, `clientY`). Unknown phases are ignored.
+    pub fn touch(&mut self, phase: &str, id: i32, x: f64, y: f64) {
+        let phase = match phase {
+            "start" => TouchPhase::Start,
+            "move" => TouchPhase::Move,
+            "end" | "cancel" => TouchPhase::End,
+            _ => return,
+        };
+        if x.is_finite() && y.is_finite() {
+            self.inner.touch(phase, id, glam::Vec2::new(x as f32, y as f32));
+        }
+    }
+
+    /// Draw the touch controls before the first touch (`(pointer: coarse)` matches).
+    pub fn show_touch_controls(&mut self) {
+        self.inner.show_touch_controls();
+    }
+
+    /// The first connected gamepad this frame: its axes, each button's value, each button's
+    /// pressed flag (1 or 0).
+    pub fn gamepad(&mut self, axes: &[f32], values: &[f32], pressed: &[u8]) {
+        self.inner.gamepad(Some((axes, values, pressed)));
+    }
+
+    /// No gamepad is connected (any controls one held are released).
+    pub fn no_gamepad(&mut self) {
+        self.inner.gamepad(None);
+    }
+
+    /// The last frame's text boxes, `[x, y, width, height]` each in CSS pixels, flattened (for
+    /// the page's layout tests).
+    pub fn text_boxes(&self) -> Vec<f32> {
+        self.inner.text_boxes().iter().flatten().copied().collect()
+    }
+
     /// The canvas's size in CSS pixels.
     pub fn resize(&mut self, width: f64, height: f64) {
         self.width = width;
@@ -133,6 +170,12 @@ impl GameClient {
         set(&o, "ship_heading", d.ship_heading.map_or(JsValue::NULL, |a| JsValue::from(a as f64)));
         set(&o, "tick", d.tick.map_or(JsValue::NULL, JsValue::from));
         set(&o, "score", d.score.into());
+        let held = self.inner.intent();
+        let intent = Object::new();
+        set(&intent, "thrust", held.thrust.into());
+        set(&intent, "turn", JsValue::from(held.turn as f64));
+        set(&intent, "fire", held.fire.into());
+        set(&o, "intent", intent.into());
         o.into()
     }
 }
