@@ -161,7 +161,11 @@ function onKey(down) {
 // `textBoxes()`: the last frame's text boxes as [x, y, width, height] (CSS pixels), for layout
 // tests; `frameTimes()`: the last frames' time in client.frame, milliseconds.
 window.asteroids = {
-  get stats() { return client ? client.stats(performance.now()) : null; },
+  // The player's client once it joined, the spectator's before (phase "spectating").
+  get stats() {
+    const c = client || watcher;
+    return c ? c.stats(performance.now()) : null;
+  },
   textBoxes() {
     if (!client) return [];
     const flat = client.text_boxes();

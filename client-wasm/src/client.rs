@@ -266,6 +266,13 @@ impl Client {
             lead_ticks: s.clock().lead(),
             entities: replica.entities().len(),
             bullets: replica.entities().values().filter(|k| k.kind == EntityKind::Bullet).count(),
+            other_ships: replica
+                .entities()
+                .iter()
+                .filter(|(id, k)| k.kind == EntityKind::Ship && Some(**id) != s.ship_id)
+                .count(),
+            ship_shielded: pose.map(|p| p.ctrl.shielded()),
+            watching: s.watched.as_ref().map(|w| w.name.clone()),
             ship,
             ship_heading,
             ship_id: s.ship_id,

@@ -139,6 +139,13 @@ pub struct DebugStats {
     pub entities: usize,
     /// Bullets known.
     pub bullets: usize,
+    /// Ships known other than the own one.
+    pub other_ships: usize,
+    /// Whether the own ship is drawn shielded (spawn protection), if it is in view.
+    pub ship_shielded: Option<bool>,
+    /// The pilot whose ship the camera follows while there is no own ship (a spectator, or a
+    /// pilot waiting for a new ship), as the server named it.
+    pub watching: Option<String>,
     /// The own ship's drawn position, if it is in view.
     pub ship: Option<[f32; 2]>,
     /// The own ship's drawn heading, radians (counter-clockwise from +x), if it is in view.

@@ -158,6 +158,9 @@ impl GameClient {
         set(&o, "lead_ticks", d.lead_ticks.into());
         set(&o, "entities", (d.entities as f64).into());
         set(&o, "bullets", (d.bullets as f64).into());
+        set(&o, "other_ships", (d.other_ships as f64).into());
+        set(&o, "ship_shielded", d.ship_shielded.map_or(JsValue::NULL, JsValue::from));
+        set(&o, "watching", d.watching.map_or(JsValue::NULL, |n| JsValue::from_str(&n)));
         // A number, not a BigInt: ids stay far below 2^53, and pages and tests compare and print it.
         set(&o, "ship_id", d.ship_id.map_or(JsValue::NULL, |id| JsValue::from(id as f64)));
         let ship = d.ship.map_or(JsValue::NULL, |[x, y]| {
