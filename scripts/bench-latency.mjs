@@ -12,7 +12,7 @@
 // Needs www/pkg (scripts/build-client.sh) and the release asteroids-server and asteroids-link.
 import { launchBrowser, root, startLinkedServer } from '../tests/e2e/harness.mjs';
 import {
-  fly, frames, installSampler, join, jumps, measureResponses, medianFrameMs, percentile, summarize,
+  ADMIN_TOKEN, fly, frames, installSampler, join, jumps, lateInputs, measureResponses, medianFrameMs, percentile, summarize,
 } from '../tests/e2e/latency-lib.mjs';
 
 const arg = (name, fallback) => {
@@ -30,7 +30,7 @@ const links = [
   { name: '150±30 ms + stalls', delay: 120, jitter: 60, stall: true },
 ];
 
-const serverArgs = ['--asteroids', '200', '--arena-size', '3000', '--ai-pilots', '10', '--www', `${root}www`,
+const serverArgs = ['--asteroids', '100', '--arena-size', '4000', '--ai-pilots', '10', '--www', `${root}www`,
   '--db', ':memory:'];
 
 async function measure(browser, link) {
@@ -38,7 +38,7 @@ async function measure(browser, link) {
   const linkArgs = ['--delay-ms', String(link.delay), '--jitter-ms', String(link.jitter), '--seed', '1'];
   if (link.stall) linkArgs.push('--stall-ms', '200', '--stall-every-ms', '3000', '--stall-direction', 'down');
   try {
-    const { url } = await startLinkedServer(serverArgs, linkArgs, children);
+    const { url, server } = await startLinkedServer(serverArgs, linkArgs, children, { ASTEROIDS_ADMIN_TOKEN: ADMIN_TOKEN });
     const { page } = await join(browser, url, 'Bench Pilot');
     await installSampler(page);
     const turn = await measureResponses(page, { key: 'ArrowLeft', kind: 'turn', presses });
@@ -47,6 +47,7 @@ async function measure(browser, link) {
     const flight = await fly(page, { durationMs: flightMs });
     const s = summarize(flight);
     const j = jumps(flight.samples);
+    const late = await lateInputs(server.addr);
     await page.close();
     const all = [...turn.latencies, ...thrust.latencies];
     return {
@@ -58,12 +59,15 @@ async function measure(browser, link) {
       measured: all.length,
       skipped: turn.skipped + thrust.skipped,
       own_corrections: s.ownCorrections,
-      own_correction_max: s.maxOwnCorrectionAll,
+      own_correction_max: s.maxOwnCorrection,
+      own_correction_max_all: s.maxOwnCorrectionAll,
+      clean_polls: `${s.cleanPolls}/${s.polls}`,
       other_correction_max: s.maxOtherCorrection,
       input_ack_ms: s.inputAckMs,
       lead_ticks: s.leadTicks,
       ping_ms: s.pingMs,
       deaths: s.deaths,
+      late_inputs: late,
       frame_jumps: j.jumps.length,
       worst_frame_move_pct: 100 * j.worstRatio,
     };
@@ -90,11 +94,14 @@ const columns = [
   ['p95 ms', 'input_to_motion_p95_ms', (v) => v.toFixed(1)],
   ['own corr. n', 'own_corrections', (v) => String(v)],
   ['own corr. max', 'own_correction_max', (v) => v.toFixed(2)],
+  ['(all polls)', 'own_correction_max_all', (v) => v.toFixed(2)],
   ['others corr. max', 'other_correction_max', (v) => v.toFixed(2)],
   ['input ack ms', 'input_ack_ms', (v) => v.toFixed(0)],
   ['lead ticks', 'lead_ticks', (v) => v.toFixed(1)],
   ['ping ms', 'ping_ms', (v) => v.toFixed(0)],
+  ['clean polls', 'clean_polls', (v) => v],
   ['deaths', 'deaths', (v) => String(v)],
+  ['late inputs', 'late_inputs', (v) => String(v)],
   ['frame jumps', 'frame_jumps', (v) => String(v)],
 ];
 const cells = rows.map((r) => columns.map(([, key, f]) => f(r[key])));
@@ -103,5 +110,6 @@ const line = (c) => c.map((x, i) => (i === 0 ? x.padEnd(widths[i]) : x.padStart(
 console.log(line(columns.map(([h]) => h)));
 for (const c of cells) console.log(line(c));
 console.log(`(input→motion: ${presses} turns and 3 thrusts from rest, keydown to the first drawn frame that shows it; ` +
-  `corrections over ${flightMs / 1000} s of changing controls, own in world units, others from max_correction_10s; ` +
-  'input ack, lead, ping: medians of one-second polls)');
+  `corrections over ${flightMs / 1000} s of changing controls, own in world units (max: over the one-second polls ` +
+  'whose 10 s window saw no death or new ship, "clean polls"; and over all polls), others from max_correction_10s; ' +
+  'input ack, lead, ping: medians of one-second polls; late inputs: applied late by the server, whole run)');

@@ -212,7 +212,9 @@ async function main() {
   resize();
   watch();
   requestAnimationFrame(frame);
-  // Tests wait for this: a submit before the listener above exists would reload the page.
+  // Play stays disabled until the listener above exists: a native submit would reload the page
+  // (over a slow link, a quick player clicked before the client had loaded). Tests wait for it.
+  document.getElementById('play').disabled = false;
   window.asteroids.ready = true;
 }
 

@@ -85,6 +85,9 @@ pub struct Prediction {
     last_shot: Option<Tick>,
     /// Matched server bullets: drawn on the ship's timeline.
     own_bullets: HashSet<EntityId>,
+    /// The ship the server said was destroyed, until it leaves the view: not drawn (drawn at
+    /// the server's present instead of its predicted tick, it would jump back by the lead).
+    destroyed: Option<EntityId>,
 }
 
 impl Prediction {
@@ -96,6 +99,7 @@ impl Prediction {
     /// The player has a new ship (or none): its prediction starts at its first snapshot.
     pub fn set_ship(&mut self, ship: Option<EntityId>) {
         if ship != self.ship {
+            self.destroyed = if ship.is_none() { self.ship } else { None };
             self.ship = ship;
             self.base = None;
             self.states.clear();
@@ -150,6 +154,9 @@ impl Prediction {
         }
         for id in &snap.left {
             self.own_bullets.remove(id);
+            if self.destroyed == Some(*id) {
+                self.destroyed = None;
+            }
         }
         self.base = own.map(|s| (snap.tick, s));
         self.states.clear();
@@ -232,6 +239,12 @@ impl Prediction {
             .iter()
             .filter(move |s| s.tick <= tick)
             .filter_map(move |s| kin.map(|k| k.advance(&s.state, EntityKind::Bullet, tick - s.tick)))
+    }
+
+    /// Whether `id` is the own ship the server destroyed, still in view until the next
+    /// snapshot (not drawn).
+    pub fn is_destroyed(&self, id: EntityId) -> bool {
+        self.destroyed == Some(id)
     }
 
     /// Whether `id` is a bullet of the own ship (drawn on the ship's timeline).

@@ -151,6 +151,9 @@ impl View {
     /// Where entity `id` is drawn, before easing: on the own ship's timeline if it is the own
     /// ship or one of its bullets, at the server's present otherwise.
     fn raw_pose(&self, model: Model<'_>, id: EntityId, present: f64) -> Option<Pose> {
+        if model.prediction.is_destroyed(id) {
+            return None;
+        }
         if model.prediction.ship() == Some(id) {
             if let Some(p) = View::own_ship(model, id) {
                 return Some(p);
@@ -420,5 +423,10 @@ mod tests {
         let other = view.pose(w.at(next_frame), 8, next_frame).unwrap();
         let at_present = w.kin.advance(&ship(50.0, 60.0), EntityKind::Ship, 1).position().x;
         assert!((other.pos.x - at_present).abs() < 1.0, "{} vs {at_present}", other.pos.x);
+        // Destroyed (the event came before the snapshot in which it leaves): not drawn at
+        // all, rather than drawn at the present, a lead behind where it was just drawn.
+        w.prediction.set_ship(None);
+        assert_eq!(view.pose(w.at(next_frame), 7, next_frame), None);
+        assert!(view.poses(w.at(next_frame), next_frame).iter().all(|p| p.id != 7));
     }
 }

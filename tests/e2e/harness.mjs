@@ -27,7 +27,7 @@ export function startServer(args, children, env = {}) {
 
 /**
  * Starts the link conditioner (`asteroids-link`) with `args` (at least `--listen` and
- * `--upstream`), like [startServer]: resolves with `{ child, addr, startupMs, log() }` once
+ * `--upstream`), like {@link startServer}: resolves with `{ child, addr, startupMs, log() }` once
  * it says where it listens.
  */
 export function startLink(args, children) {
@@ -52,13 +52,13 @@ export function freePort() {
  * origin is then the link's, which the server must be told (`--allowed-origin`) before the
  * link exists, while the link needs the server's address: so the link's port is chosen first
  * (free a moment ago), and the pair is started again on another port if something took it
- * in between.
+ * in between. `env` is the server's extra environment.
  */
-export async function startLinkedServer(serverArgs, linkArgs, children) {
+export async function startLinkedServer(serverArgs, linkArgs, children, env = {}) {
   let lastError;
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
-    const server = await startServer([...serverArgs, '--allowed-origin', `http://127.0.0.1:${port}`], children);
+    const server = await startServer([...serverArgs, '--allowed-origin', `http://127.0.0.1:${port}`], children, env);
     try {
       const link = await startLink(['--listen', `127.0.0.1:${port}`, '--upstream', server.addr, ...linkArgs], children);
       return { server, link, url: `http://${link.addr}/` };

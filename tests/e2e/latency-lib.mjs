@@ -22,6 +22,20 @@ export function percentile(values, p) {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
+/** The admin token the measured servers are started with (ASTEROIDS_ADMIN_TOKEN). */
+export const ADMIN_TOKEN = 'latency-measure';
+
+/**
+ * Inputs the server at `addr` has applied late so far (they named a tick already simulated:
+ * the client's lead was too short, and its prediction had to be corrected), from
+ * /admin/stats; null if it did not say.
+ */
+export async function lateInputs(addr) {
+  const res = await fetch(`http://${addr}/admin/stats`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  const m = (await res.text()).match(/"late_inputs":\s*(\d+)/);
+  return m ? Number(m[1]) : null;
+}
+
 /** The page's debug figures (`window.asteroids.stats`) and the page's clock when read. */
 export function stats(page) {
   return page.evaluate(() => ({ ...window.asteroids.stats, page_ms: performance.now() }));
@@ -50,16 +64,19 @@ export async function join(browser, url, name) {
   page.on('pageerror', (err) => errors.push(String(err)));
   // The form answers only once main.js has loaded the wasm, which over a slow link can come
   // after the page's load event (a click before that submits the form natively and reloads
-  // the page): wait for the network to go quiet, and try again if the click was too early.
-  await page.goto(url, { waitUntil: 'networkidle' });
+  // the page): wait for the wasm, and try again if the click was still too early.
+  const wasmLoaded = () => performance.getEntriesByType('resource').some((e) => e.name.endsWith('.wasm') && e.responseEnd > 0);
+  await page.goto(url);
   for (let attempt = 0; ; attempt++) {
+    await page.waitForFunction(wasmLoaded, null, { timeout: 20_000 });
+    await sleep(200);
     await page.fill('#name', name);
     await page.click('#play');
     await sleep(500);
     const started = await page.evaluate(() => window.asteroids && window.asteroids.stats !== null)
       .catch(() => false); // the page was navigating: the click came too early
     if (started || attempt === 2) break;
-    await page.waitForLoadState('networkidle');
+    await page.waitForLoadState('load');
   }
   await waitFor(page, 'the own ship', (s) => s.phase === 'playing' && s.ship !== null, 30_000);
   return { page, errors };
@@ -251,16 +268,23 @@ export async function fly(page, { durationMs = 20_000, changeMs = 300, seed = 7,
 }
 
 /**
- * The page times at which the own ship died or was replaced in `samples` (a sample with no
- * ship drawn, or another ship id than the sample before).
+ * The page times at which the own ship died (as the page shows it: a drawn ship that is
+ * drawn no more, or replaced by another at once) and at which a new one appeared.
  */
-export function deaths(samples) {
-  const out = [];
+export function shipChanges(samples) {
+  const died = [];
+  const spawned = [];
   for (let i = 1; i < samples.length; i++) {
     const [a, b] = [samples[i - 1], samples[i]];
-    if ((b.x === null && a.x !== null) || (b.id !== a.id && b.x !== null)) out.push(b.t);
+    if (a.x !== null && (b.x === null || b.id !== a.id)) died.push(b.t);
+    if (b.x !== null && (a.x === null || b.id !== a.id)) spawned.push(b.t);
   }
-  return out;
+  return { died, spawned };
+}
+
+/** The page times at which the own ship died (see {@link shipChanges}). */
+export function deaths(samples) {
+  return shipChanges(samples).died;
 }
 
 /**
@@ -274,7 +298,7 @@ export const DEATH_MARGIN_MS = 1000;
 /**
  * Frame-to-frame moves of the drawn own ship faster than physics allows: more than the top
  * speed × the frame's time × 1.1 (the clocks may run up to 5 % fast) + 0.5 units. Frames
- * where no ship was drawn or the ship changed, and the last [`DEATH_MARGIN_MS`] of a ship
+ * where no ship was drawn or the ship changed, and the last {@link DEATH_MARGIN_MS} of a ship
  * that died, are not held to it (those moves are returned apart, as `nearDeath`). Returns
  * the offending moves and the largest move's ratio to its allowance.
  */
@@ -302,14 +326,15 @@ export function jumps(samples) {
 
 /**
  * The flight's own-ship corrections, honestly: polls whose 10-s window (`*_10s` figures)
- * saw the own ship die are set aside, since a death is a correction the prediction cannot
- * know of. Returns the maxima over the rest, the count of own corrections (the sum over
+ * saw the own ship die or a new one appear are set aside, since a death is a correction the
+ * prediction cannot know of, and a new ship's first state is none. Returns the maxima over the rest, the count of own corrections (the sum over
  * polls 10 s apart, so every correction is counted once), and the skipped polls.
  */
 export function summarize({ polls, samples }) {
-  const died = deaths(samples);
+  const { died, spawned } = shipChanges(samples);
+  const changes = [...died, ...spawned];
   const windowMs = 10_500;
-  const clean = polls.filter((p) => !died.some((t) => t <= p.page_ms && t > p.page_ms - windowMs));
+  const clean = polls.filter((p) => !changes.some((t) => t <= p.page_ms && t > p.page_ms - windowMs));
   const max = (xs) => xs.reduce((m, x) => Math.max(m, x ?? 0), 0);
   // Counted once: polls 10 s apart, from the last one back.
   let ownCount = 0;
