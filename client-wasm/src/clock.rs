@@ -13,8 +13,8 @@
 //!   [`TARGET_MARGIN_TICKS`], and the server's acknowledgements then say how early
 //!   each input really came ([`shared::protocol::InputAck::margin`]): one that came with
 //!   less than [`MIN_MARGIN_TICKS`] to spare raises the lead at once by the shortfall; a
-//!   lead that left more than the target to spare for [`MARGIN_WINDOW_MS`] comes down a
-//!   little.
+//!   lead that left more than the target to spare all through [`MARGIN_WINDOW_MS`] comes down
+//!   by half the excess.
 //!
 //! Neither clock ever jumps for the player: each moves towards its target at most
 //! [`SLEW`] ticks per tick (the picture runs a few percent fast or slow for a moment), except
@@ -41,9 +41,12 @@ pub const TARGET_MARGIN_TICKS: f64 = 2.0;
 /// the lead at once.
 pub const MIN_MARGIN_TICKS: f64 = 1.0;
 /// The window over which the margins are watched before the lead is lowered, milliseconds.
-pub const MARGIN_WINDOW_MS: f64 = 3000.0;
-/// How much the lead comes down (ticks) when every margin of the window was larger than needed.
-pub const LEAD_STEP_DOWN_TICKS: f64 = 0.5;
+pub const MARGIN_WINDOW_MS: f64 = 5000.0;
+/// A window whose least margin was more than this above the target (ticks) lowers the lead by
+/// half the excess: a lead that started long (a first ping that caught the jitter's peak) is
+/// within half a tick of what the link needs after a few windows, and jitter that stays within
+/// the window's least margin never makes an input late.
+pub const LEAD_SLACK_TICKS: f64 = 0.5;
 /// The longest lead (ticks): short of the server's bound on how far ahead an input may name
 /// its tick, beyond which it would be applied early.
 pub const MAX_LEAD_TICKS: f64 = MAX_INPUT_LEAD_TICKS as f64 - 1.0;
@@ -190,9 +193,9 @@ impl Clock {
         let oldest = self.margins.front().map_or(now_ms, |&(t, _)| t);
         let least = self.margins.iter().map(|&(_, m)| m).fold(f64::MAX, f64::min);
         let watched = now_ms - self.lowered_ms >= MARGIN_WINDOW_MS && now_ms - oldest >= MARGIN_WINDOW_MS * 0.5;
-        if watched && least > TARGET_MARGIN_TICKS + LEAD_STEP_DOWN_TICKS {
+        if watched && least > TARGET_MARGIN_TICKS + LEAD_SLACK_TICKS {
             let floor = self.rtt_ms * self.ticks_per_ms + MIN_MARGIN_TICKS;
-            self.lead.target = (self.lead.target - LEAD_STEP_DOWN_TICKS).max(floor);
+            self.lead.target = (self.lead.target - (least - TARGET_MARGIN_TICKS) * 0.5).max(floor);
             self.lowered_ms = now_ms;
         }
     }
@@ -301,12 +304,22 @@ mod tests {
         c.on_margin(-2, 100.0);
         let raised = c.lead.target;
         assert!((raised - (8.0 + 4.0)).abs() < 1e-9, "{raised}");
-        // Generous margins for a while: the lead comes down, step by step, never below the
-        // round trip plus the minimum margin.
-        for i in 0..200 {
-            c.on_margin(9, 200.0 + i as f64 * 200.0);
+        // A link that needs a lead of 7 ticks (the margin is what the lead leaves beyond that),
+        // and a lead far too long (a first ping that caught the jitter's peak): within half a
+        // minute it comes down to the target margin plus a little, and no input is late on
+        // the way.
+        let needed = 7.0;
+        c.lead = Slewed::at(30.0);
+        let mut now = 1000.0;
+        for _ in 0..300 {
+            now += 100.0;
+            c.advance(now);
+            let margin = (c.lead.value - needed).floor();
+            assert!(margin >= 0.0, "late at {now} ms: lead {}", c.lead.value);
+            c.on_margin(margin as i16, now);
         }
-        assert!(c.lead.target < raised && c.lead.target >= 6.0 + MIN_MARGIN_TICKS, "{}", c.lead.target);
+        let excess = c.lead.value - needed - TARGET_MARGIN_TICKS;
+        assert!((0.0..=2.0 * LEAD_SLACK_TICKS + 1.0).contains(&excess), "lead {} for a need of {needed}", c.lead.value);
     }
 
     /// A pong delayed by a stall of the way down moves neither the present nor the lead.
