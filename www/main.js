@@ -33,7 +33,7 @@ function connect() {
   socket = new WebSocket(socketUrl());
   socket.binaryType = 'arraybuffer';
   socket.onopen = () => {
-    client.on_open();
+    client.on_open(performance.now());
     flush();
   };
   socket.onmessage = (event) => {
@@ -74,7 +74,7 @@ function watch() {
   const send = () => {
     for (let msg = watcher && watcher.take_outgoing(); msg !== undefined; msg = watcher.take_outgoing()) ws.send(msg);
   };
-  ws.onopen = () => { if (watcher) { watcher.on_open(); send(); } };
+  ws.onopen = () => { if (watcher) { watcher.on_open(performance.now()); send(); } };
   ws.onmessage = (event) => {
     if (!watcher || !(event.data instanceof ArrayBuffer)) return;
     try {

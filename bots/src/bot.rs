@@ -80,7 +80,7 @@ impl Bot {
     /// Welcome.
     async fn connect(&mut self, endpoint: &Endpoint, source: Option<Ipv4Addr>) -> Result<Ws, String> {
         let mut ws = endpoint.open(source).await?;
-        self.session.on_open();
+        self.session.on_open(self.meter.ms_since_start(Instant::now()));
         self.flush(&mut ws).await?;
         loop {
             let bytes = match ws.next().await {

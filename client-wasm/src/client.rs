@@ -69,9 +69,9 @@ impl Client {
         self.session.new_token.take()
     }
 
-    /// The socket opened.
-    pub fn on_open(&mut self) {
-        self.session.on_open();
+    /// The socket opened at `now_ms`.
+    pub fn on_open(&mut self, now_ms: f64) {
+        self.session.on_open(now_ms);
         self.view.clear();
         self.controls.resend();
     }
@@ -300,7 +300,7 @@ mod tests {
     fn plays_a_session() {
         let mut c = Client::new("Ada", None);
         c.resize(1280.0, 720.0);
-        c.on_open();
+        c.on_open(0.0);
         assert!(matches!(decode_client(&c.take_outgoing().unwrap()), Ok(ClientMsg::Hello(_))));
         c.on_message(&welcome(), 0.0).unwrap();
         c.key("ArrowUp", true);
@@ -345,7 +345,7 @@ mod tests {
         let kin = Kinematics::new([5000.0, 5000.0]);
         let mut c = Client::new("Ada", None);
         c.resize(1280.0, 720.0);
-        c.on_open();
+        c.on_open(0.0);
         while c.take_outgoing().is_some() {}
         // Messages in flight: (arrival time, bytes), each way.
         let mut down: Vec<(f64, Vec<u8>)> = vec![(ONE_WAY_MS, welcome())];
@@ -431,7 +431,7 @@ mod tests {
         use shared::protocol::{Spectating, Watched};
         let mut c = Client::spectator();
         c.resize(1280.0, 720.0);
-        c.on_open();
+        c.on_open(0.0);
         let first = decode_client(&c.take_outgoing().unwrap()).unwrap();
         assert!(
             matches!(first, ClientMsg::Spectate { protocol_version } if protocol_version == shared::PROTOCOL_VERSION)
@@ -480,7 +480,7 @@ mod tests {
         const FPS: u32 = 60;
         const MINUTE_FRAMES: u32 = 60 * FPS;
         let mut c = Client::new("Ada", None);
-        c.on_open();
+        c.on_open(0.0);
         while c.take_outgoing().is_some() {}
         c.on_message(&welcome(), 0.0).unwrap();
         let state = |x: f32, vx: f32| {

@@ -223,7 +223,7 @@ mod tests {
 
     fn playing() -> Session {
         let mut s = Session::new("Ada", None);
-        s.on_open();
+        s.on_open(0.0);
         s.on_message(test_welcome([0.0, 0.0]), 0.0).unwrap();
         s
     }
@@ -236,7 +236,7 @@ mod tests {
     #[test]
     fn connecting_shows_only_the_banner() {
         let mut s = Session::new("Ada", None);
-        s.on_open();
+        s.on_open(0.0);
         let mut prims = Vec::new();
         draw_on(&mut prims, Vec2::new(800.0, 600.0), &s, 0.0);
         let t = texts(&prims);

@@ -181,6 +181,8 @@ pub struct Session {
     pending_pings: VecDeque<(u32, f64)>,
     next_ping_ms: f64,
     failed_attempts: u32,
+    /// When the socket opened (the Hello went out), until the answer came.
+    opened_ms: Option<f64>,
 }
 
 impl Session {
@@ -216,6 +218,7 @@ impl Session {
             pending_pings: VecDeque::with_capacity(MAX_PENDING_PINGS),
             next_ping_ms: 0.0,
             failed_attempts: 0,
+            opened_ms: None,
         }
     }
 
@@ -282,8 +285,10 @@ impl Session {
         self.ship_id.filter(|_| self.ship_status == ShipStatus::Alive)
     }
 
-    /// The socket opened: start over with a Hello (a reconnect starts from nothing).
-    pub fn on_open(&mut self) {
+    /// The socket opened at `now_ms`: start over with a Hello (a reconnect starts from
+    /// nothing). The answer's arrival measures a first round trip.
+    pub fn on_open(&mut self, now_ms: f64) {
+        self.opened_ms = Some(now_ms);
         self.phase = Phase::Connecting;
         self.welcome = None;
         self.constants = None;
@@ -408,6 +413,11 @@ impl Session {
                 self.score = Score { total_points: w.total_points, ..Score::default() };
                 self.clock = Clock::new(w.tick_hz);
                 self.clock.on_arrival(w.tick, now_ms);
+                if let Some(opened) = self.opened_ms.take() {
+                    // Hello there, Welcome back (with a store lookup between: a little long, and
+                    // the margins correct it): the lead is right from the first input.
+                    self.clock.on_rtt(now_ms - opened, now_ms);
+                }
                 self.prediction.reset(w.kinematics, w.ship_id);
                 self.ship_id = Some(w.ship_id);
                 self.ship_hint = w.ship_position;
@@ -486,6 +496,9 @@ impl Session {
                 self.constants = Some((s.kinematics, s.tick_hz));
                 self.clock = Clock::new(s.tick_hz);
                 self.clock.on_arrival(s.tick, now_ms);
+                if let Some(opened) = self.opened_ms.take() {
+                    self.clock.on_rtt(now_ms - opened, now_ms);
+                }
                 self.phase = Phase::Spectating;
                 self.failed_attempts = 0;
                 self.next_ping_ms = now_ms;
@@ -527,10 +540,21 @@ mod tests {
 
     /// Hello first; Welcome starts play; a protocol mismatch asks for a reload and never
     /// reconnects.
+    /// The Welcome's arrival after the Hello is a first round trip: the lead is sized for the
+    /// link before the first input, not after a ping.
+    #[test]
+    fn the_welcome_measures_a_first_round_trip() {
+        let mut s = Session::new("Ada", None);
+        s.on_open(1000.0);
+        s.on_message(welcome(), 1300.0).unwrap();
+        let lead = s.clock().lead();
+        assert!((lead - (18.0 + crate::clock::TARGET_MARGIN_TICKS)).abs() < 1e-6, "lead {lead} ticks");
+    }
+
     #[test]
     fn handshake_and_mismatch() {
         let mut s = Session::new("Ada", None);
-        s.on_open();
+        s.on_open(0.0);
         let hello = s.take_outgoing().unwrap();
         assert!(matches!(decode_client(&hello), Ok(ClientMsg::Hello(h)) if h.name == "Ada"));
         s.on_message(welcome(), 0.0).unwrap();
@@ -539,7 +563,7 @@ mod tests {
         assert_eq!(s.score.total_points, 40);
         assert_eq!(s.new_token.as_deref(), Some("0123456789abcdef0123456789abcdef"), "a new token is kept");
         s.on_close(1006, "");
-        s.on_open();
+        s.on_open(0.0);
         let hello = s.take_outgoing().unwrap();
         assert!(
             matches!(decode_client(&hello), Ok(ClientMsg::Hello(h)) if h.token.as_deref() == Some("0123456789abcdef0123456789abcdef")),
@@ -547,7 +571,7 @@ mod tests {
         );
 
         let mut old = Session::new("Old", None);
-        old.on_open();
+        old.on_open(0.0);
         let rejected = Rejected { reason: RejectReason::ProtocolMismatch { server: 99 }, message: "x".into() };
         old.on_message(ServerMsg::Rejected(rejected), 0.0).unwrap();
         old.on_close(1008, "handshake rejected");
@@ -561,7 +585,7 @@ mod tests {
     #[test]
     fn too_many_new_pilots_is_final_try_again_later_is_not() {
         let mut s = Session::new("Newbie", None);
-        s.on_open();
+        s.on_open(0.0);
         let message = "too many new pilots from your address in the last hour: play under a name you already have";
         let rejected = Rejected { reason: RejectReason::TooManyNewIdentities, message: message.into() };
         s.on_message(ServerMsg::Rejected(rejected), 0.0).unwrap();
@@ -569,7 +593,7 @@ mod tests {
         assert_eq!(s.phase, Phase::Rejected { message: message.into(), reload: false });
         assert!(!s.should_reconnect());
         let mut full = Session::new("Crowded", None);
-        full.on_open();
+        full.on_open(0.0);
         full.on_close(1013, "too many connections from this address");
         assert!(full.should_reconnect());
     }
@@ -579,7 +603,7 @@ mod tests {
     #[test]
     fn a_revoked_pilot_is_told_and_not_reconnected() {
         let mut s = Session::new("Ada", Some("t0ken".into()));
-        s.on_open();
+        s.on_open(0.0);
         s.on_close(shared::constants::CLOSE_IDENTITY_REVOKED, "identity revoked");
         assert!(matches!(&s.phase, Phase::Rejected { reload: false, message } if message.contains("revoked")));
         assert!(!s.should_reconnect());
@@ -592,7 +616,7 @@ mod tests {
     #[test]
     fn a_refused_token_is_forgotten() {
         let mut s = Session::new("Ada", Some("stale".into()));
-        s.on_open();
+        s.on_open(0.0);
         let refused = Rejected { reason: RejectReason::InvalidToken, message: "not yours".into() };
         s.on_message(ServerMsg::Rejected(refused), 0.0).unwrap();
         assert!(s.token_void && s.token.is_none());
@@ -605,7 +629,7 @@ mod tests {
     #[test]
     fn a_replaced_session_does_not_reconnect() {
         let mut s = Session::new("Ada", Some("t0ken".into()));
-        s.on_open();
+        s.on_open(0.0);
         s.on_message(welcome(), 0.0).unwrap();
         s.on_close(shared::constants::CLOSE_REPLACED, "replaced by a newer connection");
         assert!(matches!(&s.phase, Phase::Rejected { reload: false, message } if message.contains("another tab")));
@@ -618,7 +642,7 @@ mod tests {
     #[test]
     fn protocol_violations_are_errors() {
         let mut s = Session::new("Ada", None);
-        s.on_open();
+        s.on_open(0.0);
         let snap = |tick| ServerMsg::Snapshot(Snapshot { tick, ..Default::default() });
         assert_eq!(s.on_message(snap(5), 0.0).unwrap_err(), ProtocolError::SnapshotBeforeWelcome);
         s.on_message(welcome(), 0.0).unwrap();
@@ -633,7 +657,7 @@ mod tests {
     #[test]
     fn snapshots_move_the_replica() {
         let mut s = Session::new("Ada", None);
-        s.on_open();
+        s.on_open(0.0);
         s.on_message(welcome(), 0.0).unwrap();
         let state = |x: f32| {
             QState::from_body(
@@ -669,17 +693,17 @@ mod tests {
     #[test]
     fn reconnect_backoff() {
         let mut s = Session::new("Ada", None);
-        s.on_open();
+        s.on_open(0.0);
         s.on_message(welcome(), 0.0).unwrap();
         s.on_close(1006, "");
         assert!(s.should_reconnect());
         assert_eq!(s.reconnect_delay_ms(), 500.0);
         for want in [500.0, 1000.0, 2000.0, 4000.0, 8000.0, 10_000.0, 10_000.0] {
-            s.on_open();
+            s.on_open(0.0);
             s.on_close(1006, "");
             assert_eq!(s.reconnect_delay_ms(), want);
         }
-        s.on_open();
+        s.on_open(0.0);
         s.on_message(welcome(), 0.0).unwrap();
         s.on_close(1001, "server shutting down");
         assert_eq!(s.reconnect_delay_ms(), 500.0);
@@ -691,7 +715,7 @@ mod tests {
     #[test]
     fn ping_measures_rtt() {
         let mut s = Session::new("Ada", None);
-        s.on_open();
+        s.on_open(0.0);
         s.take_outgoing();
         s.on_message(welcome(), 0.0).unwrap();
         let ping = |s: &mut Session| match decode_client(&s.take_outgoing().unwrap()) {
@@ -720,7 +744,7 @@ mod tests {
     #[test]
     fn unanswered_pings_are_bounded() {
         let mut s = Session::new("Ada", None);
-        s.on_open();
+        s.on_open(0.0);
         s.on_message(welcome(), 0.0).unwrap();
         for i in 0..100 {
             s.poll(i as f64 * PING_INTERVAL_MS);
@@ -733,7 +757,7 @@ mod tests {
     #[test]
     fn view_is_sent_when_it_moves() {
         let mut s = Session::new("Ada", None);
-        s.on_open();
+        s.on_open(0.0);
         s.take_outgoing();
         s.on_message(welcome(), 0.0).unwrap();
         let view = |x: f32, w: f32| ViewRect { center: [x, 0.0], size: [w, 800.0] };
@@ -745,7 +769,7 @@ mod tests {
         assert!(!sent(&mut s, view(VIEW_RESEND_DISTANCE, 1000.0)));
         assert!(sent(&mut s, view(VIEW_RESEND_DISTANCE + 1.0, 1000.0)));
         assert!(sent(&mut s, view(VIEW_RESEND_DISTANCE + 1.0, 1200.0)));
-        s.on_open();
+        s.on_open(0.0);
         s.take_outgoing();
         s.on_message(welcome(), 0.0).unwrap();
         assert!(sent(&mut s, view(VIEW_RESEND_DISTANCE + 1.0, 1200.0)), "a new connection knows no view");

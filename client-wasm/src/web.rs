@@ -33,9 +33,9 @@ impl GameClient {
         GameClient { inner: Client::spectator(), width: 1280.0, height: 720.0 }
     }
 
-    /// The socket opened.
-    pub fn on_open(&mut self) {
-        self.inner.on_open();
+    /// The socket opened (`now_ms`: `performance.now()`).
+    pub fn on_open(&mut self, now_ms: f64) {
+        self.inner.on_open(now_ms);
     }
 
     /// A binary message arrived (`now_ms`: `performance.now()`).

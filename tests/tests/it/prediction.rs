@@ -107,7 +107,7 @@ async fn fly(server: std::net::SocketAddr, link: Link, secs: f64) -> Flight {
     let mut controls = Controls::default();
     let started = Instant::now();
     let ms = || started.elapsed().as_secs_f64() * 1000.0;
-    session.on_open();
+    session.on_open(ms());
     let mut flight = Flight::default();
     let script = [
         Intent { thrust: true, turn: 0, fire: false },
