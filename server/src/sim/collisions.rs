@@ -103,15 +103,16 @@ impl Game {
         self.players.award(shooter, ScoreChange::Kill { points }, &mut self.outbox);
     }
 
-    /// Destroys `ship`; its pilot watches `killer` (a ship) until it respawns, if it flies.
+    /// Destroys `ship`; its pilot watches what `Game::watch_after` decides until it respawns.
     fn destroy_ship(&mut self, ship: EntityId, cause: DeathCause, killer: Option<EntityId>) {
         let Some(gone) = self.entities.despawn(ship) else { return };
         let Some(pid) = gone.owner else { return };
+        let watch = self.watch_after(gone.state.position(), killer);
         let Some(p) = self.players.get_mut(pid) else { return };
         p.ship = None;
         p.anchor = gone.state.position().into();
         p.respawn_at = Some(self.tick + RESPAWN_TICKS);
-        p.killer = killer;
+        p.watch = watch;
         let life_ticks = self.tick - p.life_started;
         let destroyed = GameEvent::ShipDestroyed { ship_id: ship, cause, respawn_in_ticks: RESPAWN_TICKS };
         self.outbox.events.push((pid, destroyed));

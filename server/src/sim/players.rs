@@ -13,6 +13,18 @@ use shared::protocol::{EntityId, GameEvent, Input, InputAck, PlayerId, Score, Ti
 use std::collections::{HashMap, VecDeque};
 use tokio::sync::{mpsc, oneshot};
 
+/// What a player without a ship watches, decided when its ship was destroyed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Watch {
+    /// Where its ship was destroyed: others fly there (the view is not empty), and staying
+    /// costs no bytes (the client already has that view).
+    Stay,
+    /// The ship that destroyed it, while that flies (then the featured pilot).
+    Ship(EntityId),
+    /// The featured pilot: nothing flies where it died.
+    Featured,
+}
+
 /// An input accepted for a later tick.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PendingInput {
@@ -55,9 +67,8 @@ pub struct Player {
     pub shield_until: Tick,
     /// While dead: the tick at which the next ship spawns.
     pub respawn_at: Option<Tick>,
-    /// While dead: the ship that destroyed this player's, which its view follows while it
-    /// flies (then the featured pilot's; see `Game::featured`).
-    pub killer: Option<EntityId>,
+    /// While dead: what the player's view shows until its next ship (see `featured.rs`).
+    pub watch: Watch,
     /// This session's figures.
     pub score: Score,
     /// Where this player's events go (its session drains it).
@@ -102,7 +113,7 @@ impl Player {
             next_fire: 0,
             shield_until: 0,
             respawn_at: None,
-            killer: None,
+            watch: Watch::Stay,
             score: Score { total_points: total_before, ..Score::default() },
             mailbox,
             session,

@@ -5,6 +5,7 @@
 
 use super::entities::Spawn;
 use super::game::Game;
+use super::players::Watch;
 use glam::Vec2;
 use rand::Rng;
 use shared::constants::{
@@ -114,7 +115,7 @@ impl Game {
         if let Some(p) = self.players.get_mut(player) {
             p.ship = Some(id);
             p.respawn_at = None;
-            p.killer = None;
+            p.watch = Watch::Stay;
             p.life_started = self.tick;
             p.anchor = pos.into();
             p.shield_until = self.tick + self.config.spawn_protection_ticks;

@@ -2,6 +2,7 @@
 //! (the `publish` phase). A [`Frame`] is immutable once built and shared by every session.
 
 use super::game::Game;
+use super::players::Watch;
 use crate::frame::{Frame, FrameEntity, PlayerFrame, SimTiming};
 use shared::protocol::Watched;
 
@@ -24,18 +25,21 @@ impl Game {
             .players
             .iter()
             .map(|(id, p)| {
-                // A ship-less player watches its killer while that flies, else the featured
-                // pilot, and its view is served around the ship it watches.
-                let killer = p.killer.filter(|_| p.ship.is_none()).and_then(|k| self.entities.get(k));
-                let watching = match killer {
-                    Some(k) => {
-                        if !watched.iter().any(|w| w.ship == k.id) {
-                            let name = self.players.name(k.owner);
-                            watched.push(Watched { ship: k.id, name });
+                // A ship-less player watches what was decided at its death (`featured.rs`), and
+                // its view is served around the ship it watches.
+                let featured_ship = featured.as_ref().map(|f| f.ship);
+                let watching = match (p.ship, p.watch) {
+                    (Some(_), _) | (None, Watch::Stay) => None,
+                    (None, Watch::Featured) => featured_ship,
+                    (None, Watch::Ship(k)) => match self.entities.get(k) {
+                        Some(k) => {
+                            if !watched.iter().any(|w: &Watched| w.ship == k.id) {
+                                watched.push(Watched { ship: k.id, name: self.players.name(k.owner) });
+                            }
+                            Some(k.id)
                         }
-                        Some(k.id)
-                    }
-                    None => featured.as_ref().filter(|_| p.ship.is_none()).map(|f| f.ship),
+                        None => featured_ship,
+                    },
                 };
                 let ship = p.ship.or(watching).and_then(|s| self.entities.get(s));
                 let anchor = ship.map_or(p.anchor, |s| s.state.position().into());
