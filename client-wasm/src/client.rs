@@ -354,6 +354,7 @@ mod tests {
         let rest = Body { pos: Vec2::new(100.0, 0.0), vel: Vec2::ZERO, rot: Vec2::X, angvel: 0.0 };
         let (mut tick, mut ship) = (10u32, QState::from_body(&rest, Ctrl(0)));
         let (mut pending, mut current, mut ack): (Vec<Input>, Input, InputAck) = Default::default();
+        let mut ack_sent = InputAck::default();
         let (mut entered, mut last_drawn, mut frames) = (false, None::<Vec2>, 0);
         let keys = [("ArrowUp", 600.0, 2600.0), ("ArrowLeft", 1000.0, 1500.0), ("ArrowRight", 2000.0, 2300.0)];
         let mut now = 0.0;
@@ -384,6 +385,9 @@ mod tests {
                 ship.ctrl = Ctrl::from_intent(current.thrust, current.turn);
                 ship = kin.tick(&ship, EntityKind::Ship);
                 if tick.is_multiple_of(3) {
+                    // Like the server, an acknowledgement only when it changed.
+                    let ack = (ack != ack_sent).then_some(ack);
+                    ack_sent = ack.unwrap_or(ack_sent);
                     let snap = if entered {
                         Snapshot { tick, ack, changed: vec![EntityUpdate { id: 7, state: ship }], ..Default::default() }
                     } else {

@@ -142,15 +142,17 @@ impl Prediction {
         }
         // The snapshot's state contains the acknowledged input and those before it: only the
         // later ones are replayed from now on.
-        let newly = self.unacked.iter().position(|s| s.input.seq == snap.ack.seq);
-        if let Some(i) = newly {
-            let sent = self.unacked[i];
-            out.acked = Some((now_ms - sent.sent_ms, snap.ack.margin));
-            self.in_effect = sent.input;
-            self.unacked.drain(..=i);
-        } else {
-            // Older than anything kept (or a new connection's 0): nothing to forget.
-            self.unacked.retain(|s| s.input.seq > snap.ack.seq);
+        if let Some(ack) = snap.ack {
+            let newly = self.unacked.iter().position(|s| s.input.seq == ack.seq);
+            if let Some(i) = newly {
+                let sent = self.unacked[i];
+                out.acked = Some((now_ms - sent.sent_ms, ack.margin));
+                self.in_effect = sent.input;
+                self.unacked.drain(..=i);
+            } else {
+                // Older than anything kept (or a new connection's 0): nothing to forget.
+                self.unacked.retain(|s| s.input.seq > ack.seq);
+            }
         }
         for id in &snap.left {
             self.own_bullets.remove(id);
@@ -316,7 +318,7 @@ mod tests {
         p.reset(kin, 7);
         let snap = |tick, seq, entered| Snapshot {
             tick,
-            ack: InputAck { seq, tick, margin: 2 },
+            ack: Some(InputAck { seq, tick, margin: 2 }),
             entered,
             ..Snapshot::default()
         };
@@ -365,7 +367,7 @@ mod tests {
         let first = input(1, 98, true, 1, false);
         p.sent(first, 0.0);
         let (at100, _) = server(&kin, at_rest(), 90, 100, &[first]);
-        let ack = |seq, tick| InputAck { seq, tick, margin: 3 };
+        let ack = |seq, tick| Some(InputAck { seq, tick, margin: 3 });
         p.on_snapshot(&Snapshot { tick: 100, ack: ack(1, 98), ..Snapshot::default() }, Some(at100), 10.0);
         let second = input(2, 102, false, -1, false);
         p.sent(second, 20.0);
@@ -387,7 +389,7 @@ mod tests {
         p.sent(thrust, 0.0);
         // The server got it at 105.
         let (truth, _) = server(&kin, at_rest(), 100, 110, &[Input { tick: 105, ..thrust }]);
-        let snap = Snapshot { tick: 110, ack: InputAck { seq: 1, tick: 105, margin: -3 }, ..Snapshot::default() };
+        let snap = Snapshot { tick: 110, ack: Some(InputAck { seq: 1, tick: 105, margin: -3 }), ..Snapshot::default() };
         let r = p.on_snapshot(&snap, Some(truth), 60.0);
         let (d, exact) = r.correction.unwrap();
         assert!(!exact && d > 0.0, "{d}");

@@ -279,8 +279,10 @@ pub struct Rejected {
 pub struct Snapshot {
     /// The tick this snapshot describes; strictly increasing on a connection.
     pub tick: Tick,
-    /// The newest of this client's inputs applied at or before `tick`.
-    pub ack: InputAck,
+    /// The newest of this client's inputs applied at or before `tick`, when it is not the one
+    /// the previous snapshot on this connection carried (`None`: unchanged). Most snapshots
+    /// carry none: a pilot changes its controls a few times a second, snapshots come twenty.
+    pub ack: Option<InputAck>,
     /// Entities new to the client, with their full state.
     pub entered: Vec<EntityEnter>,
     /// Known entities whose state differs from the client's prediction.

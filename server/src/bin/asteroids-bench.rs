@@ -179,7 +179,9 @@ fn downlink(asteroids: usize, seconds: u32) {
 fn fanout(asteroids: usize, clients: u32, seconds: u32) {
     let mut game = world(asteroids, 31, 0);
     let pilots: Vec<Pilot> = (0..clients).map(|i| join(&mut game, &format!("bot{i}"))).collect();
-    let mut sessions: Vec<(Interest, [f32; 2])> = (0..clients).map(|_| (Interest::new(), [0.0, 0.0])).collect();
+    // Each session: its diff state, its view's centre, and the acknowledgement its client has.
+    let mut sessions: Vec<(Interest, [f32; 2], shared::protocol::InputAck)> =
+        (0..clients).map(|_| (Interest::new(), [0.0, 0.0], Default::default())).collect();
     let warmup = 2 * TICK_HZ;
     let (mut secs, mut snapshots, mut bytes, mut entities) = (0.0f64, 0u64, 0u64, 0u64);
     let mut per_tick_us = Vec::new();
@@ -194,13 +196,15 @@ fn fanout(asteroids: usize, clients: u32, seconds: u32) {
             frame.entities.iter().map(|e| (e.id, e.state.position().into())).collect();
         let started = Instant::now();
         let mut tick_bytes = 0u64;
-        for (&(player, _), (interest, center)) in pilots.iter().zip(&mut sessions) {
+        for (&(player, _), (interest, center, ack_sent)) in pilots.iter().zip(&mut sessions) {
             let pf = frame.players.get(&player).copied().unwrap_or_default();
             if let Some(&at) = pf.ship.and_then(|id| ships.get(&id)) {
                 *center = at;
             }
             let view = ViewRect { center: *center, size: [1920.0, 1080.0] };
-            let snap = interest.diff(&frame, &view, pf.ack).expect("frames advance");
+            let news = (pf.ack != *ack_sent).then_some(pf.ack);
+            *ack_sent = pf.ack;
+            let snap = interest.diff(&frame, &view, news).expect("frames advance");
             tick_bytes += std::hint::black_box(encode_server(&ServerMsg::Snapshot(snap))).len() as u64;
             if t >= warmup {
                 entities += interest.known() as u64;

@@ -694,6 +694,8 @@ async fn send_loop(
     let mut interest = Interest::new();
     // The ship the client was last told it watches (none: it has its own, or nothing to watch).
     let mut watching_sent: Option<EntityId> = None;
+    // The input acknowledgement the client has: a snapshot carries one only when it changed.
+    let mut ack_sent = InputAck::default();
     let (mut world_sent, mut top_sent, mut all_time_sent) = (Paced::default(), Paced::default(), Paced::default());
     let every = state.limits.ping_interval;
     let mut ping_due = Instant::now() + every;
@@ -783,7 +785,9 @@ async fn send_loop(
                     if served != asked {
                         state.stats.views_moved.fetch_add(1, Ordering::Relaxed);
                     }
-                    if let Some(snap) = interest.diff(&frame, &served, ack) {
+                    let news = (ack != ack_sent).then_some(ack);
+                    if let Some(snap) = interest.diff(&frame, &served, news) {
+                        ack_sent = ack;
                         state.stats.snapshots.fetch_add(1, Ordering::Relaxed);
                         conn.snapshots.fetch_add(1, Ordering::Relaxed);
                         conn.entities_in_view.store(interest.known() as u32, Ordering::Relaxed);

@@ -201,3 +201,22 @@ async fn a_stalled_downlink_does_not_disturb_the_prediction() {
     assert_eq!(server.latest_frame().timing.late_inputs, 0);
     server.shutdown().await;
 }
+
+/// A snapshot carries the acknowledgement only when it changed: once after the input was
+/// applied, then none until the next input.
+#[tokio::test]
+async fn snapshots_carry_the_acknowledgement_once() {
+    let server = start_server(empty_arena()).await;
+    let (mut c, _) = asteroids_tests::Client::join(server.local_addr(), "Acker").await.unwrap();
+    c.view([0.0, 0.0], [800.0, 600.0]).await.unwrap();
+    c.snapshot().await.unwrap();
+    c.input(1, true, 0, false).await.unwrap();
+    let mut acks = Vec::new();
+    while acks.iter().filter(|a: &&Option<u32>| a.is_some()).count() == 0 || acks.len() < 8 {
+        acks.push(c.snapshot().await.unwrap().ack.map(|a| a.seq));
+        assert!(acks.len() < 100, "no acknowledgement: {acks:?}");
+    }
+    let carried: Vec<u32> = acks.iter().flatten().copied().collect();
+    assert_eq!(carried, vec![1], "exactly one snapshot acknowledged input 1: {acks:?}");
+    server.shutdown().await;
+}
