@@ -205,6 +205,9 @@ fn steer(
         Memory::LastSeen(seen) => pilot.decide(&seen.sight(ship), now_ms, rng),
     };
     controls.hold(intent);
+    if s.input_overdue(now_ms) {
+        controls.resend();
+    }
     if let Some(input) = controls.next_input() {
         s.send_input(input, now_ms);
     }

@@ -182,6 +182,9 @@ impl Client {
     pub fn frame(&mut self, now_ms: f64) -> Scene {
         self.stats.frames.add(now_ms, 1.0);
         self.session.poll(now_ms);
+        if self.session.input_overdue(now_ms) {
+            self.controls.resend();
+        }
         if let Some(input) = self.controls.next_input() {
             self.session.send_input(input, now_ms);
             if self.session.phase != Phase::Playing {

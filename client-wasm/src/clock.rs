@@ -177,16 +177,21 @@ impl Clock {
         }
     }
 
-    /// The server acknowledged a new input that reached it `margin` ticks before its tick.
-    pub fn on_margin(&mut self, margin: i16, now_ms: f64) {
+    /// The server acknowledged a new input, stamped with a lead of `stamped_with` ticks, that
+    /// reached it `margin` ticks before its tick.
+    pub fn on_margin(&mut self, margin: i16, stamped_with: f64, now_ms: f64) {
         let margin = f64::from(margin);
         self.margins.push_back((now_ms, margin));
         while self.margins.front().is_some_and(|&(t, _)| now_ms - t > MARGIN_WINDOW_MS) {
             self.margins.pop_front();
         }
         if margin < MIN_MARGIN_TICKS {
-            // Late, or nearly: raise the lead by what was missing, and the margin's target.
-            self.lead.target = (self.lead.target + TARGET_MARGIN_TICKS - margin).min(MAX_LEAD_TICKS);
+            // Late, or nearly: the lead that input needed was its own plus what it lacked, plus
+            // the margin's target. Measured against the lead it was stamped with, not added to
+            // the target: the inputs stamped before the lead caught up come back late too, and
+            // must not raise it again.
+            let needed = stamped_with - margin + TARGET_MARGIN_TICKS;
+            self.lead.target = self.lead.target.max(needed).min(MAX_LEAD_TICKS);
             self.lowered_ms = now_ms;
             return;
         }
@@ -301,9 +306,15 @@ mod tests {
         c.on_rtt(100.0, 50.0);
         assert!((c.lead.target - (6.0 + TARGET_MARGIN_TICKS)).abs() < 1e-9);
         assert!(c.lead.value > c.lead.target, "slews down, does not jump");
-        c.on_margin(-2, 100.0);
+        c.on_margin(-2, 8.0, 100.0);
         let raised = c.lead.target;
         assert!((raised - (8.0 + 4.0)).abs() < 1e-9, "{raised}");
+        // Inputs stamped with the old lead before it caught up come back late too: they say
+        // the same, and raise nothing more.
+        for (i, margin) in [-2, -1, -2, 0].into_iter().enumerate() {
+            c.on_margin(margin, 8.0, 150.0 + i as f64 * 50.0);
+        }
+        assert!((c.lead.target - raised).abs() < 1e-9, "raised again to {}", c.lead.target);
         // A link that needs a lead of 7 ticks (the margin is what the lead leaves beyond that),
         // and a lead far too long (a first ping that caught the jitter's peak): within half a
         // minute it comes down to the target margin plus a little, and no input is late on
@@ -316,7 +327,7 @@ mod tests {
             c.advance(now);
             let margin = (c.lead.value - needed).floor();
             assert!(margin >= 0.0, "late at {now} ms: lead {}", c.lead.value);
-            c.on_margin(margin as i16, now);
+            c.on_margin(margin as i16, c.lead.value, now);
         }
         let excess = c.lead.value - needed - TARGET_MARGIN_TICKS;
         assert!((0.0..=2.0 * LEAD_SLACK_TICKS + 1.0).contains(&excess), "lead {} for a need of {needed}", c.lead.value);
@@ -328,7 +339,7 @@ mod tests {
         let mut c = Clock::new(60);
         c.on_arrival(1000, 0.0);
         c.on_rtt(100.0, 100.0);
-        c.on_margin(2, 200.0);
+        c.on_margin(2, 8.0, 200.0);
         let (lead, half) = (c.lead.target, c.half_rtt.target);
         c.on_rtt(2100.0, 2300.0);
         assert_eq!((c.lead.target, c.half_rtt.target), (lead, half));

@@ -28,9 +28,10 @@ use std::collections::{HashSet, VecDeque};
 /// and the ship waits where it is instead of costing more each frame.
 pub const MAX_PREDICTION_TICKS: u32 = 120;
 /// A predicted shot is matched to a new server bullet at most this far from where the shot
-/// should be, world units: exact when the input came in time; a late input moves the shot by
-/// a few ticks of the ship's motion.
-pub const SHOT_MATCH_DISTANCE: f32 = 40.0;
+/// should be, world units: exact when the input came in time; an input that came k ticks late
+/// puts the bullet k ticks of flight (9 units each, plus the ship's motion) behind, so this
+/// allows for about ten.
+pub const SHOT_MATCH_DISTANCE: f32 = 100.0;
 /// Inputs kept while unacknowledged: more means the server is not acknowledging at all (it
 /// applies at most one input per tick and acknowledges in every snapshot), and the oldest are
 /// dropped from the replay.
@@ -41,6 +42,9 @@ pub const MAX_UNACKED_INPUTS: usize = 256;
 struct Sent {
     input: Input,
     sent_ms: f64,
+    /// The clock's lead when it was stamped: what a late acknowledgement's margin is measured
+    /// against.
+    lead: f64,
 }
 
 /// A predicted shot waiting for its server bullet.
@@ -61,6 +65,8 @@ pub struct Reconciled {
     /// A newly acknowledged input: milliseconds from sending it to this snapshot, and the
     /// margin the server reported.
     pub acked: Option<(f64, i16)>,
+    /// The lead the acknowledged input was stamped with.
+    pub acked_lead: Option<f64>,
     /// Predicted shots matched to a server bullet.
     pub shots_matched: u32,
     /// Predicted shots the server did not fire (or whose bullet was gone before it was seen).
@@ -85,6 +91,9 @@ pub struct Prediction {
     last_shot: Option<Tick>,
     /// Matched server bullets: drawn on the ship's timeline.
     own_bullets: HashSet<EntityId>,
+    /// The newest input dropped from `unacked` for want of room ([`MAX_UNACKED_INPUTS`]): if
+    /// the server acknowledges it, it is the one in effect.
+    evicted: Option<Input>,
     /// The ship the server said was destroyed, until it leaves the view: not drawn (drawn at
     /// the server's present instead of its predicted tick, it would jump back by the lead).
     destroyed: Option<EntityId>,
@@ -107,12 +116,12 @@ impl Prediction {
         }
     }
 
-    /// An input went out at `now_ms`, naming its tick.
-    pub fn sent(&mut self, input: Input, now_ms: f64) {
+    /// An input went out at `now_ms`, naming its tick, stamped with a lead of `lead` ticks.
+    pub fn sent(&mut self, input: Input, now_ms: f64, lead: f64) {
         if self.unacked.len() == MAX_UNACKED_INPUTS {
-            self.unacked.pop_front();
+            self.evicted = self.unacked.pop_front().map(|s| s.input);
         }
-        self.unacked.push_back(Sent { input, sent_ms: now_ms });
+        self.unacked.push_back(Sent { input, sent_ms: now_ms, lead });
         // The cached ticks from the input's on were predicted without it.
         if let Some((base, _)) = self.base {
             let keep = input.tick.saturating_sub(base).max(1) as usize;
@@ -131,7 +140,7 @@ impl Prediction {
                 // The prediction for this tick, with what was known before the snapshot: every
                 // input sent, each at the tick it named.
                 self.extend_to(snap.tick);
-                let predicted = self.states[(snap.tick - base) as usize];
+                let Some(&predicted) = self.states.get((snap.tick - base) as usize) else { return out };
                 let distance = predicted.position().distance(actual.position());
                 let exact = (predicted.pos, predicted.vel, predicted.rot, predicted.angvel)
                     == (actual.pos, actual.vel, actual.rot, actual.angvel);
@@ -147,10 +156,15 @@ impl Prediction {
             if let Some(i) = newly {
                 let sent = self.unacked[i];
                 out.acked = Some((now_ms - sent.sent_ms, ack.margin));
+                out.acked_lead = Some(sent.lead);
                 self.in_effect = sent.input;
                 self.unacked.drain(..=i);
             } else {
-                // Older than anything kept (or a new connection's 0): nothing to forget.
+                // Older than anything kept (or a new connection's 0), or one dropped for room
+                // (unacknowledged inputs follow it without a gap: it is the acknowledged one).
+                if let Some(e) = self.evicted.filter(|e| e.seq == ack.seq) {
+                    self.in_effect = e;
+                }
                 self.unacked.retain(|s| s.input.seq > ack.seq);
             }
         }
@@ -170,8 +184,8 @@ impl Prediction {
         let Some(kin) = self.kin else { return };
         let mut taken = HashSet::new();
         for shot in due {
-            self.last_shot = Some(self.last_shot.map_or(shot.tick, |t| t.max(shot.tick)));
-            let there = kin.advance(&shot.state, EntityKind::Bullet, snap.tick - shot.tick).position();
+            let there = kin.advance(&shot.state, EntityKind::Bullet, snap.tick - shot.tick);
+            let (there, velocity) = (there.position(), there.body().vel);
             let nearest = snap
                 .entered
                 .iter()
@@ -183,7 +197,21 @@ impl Prediction {
                     taken.insert(id);
                     self.own_bullets.insert(id);
                     out.shots_matched += 1;
+                    // The gun's cooldown counts from when the server fired: the shot's tick, or
+                    // as many ticks later as its bullet is behind the predicted one (an input
+                    // that came late), so the next shots are predicted at the server's ticks.
+                    let actual = snap.entered.iter().find(|e| e.id == id).map_or(there, |e| e.state.position());
+                    let per_tick = velocity.length() * kin.dt;
+                    let behind = if per_tick > 0.0 {
+                        (there - actual).dot(velocity.normalize_or_zero()) / per_tick
+                    } else {
+                        0.0
+                    };
+                    let fired = shot.tick.saturating_add_signed(behind.round() as i32);
+                    self.last_shot = Some(self.last_shot.map_or(fired, |t| t.max(fired)));
                 }
+                // The server did not fire it (or its bullet struck something before it could be
+                // seen): the cooldown keeps counting from the last shot it did fire.
                 _ => out.shots_dropped += 1,
             }
         }
@@ -268,6 +296,11 @@ impl Prediction {
     pub fn unacked(&self) -> usize {
         self.unacked.len()
     }
+
+    /// When the newest input still unacknowledged went out, if any.
+    pub fn newest_unacked_ms(&self) -> Option<f64> {
+        self.unacked.back().map(|s| s.sent_ms)
+    }
 }
 
 #[cfg(test)]
@@ -330,7 +363,7 @@ mod tests {
             input(4, 131, false, 0, false),
         ];
         for (i, inp) in inputs.iter().enumerate() {
-            p.sent(*inp, i as f64);
+            p.sent(*inp, i as f64, 5.0);
         }
         p.extend_to(140);
         let (truth, shots) = server(&kin, at_rest(), 100, 140, &inputs);
@@ -365,15 +398,45 @@ mod tests {
         let mut p = Prediction::default();
         p.reset(kin, 7);
         let first = input(1, 98, true, 1, false);
-        p.sent(first, 0.0);
+        p.sent(first, 0.0, 5.0);
         let (at100, _) = server(&kin, at_rest(), 90, 100, &[first]);
         let ack = |seq, tick| Some(InputAck { seq, tick, margin: 3 });
         p.on_snapshot(&Snapshot { tick: 100, ack: ack(1, 98), ..Snapshot::default() }, Some(at100), 10.0);
         let second = input(2, 102, false, -1, false);
-        p.sent(second, 20.0);
+        p.sent(second, 20.0, 5.0);
         let (at103, _) = server(&kin, at100, 100, 103, &[first, second]);
         let r = p.on_snapshot(&Snapshot { tick: 103, ack: ack(2, 102), ..Snapshot::default() }, Some(at103), 30.0);
         assert_eq!(r.correction, Some((0.0, true)));
+    }
+
+    /// A trigger the server took in five ticks late: its first bullet is matched (five ticks
+    /// behind the predicted shot), and the next shots are predicted at the server's ticks, not
+    /// the client's.
+    #[test]
+    fn the_gun_cooldown_follows_the_server_after_a_late_trigger() {
+        let kin = kin();
+        let mut p = Prediction::default();
+        p.reset(kin, 7);
+        p.on_snapshot(&Snapshot { tick: 100, ..Snapshot::default() }, Some(at_rest()), 0.0);
+        let fire = input(1, 102, false, 0, true);
+        p.sent(fire, 0.0, 5.0);
+        let late = Input { tick: 107, ..fire };
+        let (at110, shots) = server(&kin, at_rest(), 100, 110, &[late]);
+        assert_eq!(shots.iter().map(|s| s.tick).collect::<Vec<_>>(), vec![107]);
+        let bullet = kin.advance(&shots[0].state, EntityKind::Bullet, 3);
+        let snap = Snapshot {
+            tick: 110,
+            ack: Some(InputAck { seq: 1, tick: 107, margin: -5 }),
+            entered: vec![EntityEnter { id: 60, kind: EntityKind::Bullet, state: bullet }],
+            ..Snapshot::default()
+        };
+        let r = p.on_snapshot(&snap, Some(at110), 60.0);
+        assert_eq!((r.shots_matched, r.shots_dropped), (1, 0));
+        p.extend_to(140);
+        let (_, server_shots) = server(&kin, at_rest(), 100, 140, &[late]);
+        let predicted: Vec<Tick> = p.shots.iter().map(|s| s.tick).collect();
+        let fired: Vec<Tick> = server_shots.iter().map(|s| s.tick).filter(|&t| t > 110).collect();
+        assert_eq!(predicted, fired, "the next shots at the server's ticks");
     }
 
     /// An input the server applied late shows as a correction; a shot it never fired is
@@ -386,7 +449,7 @@ mod tests {
         let snap0 = Snapshot { tick: 100, ..Snapshot::default() };
         p.on_snapshot(&snap0, Some(at_rest()), 0.0);
         let thrust = input(1, 102, true, 0, true);
-        p.sent(thrust, 0.0);
+        p.sent(thrust, 0.0, 5.0);
         // The server got it at 105.
         let (truth, _) = server(&kin, at_rest(), 100, 110, &[Input { tick: 105, ..thrust }]);
         let snap = Snapshot { tick: 110, ack: Some(InputAck { seq: 1, tick: 105, margin: -3 }), ..Snapshot::default() };

@@ -26,6 +26,10 @@ pub const PING_INTERVAL_MS: f64 = 2000.0;
 /// round trip; older ones are forgotten so the list stays bounded (16 s at one per
 /// [`PING_INTERVAL_MS`]).
 pub const MAX_PENDING_PINGS: usize = 8;
+/// How long past a round trip an input may stay unacknowledged before the controls are sent
+/// again, milliseconds: the server drops inputs when its simulation's queue is full (counted
+/// as `dropped_inputs`), and a dropped key release would otherwise hold until the next key.
+pub const INPUT_RESEND_MS: f64 = 1000.0;
 /// First reconnect delay, milliseconds; doubled per failed attempt up to [`RECONNECT_MAX_MS`].
 pub const RECONNECT_BASE_MS: f64 = 500.0;
 /// Longest reconnect delay, milliseconds.
@@ -265,7 +269,8 @@ impl Session {
         let own = own.filter(|_| self.ship_status == ShipStatus::Alive);
         let r = self.prediction.on_snapshot(snapshot, own, now_ms);
         if let Some((_, margin)) = r.acked {
-            self.clock.on_margin(margin, now_ms);
+            let stamped_with = r.acked_lead.unwrap_or(self.clock.lead());
+            self.clock.on_margin(margin, stamped_with, now_ms);
         }
         // Ready to be drawn at once: the prediction from its new base up to the own tick.
         self.predict();
@@ -365,9 +370,17 @@ impl Session {
         if self.phase == Phase::Playing {
             self.clock.advance(now_ms);
             let input = Input { tick: self.clock.stamp(), ..input };
-            self.prediction.sent(input, now_ms);
+            self.prediction.sent(input, now_ms, self.clock.lead());
             self.outgoing.push_back(encode_client(&ClientMsg::Input(input)));
         }
+    }
+
+    /// Whether the newest input has gone unacknowledged for [`INPUT_RESEND_MS`] past a round
+    /// trip: it was lost, and the controls must be sent again.
+    pub fn input_overdue(&self, now_ms: f64) -> bool {
+        let rtt = self.rtt_ms.unwrap_or(crate::clock::ASSUMED_RTT_MS);
+        self.phase == Phase::Playing
+            && self.prediction.newest_unacked_ms().is_some_and(|sent| now_ms - sent > INPUT_RESEND_MS + rtt)
     }
 
     /// Asks for `view` (only while playing), unless the view last sent has the same size and
@@ -542,6 +555,21 @@ mod tests {
     /// reconnects.
     /// The Welcome's arrival after the Hello is a first round trip: the lead is sized for the
     /// link before the first input, not after a ping.
+    /// An input the server never acknowledged (dropped from its full queue) is overdue a
+    /// second past the round trip; an acknowledged one never is.
+    #[test]
+    fn an_unacknowledged_input_is_overdue_after_a_round_trip_and_a_second() {
+        let mut s = Session::new("Ada", None);
+        s.on_open(0.0);
+        s.on_message(welcome(), 100.0).unwrap();
+        s.send_input(Input { seq: 1, thrust: true, ..Input::default() }, 200.0);
+        assert!(!s.input_overdue(200.0 + INPUT_RESEND_MS));
+        assert!(s.input_overdue(200.0 + INPUT_RESEND_MS + 101.0));
+        let ack = shared::protocol::InputAck { seq: 1, tick: 20, margin: 2 };
+        s.on_message(ServerMsg::Snapshot(Snapshot { tick: 20, ack: Some(ack), ..Snapshot::default() }), 400.0).unwrap();
+        assert!(!s.input_overdue(5000.0));
+    }
+
     #[test]
     fn the_welcome_measures_a_first_round_trip() {
         let mut s = Session::new("Ada", None);

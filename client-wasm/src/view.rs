@@ -415,7 +415,7 @@ mod tests {
         w.clock.advance(10.0);
         let tick = w.clock.stamp();
         assert_eq!(tick, 106);
-        w.prediction.sent(Input { seq: 1, tick, turn: 1, ..Input::default() }, 10.0);
+        w.prediction.sent(Input { seq: 1, tick, turn: 1, ..Input::default() }, 10.0, 5.0);
         let next_frame = 10.0 + MS_PER_TICK;
         let turned = view.pose(w.at(next_frame), 7, next_frame).unwrap();
         assert!(turned.rot.y > 0.0, "the nose turned on the next frame: {:?}", turned.rot);

@@ -163,7 +163,7 @@ impl Game {
         }
         p.input_seq = input.seq;
         let margin = (i64::from(input.tick) - i64::from(now)).clamp(i16::MIN.into(), i16::MAX.into()) as i16;
-        let latest = now + MAX_INPUT_LEAD_TICKS;
+        let latest = now.saturating_add(MAX_INPUT_LEAD_TICKS);
         if input.tick < now {
             self.input_counts.late += 1;
         } else if input.tick > latest {
