@@ -10,7 +10,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { root, outDir, sleep, startServer, launchBrowser } from './harness.mjs';
+import { root, outDir, sleep, startServer, launchBrowser, stats, waitFor } from './harness.mjs';
 
 const children = [];
 let baseUrl;
@@ -29,19 +29,6 @@ after(async () => {
   if (browser) await browser.close();
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
 });
-
-const stats = (page) => page.evaluate(() => window.asteroids.stats);
-
-async function waitFor(page, what, predicate, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < deadline) {
-    last = await stats(page);
-    if (last && predicate(last)) return last;
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}; last stats: ${JSON.stringify(last)}`);
-}
 
 const angle = (a, b) => Math.abs(Math.atan2(Math.sin(a - b), Math.cos(a - b)));
 

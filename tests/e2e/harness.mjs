@@ -105,3 +105,21 @@ function startListening(bin, args, children, env = {}) {
     child.on('exit', (code) => reject(new Error(`${name} exited with ${code}: ${seen}`)));
   });
 }
+
+/** The page's debug figures (`window.asteroids.stats`): the player's, or the spectator's. */
+export const stats = (page) => page.evaluate(() => window.asteroids.stats);
+
+/**
+ * Polls the page's figures until `predicate` holds; returns them. Fails after `timeoutMs`
+ * with what was waited for and the last figures seen.
+ */
+export async function waitFor(page, what, predicate, timeoutMs = 15_000, pollMs = 50) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    last = await stats(page);
+    if (last && predicate(last)) return last;
+    await sleep(pollMs);
+  }
+  throw new Error(`timed out waiting for ${what}; last stats: ${JSON.stringify(last)}`);
+}

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { chromium } from 'playwright-core';
+import { stats, waitFor } from './harness.mjs';
 
 const root = new URL('../../', import.meta.url).pathname;
 const serverBin = process.env.ASTEROIDS_SERVER_BIN || `${root}target/release/asteroids-server`;
@@ -58,21 +59,6 @@ after(async () => {
 });
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function stats(page) {
-  return page.evaluate(() => window.asteroids.stats);
-}
-
-async function waitFor(page, what, predicate, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < deadline) {
-    last = await stats(page);
-    if (last && predicate(last)) return last;
-    await sleep(100);
-  }
-  throw new Error(`timed out waiting for ${what}; last stats: ${JSON.stringify(last)}`);
-}
 
 test('a player joins, flies, fires, and coasting asteroids never need a visible correction', { timeout: 120_000 }, async () => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });

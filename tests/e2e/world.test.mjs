@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { root, outDir, sleep, startServer, launchBrowser } from './harness.mjs';
+import { root, outDir, sleep, startServer, launchBrowser, stats, waitFor } from './harness.mjs';
 
 const children = [];
 let browser;
@@ -21,19 +21,6 @@ after(async () => {
   if (browser) await browser.close();
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
 });
-
-const stats = (page) => page.evaluate(() => window.asteroids.stats);
-
-async function waitFor(page, what, predicate, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < deadline) {
-    last = await stats(page);
-    if (last && predicate(last)) return last;
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}; last stats: ${JSON.stringify(last)}`);
-}
 
 async function server(args) {
   const db = `${outDir}/e2e-world-${process.pid}-${children.length}.db`;
@@ -54,7 +41,7 @@ async function newPage(url) {
 async function join(page, name) {
   await page.fill('#name', name);
   await page.click('#play');
-  return waitFor(page, 'the ship', (s) => s.phase === 'playing' && s.ship !== null);
+  return waitFor(page, 'the ship', (s) => s.phase === 'playing' && s.ship !== null, 20_000);
 }
 
 test('before joining, the page spectates the featured pilot, and AI ships fly and fire around a lone player', { timeout: 120_000 }, async () => {
@@ -62,7 +49,7 @@ test('before joining, the page spectates the featured pilot, and AI ships fly an
   const { page, errors } = await newPage(url);
   // (a) Spectating behind the name form.
   const watching = await waitFor(page, 'a spectated pilot', (s) => s.phase === 'spectating' && s.watching !== null
-    && s.other_ships > 0);
+    && s.other_ships > 0, 20_000);
   assert.match(watching.watching, /^AI /, `an AI pilot is featured: ${watching.watching}`);
   assert.equal(watching.ship_id, null, 'a spectator has no ship');
   assert.ok(await page.isVisible('#join'), 'the name form stays up while spectating');
