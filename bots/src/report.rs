@@ -233,26 +233,21 @@ impl Report {
         row("entities in view", p(&self.entities_in_view));
         row("rtt ms", p(&self.rtt_ms));
         row("snapshot gap ms", p(&self.snapshot_gap_ms));
-        let d = &self.dr_error_units;
-        row(
-            "dead-reckoning error (units)",
+        let errors = |d: &DrError| {
             format!(
-                "p50 {:.4}  p99 {:.4}  max {:.4}  ({} samples, {} non-zero)",
+                "p50 {:.4}  p99 {:.4}  max {:.4}  ({} samples, {} non-zero",
                 d.p50, d.p99, d.max, d.samples, d.nonzero
-            ),
-        );
+            )
+        };
+        row("dead-reckoning error (units)", format!("{})", errors(&self.dr_error_units)));
         row("time to first snapshot ms", p(&self.time_to_first_snapshot_ms));
         row(
             "input → acknowledgement ms",
             format!("{}  ({:.2} % of inputs late)", p(&self.input_ack_ms), self.late_input_share * 100.0),
         );
-        let o = &self.own_ship_correction_units;
         row(
             "own-ship corrections (units)",
-            format!(
-                "p99 {:.4}  max {:.4}  ({} samples, {} non-zero, in {} bots)",
-                o.p99, o.max, o.samples, o.nonzero, self.bots_with_own_corrections
-            ),
+            format!("{}, in {} bots)", errors(&self.own_ship_correction_units), self.bots_with_own_corrections),
         );
         row(
             "swarm CPU",

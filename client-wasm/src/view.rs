@@ -285,6 +285,20 @@ mod tests {
         }
     }
 
+    /// A world at tick 10 with one small asteroid at rest at the origin (id 1), drawn once.
+    fn one_rock_at_rest() -> (World, View) {
+        let mut w = World::new(10);
+        let mut view = View::default();
+        let s1 = Snapshot {
+            tick: 10,
+            entered: vec![EntityEnter { id: 1, kind: EntityKind::AsteroidSmall, state: ship(0.0, 0.0) }],
+            ..Default::default()
+        };
+        w.replica.apply(&s1, &w.kin).unwrap();
+        view.on_snapshot(w.at(0.0), &s1, &[], 0.0);
+        (w, view)
+    }
+
     fn ship(x: f32, vx: f32) -> QState {
         QState::from_body(
             &Body { pos: glam::Vec2::new(x, 0.0), vel: glam::Vec2::new(vx, 0.0), rot: glam::Vec2::X, angvel: 0.0 },
@@ -322,15 +336,7 @@ mod tests {
     /// gone after BLEND_MS. A large one snaps.
     #[test]
     fn small_corrections_blend_large_ones_snap() {
-        let mut w = World::new(10);
-        let mut view = View::default();
-        let s1 = Snapshot {
-            tick: 10,
-            entered: vec![EntityEnter { id: 1, kind: EntityKind::AsteroidSmall, state: ship(0.0, 0.0) }],
-            ..Default::default()
-        };
-        w.replica.apply(&s1, &w.kin).unwrap();
-        view.on_snapshot(w.at(0.0), &s1, &[], 0.0);
+        let (mut w, mut view) = one_rock_at_rest();
         let t = 3.0 * MS_PER_TICK;
         let drawn_before = view.pose(w.at(t), 1, t).unwrap().pos;
         let s2 =
@@ -363,15 +369,7 @@ mod tests {
     /// MAX_EASE_SPEED: the catch-up looks like motion, not a dash.
     #[test]
     fn large_corrections_ease_no_faster_than_a_body_moves() {
-        let mut w = World::new(10);
-        let mut view = View::default();
-        let s1 = Snapshot {
-            tick: 10,
-            entered: vec![EntityEnter { id: 1, kind: EntityKind::AsteroidSmall, state: ship(0.0, 0.0) }],
-            ..Default::default()
-        };
-        w.replica.apply(&s1, &w.kin).unwrap();
-        view.on_snapshot(w.at(0.0), &s1, &[], 0.0);
+        let (mut w, mut view) = one_rock_at_rest();
         let before = view.pose(w.at(0.0), 1, 0.0).unwrap().pos;
         let s2 =
             Snapshot { tick: 11, changed: vec![EntityUpdate { id: 1, state: ship(120.0, 0.0) }], ..Default::default() };
