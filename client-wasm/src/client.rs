@@ -251,6 +251,7 @@ impl Client {
                 Phase::Spectating => "spectating",
                 Phase::Rejected { .. } => "rejected",
                 Phase::Lost { .. } => "lost",
+                Phase::Crossing { .. } => "crossing",
             },
             fps: st.frames.per_sec(now_ms),
             ping_ms: s.rtt_ms,
@@ -450,6 +451,7 @@ mod tests {
             snapshot_hz: 20,
             max_view_size: [2560.0, 1600.0],
             kinematics: shared::kinematics::Kinematics::new([5000.0, 5000.0]),
+            place: None,
         };
         c.on_message(&encode_server(&ServerMsg::Spectating(spectating)), 0.0).unwrap();
         c.on_message(&encode_server(&ServerMsg::Watching(Some(Watched { ship: 9, name: "Ace".into() }))), 1.0).unwrap();

@@ -174,6 +174,8 @@ fn banner(prims: &mut Vec<Prim>, screen: Vec2, ui: f32, s: &Session, now_ms: f64
         Phase::Spectating => None,
         Phase::Rejected { message, .. } => Some((message.clone(), "#ffb3b3")),
         Phase::Lost { reason } => Some((format!("Connection lost ({reason}): reconnecting…"), "#ffd166")),
+        // A few milliseconds between two sectors: the ship flies on, nothing to say.
+        Phase::Crossing { .. } => None,
         Phase::Playing => match &s.ship_status {
             ShipStatus::Dead { cause, respawn_at_ms } => {
                 let secs = ((respawn_at_ms - now_ms) / 1000.0).max(0.0);

@@ -105,6 +105,17 @@ impl Prediction {
         *self = Prediction { kin: Some(kin), ship: Some(ship), ..Prediction::default() };
     }
 
+    /// The ship arrived from a neighbouring sector: its state at the end of `tick`, with the
+    /// controls its state carries in effect (the server steps it from there, see
+    /// `shared::protocol::Welcome::arrival`), so the prediction runs from the first frame and
+    /// the first snapshot is exact.
+    pub fn arrive(&mut self, tick: Tick, state: QState) {
+        self.base = Some((tick, state));
+        self.in_effect = Input { thrust: state.ctrl.thrust(), turn: state.ctrl.turn(), ..Input::default() };
+        self.states.clear();
+        self.shots.clear();
+    }
+
     /// The player has a new ship (or none): its prediction starts at its first snapshot.
     pub fn set_ship(&mut self, ship: Option<EntityId>) {
         if ship != self.ship {

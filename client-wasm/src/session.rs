@@ -12,8 +12,8 @@ use crate::predict::{Prediction, Reconciled};
 use shared::codec::{encode_client, DecodeError};
 use shared::kinematics::Kinematics;
 use shared::protocol::{
-    ClientMsg, DeathCause, EntityId, GameEvent, Hello, Input, Leaderboard, RejectReason, Score, ServerMsg, Snapshot,
-    ViewRect, Welcome,
+    ClientMsg, DeathCause, EntityId, GameEvent, HandOver, Hello, Input, Leaderboard, Placement, RejectReason, Score,
+    SectorCoord, SectorStatus, ServerMsg, Snapshot, UniverseMap, ViewRect, Welcome,
 };
 use shared::quant::QState;
 use shared::replica::{ApplyError, Correction, Replica};
@@ -53,6 +53,12 @@ pub enum Phase {
         message: String,
         /// Whether reloading the page is the fix.
         reload: bool,
+    },
+    /// The ship flew into a neighbouring sector: the page connects there at once
+    /// ([`Session::socket_url`]) and presents the hand-over ticket.
+    Crossing {
+        /// The sector it flies into.
+        sector: SectorCoord,
     },
     /// The connection was lost; the page reconnects after [`Session::reconnect_delay_ms`].
     Lost {
@@ -187,6 +193,17 @@ pub struct Session {
     failed_attempts: u32,
     /// When the socket opened (the Hello went out), until the answer came.
     opened_ms: Option<f64>,
+    /// The game socket to open next (`None`: the page's own server). Set by a hand-over and
+    /// by failing over to another sector of the universe.
+    url: Option<String>,
+    /// A hand-over the server announced; its connection closes next.
+    hand_over: Option<HandOver>,
+    /// The ticket to present in the next `Hello` (taken once).
+    ticket: Option<Vec<u8>>,
+    /// Where the server's sector lies in its universe, from the last `Welcome` or `Spectating`.
+    pub place: Option<Placement>,
+    /// The universe's sectors, as last sent.
+    pub universe: Option<UniverseMap>,
 }
 
 impl Session {
@@ -223,6 +240,37 @@ impl Session {
             next_ping_ms: 0.0,
             failed_attempts: 0,
             opened_ms: None,
+            url: None,
+            hand_over: None,
+            ticket: None,
+            place: None,
+            universe: None,
+        }
+    }
+
+    /// The game socket the page should open next: `None` for its own server's.
+    pub fn socket_url(&self) -> Option<&str> {
+        self.url.as_deref()
+    }
+
+    /// After a connection attempt failed: the least loaded other sector of the universe, if
+    /// one is known (the page's server may be gone for good; the identity and its committed
+    /// score are the same in every sector).
+    fn fail_over(&mut self) {
+        let here = self.place.map(|p| p.sector);
+        let Some(map) = &self.universe else { return };
+        let load = |s: &&SectorStatus| (u64::from(s.players) * 1000) / u64::from(s.capacity.max(1));
+        let next = map
+            .sectors
+            .iter()
+            .filter(|s| Some(s.sector) != here && s.players < s.capacity && Some(s.url.as_str()) != self.url.as_deref())
+            .min_by_key(load);
+        if let Some(next) = next {
+            self.url = Some(next.url.clone());
+            self.place = Some(Placement {
+                sector: next.sector,
+                ..self.place.unwrap_or(Placement { sector: next.sector, universe_size: map.size, offset: [0.0, 0.0] })
+            });
         }
     }
 
@@ -294,9 +342,13 @@ impl Session {
     /// nothing). The answer's arrival measures a first round trip.
     pub fn on_open(&mut self, now_ms: f64) {
         self.opened_ms = Some(now_ms);
-        self.phase = Phase::Connecting;
+        // Crossing into the next sector, the ship is still drawn from its prediction (and the
+        // motion constants) until the Welcome there rebases it.
+        if !(self.ticket.is_some() && matches!(self.phase, Phase::Crossing { .. })) {
+            self.phase = Phase::Connecting;
+            self.constants = None;
+        }
         self.welcome = None;
-        self.constants = None;
         self.watched = None;
         self.replica.clear();
         self.outgoing.clear();
@@ -309,6 +361,7 @@ impl Session {
                 protocol_version: shared::PROTOCOL_VERSION,
                 name: self.name.clone(),
                 token: self.token.clone(),
+                ticket: self.ticket.take(),
             })
         };
         self.outgoing.push_back(encode_client(&first));
@@ -317,6 +370,14 @@ impl Session {
     /// The socket closed. Unless the server rejected us, the page should reconnect.
     pub fn on_close(&mut self, code: u16, reason: &str) {
         if matches!(self.phase, Phase::Rejected { .. }) {
+            return;
+        }
+        if let Some(hand_over) = self.hand_over.take() {
+            // Into the next sector at once, where the ship continues from the ticket's state.
+            self.url = Some(hand_over.url);
+            self.ticket = Some(hand_over.ticket);
+            self.failed_attempts = 0;
+            self.phase = Phase::Crossing { sector: hand_over.sector };
             return;
         }
         if code == shared::constants::CLOSE_IDENTITY_REVOKED {
@@ -339,6 +400,7 @@ impl Session {
         }
         if !matches!(self.phase, Phase::Playing | Phase::Spectating) {
             self.failed_attempts += 1;
+            self.fail_over();
         }
         let reason = match (code, reason) {
             (1001, r) if !r.is_empty() => format!("server going away: {r}"),
@@ -350,11 +412,15 @@ impl Session {
 
     /// Whether the page should open a new socket (after waiting [`Self::reconnect_delay_ms`]).
     pub fn should_reconnect(&self) -> bool {
-        matches!(self.phase, Phase::Lost { .. })
+        matches!(self.phase, Phase::Lost { .. } | Phase::Crossing { .. })
     }
 
-    /// Exponential backoff: 0.5 s, 1 s, 2 s … up to 10 s while attempts keep failing.
+    /// Exponential backoff: 0.5 s, 1 s, 2 s … up to 10 s while attempts keep failing; none
+    /// into the next sector.
     pub fn reconnect_delay_ms(&self) -> f64 {
+        if matches!(self.phase, Phase::Crossing { .. }) {
+            return 0.0;
+        }
         let exp = self.failed_attempts.saturating_sub(1).min(10);
         (RECONNECT_BASE_MS * f64::from(1u32 << exp)).min(RECONNECT_MAX_MS)
     }
@@ -415,7 +481,7 @@ impl Session {
     pub fn on_message(&mut self, msg: ServerMsg, now_ms: f64) -> Result<Applied, ProtocolError> {
         match msg {
             ServerMsg::Welcome(w) => {
-                if self.phase != Phase::Connecting {
+                if !matches!(self.phase, Phase::Connecting | Phase::Crossing { .. }) {
                     return Err(ProtocolError::SecondWelcome);
                 }
                 if let Some(token) = &w.token {
@@ -432,6 +498,12 @@ impl Session {
                     self.clock.on_rtt(now_ms - opened, now_ms);
                 }
                 self.prediction.reset(w.kinematics, w.ship_id);
+                if let Some(state) = w.arrival {
+                    self.prediction.arrive(w.tick.saturating_sub(1), state);
+                }
+                if w.place.is_some() {
+                    self.place = w.place;
+                }
                 self.ship_id = Some(w.ship_id);
                 self.ship_hint = w.ship_position;
                 self.ship_status = ShipStatus::Alive;
@@ -440,6 +512,11 @@ impl Session {
                 self.phase = Phase::Playing;
                 self.failed_attempts = 0;
                 self.next_ping_ms = now_ms;
+            }
+            ServerMsg::Rejected(r) if r.reason == RejectReason::InvalidTicket => {
+                // The ship could not continue there (the ticket expired on a slow link, the
+                // directory was unreachable): join that sector as usual, identity and score kept.
+                self.phase = Phase::Lost { reason: r.message };
             }
             ServerMsg::Rejected(r) => {
                 if r.reason == RejectReason::InvalidToken {
@@ -507,6 +584,9 @@ impl Session {
                     return Err(ProtocolError::SecondWelcome);
                 }
                 self.constants = Some((s.kinematics, s.tick_hz));
+                if s.place.is_some() {
+                    self.place = s.place;
+                }
                 self.clock = Clock::new(s.tick_hz);
                 self.clock.on_arrival(s.tick, now_ms);
                 if let Some(opened) = self.opened_ms.take() {
@@ -517,6 +597,8 @@ impl Session {
                 self.next_ping_ms = now_ms;
             }
             ServerMsg::Watching(watched) => self.watched = watched,
+            ServerMsg::HandOver(hand_over) => self.hand_over = Some(hand_over),
+            ServerMsg::Universe(map) => self.universe = Some(map),
         }
         Ok(Applied::Other)
     }
@@ -537,6 +619,8 @@ pub(crate) fn test_welcome(ship_position: [f32; 2]) -> ServerMsg {
         kinematics: Kinematics::new([5000.0, 5000.0]),
         token: Some("0123456789abcdef0123456789abcdef".into()),
         total_points: 40,
+        place: None,
+        arrival: None,
     })
 }
 

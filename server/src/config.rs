@@ -7,6 +7,7 @@ use crate::limits::Limits;
 use crate::store::DEFAULT_DB_PATH;
 use clap::Parser;
 use shared::constants::{DEFAULT_SNAPSHOT_HZ, TICK_HZ};
+use shared::protocol::SectorCoord;
 use std::path::PathBuf;
 
 /// The binary's name, as its `--help` shows it.
@@ -82,6 +83,21 @@ pub struct Config {
     /// --admin-token or ASTEROIDS_ADMIN_TOKEN.
     #[arg(long, value_name = "PATH", conflicts_with = "admin_token")]
     pub admin_token_file: Option<PathBuf>,
+    /// Make this server one sector of a universe whose directory is this Redis
+    /// (redis://HOST:PORT); needs --sector, --universe-size and the universe's secret, and
+    /// --public-url unless bound to a specific address.
+    #[arg(long = "universe", value_name = "URL", requires_all = ["sector", "universe_size"])]
+    pub universe: Option<String>,
+    /// This sector's column and row in the universe, from 0 at the bottom left (with --universe).
+    #[arg(long, value_name = "X,Y", value_parser = crate::universe::grid::parse_sector, requires = "universe")]
+    pub sector: Option<SectorCoord>,
+    /// The universe's columns and rows (with --universe).
+    #[arg(long, value_name = "W,H", value_parser = crate::universe::grid::parse_pair, requires = "universe")]
+    pub universe_size: Option<[u16; 2]>,
+    /// The universe's secret, the same on every sector: it signs hand-over tickets (at least 16
+    /// bytes). Prefer ASTEROIDS_UNIVERSE_SECRET: a flag's value is visible to every user in `ps`.
+    #[arg(long, value_name = "SECRET", env = "ASTEROIDS_UNIVERSE_SECRET", hide_env_values = true)]
+    pub universe_secret: Option<String>,
     /// Connection limits (`--max-connections`, the per-address limits, `--trusted-proxy`,
     /// `--allowed-origin`; the rest are constants).
     #[command(flatten)]
@@ -113,12 +129,46 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Half the arena's width and height.
+    /// Half the arena's width and height. A side sized from the asteroid count is a whole
+    /// number of units (sectors of a universe must be a whole number of position steps wide).
     pub fn arena_half_size(&self) -> [f32; 2] {
         let side = self
             .arena_size
-            .unwrap_or_else(|| (self.asteroids.max(1) as f32 * AREA_PER_ASTEROID).sqrt().max(MIN_ARENA_SIZE));
+            .unwrap_or_else(|| (self.asteroids.max(1) as f32 * AREA_PER_ASTEROID).sqrt().max(MIN_ARENA_SIZE).round());
         [side * 0.5, side * 0.5]
+    }
+
+    /// This server's part in a universe, if `--universe` was given: checked here, so a sector
+    /// never starts half configured. `bound` is the listener's address (the game socket's
+    /// address when no `--public-url` names it).
+    pub fn universe_config(
+        &self,
+        bound: std::net::SocketAddr,
+    ) -> anyhow::Result<Option<crate::universe::UniverseConfig>> {
+        use anyhow::{anyhow, Context};
+        let Some(redis_url) = &self.universe else { return Ok(None) };
+        let (Some(sector), Some(size)) = (self.sector, self.universe_size) else {
+            return Err(anyhow!("--universe needs --sector X,Y and --universe-size W,H"));
+        };
+        let grid =
+            crate::universe::grid::Grid::new(size, sector, self.arena_half_size()).map_err(anyhow::Error::msg)?;
+        let secret = self.universe_secret.as_deref().filter(|s| !s.is_empty()).context(
+            "--universe needs the universe's secret: ASTEROIDS_UNIVERSE_SECRET (or --universe-secret), the same on every sector",
+        )?;
+        let key = crate::universe::ticket::TicketKey::new(secret.as_bytes()).map_err(anyhow::Error::msg)?;
+        let url = match &self.limits.public_url {
+            Some(origin) => {
+                let socket = origin.replacen("https://", "wss://", 1).replacen("http://", "ws://", 1);
+                format!("{socket}/ws")
+            }
+            None if bound.ip().is_unspecified() => {
+                return Err(anyhow!(
+                    "a sector bound to {bound} needs --public-url (the address its players and neighbours reach)"
+                ))
+            }
+            None => format!("ws://{bound}/ws"),
+        };
+        Ok(Some(crate::universe::UniverseConfig { redis_url: redis_url.clone(), grid, url, key }))
     }
 
     /// Worker threads for the async runtime: `--workers`, or else [`workers_beside_the_simulation`]

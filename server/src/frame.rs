@@ -65,7 +65,8 @@ pub struct Encoded<T> {
 }
 
 impl<T> Encoded<T> {
-    fn new(value: T, msg: impl FnOnce(T) -> ServerMsg) -> Arc<Self>
+    /// `value`, encoded once as the message `msg` makes of it.
+    pub fn new(value: T, msg: impl FnOnce(T) -> ServerMsg) -> Arc<Self>
     where
         T: Clone,
     {
@@ -151,6 +152,9 @@ pub struct SimTiming {
     pub nonfinite_bodies: u64,
     /// Inputs that came after the tick they named and were applied at once (cumulative).
     pub late_inputs: u64,
+    /// Ships turned back at an open edge of a sector: no neighbour alive behind it, or no
+    /// connection to follow the ship there (AI pilots, waiting ghosts) (cumulative).
+    pub edge_turnbacks: u64,
     /// Inputs that named a tick beyond `MAX_INPUT_LEAD_TICKS` ahead and were applied at that
     /// bound (cumulative).
     pub early_inputs: u64,

@@ -8,7 +8,8 @@
 //! scores, [`stats`] and [`metrics`] are what operators read through [`admin`].
 //!
 //! Where things are: [`config`] (the flags and their defaults), [`server`] (start, run, drain),
-//! [`limits`] (what a connection is held to), [`token`] (random secrets). `main` only starts
+//! [`limits`] (what a connection is held to), [`token`] (random secrets), [`universe`] (this
+//! server as one sector of many: the directory, edges and hand-over tickets). `main` only starts
 //! logging, parses [`Config`], binds and calls [`run`].
 
 pub mod admin;
@@ -22,6 +23,7 @@ pub mod sim;
 pub mod stats;
 pub mod store;
 pub mod token;
+pub mod universe;
 
 pub use config::Config;
 pub use server::{run, start, AppState, Server};

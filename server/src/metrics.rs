@@ -238,6 +238,13 @@ const PUBLISHED: &[Figure] = &[
         read: |s| int(s.frame.timing.late_inputs),
     },
     Figure {
+        json: "edge_turnbacks",
+        prom: "asteroids_edge_turnbacks_total",
+        kind: Kind::Counter,
+        help: "Ships turned back at an open edge of a sector: no neighbour alive behind it, or no connection to follow the ship (AI pilots, ghosts).",
+        read: |s| int(s.frame.timing.edge_turnbacks),
+    },
+    Figure {
         json: "early_inputs",
         prom: "asteroids_early_inputs_total",
         kind: Kind::Counter,

@@ -51,6 +51,8 @@ pub struct AppState {
     pub admission: Arc<net::admission::Admission>,
     /// New identities created per address within the hour.
     pub new_identities: Arc<net::new_identities::NewIdentities>,
+    /// This server's part in a universe (none: a lone world).
+    pub universe: Option<Arc<crate::universe::Universe>>,
 }
 
 /// A running server.
@@ -103,6 +105,19 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
         revoked_name_hold_hours = limits.revoked_name_hold.as_secs_f64() / 3600.0,
         "store open"
     );
+    let universe = config
+        .universe_config(addr)?
+        .map(|u| crate::universe::Universe::new(u, stats.clone()).map_err(anyhow::Error::msg))
+        .transpose()?
+        .map(Arc::new);
+    if let Some(u) = &universe {
+        tracing::info!(
+            sector = %crate::universe::grid::sector_name(u.grid.sector),
+            size = ?u.grid.size,
+            url = %u.url,
+            "a sector of a universe"
+        );
+    }
     let sim = sim::spawn(
         sim::SimConfig {
             game: sim::GameConfig {
@@ -113,6 +128,7 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
                 ai_pilots: config.ai_pilots,
                 spawn_protection_ticks: shared::constants::SPAWN_PROTECTION_TICKS,
                 all_time: Some(db.handle().all_time_updates()),
+                borders: universe.as_ref().map(|u| sim::Borders { grid: u.grid, live: u.live_edges.clone() }),
             },
             snapshot_hz: config.snapshot_hz,
             frame_history: config.frame_history,
@@ -142,11 +158,19 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
         origins: Arc::new(origins),
         admission,
         new_identities: Arc::new(new_identities),
+        universe,
     };
     state.stats.max_connections.store(state.limits.max_connections as u64, std::sync::atomic::Ordering::Relaxed);
     state.stats.open_files_limit.store(nofile.map_or(0, |(soft, _)| soft), std::sync::atomic::Ordering::Relaxed);
     state.tracker.spawn(stats::sample_rates(state.stats.clone(), state.shutdown.clone()));
     state.tracker.spawn(state.admission.clone().run_expiry(state.shutdown.clone()));
+    if let Some(universe) = &state.universe {
+        let frames = state.frames.clone();
+        let capacity = state.limits.max_connections;
+        let (grid, url) = (universe.grid, universe.url.clone());
+        let record = move || crate::universe::record_of(&grid, &url, &frames.borrow(), capacity);
+        state.tracker.spawn(universe.clone().run(record, state.shutdown.clone()));
+    }
     let app = net::http::router(state.clone(), &config.www_dir);
     let http = tokio::spawn(net::listener::serve(listener, app, state.clone()));
     Ok(Server { addr, state, sim, http, db: Some(db) })

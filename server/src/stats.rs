@@ -164,6 +164,24 @@ stats! {
         bytes_out: Counter "asteroids_bytes_out_total";
         /// Bytes received in binary WebSocket messages.
         bytes_in: Counter "asteroids_bytes_in_total";
+        /// Sectors alive in the universe's directory at its last reading (0: not part of a universe, or Redis unreachable).
+        universe_sectors: Gauge "asteroids_universe_sectors";
+        /// Redis commands that failed (heartbeat, listing, ticket claims); logged at most once per 10 s.
+        redis_errors: Counter "asteroids_redis_errors_total";
+        /// Ships that flew through an edge into a neighbouring sector (a ticket issued).
+        handovers_out: Counter "asteroids_handovers_out_total";
+        /// Ships that arrived from a neighbouring sector with a valid ticket.
+        handovers_in: Counter "asteroids_handovers_in_total";
+        /// Hand-over tickets refused as forged (bad signature, or not a ticket).
+        tickets_forged: Counter "asteroids_tickets_forged_total";
+        /// Hand-over tickets refused as expired.
+        tickets_expired: Counter "asteroids_tickets_expired_total";
+        /// Hand-over tickets refused because they were already used.
+        tickets_replayed: Counter "asteroids_tickets_replayed_total";
+        /// Hand-over tickets refused because they were for another sector.
+        tickets_wrong_sector: Counter "asteroids_tickets_wrong_sector_total";
+        /// Hand-over tickets refused because Redis could not record their single use.
+        tickets_unrecorded: Counter "asteroids_tickets_unrecorded_total";
     }
     rates {
         /// Snapshots sent per second over the last second (in Prometheus, prefer rate() of the total).

@@ -115,6 +115,9 @@ fn validate(msg: &ClientMsg) -> Result<(), DecodeError> {
             if hello.token.as_ref().is_some_and(|t| t.len() > MAX_TOKEN_LEN) {
                 return Err(DecodeError::Invalid("token too long"));
             }
+            if hello.ticket.as_ref().is_some_and(|t| t.len() > crate::constants::MAX_TICKET_BYTES) {
+                return Err(DecodeError::Invalid("hand-over ticket too long"));
+            }
         }
         ClientMsg::Input(input) => {
             if !(-1..=1).contains(&input.turn) {
@@ -166,7 +169,12 @@ mod tests {
     use proptest::prelude::*;
 
     fn hello() -> ClientMsg {
-        ClientMsg::Hello(Hello { protocol_version: crate::PROTOCOL_VERSION, name: "Ada".into(), token: None })
+        ClientMsg::Hello(Hello {
+            protocol_version: crate::PROTOCOL_VERSION,
+            name: "Ada".into(),
+            token: None,
+            ticket: None,
+        })
     }
 
     /// The computed length is the encoded length.
@@ -244,8 +252,9 @@ mod tests {
     /// Every valid client message.
     fn client_msg() -> impl Strategy<Value = ClientMsg> {
         prop_oneof![
-            ("[a-zA-Z0-9 ._-]{1,20}", proptest::option::of("[a-f0-9]{0,64}"), any::<u32>())
-                .prop_map(|(name, token, v)| ClientMsg::Hello(Hello { protocol_version: v, name, token })),
+            ("[a-zA-Z0-9 ._-]{1,20}", proptest::option::of("[a-f0-9]{0,64}"), any::<u32>()).prop_map(
+                |(name, token, v)| ClientMsg::Hello(Hello { protocol_version: v, name, token, ticket: None })
+            ),
             (any::<u32>(), any::<bool>(), -1i8..=1, any::<bool>())
                 .prop_map(|(seq, thrust, turn, fire)| ClientMsg::Input(Input { seq, tick: 0, thrust, turn, fire })),
             (finite(), finite(), 0.0f32..1.0e5, 0.0f32..1.0e5)

@@ -6,7 +6,7 @@
 
 /// Version of the wire protocol. Bumped on any change to a serialized type; a client that
 /// presents another version is answered with `Rejected { reason: ProtocolMismatch }`.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// Simulation ticks per second.
 pub const TICK_HZ: u32 = 60;
@@ -54,6 +54,13 @@ pub const CLOSE_REPLACED: u16 = 4001;
 /// WebSocket close code of a session whose identity an operator revoked: its token will be
 /// refused, so the page must not reconnect with it.
 pub const CLOSE_IDENTITY_REVOKED: u16 = 4003;
+
+/// WebSocket close code after a [`crate::protocol::ServerMsg::HandOver`]: the ship flew into
+/// a neighbouring sector, and the page continues there with the ticket at once.
+pub const CLOSE_HANDED_OVER: u16 = 4010;
+
+/// Longest hand-over ticket a `Hello` may carry, in bytes (a ticket is about 150).
+pub const MAX_TICKET_BYTES: usize = 512;
 
 /// Ship hull radius, in world units.
 pub const SHIP_RADIUS: f32 = 14.0;

@@ -65,6 +65,23 @@ pub struct Kinematics {
     pub ship_turn_rate: f32,
     /// A ship's top speed, units per second, enforced by the server after each step.
     pub ship_max_speed: f32,
+    /// The arena's edges that ships fly through (into a neighbouring sector of a universe);
+    /// every other edge, and every edge for asteroids and bullets, bounces.
+    pub open_edges: OpenEdges,
+}
+
+/// Which of the arena's edges ships cross instead of bouncing: those with a neighbouring
+/// sector behind them. A lone server has none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenEdges {
+    /// The edge at −x.
+    pub left: bool,
+    /// The edge at +x.
+    pub right: bool,
+    /// The edge at −y.
+    pub bottom: bool,
+    /// The edge at +y.
+    pub top: bool,
 }
 
 impl Kinematics {
@@ -81,6 +98,7 @@ impl Kinematics {
             ship_thrust: 420.0,
             ship_turn_rate: 4.0,
             ship_max_speed: 420.0,
+            open_edges: OpenEdges::default(),
         }
     }
 
@@ -153,19 +171,25 @@ impl Kinematics {
 
     /// The game's rules after the physics step, applied by the server to rapier's result and by
     /// clients to their prediction: a ship's top speed, and the arena's edges (a body beyond an
-    /// edge and still moving outwards has that velocity component reversed).
+    /// edge and still moving outwards has that velocity component reversed, unless it is a
+    /// ship and the edge is open: see [`Kinematics::open_edges`]).
     pub fn post_step(&self, body: &mut Body, kind: EntityKind) {
-        if kind == EntityKind::Ship {
+        let open = if kind == EntityKind::Ship {
             let n = body.vel.length();
             if n > self.ship_max_speed {
                 body.vel *= self.ship_max_speed / n;
             }
-        }
+            self.open_edges
+        } else {
+            OpenEdges::default()
+        };
         let [hx, hy] = self.arena_half_size;
-        if (body.pos.x > hx && body.vel.x > 0.0) || (body.pos.x < -hx && body.vel.x < 0.0) {
+        if (body.pos.x > hx && body.vel.x > 0.0 && !open.right) || (body.pos.x < -hx && body.vel.x < 0.0 && !open.left)
+        {
             body.vel.x = -body.vel.x;
         }
-        if (body.pos.y > hy && body.vel.y > 0.0) || (body.pos.y < -hy && body.vel.y < 0.0) {
+        if (body.pos.y > hy && body.vel.y > 0.0 && !open.top) || (body.pos.y < -hy && body.vel.y < 0.0 && !open.bottom)
+        {
             body.vel.y = -body.vel.y;
         }
     }
@@ -284,6 +308,23 @@ mod tests {
         let b = q.body();
         assert!(b.vel.y > 0.9 * kin.ship_max_speed && b.vel.length() <= kin.ship_max_speed + 1e-3, "{b:?}");
         assert!(b.vel.x.abs() < 1e-3);
+    }
+
+    /// An open edge lets ships through and still turns asteroids and bullets back; the
+    /// closed edges still turn ships back.
+    #[test]
+    fn open_edges_let_only_ships_through() {
+        let mut kin = Kinematics::new([100.0, 100.0]);
+        kin.open_edges = OpenEdges { right: true, ..OpenEdges::default() };
+        let start = |vel: Vec2| {
+            QState::from_body(&Body { pos: Vec2::new(90.0, 90.0), vel, rot: Vec2::X, angvel: 0.0 }, Ctrl(0))
+        };
+        let ship = kin.advance(&start(Vec2::new(200.0, 0.0)), EntityKind::Ship, 30).body();
+        assert!(ship.pos.x > 150.0 && ship.vel.x > 0.0, "{ship:?}");
+        let rock = kin.advance(&start(Vec2::new(200.0, 0.0)), EntityKind::AsteroidSmall, 30).body();
+        assert!(rock.pos.x < 104.0 && rock.vel.x < 0.0, "{rock:?}");
+        let up = kin.advance(&start(Vec2::new(0.0, 200.0)), EntityKind::Ship, 30).body();
+        assert!(up.pos.y < 104.0 && up.vel.y < 0.0, "{up:?}");
     }
 
     /// A body crossing an edge turns back and stays within reach of the arena.

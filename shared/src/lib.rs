@@ -11,7 +11,8 @@
 //! - [`constants`]: tick rate, dt, damping per entity kind, limits, `PROTOCOL_VERSION`;
 //! - [`kinematics`]: the damping-exact motion model (a mirror of rapier2d's integrator);
 //! - [`replica`]: a client's copy of the world, built by applying snapshots;
-//! - [`stats`]: percentiles, computed one way by the server, the benchmark and the bots.
+//! - [`stats`]: percentiles, computed one way by the server, the benchmark and the bots;
+//! - [`ticket`]: what a hand-over ticket between two sectors of a universe says.
 
 pub mod codec;
 pub mod constants;
@@ -21,5 +22,6 @@ pub mod protocol;
 pub mod quant;
 pub mod replica;
 pub mod stats;
+pub mod ticket;
 
 pub use constants::PROTOCOL_VERSION;

@@ -54,6 +54,10 @@ pub struct Hello {
     pub name: String,
     /// A token from an earlier visit, to continue that identity.
     pub token: Option<String>,
+    /// A hand-over ticket from the sector the ship just left ([`ServerMsg::HandOver`]): the
+    /// ship continues here with its exact state, identity and score (the name and token are
+    /// then not used). Opaque to the client; at most [`crate::constants::MAX_TICKET_BYTES`].
+    pub ticket: Option<Vec<u8>>,
 }
 
 /// A pilot's intent. Identity comes from the connection, never from the message.
@@ -133,6 +137,70 @@ pub enum ServerMsg {
     /// to respawn), sent when it changes; `None`: nobody flies (the view stays at the arena's
     /// centre), or the player has a ship again. The server serves views around it only.
     Watching(Option<Watched>),
+    /// The ship flew through an edge into a neighbouring sector: open a connection to the
+    /// hand-over's `url` at once and present its `ticket` in the `Hello` (the ship is in no
+    /// sector until then, and the ticket expires). The server closes this connection with
+    /// [`crate::constants::CLOSE_HANDED_OVER`] after it.
+    HandOver(HandOver),
+    /// The universe's sectors, sent after `Welcome` or `Spectating` when the server is part
+    /// of a universe and again when it changes (at most every few seconds): where to go when
+    /// this sector is gone or full, and what a universe map shows.
+    Universe(UniverseMap),
+}
+
+/// A sector's place in its universe's grid: column `x` from the left, row `y` from the
+/// bottom (y up, as in the world).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SectorCoord {
+    /// Column, from 0.
+    pub x: u16,
+    /// Row, from 0.
+    pub y: u16,
+}
+
+/// Where this server's sector lies in its universe, so a page can draw one continuous space:
+/// universe coordinates are `offset` + local position.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Placement {
+    /// This sector.
+    pub sector: SectorCoord,
+    /// The universe's columns and rows.
+    pub universe_size: [u16; 2],
+    /// Universe coordinates of this sector's local origin (its centre).
+    pub offset: [f32; 2],
+}
+
+/// The way into a neighbouring sector (see [`ServerMsg::HandOver`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandOver {
+    /// The sector the ship flew into.
+    pub sector: SectorCoord,
+    /// Its game socket (`ws://` or `wss://`).
+    pub url: String,
+    /// Signed by the sector left, valid for a few seconds and once: present it in `Hello`.
+    pub ticket: Vec<u8>,
+}
+
+/// The sectors of a universe, as its directory lists them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UniverseMap {
+    /// The universe's columns and rows.
+    pub size: [u16; 2],
+    /// Every sector alive (registered within the last few seconds), in grid order.
+    pub sectors: Vec<SectorStatus>,
+}
+
+/// One sector of a [`UniverseMap`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SectorStatus {
+    /// Where it is.
+    pub sector: SectorCoord,
+    /// Its game socket.
+    pub url: String,
+    /// Players online there.
+    pub players: u32,
+    /// How many it takes.
+    pub capacity: u32,
 }
 
 /// Everything a spectator needs to draw the world.
@@ -150,6 +218,8 @@ pub struct Spectating {
     pub max_view_size: [f32; 2],
     /// The motion model's constants.
     pub kinematics: Kinematics,
+    /// Where this sector lies in its universe (`None`: a lone server).
+    pub place: Option<Placement>,
 }
 
 /// A ship being watched, and its pilot.
@@ -229,6 +299,12 @@ pub struct Welcome {
     pub token: Option<String>,
     /// The identity's all-time points so far (a resumed session continues its total).
     pub total_points: u32,
+    /// Where this sector lies in its universe (`None`: a lone server).
+    pub place: Option<Placement>,
+    /// The ship arrived through an edge with a hand-over ticket: its exact state at the end of
+    /// tick `tick − 1`, from which the server steps it at `tick` with the controls it carries.
+    /// The client predicts on from there, so the crossing costs no correction.
+    pub arrival: Option<QState>,
 }
 
 /// Why a handshake failed.
@@ -258,6 +334,9 @@ pub enum RejectReason {
     /// allows: play under a name this browser already holds (returning pilots are never
     /// refused).
     NoNewIdentities,
+    /// The hand-over ticket is forged, expired, already used, or for another sector: join
+    /// again without it (the identity and its committed score are kept; the ship starts anew).
+    InvalidTicket,
 }
 
 /// A failed handshake.

@@ -120,8 +120,12 @@ impl Client {
     /// Completes the handshake as `name` (with a token, if given): the server's answer
     /// (`Welcome` or `Rejected`).
     pub async fn say_hello(&mut self, name: &str, token: Option<&str>) -> anyhow::Result<ServerMsg> {
-        let hello =
-            Hello { protocol_version: shared::PROTOCOL_VERSION, name: name.into(), token: token.map(Into::into) };
+        let hello = Hello {
+            protocol_version: shared::PROTOCOL_VERSION,
+            name: name.into(),
+            token: token.map(Into::into),
+            ticket: None,
+        };
         self.send(&ClientMsg::Hello(hello)).await?;
         self.recv().await
     }
@@ -148,8 +152,13 @@ impl Client {
 
     async fn hello(self, name: &str) -> anyhow::Result<(Client, Welcome)> {
         let mut c = self;
-        c.send(&ClientMsg::Hello(Hello { protocol_version: shared::PROTOCOL_VERSION, name: name.into(), token: None }))
-            .await?;
+        c.send(&ClientMsg::Hello(Hello {
+            protocol_version: shared::PROTOCOL_VERSION,
+            name: name.into(),
+            token: None,
+            ticket: None,
+        }))
+        .await?;
         match c.recv().await? {
             ServerMsg::Welcome(w) => Ok((c, w)),
             other => bail!("expected Welcome, got {other:?}"),

@@ -50,7 +50,7 @@ type Pilot = (PlayerId, u64);
 
 fn join(game: &mut Game, name: &str) -> Pilot {
     let (reply, mut rx) = tokio::sync::oneshot::channel();
-    tick(game, [SimEvent::Join { name: name.into(), identity: None, total_before: 0, reply }]);
+    tick(game, [SimEvent::Join { name: name.into(), identity: None, total_before: 0, arrival: None, reply }]);
     let joined = rx.try_recv().expect("joined in the same tick");
     (joined.player_id, joined.session)
 }
@@ -245,7 +245,10 @@ fn idle_life(pilots: u32, protection: u32, ticks: u32) {
     let mut joined = Vec::new();
     for i in 0..pilots {
         let (reply, mut rx) = tokio::sync::oneshot::channel();
-        tick(&mut game, [SimEvent::Join { name: format!("idle{i}"), identity: None, total_before: 0, reply }]);
+        tick(
+            &mut game,
+            [SimEvent::Join { name: format!("idle{i}"), identity: None, total_before: 0, arrival: None, reply }],
+        );
         joined.push(rx.try_recv().expect("joined in the same tick"));
     }
     let mut born: Vec<Option<u32>> = vec![Some(game.tick_number()); joined.len()];

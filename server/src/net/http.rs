@@ -38,6 +38,7 @@ pub fn router(state: AppState, www: &Path) -> Router {
         .route("/healthz", get(healthz))
         .route("/api/leaderboard", get(leaderboard))
         .route("/api/players/{name}", get(player))
+        .route("/api/universe", get(universe))
         .merge(crate::admin::router(state.clone()));
     let missing: Vec<&str> = ["index.html", CLIENT_WASM].into_iter().filter(|f| !www.join(f).is_file()).collect();
     let routes = if missing.is_empty() {
@@ -55,6 +56,55 @@ pub fn router(state: AppState, www: &Path) -> Router {
         routes.fallback(move || async move { (StatusCode::SERVICE_UNAVAILABLE, Html(msg)) })
     };
     routes.with_state(state)
+}
+
+/// Whether `origin` is the page of another sector of this server's universe (a page loaded
+/// from one sector follows its ship into the others).
+fn sibling_sector(state: &AppState, origin: Option<&[u8]>) -> bool {
+    let (Some(universe), Some(origin)) = (&state.universe, origin.and_then(|o| std::str::from_utf8(o).ok())) else {
+        return false;
+    };
+    let Ok(origin) = super::origin::origin_of(origin) else { return false };
+    universe.directory.listing().sectors.iter().any(|s| super::origin::origin_of(&s.url).is_ok_and(|o| o == origin))
+}
+
+/// `GET /api/universe`: the universe's sectors as the directory lists them, from any sector:
+/// `{"size":"W,H","sector":"X,Y","sectors":[{"sector":"X,Y","url":…,"players":N,"capacity":N,
+/// "heartbeat_age_ms":N}, …]}`; 404 on a server that is not part of a universe.
+async fn universe(State(state): State<AppState>) -> Response {
+    let Some(universe) = &state.universe else {
+        return (StatusCode::NOT_FOUND, "this server is not part of a universe").into_response();
+    };
+    axum::Json(universe_json(universe)).into_response()
+}
+
+/// The directory as `/api/universe` and `/admin/stats` show it.
+pub fn universe_json(universe: &crate::universe::Universe) -> serde_json::Value {
+    use crate::universe::grid::sector_name;
+    let listing = universe.directory.listing();
+    let now = crate::universe::ticket::unix_ms();
+    let sectors: Vec<_> = listing
+        .sectors
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "sector": s.sector,
+                "url": s.url,
+                "players": s.players,
+                "capacity": s.capacity,
+                "heartbeat_age_ms": now.saturating_sub(s.heartbeat_unix_ms),
+                "tick_ms_p99": s.tick_ms_p99,
+                "missed_ticks": s.missed_ticks,
+            })
+        })
+        .collect();
+    let [w, h] = universe.grid.size;
+    serde_json::json!({
+        "size": format!("{w},{h}"),
+        "sector": sector_name(universe.grid.sector),
+        "listed_age_ms": now.saturating_sub(listing.read_unix_ms),
+        "sectors": sectors,
+    })
 }
 
 /// `GET /api/leaderboard`: the best players online now, and of all time.
@@ -104,7 +154,8 @@ async fn ws_upgrade(
     if state.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
-    if !state.origins.allows(headers.get(header::ORIGIN).map(|o| o.as_bytes())) {
+    let origin = headers.get(header::ORIGIN).map(|o| o.as_bytes());
+    if !state.origins.allows(origin) && !sibling_sector(&state, origin) {
         state.stats.origin_rejected.fetch_add(1, Ordering::Relaxed);
         return (StatusCode::FORBIDDEN, "this origin may not open the game socket").into_response();
     }

@@ -35,10 +35,17 @@ pub fn origin_of(url: &str) -> Result<String, String> {
     let url = url.trim();
     let (scheme, rest) = url.split_once("://").ok_or_else(|| format!("{url:?} is not a URL (no scheme)"))?;
     let scheme = scheme.to_ascii_lowercase();
+    // A game socket's URL (a sector's `--public-url ws://…/ws`) names the origin of the page
+    // served beside it.
+    let scheme = match scheme.as_str() {
+        "ws" => "http".to_string(),
+        "wss" => "https".to_string(),
+        _ => scheme,
+    };
     let default_port = match scheme.as_str() {
         "http" => "80",
         "https" => "443",
-        _ => return Err(format!("{url:?}: the scheme must be http or https")),
+        _ => return Err(format!("{url:?}: the scheme must be http, https, ws or wss")),
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     if authority.is_empty() || authority.contains('@') {

@@ -52,6 +52,9 @@ pub mod close_code {
     /// The operator revoked this identity (`POST /admin/revoke/{name}`): its ship is gone and
     /// its token is refused from now on.
     pub const IDENTITY_REVOKED: u16 = shared::constants::CLOSE_IDENTITY_REVOKED;
+    /// The ship flew into a neighbouring sector; the page continues there with the ticket it
+    /// was just sent.
+    pub const HANDED_OVER: u16 = shared::constants::CLOSE_HANDED_OVER;
 }
 
 type Tx = SplitSink<WebSocket, Message>;
@@ -257,6 +260,9 @@ async fn handshake(tx: &mut Tx, rx: &mut Rx, state: &AppState, slot: &mut Connec
         reject(tx, state, RejectReason::ProtocolMismatch { server: PROTOCOL_VERSION }, message).await;
         return None;
     }
+    if let Some(ticket) = &hello.ticket {
+        return arrive(tx, state, slot, ticket).await;
+    }
     let name = match validate_name(&hello.name) {
         Ok(name) => name,
         Err(e) => {
@@ -329,10 +335,76 @@ async fn handshake(tx: &mut Tx, rx: &mut Rx, state: &AppState, slot: &mut Connec
         refuse_over_cap(tx, state, refusal).await;
         return None;
     }
-    let name = identity.name.clone();
     let total_before = identity.totals.points.clamp(0, u32::MAX as i64) as u32;
+    let join = Join { name: identity.name, identity: Some(identity.id), total_before, arrival: None };
+    join_and_welcome(tx, state, slot, join, identity.new_token).await
+}
+
+/// What a session asks the simulation for, once the identity is settled.
+struct Join {
+    name: String,
+    identity: Option<i64>,
+    total_before: u32,
+    arrival: Option<Box<crate::universe::Arrival>>,
+}
+
+/// The handshake of a ship arriving from a neighbouring sector: the ticket is checked (and
+/// its single use recorded) instead of the name and token, since the sector that signed it
+/// checked those; the ship continues from the ticket's state. A refused ticket is counted by
+/// its reason and answered `InvalidTicket` (the page then joins without it).
+async fn arrive(tx: &mut Tx, state: &AppState, slot: &mut ConnectionSlot, ticket: &[u8]) -> Option<Admitted> {
+    let redeemed = match &state.universe {
+        Some(universe) => universe.redeem(ticket).await,
+        None => Err(Some(crate::universe::ticket::TicketError::WrongSector)),
+    };
+    let arrival = match redeemed {
+        Ok(arrival) => arrival,
+        Err(why) => {
+            use crate::universe::ticket::TicketError;
+            let s = &state.stats;
+            let (counter, message) = match why {
+                Some(TicketError::Forged) => (&s.tickets_forged, TicketError::Forged.message()),
+                Some(TicketError::Expired) => (&s.tickets_expired, TicketError::Expired.message()),
+                Some(TicketError::WrongSector) => (&s.tickets_wrong_sector, TicketError::WrongSector.message()),
+                Some(TicketError::Replayed) => (&s.tickets_replayed, TicketError::Replayed.message()),
+                None => (&s.tickets_unrecorded, "the universe's directory is unreachable: join again"),
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(message, "hand-over ticket refused");
+            reject(tx, state, RejectReason::InvalidTicket, message.to_string()).await;
+            return None;
+        }
+    };
+    let t = &arrival.traveller;
+    let settled = match t.identity {
+        Some(id) => slot.settle(id),
+        None => slot.over_cap().map_or(Ok(()), Err),
+    };
+    if let Err(refusal) = settled {
+        refuse_over_cap(tx, state, refusal).await;
+        return None;
+    }
+    state.stats.handovers_in.fetch_add(1, Ordering::Relaxed);
+    let join = Join {
+        name: t.name.clone(),
+        identity: t.identity,
+        total_before: t.total_before,
+        arrival: Some(Box::new(arrival)),
+    };
+    join_and_welcome(tx, state, slot, join, None).await
+}
+
+/// Joins the simulation and sends the `Welcome`.
+async fn join_and_welcome(
+    tx: &mut Tx,
+    state: &AppState,
+    slot: &mut ConnectionSlot,
+    join: Join,
+    new_token: Option<String>,
+) -> Option<Admitted> {
+    let Join { name, identity, total_before, arrival } = join;
     let (reply_tx, reply_rx) = oneshot::channel();
-    let join = SimEvent::Join { name: name.clone(), identity: Some(identity.id), total_before, reply: reply_tx };
+    let join = SimEvent::Join { name: name.clone(), identity, total_before, arrival, reply: reply_tx };
     if state.sim.send(join).await.is_err() {
         reject(tx, state, RejectReason::ShuttingDown, "the server is shutting down".into()).await;
         return None;
@@ -348,8 +420,10 @@ async fn handshake(tx: &mut Tx, rx: &mut Rx, state: &AppState, slot: &mut Connec
         snapshot_hz: state.snapshot_hz,
         max_view_size: MAX_VIEW_SIZE,
         kinematics: state.kinematics,
-        token: identity.new_token,
+        token: new_token,
         total_points: joined.total_points,
+        place: state.universe.as_ref().map(|u| u.grid.placement()),
+        arrival: joined.arrival,
     };
     let player = joined.player_id;
     if !send_now(tx, Message::Binary(encode_server(&ServerMsg::Welcome(welcome)).into()), state).await {
@@ -380,6 +454,7 @@ async fn spectate(tx: &mut Tx, state: &AppState, slot: &mut ConnectionSlot, vers
         snapshot_hz: state.snapshot_hz,
         max_view_size: MAX_VIEW_SIZE,
         kinematics: state.kinematics,
+        place: state.universe.as_ref().map(|u| u.grid.placement()),
     };
     let sent = send_now(tx, Message::Binary(encode_server(&ServerMsg::Spectating(spectating)).into()), state).await;
     sent.then_some(Admitted::Spectator)
@@ -419,6 +494,8 @@ enum Ending {
     Abusive,
     /// The identity was revoked (closed 4003): the simulation has removed the player already.
     Revoked,
+    /// The ship flew into a neighbouring sector (closed 4010): the player left this world.
+    HandedOver,
 }
 
 /// Queues `close` for the send loop and lets the loop send it, for at most a second. The close
@@ -457,6 +534,19 @@ async fn run(mut tx: Tx, mut rx: Rx, state: &AppState, conn: &ConnStats, seat: S
             reason = &mut send => reason,
             Ok(why) = &mut dismissed_late => {
                 let (code, reason) = match why {
+                    Dismissal::HandedOver(departure) => {
+                        ending = Ending::HandedOver;
+                        match state.universe.as_ref().and_then(|u| u.issue(*departure)) {
+                            Some(hand_over) => {
+                                state.stats.handovers_out.fetch_add(1, Ordering::Relaxed);
+                                let _ = out_tx.send(Outbound::Msg(ServerMsg::HandOver(hand_over))).await;
+                                (close_code::HANDED_OVER, "flew into a neighbouring sector")
+                            }
+                            // Never listed (the simulation only lets ships cross toward listed
+                            // neighbours): the page reconnects here and its pilot starts anew.
+                            None => (close_code::GOING_AWAY, "the neighbouring sector is unreachable"),
+                        }
+                    }
                     Dismissal::Replaced => (close_code::REPLACED, "replaced by a newer connection"),
                     Dismissal::Revoked => {
                         state.stats.revoked_closed.fetch_add(1, Ordering::Relaxed);
@@ -697,6 +787,7 @@ async fn send_loop(
     // The input acknowledgement the client has: a snapshot carries one only when it changed.
     let mut ack_sent = InputAck::default();
     let (mut world_sent, mut top_sent, mut all_time_sent) = (Paced::default(), Paced::default(), Paced::default());
+    let mut map_sent = Paced::default();
     let every = state.limits.ping_interval;
     let mut ping_due = Instant::now() + every;
     // Pings ride on frames; this timer only catches a world that stopped publishing (a client
@@ -757,6 +848,9 @@ async fn send_loop(
                     world_sent.due(&board.world, now, Duration::ZERO),
                     top_sent.due(&board.top, now, Duration::from_millis(TOP_ONLINE_INTERVAL_MS)),
                     all_time_sent.due(&board.all_time, now, Duration::from_millis(TOP_ALL_TIME_INTERVAL_MS)),
+                    state.universe.as_ref().and_then(|u| {
+                        map_sent.due(&u.published_map(), now, crate::universe::UNIVERSE_MAP_INTERVAL)
+                    }),
                 ].into_iter().flatten() {
                     fed = fed && feed_counted(tx, Message::Binary(msg), state, Some(conn)).await;
                 }

@@ -23,6 +23,9 @@ pub enum SimEvent {
         identity: Option<i64>,
         /// Its all-time points before this session.
         total_before: u32,
+        /// The ship arriving from a neighbouring sector with a checked ticket: it continues
+        /// from the ticket's state instead of spawning anew.
+        arrival: Option<Box<crate::universe::Arrival>>,
         /// Where to answer.
         reply: oneshot::Sender<Joined>,
     },
@@ -74,14 +77,20 @@ pub struct Joined {
     pub dismissed: oneshot::Receiver<Dismissal>,
     /// All-time points so far, this session included (a resumed session continues).
     pub total_points: u32,
+    /// For an arrival: the ship's state at the end of the tick before `tick`, from which it
+    /// is stepped at `tick` (see `shared::protocol::Welcome::arrival`).
+    pub arrival: Option<shared::quant::QState>,
 }
 
 /// Why the simulation ends a connection from its side (the session closes it with the
 /// matching code).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Dismissal {
     /// A newer connection with the same identity took the player over (closed 4001).
     Replaced,
     /// The operator revoked the identity; the player and its ship are gone (closed 4003).
     Revoked,
+    /// The ship flew into a neighbouring sector; the player and its ship left this world
+    /// (the session sends the hand-over ticket, then closes 4010).
+    HandedOver(Box<crate::universe::Departure>),
 }

@@ -15,10 +15,12 @@
 //! 5. **physics** (`physics.rs`): rapier's collision detection finds what now touches;
 //! 6. **collisions** (`collisions.rs`): those touches, decided by the game's rules: asteroids
 //!    split, ships and bullets are destroyed, scores change;
-//! 7. **lifetimes** (`lifetimes.rs`): bullets expire, detached players leave, dead players get
+//! 7. **borders** (`borders.rs`): in a universe, ships beyond an open edge leave for the
+//!    neighbouring sector (their pilots handed over), or are turned back;
+//! 8. **lifetimes** (`lifetimes.rs`): bullets expire, detached players leave, dead players get
 //!    a new ship; a featured pilot who lost its ship is replaced (`featured.rs`);
-//! 8. **population** (`population.rs`): the asteroid count is kept up, away from every ship;
-//! 9. **leaderboard** (`leaderboard.rs`): once a second, the leaderboard and the hotspot, and
+//! 9. **population** (`population.rs`): the asteroid count is kept up, away from every ship;
+//! 10. **leaderboard** (`leaderboard.rs`): once a second, the leaderboard and the hotspot, and
 //!    the featured pilot is reconsidered.
 //!
 //! Phases change the world (the [`Entities`] table and the [`Players`]) and write everything
@@ -62,6 +64,18 @@ pub struct GameConfig {
     pub spawn_protection_ticks: Tick,
     /// The all-time top, kept current by whoever stores scores (none: no all-time board).
     pub all_time: Option<watch::Receiver<Arc<Vec<LeaderboardEntry>>>>,
+    /// This world's place in a universe (none: a lone world, every edge closed).
+    pub borders: Option<Borders>,
+}
+
+/// A sector's edges: which lead to a neighbour (open to ships in the kinematics), and which
+/// neighbours are alive now.
+#[derive(Clone, Debug)]
+pub struct Borders {
+    /// The sector in its universe.
+    pub grid: crate::universe::grid::Grid,
+    /// The open edges whose neighbour is alive, kept current by the directory's task.
+    pub live: Arc<crate::universe::LiveEdges>,
 }
 
 impl GameConfig {
@@ -76,6 +90,7 @@ impl GameConfig {
             ai_pilots: 0,
             spawn_protection_ticks: SPAWN_PROTECTION_TICKS,
             all_time: None,
+            borders: None,
         }
     }
 }
@@ -102,6 +117,8 @@ pub struct Game {
     collector: ChannelEventCollector,
     /// Bodies found non-finite after a step and removed (cumulative).
     pub(super) nonfinite_removed: u64,
+    /// Ships turned back at an open edge (cumulative; see `borders.rs`).
+    pub(super) edge_turnbacks: u64,
     /// Inputs brought into bounds (cumulative).
     pub(super) input_counts: InputCounts,
     /// The pilot whose ship spectators and ship-less players follow (see `featured.rs`).
@@ -116,7 +133,10 @@ pub struct Game {
 impl Game {
     /// A world with its initial asteroid population placed without overlaps.
     pub fn new(config: GameConfig) -> Game {
-        let kin = Kinematics::new(config.arena_half_size);
+        let mut kin = Kinematics::new(config.arena_half_size);
+        if let Some(b) = &config.borders {
+            kin.open_edges = b.grid.open_edges();
+        }
         let (contacts_tx, contacts) = mpsc::channel();
         let (force_tx, _) = mpsc::channel();
         let (tear_tx, _) = mpsc::channel();
@@ -132,6 +152,7 @@ impl Game {
             unshielded: Vec::new(),
             collector: ChannelEventCollector::new(contacts_tx, force_tx, tear_tx),
             nonfinite_removed: 0,
+            edge_turnbacks: 0,
             input_counts: InputCounts::default(),
             featured: None,
             leaderboard: Arc::new(PublishedLeaderboard::new(Leaderboard::default())),
@@ -163,6 +184,8 @@ impl Game {
         laps.lap(&mut self.phase_secs, Phase::Physics);
         self.collisions();
         laps.lap(&mut self.phase_secs, Phase::Collisions);
+        self.borders();
+        laps.lap(&mut self.phase_secs, Phase::Borders);
         self.lifetimes();
         self.keep_featured(false);
         laps.lap(&mut self.phase_secs, Phase::Lifetimes);
@@ -220,6 +243,7 @@ pub(super) enum Phase {
     Motion,
     Physics,
     Collisions,
+    Borders,
     Lifetimes,
     Population,
     Leaderboard,

@@ -14,11 +14,14 @@
 //! the events, [`Game::apply_due_inputs`] makes each player's due input the one in effect and
 //! records it as the acknowledgement its snapshots carry.
 
+use super::entities::Spawn;
 use super::events::{Dismissal, Joined, SimEvent, PLAYER_EVENT_CAPACITY};
 use super::game::Game;
-use super::players::{PendingInput, Player};
-use shared::constants::MAX_INPUT_LEAD_TICKS;
-use shared::protocol::{GameEvent, Input, InputAck, PlayerId};
+use super::players::{PendingInput, Player, Watch};
+use crate::universe::Arrival;
+use shared::constants::{MAX_INPUT_LEAD_TICKS, TICK_HZ};
+use shared::protocol::{EntityKind, GameEvent, Input, InputAck, PlayerId};
+use shared::quant::QState;
 use tokio::sync::{mpsc, oneshot};
 
 /// Inputs the simulation brought into bounds, cumulative (published in the frame's timing).
@@ -31,6 +34,11 @@ pub struct InputCounts {
     pub too_early: u64,
 }
 
+/// Most ticks an arriving ship is moved on for the time since it crossed (half a second):
+/// the sectors' clocks are in sync to a few milliseconds, so more means a clock is wrong, and
+/// the ship should not jump far on its word.
+pub const MAX_ARRIVAL_CATCHUP_TICKS: u32 = TICK_HZ / 2;
+
 /// Largest accepted step between a player's consecutive input sequence numbers. A client
 /// numbers its inputs one by one, and TCP delivers them in order, so only a forged sequence
 /// number jumps further.
@@ -40,8 +48,8 @@ impl Game {
     pub(super) fn inbound(&mut self, events: impl IntoIterator<Item = SimEvent>) {
         for event in events {
             match event {
-                SimEvent::Join { name, identity, total_before, reply } => {
-                    self.join(name, identity, total_before, reply);
+                SimEvent::Join { name, identity, total_before, arrival, reply } => {
+                    self.join(name, identity, total_before, arrival, reply);
                 }
                 SimEvent::Leave { player, session, resumable } => self.leave(player, session, resumable),
                 SimEvent::Revoke { identity } => self.revoke(identity),
@@ -50,7 +58,14 @@ impl Game {
         }
     }
 
-    fn join(&mut self, name: String, identity: Option<i64>, total_before: u32, reply: oneshot::Sender<Joined>) {
+    fn join(
+        &mut self,
+        name: String,
+        identity: Option<i64>,
+        total_before: u32,
+        arrival: Option<Box<Arrival>>,
+        reply: oneshot::Sender<Joined>,
+    ) {
         let session = self.players.new_session();
         let (mailbox, events) = mpsc::channel(PLAYER_EVENT_CAPACITY);
         let (dismiss, dismissed) = oneshot::channel();
@@ -80,10 +95,13 @@ impl Game {
                     dismiss: Some(dismiss),
                     ..Player::new(name, identity, total_before, self.tick, session, mailbox)
                 });
-                self.spawn_ship(id);
+                if arrival.is_none() {
+                    self.spawn_ship(id);
+                }
                 id
             }
         };
+        let arrived = arrival.map(|a| self.arrive(player_id, *a));
         let p = self.players.get(player_id).expect("joined just now");
         let (ship, score) = (p.ship, p.score);
         let ship_position = ship.and_then(|id| self.entities.get(id)).map_or([0.0; 2], |e| e.state.position().into());
@@ -96,9 +114,10 @@ impl Game {
             session,
             dismissed,
             total_points: score.total_points,
+            arrival: arrived,
         };
         self.outbox.joined.push((reply, joined));
-        if resumed.is_some() {
+        if resumed.is_some() || arrived.is_some() {
             // A resumed session continues its score: tell the new connection where it stands.
             self.outbox.events.push((player_id, GameEvent::Score(score)));
         }
@@ -106,6 +125,43 @@ impl Game {
             // Revoked while its Hello was on the way here: answered, then dismissed at once.
             self.revoke_player(player_id);
         }
+    }
+
+    /// A ship arriving from a neighbouring sector becomes `player`'s (replacing any ship it
+    /// had waiting here from an earlier visit): its state moved on by the whole ticks since it
+    /// crossed (at most [`MAX_ARRIVAL_CATCHUP_TICKS`]), so it continues where it would be had
+    /// it never stopped, with its controls, shield, gun cooldown, life and score. Returns that
+    /// state: the ship's at the end of the previous tick, stepped from there this tick.
+    fn arrive(&mut self, player: PlayerId, arrival: Arrival) -> QState {
+        let t = arrival.traveller;
+        let elapsed_ms = crate::universe::ticket::unix_ms().saturating_sub(arrival.crossed_unix_ms);
+        let ticks = (elapsed_ms as f64 * f64::from(TICK_HZ) / 1000.0) as u32;
+        let state = self.kin.advance(&t.state, EntityKind::Ship, ticks.min(MAX_ARRIVAL_CATCHUP_TICKS));
+        if let Some(old) = self.players.get_mut(player).and_then(|p| p.ship.take()) {
+            self.entities.despawn(old);
+        }
+        let spawn = Spawn {
+            kind: EntityKind::Ship,
+            body: state.body(),
+            ctrl: state.ctrl,
+            owner: Some(player),
+            expires_at: None,
+        };
+        let ship = self.entities.spawn(spawn, self.tick);
+        let now = self.tick;
+        if let Some(p) = self.players.get_mut(player) {
+            p.ship = Some(ship);
+            p.respawn_at = None;
+            p.watch = Watch::Stay;
+            p.anchor = state.position().into();
+            p.life_started = now.saturating_sub(t.life_ticks);
+            p.shield_until = now + t.shield_ticks;
+            p.next_fire = now + t.cooldown_ticks;
+            p.input = Input { thrust: state.ctrl.thrust(), turn: state.ctrl.turn(), fire: t.fire, ..Input::default() };
+            p.score = t.score;
+            p.total_before = t.total_before;
+        }
+        state
     }
 
     /// The operator revoked `identity`: its player (live or waiting) leaves at once, ship and

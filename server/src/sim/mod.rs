@@ -16,6 +16,7 @@
 //! it publishes a frame. Every phase is timed; a tick over twice its budget is counted and
 //! logged (at most once per [`SLOW_TICK_LOG_INTERVAL`]).
 
+mod borders;
 mod collisions;
 pub mod entities;
 pub mod events;
@@ -35,7 +36,7 @@ mod publish;
 
 use crate::frame::{Frame, SimTiming, TickClock};
 pub use events::{Dismissal, Joined, SimEvent, SIM_EVENT_CAPACITY};
-pub use game::{Game, GameConfig};
+pub use game::{Borders, Game, GameConfig};
 use game::{Laps, Phase};
 pub use inbound::MAX_INPUT_SEQ_JUMP;
 pub use outbox::{Outbox, ScoreDelta, ScoreSink, Undelivered};
@@ -51,13 +52,14 @@ use tokio::sync::{mpsc, watch};
 /// The phases of a tick, in the order they run: the eight of [`Game::tick`], then the
 /// simulation loop's delivery of the tick's outbox and the building of the published frame.
 /// Each is timed every tick; the timings are published in [`SimTiming`].
-pub const PHASES: [&str; 11] = [
+pub const PHASES: [&str; 12] = [
     "inbound",
     "pilots",
     "intents",
     "motion",
     "physics",
     "collisions",
+    "borders",
     "lifetimes",
     "population",
     "leaderboard",

@@ -49,6 +49,7 @@ impl Game {
         let timing = SimTiming {
             nonfinite_bodies: self.nonfinite_removed,
             late_inputs: self.input_counts.late,
+            edge_turnbacks: self.edge_turnbacks,
             early_inputs: self.input_counts.too_early,
             ..timing
         };

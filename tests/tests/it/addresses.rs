@@ -131,6 +131,7 @@ fn hello(name: &str, token: Option<&str>) -> shared::protocol::ClientMsg {
         protocol_version: shared::PROTOCOL_VERSION,
         name: name.into(),
         token: token.map(Into::into),
+        ticket: None,
     })
 }
 

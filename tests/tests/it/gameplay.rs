@@ -24,7 +24,7 @@ fn join(game: &mut Game, name: &str) -> Joined {
 /// Joins with an identity and all-time points, as the session would after the store.
 fn join_with(game: &mut Game, name: &str, identity: Option<i64>, total_before: u32) -> Joined {
     let (reply, mut rx) = tokio::sync::oneshot::channel();
-    tick(game, [SimEvent::Join { name: name.into(), identity, total_before, reply }]);
+    tick(game, [SimEvent::Join { name: name.into(), identity, total_before, arrival: None, reply }]);
     rx.try_recv().expect("joined within the tick")
 }
 

@@ -26,7 +26,8 @@ async fn welcome_carries_the_motion_constants() {
 async fn wrong_protocol_version_is_rejected_with_reason() {
     let server = start_server(small_world()).await;
     let mut c = Client::connect(server.local_addr()).await.unwrap();
-    let hello = Hello { protocol_version: shared::PROTOCOL_VERSION + 1, name: "Old page".into(), token: None };
+    let hello =
+        Hello { protocol_version: shared::PROTOCOL_VERSION + 1, name: "Old page".into(), token: None, ticket: None };
     c.send(&ClientMsg::Hello(hello)).await.unwrap();
     let (ended, seen) = c.until_closed(Duration::from_secs(5)).await.unwrap();
     let [ServerMsg::Rejected(r)] = &seen[..] else { panic!("expected one Rejected, got {seen:?}") };
@@ -46,6 +47,7 @@ async fn bad_name_and_missing_hello_are_rejected() {
                 protocol_version: shared::PROTOCOL_VERSION,
                 name: "<script>".into(),
                 token: None,
+                ticket: None,
             })),
             RejectReason::InvalidName,
         ),

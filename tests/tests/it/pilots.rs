@@ -35,7 +35,7 @@ fn tick(game: &mut Game, events: impl IntoIterator<Item = SimEvent>, sink: &Reco
 
 fn join(game: &mut Game, name: &str, identity: Option<i64>, sink: &Recorder) -> Joined {
     let (reply, mut rx) = tokio::sync::oneshot::channel();
-    tick(game, [SimEvent::Join { name: name.into(), identity, total_before: 0, reply }], sink);
+    tick(game, [SimEvent::Join { name: name.into(), identity, total_before: 0, arrival: None, reply }], sink);
     rx.try_recv().expect("joined within the tick")
 }
 

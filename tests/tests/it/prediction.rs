@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 fn join(game: &mut Game) -> Joined {
     let (reply, mut rx) = tokio::sync::oneshot::channel();
-    game.tick([SimEvent::Join { name: "Pilot".into(), identity: None, total_before: 0, reply }]);
+    game.tick([SimEvent::Join { name: "Pilot".into(), identity: None, total_before: 0, arrival: None, reply }]);
     game.deliver(None);
     rx.try_recv().expect("joined within the tick")
 }

@@ -36,8 +36,12 @@ async fn stopped_reader_is_bounded_and_closed() {
     socket.set_recv_buffer_size(4096).unwrap();
     let stream = socket.connect(addr).await.unwrap();
     let (mut ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/ws"), stream).await.unwrap();
-    let hello =
-        ClientMsg::Hello(Hello { protocol_version: shared::PROTOCOL_VERSION, name: "Sloth".into(), token: None });
+    let hello = ClientMsg::Hello(Hello {
+        protocol_version: shared::PROTOCOL_VERSION,
+        name: "Sloth".into(),
+        token: None,
+        ticket: None,
+    });
     ws.send(Message::Binary(encode_client(&hello).into())).await.unwrap();
 
     // Make every snapshot for it large: the view jumps across the field each time.

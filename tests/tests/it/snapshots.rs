@@ -177,7 +177,7 @@ fn baseline_survives_skipped_frames() {
     let mut game = Game::new(GameConfig { resume_window_ticks: 0, ..GameConfig::new(300, [1500.0, 1500.0], 7) });
     let kin: Kinematics = *game.kinematics();
     let (reply, mut joined) = tokio::sync::oneshot::channel();
-    game.tick([SimEvent::Join { name: "Pilot".into(), identity: None, total_before: 0, reply }]);
+    game.tick([SimEvent::Join { name: "Pilot".into(), identity: None, total_before: 0, arrival: None, reply }]);
     game.deliver(None);
     let joined = joined.try_recv().expect("joined");
     let (player, session) = (joined.player_id, joined.session);

@@ -1,0 +1,270 @@
+//! The universe: many servers, each one *sector* of a W × H grid, on any machines, sharing a
+//! Redis (the directory) and, usually, a PostgreSQL (identities and scores).
+//!
+//! A sector is an ordinary server with a place in the grid ([`grid`]): its arena's edges that
+//! have a neighbour behind them are open to ships (`shared::kinematics::OpenEdges`, sent to
+//! clients in `Welcome`, so their prediction lets the ship through too). A ship that crosses
+//! one leaves the sector with a hand-over ticket ([`ticket`]): its exact state in the
+//! neighbour's coordinates, its identity and its score, signed with the universe's secret;
+//! the page presents it to the neighbour, which checks it, records its single use in Redis,
+//! and continues the ship from that state. Asteroids and bullets never cross.
+//!
+//! [`Universe::run`] keeps this sector in the directory ([`directory`]) and reads it, once a
+//! second: the neighbours alive decide which open edges ships may cross now ([`LiveEdges`]:
+//! toward a dead neighbour, the edge turns ships back), and the listing is what
+//! `/api/universe`, the admin page and the pages' `Universe` message show.
+
+pub mod directory;
+pub mod grid;
+pub mod ticket;
+
+use crate::frame::Encoded;
+use directory::{Directory, Listing, SectorRecord};
+use grid::{sector_name, Grid};
+use shared::kinematics::OpenEdges;
+use shared::protocol::{HandOver, SectorStatus, ServerMsg, UniverseMap};
+use shared::ticket::{Claims, Traveller};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use ticket::{unix_ms, TicketError, TicketKey, TICKET_VALIDITY};
+use tokio_util::sync::CancellationToken;
+
+/// Least time between two universe maps sent to one page: the players' counts change all
+/// the time, and the map is for finding another sector, not for live figures.
+pub const UNIVERSE_MAP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// What makes a server a sector.
+#[derive(Clone, Debug)]
+pub struct UniverseConfig {
+    /// The directory's Redis (`redis://host:port`).
+    pub redis_url: String,
+    /// This sector in the grid.
+    pub grid: Grid,
+    /// This sector's game socket, as players reach it (`ws://host:port/ws`).
+    pub url: String,
+    /// Signs and checks hand-over tickets.
+    pub key: TicketKey,
+}
+
+/// The open edges whose neighbour is alive now, as the last listing said: written by
+/// [`Universe::run`], read by the simulation's `borders` phase every tick.
+#[derive(Debug, Default)]
+pub struct LiveEdges(AtomicU8);
+
+impl LiveEdges {
+    /// The edges ships may cross now.
+    pub fn get(&self) -> OpenEdges {
+        let bits = self.0.load(Ordering::Relaxed);
+        OpenEdges { left: bits & 1 != 0, right: bits & 2 != 0, bottom: bits & 4 != 0, top: bits & 8 != 0 }
+    }
+
+    /// Sets them.
+    pub fn set(&self, edges: OpenEdges) {
+        let bits =
+            u8::from(edges.left) | u8::from(edges.right) << 1 | u8::from(edges.bottom) << 2 | u8::from(edges.top) << 3;
+        self.0.store(bits, Ordering::Relaxed);
+    }
+}
+
+/// A ship leaving through an edge, as the simulation hands it to the player's session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Departure {
+    /// The neighbour it flies into.
+    pub to: shared::protocol::SectorCoord,
+    /// Unix milliseconds at the end of the tick it crossed.
+    pub crossed_unix_ms: u64,
+    /// The ship (in the neighbour's coordinates) and its pilot.
+    pub traveller: Traveller,
+}
+
+/// A ship arriving with a checked ticket, as the session hands it to the simulation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Arrival {
+    /// Unix milliseconds at the end of the tick it crossed.
+    pub crossed_unix_ms: u64,
+    /// The ship and its pilot.
+    pub traveller: Traveller,
+}
+
+/// This server's part in a universe.
+#[derive(Debug)]
+pub struct Universe {
+    /// Where it is.
+    pub grid: Grid,
+    /// Its game socket.
+    pub url: String,
+    key: TicketKey,
+    /// The directory.
+    pub directory: Directory,
+    /// The open edges ships may cross now.
+    pub live_edges: Arc<LiveEdges>,
+    /// The map the pages are sent, encoded once per change for every session.
+    map: tokio::sync::watch::Sender<Arc<Encoded<UniverseMap>>>,
+}
+
+impl Universe {
+    /// A sector as configured (nothing is connected yet).
+    pub fn new(config: UniverseConfig, stats: Arc<crate::Stats>) -> Result<Universe, String> {
+        Ok(Universe {
+            directory: Directory::new(&config.redis_url, stats)?,
+            grid: config.grid,
+            url: config.url,
+            key: config.key,
+            live_edges: Arc::new(LiveEdges::default()),
+            map: tokio::sync::watch::channel(Encoded::new(
+                UniverseMap { size: config.grid.size, sectors: Vec::new() },
+                ServerMsg::Universe,
+            ))
+            .0,
+        })
+    }
+
+    /// The hand-over for a ship leaving: the target's socket and a ticket for it. `None` if
+    /// the target's socket was never listed (the simulation lets ships cross only toward
+    /// listed neighbours, so this does not happen).
+    pub fn issue(&self, departure: Departure) -> Option<HandOver> {
+        let url = self.directory.url_of(departure.to)?;
+        let claims = Claims {
+            nonce: rand::random(),
+            from: self.grid.sector,
+            to: departure.to,
+            crossed_unix_ms: departure.crossed_unix_ms,
+            expires_unix_ms: unix_ms() + TICKET_VALIDITY.as_millis() as u64,
+            traveller: departure.traveller,
+        };
+        Some(HandOver { sector: departure.to, url, ticket: self.key.sign(&claims) })
+    }
+
+    /// Checks a ticket presented here and records its use; on success, the arrival it
+    /// carries. Refused when Redis cannot record the use (`Err(None)`): a ticket is used once
+    /// or not at all.
+    pub async fn redeem(&self, ticket: &[u8]) -> Result<Arrival, Option<TicketError>> {
+        let claims = self.key.verify(ticket, self.grid.sector, unix_ms()).map_err(Some)?;
+        match self.directory.claim_ticket(&claims.nonce).await {
+            Ok(true) => Ok(Arrival { crossed_unix_ms: claims.crossed_unix_ms, traveller: claims.traveller }),
+            Ok(false) => Err(Some(TicketError::Replayed)),
+            Err(_) => Err(None),
+        }
+    }
+
+    /// The universe's sectors as the pages are sent them, as of the last listing.
+    pub fn published_map(&self) -> Arc<Encoded<UniverseMap>> {
+        self.map.borrow().clone()
+    }
+
+    /// The universe's sectors as the pages see them.
+    pub fn map(&self, listing: &Listing) -> UniverseMap {
+        UniverseMap {
+            size: self.grid.size,
+            sectors: listing
+                .sectors
+                .iter()
+                .filter_map(|r| {
+                    Some(SectorStatus {
+                        sector: r.coord()?,
+                        url: r.url.clone(),
+                        players: r.players,
+                        capacity: r.capacity,
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// Which open edges lead to a neighbour alive in `listing`. A listing older than
+    /// [`directory::SECTOR_TTL`] (Redis unreachable) shows none alive: no crossing could be
+    /// completed without Redis anyway.
+    fn live(&self, listing: &Listing, now_ms: u64) -> OpenEdges {
+        if now_ms.saturating_sub(listing.read_unix_ms) > directory::SECTOR_TTL.as_millis() as u64 {
+            return OpenEdges::default();
+        }
+        let alive = |dx, dy| self.grid.neighbour(dx, dy).is_some_and(|n| listing.get(n).is_some());
+        OpenEdges { left: alive(-1, 0), right: alive(1, 0), bottom: alive(0, -1), top: alive(0, 1) }
+    }
+
+    /// Keeps this sector in the directory and reads it, every [`directory::HEARTBEAT_INTERVAL`],
+    /// until `shutdown`; then leaves the directory at once. `record` says how the sector is
+    /// doing now.
+    pub async fn run(self: Arc<Self>, record: impl Fn() -> SectorRecord, shutdown: CancellationToken) {
+        let mut beat = tokio::time::interval(directory::HEARTBEAT_INTERVAL);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut registered = false;
+        loop {
+            tokio::select! {
+                _ = beat.tick() => {}
+                _ = shutdown.cancelled() => break,
+            }
+            let ok = self.directory.heartbeat(&record()).await.is_ok();
+            if ok && !registered {
+                tracing::info!(sector = %sector_name(self.grid.sector), url = %self.url, "registered in the universe's directory");
+            }
+            registered = ok;
+            let _ = self.directory.refresh().await;
+            let listing = self.directory.listing();
+            self.live_edges.set(self.live(&listing, unix_ms()));
+            let map = self.map(&listing);
+            if map != self.map.borrow().value {
+                self.map.send_replace(Encoded::new(map, ServerMsg::Universe));
+            }
+        }
+        self.live_edges.set(OpenEdges::default());
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.directory.leave(self.grid.sector)).await;
+    }
+}
+
+/// The record this sector writes, from its newest frame and its cap.
+pub fn record_of(grid: &Grid, url: &str, frame: &crate::frame::Frame, capacity: usize) -> SectorRecord {
+    SectorRecord {
+        sector: sector_name(grid.sector),
+        url: url.to_string(),
+        players: frame.leaderboard.world.value.online,
+        capacity: capacity.min(u32::MAX as usize) as u32,
+        tick_ms_p99: frame.timing.tick_ms_p99,
+        missed_ticks: frame.timing.missed_ticks,
+        heartbeat_unix_ms: unix_ms(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::protocol::SectorCoord;
+
+    /// The live edges round-trip through their bits.
+    #[test]
+    fn live_edges_keep_each_edge() {
+        let live = LiveEdges::default();
+        for bits in 0..16u8 {
+            let e = OpenEdges { left: bits & 1 != 0, right: bits & 2 != 0, bottom: bits & 4 != 0, top: bits & 8 != 0 };
+            live.set(e);
+            assert_eq!(live.get(), e);
+        }
+    }
+
+    /// Only neighbours in a fresh listing open their edge.
+    #[test]
+    fn only_listed_neighbours_are_crossable() {
+        let grid = Grid::new([3, 1], SectorCoord { x: 1, y: 0 }, [100.0, 100.0]).unwrap();
+        let config = UniverseConfig {
+            redis_url: "redis://127.0.0.1:1".into(),
+            grid,
+            url: "ws://127.0.0.1:1/ws".into(),
+            key: TicketKey::new(&[0; 16]).unwrap(),
+        };
+        let u = Universe::new(config, Arc::default()).unwrap();
+        let rec = |s: &str| SectorRecord {
+            sector: s.into(),
+            url: String::new(),
+            players: 0,
+            capacity: 1,
+            tick_ms_p99: 1.0,
+            missed_ticks: 0,
+            heartbeat_unix_ms: 0,
+        };
+        let listing = Listing { sectors: vec![rec("0,0"), rec("1,0")], read_unix_ms: 10_000 };
+        let live = u.live(&listing, 10_500);
+        assert_eq!((live.left, live.right, live.top, live.bottom), (true, false, false, false));
+        assert_eq!(u.live(&listing, 10_000 + 3_001), OpenEdges::default(), "stale listing");
+    }
+}
