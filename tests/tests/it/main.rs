@@ -25,6 +25,8 @@
 //! - `spectators`: watching the featured pilot without playing: served around its ship only,
 //!   no player, inputs refused.
 //! - `slow_reader`: a client that stops reading costs the server bounded memory.
+//! - `universe`: sectors in a Redis directory, ships crossing edges with exact hand-over
+//!   tickets, and refused tickets.
 mod addresses;
 mod admin;
 mod drain;
@@ -41,3 +43,4 @@ mod slow_reader;
 mod snapshots;
 mod spectators;
 mod swarm;
+mod universe;
