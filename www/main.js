@@ -29,8 +29,58 @@ function flush() {
   }
 }
 
+// This server's universe (`/api/universe`), when it is one sector of many: the page joins the
+// least loaded sector, or the one the player picks on the map in the form.
+let universe = null;
+let chosenSector = null;
+
+async function loadUniverse() {
+  try {
+    const answer = await fetch('/api/universe');
+    if (!answer.ok) return;
+    universe = await answer.json();
+  } catch (err) {
+    return;
+  }
+  const map = document.getElementById('universe');
+  const [w, h] = universe.size.split(',').map(Number);
+  map.style.gridTemplateColumns = `repeat(${w}, 1fr)`;
+  map.replaceChildren();
+  const alive = new Map(universe.sectors.map((s) => [s.sector, s]));
+  // Rows from the top: y grows upwards in the world.
+  for (let y = h - 1; y >= 0; y--) {
+    for (let x = 0; x < w; x++) {
+      const s = alive.get(`${x},${y}`);
+      const cell = document.createElement('button');
+      cell.type = 'button';
+      cell.className = 'sector';
+      cell.disabled = !s || s.players >= s.capacity;
+      cell.textContent = s ? `${x},${y} · ${s.players}` : `${x},${y} · off`;
+      cell.title = s ? `sector ${x},${y}: ${s.players} of ${s.capacity} pilots` : `sector ${x},${y} is not running`;
+      cell.onclick = () => {
+        chosenSector = chosenSector === `${x},${y}` ? null : `${x},${y}`;
+        for (const c of map.children) c.classList.toggle('chosen', c === cell && chosenSector !== null);
+      };
+      map.append(cell);
+    }
+  }
+  document.getElementById('universe-box').hidden = false;
+}
+
+// Tells a new client where the universe's sectors are and lets it choose where to play.
+function enterUniverse(c) {
+  if (!universe) return;
+  const [w, h] = universe.size.split(',').map(Number);
+  for (const s of universe.sectors) {
+    const [x, y] = s.sector.split(',').map(Number);
+    c.know_sector(w, h, x, y, s.url, s.players, s.capacity);
+  }
+  const [x, y] = chosenSector ? chosenSector.split(',').map(Number) : [-1, -1];
+  c.choose_sector(x, y);
+}
+
 function connect() {
-  socket = new WebSocket(socketUrl());
+  socket = new WebSocket(client.socket_url() || socketUrl());
   socket.binaryType = 'arraybuffer';
   socket.onopen = () => {
     client.on_open(performance.now());
@@ -194,6 +244,7 @@ async function main() {
     localStorage.setItem('asteroids.name', name);
     stopWatching();
     client = new GameClient(name, localStorage.getItem('asteroids.token') || undefined);
+    enterUniverse(client);
     if (matchMedia('(pointer: coarse)').matches) client.show_touch_controls();
     form.hidden = true;
     nameInput.blur();
@@ -211,6 +262,7 @@ async function main() {
   }
   resize();
   watch();
+  loadUniverse();
   requestAnimationFrame(frame);
   // Play stays disabled until the listener above exists: a native submit would reload the page
   // (over a slow link, a quick player clicked before the client had loaded). Tests wait for it.

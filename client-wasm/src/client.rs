@@ -64,6 +64,11 @@ impl Client {
         &self.session
     }
 
+    /// The connection's state, to tell it where the universe's sectors are.
+    pub fn session_mut(&mut self) -> &mut Session {
+        &mut self.session
+    }
+
     /// A token the server just issued for this identity, once.
     pub fn take_token(&mut self) -> Option<String> {
         self.session.new_token.take()
@@ -207,7 +212,12 @@ impl Client {
                 self.camera_center = self.session.ship_hint.into();
             }
             let cam = Camera::new(self.camera_center, self.screen);
-            scene::draw_background(&mut scene.prims, &cam, Vec2::from(model.kinematics.arena_half_size));
+            let arena = scene::Arena {
+                half: Vec2::from(model.kinematics.arena_half_size),
+                offset: self.session.place.map_or(Vec2::ZERO, |p| Vec2::from(p.offset)),
+                open: model.kinematics.open_edges,
+            };
+            scene::draw_background(&mut scene.prims, &cam, &arena);
             for kind in [
                 EntityKind::AsteroidLarge,
                 EntityKind::AsteroidMedium,

@@ -12,6 +12,8 @@ pub const VIEW_SLACK: f32 = 128.0;
 /// Total padding on each side of the screen in the view sent to the server: an entity whose
 /// centre is off screen but whose body shows is still sent.
 pub const VIEW_PADDING: f32 = MAX_ENTITY_RADIUS + VIEW_SLACK;
+use shared::kinematics::OpenEdges;
+
 /// Spacing of the background grid, world units.
 pub const GRID_SPACING: f32 = 512.0;
 
@@ -213,12 +215,26 @@ pub fn draw_entity(prims: &mut Vec<Prim>, cam: &Camera, pose: &Pose, own: bool) 
     }
 }
 
+/// Where the arena lies and which of its edges lead on.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Arena {
+    /// Half its width and height.
+    pub half: Vec2,
+    /// Universe coordinates of its centre (zero for a lone server): the background is drawn in
+    /// universe coordinates, so it runs on unbroken when the ship flies into the next sector.
+    pub offset: Vec2,
+    /// The edges with a neighbouring sector behind them: drawn as a faint border, not a wall.
+    pub open: OpenEdges,
+}
+
 /// The background: two parallax star layers and a world grid, both moving with the camera so
-/// that motion is visible even in empty space, and the arena's edge.
-pub fn draw_background(prims: &mut Vec<Prim>, cam: &Camera, arena_half: Vec2) {
+/// that motion is visible even in empty space, and the arena's edges (walls, or faint
+/// borders where a neighbouring sector lies beyond).
+pub fn draw_background(prims: &mut Vec<Prim>, cam: &Camera, arena: &Arena) {
     let ui = crate::layout::ui_scale(cam.screen);
+    let universe = cam.center + arena.offset;
     for (layer, parallax, cell, color) in [(1u32, 0.35f32, 300.0f32, "#5d6b80"), (2, 0.7, 220.0, "#9fb0c8")] {
-        let center = cam.center * parallax;
+        let center = universe * parallax;
         let half = cam.screen / cam.scale * 0.5;
         let (x0, x1) = (((center.x - half.x) / cell).floor() as i32, ((center.x + half.x) / cell).ceil() as i32);
         let (y0, y1) = (((center.y - half.y) / cell).floor() as i32, ((center.y + half.y) / cell).ceil() as i32);
@@ -236,28 +252,33 @@ pub fn draw_background(prims: &mut Vec<Prim>, cam: &Camera, arena_half: Vec2) {
         }
     }
     let half = cam.screen / cam.scale * 0.5;
-    let (x0, x1) = ((cam.center.x - half.x) / GRID_SPACING, (cam.center.x + half.x) / GRID_SPACING);
+    let (x0, x1) = ((universe.x - half.x) / GRID_SPACING, (universe.x + half.x) / GRID_SPACING);
     for i in x0.floor() as i32..=x1.ceil() as i32 {
-        let x = i as f32 * GRID_SPACING;
+        let x = i as f32 * GRID_SPACING - arena.offset.x;
         let top = cam.to_screen(Vec2::new(x, cam.center.y + half.y));
         let bottom = cam.to_screen(Vec2::new(x, cam.center.y - half.y));
         prims.push(Prim::Poly { points: vec![top, bottom], closed: false, stroke: "#141c28", fill: None, width: 1.0 });
     }
-    let (y0, y1) = ((cam.center.y - half.y) / GRID_SPACING, (cam.center.y + half.y) / GRID_SPACING);
+    let (y0, y1) = ((universe.y - half.y) / GRID_SPACING, (universe.y + half.y) / GRID_SPACING);
     for i in y0.floor() as i32..=y1.ceil() as i32 {
-        let y = i as f32 * GRID_SPACING;
+        let y = i as f32 * GRID_SPACING - arena.offset.y;
         let left = cam.to_screen(Vec2::new(cam.center.x - half.x, y));
         let right = cam.to_screen(Vec2::new(cam.center.x + half.x, y));
         prims.push(Prim::Poly { points: vec![left, right], closed: false, stroke: "#141c28", fill: None, width: 1.0 });
     }
-    let corners = [Vec2::new(-1.0, -1.0), Vec2::new(1.0, -1.0), Vec2::new(1.0, 1.0), Vec2::new(-1.0, 1.0)];
-    prims.push(Prim::Poly {
-        points: corners.iter().map(|c| cam.to_screen(*c * arena_half)).collect(),
-        closed: true,
-        stroke: "#803040",
-        fill: None,
-        width: 3.0,
-    });
+    let h = arena.half;
+    let (bl, br, tr, tl) = (Vec2::new(-h.x, -h.y), Vec2::new(h.x, -h.y), h, Vec2::new(-h.x, h.y));
+    let open = arena.open;
+    for (a, b, open) in [(bl, br, open.bottom), (br, tr, open.right), (tr, tl, open.top), (tl, bl, open.left)] {
+        let (stroke, width) = if open { ("#1e3a52", 1.5) } else { ("#803040", 3.0) };
+        prims.push(Prim::Poly {
+            points: vec![cam.to_screen(a), cam.to_screen(b)],
+            closed: false,
+            stroke,
+            fill: None,
+            width,
+        });
+    }
 }
 
 /// An arrow at the screen's edge pointing at `target` (world), if it is off screen, with its
@@ -352,11 +373,29 @@ mod tests {
     fn background_moves_with_the_camera() {
         let screen = Vec2::new(800.0, 600.0);
         let mut a = Vec::new();
-        draw_background(&mut a, &Camera::new(Vec2::ZERO, screen), Vec2::splat(5000.0));
+        let arena = Arena { half: Vec2::splat(5000.0), offset: Vec2::ZERO, open: OpenEdges::default() };
+        draw_background(&mut a, &Camera::new(Vec2::ZERO, screen), &arena);
         let mut b = Vec::new();
-        draw_background(&mut b, &Camera::new(Vec2::new(40.0, 0.0), screen), Vec2::splat(5000.0));
+        draw_background(&mut b, &Camera::new(Vec2::new(40.0, 0.0), screen), &arena);
         assert!(a.len() > 20);
         assert_ne!(a, b);
+    }
+
+    /// Across a sector border the background is the same: a camera at local x = 4990 in the
+    /// sector at universe x = 0 and one at local x = −5010 in the sector at x = 10,000 draw
+    /// the same stars and grid (only the edges differ).
+    #[test]
+    fn background_runs_on_across_sectors() {
+        let screen = Vec2::new(800.0, 600.0);
+        let open = OpenEdges { left: true, right: true, ..OpenEdges::default() };
+        let here = Arena { half: Vec2::splat(5000.0), offset: Vec2::ZERO, open };
+        let next = Arena { offset: Vec2::new(10_000.0, 0.0), ..here };
+        let mut a = Vec::new();
+        draw_background(&mut a, &Camera::new(Vec2::new(4990.0, 30.0), screen), &here);
+        let mut b = Vec::new();
+        draw_background(&mut b, &Camera::new(Vec2::new(-5010.0, 30.0), screen), &next);
+        let n = a.len() - 4;
+        assert_eq!(a[..n], b[..n]);
     }
 
     /// The arrow appears only for off-screen targets and points towards them.

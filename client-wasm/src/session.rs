@@ -253,6 +253,30 @@ impl Session {
         self.url.as_deref()
     }
 
+    /// A sector of the universe, as the page read it from `/api/universe` before its first
+    /// connection (later ones come in `Universe` messages).
+    pub fn know_sector(&mut self, universe_size: [u16; 2], sector: SectorStatus) {
+        let map = self.universe.get_or_insert_with(|| UniverseMap { size: universe_size, sectors: Vec::new() });
+        map.sectors.retain(|s| s.sector != sector.sector);
+        map.sectors.push(sector);
+    }
+
+    /// Where to play: `wanted` if it is known and not full, else the least loaded sector that
+    /// is not full; sets the socket to open and returns it (`None`: no universe known).
+    pub fn choose_sector(&mut self, wanted: Option<SectorCoord>) -> Option<&str> {
+        let map = self.universe.as_ref()?;
+        let open = |s: &&SectorStatus| s.players < s.capacity;
+        let load = |s: &&SectorStatus| (u64::from(s.players) * 1000) / u64::from(s.capacity.max(1));
+        let chosen = map
+            .sectors
+            .iter()
+            .filter(open)
+            .find(|s| Some(s.sector) == wanted)
+            .or_else(|| map.sectors.iter().filter(open).min_by_key(load))?;
+        self.url = Some(chosen.url.clone());
+        self.url.as_deref()
+    }
+
     /// After a connection attempt failed: the least loaded other sector of the universe, if
     /// one is known (the page's server may be gone for good; the identity and its committed
     /// score are the same in every sector).
@@ -885,5 +909,88 @@ mod tests {
         s.take_outgoing();
         s.on_message(welcome(), 0.0).unwrap();
         assert!(sent(&mut s, view(VIEW_RESEND_DISTANCE + 1.0, 1200.0)), "a new connection knows no view");
+    }
+
+    fn sector(x: u16, players: u32, capacity: u32) -> SectorStatus {
+        SectorStatus {
+            sector: SectorCoord { x, y: 0 },
+            url: format!("ws://127.0.0.{}:80/ws", x + 1),
+            players,
+            capacity,
+        }
+    }
+
+    /// A hand-over takes the page into the next sector at once: the socket there, the ticket
+    /// in its Hello, no banner, and the ship predicted from the arrival's state from the
+    /// Welcome on (its base one tick before the Welcome's tick).
+    #[test]
+    fn a_hand_over_continues_in_the_next_sector() {
+        let mut s = Session::new("Ada", Some("t".into()));
+        s.on_open(0.0);
+        s.take_outgoing();
+        s.on_message(welcome(), 10.0).unwrap();
+        let hand_over = HandOver { sector: SectorCoord { x: 1, y: 0 }, url: "ws://b/ws".into(), ticket: vec![9; 40] };
+        s.on_message(ServerMsg::HandOver(hand_over), 20.0).unwrap();
+        s.on_close(shared::constants::CLOSE_HANDED_OVER, "flew into a neighbouring sector");
+        assert_eq!(s.phase, Phase::Crossing { sector: SectorCoord { x: 1, y: 0 } });
+        assert!(s.should_reconnect());
+        assert_eq!((s.reconnect_delay_ms(), s.socket_url()), (0.0, Some("ws://b/ws")));
+        s.on_open(25.0);
+        assert!(matches!(s.phase, Phase::Crossing { .. }), "still drawn, no banner");
+        assert!(s.model().is_some(), "the constants are kept while crossing");
+        let Ok(ClientMsg::Hello(hello)) = decode_client(&s.take_outgoing().unwrap()) else { panic!("a Hello") };
+        assert_eq!(hello.ticket, Some(vec![9; 40]));
+        let arrived =
+            QState { pos: [-128_000, 0], vel: [25_600, 0], rot: [16384, 0], angvel: 0, ctrl: Ctrl(Ctrl::THRUST) };
+        let ServerMsg::Welcome(mut w) = welcome() else { unreachable!() };
+        w.tick = 500;
+        w.arrival = Some(arrived);
+        w.place = Some(Placement { sector: SectorCoord { x: 1, y: 0 }, universe_size: [2, 1], offset: [2000.0, 0.0] });
+        s.on_message(ServerMsg::Welcome(w), 30.0).unwrap();
+        assert_eq!(s.phase, Phase::Playing);
+        assert_eq!(s.prediction().base_tick(), Some(499));
+        s.advance(30.0);
+        assert_eq!(s.prediction().state(499), Some(arrived));
+        assert_eq!(s.place.map(|p| p.offset), Some([2000.0, 0.0]));
+        // A dropped connection later reconnects to this sector, not the first.
+        s.on_close(1006, "");
+        assert_eq!(s.socket_url(), Some("ws://b/ws"));
+    }
+
+    /// A refused ticket is not the end: the page joins that sector as usual.
+    #[test]
+    fn a_refused_ticket_joins_as_usual() {
+        let mut s = Session::new("Ada", Some("t".into()));
+        s.on_open(0.0);
+        let rejected = Rejected { reason: RejectReason::InvalidTicket, message: "expired".into() };
+        s.on_message(ServerMsg::Rejected(rejected), 5.0).unwrap();
+        assert!(s.should_reconnect());
+        s.on_close(1008, "handshake rejected");
+        s.on_open(600.0);
+        let Ok(ClientMsg::Hello(hello)) = decode_client(&s.take_outgoing().unwrap()) else { panic!("a Hello") };
+        assert_eq!((hello.ticket, hello.token.as_deref()), (None, Some("t")));
+    }
+
+    /// The page plays where the player chose unless that sector is full, else where it is
+    /// least crowded; when its sector stops answering, it moves to the least crowded other one.
+    #[test]
+    fn sectors_are_chosen_by_load_and_failed_over() {
+        let mut s = Session::new("Ada", None);
+        assert_eq!(s.choose_sector(None), None, "no universe");
+        s.know_sector([3, 1], sector(0, 10, 100));
+        s.know_sector([3, 1], sector(1, 2, 100));
+        s.know_sector([3, 1], sector(2, 50, 50));
+        assert_eq!(s.choose_sector(None), Some("ws://127.0.0.2:80/ws"));
+        assert_eq!(s.choose_sector(Some(SectorCoord { x: 0, y: 0 })), Some("ws://127.0.0.1:80/ws"));
+        assert_eq!(s.choose_sector(Some(SectorCoord { x: 2, y: 0 })), Some("ws://127.0.0.2:80/ws"), "full");
+        s.on_open(0.0);
+        let ServerMsg::Welcome(mut w) = welcome() else { unreachable!() };
+        w.place = Some(Placement { sector: SectorCoord { x: 1, y: 0 }, universe_size: [3, 1], offset: [0.0; 2] });
+        s.on_message(ServerMsg::Welcome(w), 10.0).unwrap();
+        s.on_close(1006, "");
+        assert_eq!(s.socket_url(), Some("ws://127.0.0.2:80/ws"), "first, the same sector again");
+        s.on_open(600.0);
+        s.on_close(1006, "");
+        assert_eq!(s.socket_url(), Some("ws://127.0.0.1:80/ws"), "then the least crowded other one");
     }
 }

@@ -4,6 +4,7 @@
 use crate::client::Client;
 use crate::touch::TouchPhase;
 use js_sys::{Object, Reflect};
+use shared::protocol::SectorCoord;
 use wasm_bindgen::prelude::*;
 use web_sys::CanvasRenderingContext2d;
 
@@ -63,6 +64,26 @@ impl GameClient {
     /// Whether the server refused this name or token (the page asks for another name).
     pub fn rejected(&self) -> bool {
         matches!(self.inner.session().phase, crate::session::Phase::Rejected { reload: false, .. })
+    }
+
+    /// The game socket to open: set by a hand-over into another sector, by
+    /// [`GameClient::choose_sector`], and by failing over to another sector; `undefined`: the
+    /// page's own server.
+    pub fn socket_url(&self) -> Option<String> {
+        self.inner.session().socket_url().map(str::to_string)
+    }
+
+    /// A sector of the universe, from `/api/universe` (before the first connection).
+    pub fn know_sector(&mut self, width: u16, height: u16, x: u16, y: u16, url: String, players: u32, capacity: u32) {
+        let sector = shared::protocol::SectorStatus { sector: SectorCoord { x, y }, url, players, capacity };
+        self.inner.session_mut().know_sector([width, height], sector);
+    }
+
+    /// Chooses where to play: sector `(x, y)` if it is known and not full (a negative `x`: no
+    /// preference), else the least loaded; returns its socket.
+    pub fn choose_sector(&mut self, x: i32, y: i32) -> Option<String> {
+        let wanted = (x >= 0 && y >= 0).then(|| SectorCoord { x: x as u16, y: y as u16 });
+        self.inner.session_mut().choose_sector(wanted).map(str::to_string)
     }
 
     /// Whether to open a new socket after [`GameClient::reconnect_delay_ms`].
