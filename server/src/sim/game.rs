@@ -21,7 +21,7 @@
 //!    a new ship; a featured pilot who lost its ship is replaced (`featured.rs`);
 //! 9. **population** (`population.rs`): the asteroid count is kept up, away from every ship;
 //! 10. **leaderboard** (`leaderboard.rs`): once a second, the leaderboard and the hotspot, and
-//!    the featured pilot is reconsidered.
+//!     the featured pilot is reconsidered.
 //!
 //! Phases change the world (the [`Entities`] table and the [`Players`]) and write everything
 //! that others must hear into the tick's [`Outbox`]; they never send anything themselves. The

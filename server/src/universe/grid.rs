@@ -54,7 +54,7 @@ impl Grid {
         let x = i32::from(self.sector.x) + dx;
         let y = i32::from(self.sector.y) + dy;
         let inside = (0..i32::from(self.size[0])).contains(&x) && (0..i32::from(self.size[1])).contains(&y);
-        inside.then(|| SectorCoord { x: x as u16, y: y as u16 })
+        inside.then_some(SectorCoord { x: x as u16, y: y as u16 })
     }
 
     /// The edges with a neighbour behind them: ships fly through those.

@@ -78,11 +78,14 @@ async fn until_listed(servers: &[&Server], n: u64) {
     }
 }
 
+/// An own-ship correction (distance, exact) at a snapshot from a sector.
+type SectorCorrection = (Option<SectorCoord>, Option<(f32, bool)>);
+
 /// What one flight across an edge showed.
 #[derive(Debug, Default)]
 struct Crossing {
     /// Own-ship corrections at every snapshot, by the sector it came from.
-    corrections: Vec<(Option<SectorCoord>, Option<(f32, bool)>)>,
+    corrections: Vec<SectorCorrection>,
     /// How far the drawn own ship (in universe coordinates) moved when the prediction switched
     /// from the sector left to the one entered, world units.
     switch_jump: Option<f32>,
@@ -165,7 +168,7 @@ async fn fly_across(entry: SocketAddr, secs_after: f64, limit_secs: f64) -> Cros
                     let rot = session.alive_ship().and_then(|id| session.replica().get(id)).map(|s| s.state.body().rot);
                     let intent = match rot {
                         // Face +x, then thrust; once across, coast (nothing changes the ship).
-                        Some(r) if in_first && r.y.abs() > 0.05 || in_first && r.x < 0.0 => {
+                        Some(r) if in_first && (r.y.abs() > 0.05 || r.x < 0.0) => {
                             Intent { thrust: false, turn: if r.y > 0.0 { -1 } else { 1 }, fire: false }
                         }
                         Some(_) if in_first => Intent { thrust: true, turn: 0, fire: false },
