@@ -2,7 +2,7 @@
 //! is ([`Role`]): a player with a [`Pilot`], or a hostile connection with an [`Abuse`].
 
 use crate::abuse::Abuse;
-use crate::pilot::{Fight, Pilot, Wander};
+use crate::pilot::{Fight, Pilot, Voyage, Wander};
 use rand::rngs::SmallRng;
 use rand::Rng;
 
@@ -17,6 +17,11 @@ pub enum Behavior {
     Idle,
     /// A mix per bot: 40 % wander, 40 % fight, 20 % idle.
     Mix,
+    /// Travels: heads for an edge with a neighbouring sector and flies on through it, a new
+    /// heading in every sector (with `--universe`, the bots cross sectors).
+    Voyage,
+    /// A mix for a universe: 40 % voyage, 40 % fight, 20 % idle.
+    UniverseMix,
     /// Hostile: sends inputs at about ten times the allowed message rate.
     Flood,
     /// Hostile: sends random bytes instead of messages, ten a second.
@@ -52,6 +57,13 @@ impl Behavior {
                 _ => Behavior::Idle,
             }
             .role(rng),
+            Behavior::UniverseMix => match rng.random_range(0..10) {
+                0..=3 => Behavior::Voyage,
+                4..=7 => Behavior::Fight,
+                _ => Behavior::Idle,
+            }
+            .role(rng),
+            Behavior::Voyage => Role::Player(Pilot::Voyage(Voyage::default())),
             Behavior::Wander => Role::Player(Pilot::Wander(Wander::default())),
             Behavior::Fight => Role::Player(Pilot::Fight(Fight::default())),
             Behavior::Idle => Role::Player(Pilot::Idle),
@@ -79,6 +91,7 @@ mod tests {
                 Role::Player(Pilot::Wander(_)) => wander += 1,
                 Role::Player(Pilot::Fight(_)) => fight += 1,
                 Role::Player(Pilot::Idle) => idle += 1,
+                Role::Player(Pilot::Voyage(_)) => panic!("mix made a voyager"),
                 Role::Hostile(a) => panic!("mix made a hostile bot: {a:?}"),
             }
         }

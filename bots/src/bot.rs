@@ -76,6 +76,30 @@ impl Bot {
         Ok(())
     }
 
+    /// The ship is in a new sector (or its first): a voyager picks a heading for it.
+    fn entered_sector(&mut self) {
+        let now_ms = self.meter.ms_since_start(Instant::now());
+        let open = self.session.welcome.as_ref().map(|w| w.kinematics.open_edges).unwrap_or_default();
+        if let Role::Player(Pilot::Voyage(v)) = &mut self.role {
+            v.entered(open, now_ms, &mut self.rng);
+        }
+    }
+
+    /// Follows a hand-over: opens the next sector's socket (from `source`) and presents the
+    /// ticket there; the ship's memory of the last sector is forgotten.
+    async fn cross(&mut self, source: Option<Ipv4Addr>) -> Result<Ws, String> {
+        let url = self.session.socket_url().ok_or("a hand-over without a socket")?.to_string();
+        let endpoint = Endpoint::resolve(&url, source.is_some()).await?;
+        if let Memory::LastSeen(seen) = &mut self.memory {
+            *seen = LastSeen::new();
+        }
+        let ws = tokio::time::timeout(CONNECT_TIMEOUT, self.connect(&endpoint, source))
+            .await
+            .unwrap_or_else(|_| Err("connect timeout".to_string()))?;
+        self.entered_sector();
+        Ok(ws)
+    }
+
     /// Connects (from `source`, if given), says Hello through the session, and waits for the
     /// Welcome.
     async fn connect(&mut self, endpoint: &Endpoint, source: Option<Ipv4Addr>) -> Result<Ws, String> {
@@ -115,6 +139,9 @@ impl Bot {
         if matches!(msg, ServerMsg::World(_) | ServerMsg::TopOnline(_) | ServerMsg::TopAllTime(_)) {
             self.meter.leaderboard(bytes.len());
         }
+        if matches!(msg, ServerMsg::HandOver(_)) {
+            self.meter.handed_over(now);
+        }
         let now_ms = self.meter.ms_since_start(now);
         match (&mut self.memory, msg) {
             (Memory::LastSeen(seen), ServerMsg::Snapshot(snapshot)) => {
@@ -129,6 +156,9 @@ impl Bot {
                 }
                 let reconciled = s.reconcile(&snapshot, own, now_ms);
                 self.meter.reconciled(&reconciled);
+                if self.meter.crossing() {
+                    self.meter.arrived(now, &reconciled);
+                }
                 self.meter.snapshot(now, seen.len(), live);
             }
             (Memory::Replica, ServerMsg::Snapshot(snapshot)) => {
@@ -136,6 +166,9 @@ impl Bot {
                 let applied = self.session.on_message(ServerMsg::Snapshot(snapshot), now_ms)?;
                 if let Applied::Snapshot { snapshot, corrections, own } = applied {
                     self.meter.reconciled(&own);
+                    if self.meter.crossing() {
+                        self.meter.arrived(now, &own);
+                    }
                     let replica = self.session.replica();
                     self.meter.snapshot(now, replica.entities().len(), live);
                     self.meter.predicted(&snapshot, carried, &corrections, replica);
@@ -240,6 +273,7 @@ pub async fn run(endpoint: Arc<Endpoint>, spec: BotSpec, deadline: Instant, live
     };
     live.connected.fetch_add(1, Ordering::Relaxed);
     bot.meter.connected();
+    bot.entered_sector();
     // A bot that never acts still needs an interval to name in the select; it is never polled.
     let mut act = tokio::time::interval(every.unwrap_or(THINK_INTERVAL));
     // One timer for the whole run (a new `sleep_until` per message would re-register it in
@@ -260,6 +294,18 @@ pub async fn run(endpoint: Arc<Endpoint>, spec: BotSpec, deadline: Instant, live
                     }
                 }
                 Some(Ok(Message::Close(frame))) => {
+                    let code = frame.as_ref().map_or(1005, |f| u16::from(f.code));
+                    if code == shared::constants::CLOSE_HANDED_OVER {
+                        // Into the next sector, at once, with the ticket.
+                        bot.session.on_close(code, "");
+                        match bot.cross(source).await {
+                            Ok(next) => {
+                                ws = next;
+                                continue;
+                            }
+                            Err(e) => break Some(format!("crossing: {e}")),
+                        }
+                    }
                     break Some(frame.map_or("closed by server".into(), |f| format!("closed by server: {} {}", u16::from(f.code), f.reason)));
                 }
                 Some(Ok(_)) => {}

@@ -72,6 +72,12 @@ struct Args {
     /// Worker threads of the swarm's runtime (default: one per core).
     #[arg(long)]
     threads: Option<NonZeroUsize>,
+    /// Spread the bots over every sector of a universe, read from this sector's HTTP address
+    /// (http://HOST:PORT/api/universe); they follow their ships across edges (use
+    /// `--behavior voyage` or `universe-mix` to make them travel), and the report counts
+    /// crossings, their latency and the correction at each. Replaces --url.
+    #[arg(long, value_name = "HTTP_URL", conflicts_with_all = ["link_delay_ms", "link_jitter_ms", "link_stall_ms"])]
+    universe: Option<String>,
 }
 
 /// The link conditioner the flags ask for, if any.
@@ -124,6 +130,7 @@ async fn swarm(args: Args) -> anyhow::Result<()> {
         bots_per_address: args.bots_per_address,
         source_address_base: args.source_address_base,
         link,
+        universe: args.universe,
     })
     .await;
     print!("{}", report.table());

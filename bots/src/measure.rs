@@ -72,6 +72,13 @@ pub struct BotResult {
     /// The own ship's prediction against the server's state, at every snapshot that had both:
     /// how far off it was, world units (0: exact, bit for bit).
     pub own_errors: Vec<f64>,
+    /// Edges crossed into another sector (a hand-over followed to its first snapshot).
+    pub crossings: u64,
+    /// From the hand-over's arrival to the first snapshot in the next sector, per crossing.
+    pub crossing_latency_ms: Vec<f64>,
+    /// The own ship's prediction against the first snapshot in the next sector, per crossing
+    /// (0: exact).
+    pub crossing_correction: Vec<f64>,
 }
 
 /// One bot's measurements as they accumulate.
@@ -79,6 +86,8 @@ pub struct BotResult {
 pub struct Meter {
     /// When the bot started to connect.
     started: Instant,
+    /// When the last hand-over came, until the first snapshot of the next sector.
+    handed_over: Option<Instant>,
     first_snapshot: Option<Instant>,
     last_snapshot: Option<Instant>,
     result: BotResult,
@@ -93,7 +102,7 @@ pub fn carried(replica: &Replica, snapshot: &Snapshot) -> u64 {
 impl Meter {
     /// A meter for a bot that started to connect at `started`.
     pub fn new(started: Instant) -> Meter {
-        Meter { started, first_snapshot: None, last_snapshot: None, result: BotResult::default() }
+        Meter { started, handed_over: None, first_snapshot: None, last_snapshot: None, result: BotResult::default() }
     }
 
     /// Milliseconds since the bot started: the clock the bot's session runs on.
@@ -180,6 +189,27 @@ impl Meter {
         if let Some((distance, exact)) = own.correction {
             self.result.own_errors.push(if exact { 0.0 } else { distance.max(f32::MIN_POSITIVE) as f64 });
         }
+    }
+
+    /// The server handed the ship over to a neighbouring sector at `now`.
+    pub fn handed_over(&mut self, now: Instant) {
+        self.handed_over = Some(now);
+    }
+
+    /// The first snapshot in the next sector came at `now`, with what it told the prediction:
+    /// the crossing's latency and correction.
+    pub fn arrived(&mut self, now: Instant, own: &asteroids_client::predict::Reconciled) {
+        if let (Some(at), Some((distance, exact))) = (self.handed_over, own.correction) {
+            self.handed_over = None;
+            self.result.crossings += 1;
+            self.result.crossing_latency_ms.push((now - at).as_secs_f64() * 1000.0);
+            self.result.crossing_correction.push(if exact { 0.0 } else { distance.max(f32::MIN_POSITIVE) as f64 });
+        }
+    }
+
+    /// Whether a hand-over waits for its first snapshot in the next sector.
+    pub fn crossing(&self) -> bool {
+        self.handed_over.is_some()
     }
 
     /// The connection ended at `now` (`disconnect`: why, if before the deadline).

@@ -110,6 +110,47 @@ impl Fight {
     }
 }
 
+/// A traveller: picks a heading along one of the axes, toward an edge with a neighbouring
+/// sector when it knows of one ([`Voyage::entered`]), turns to it and flies on, through the
+/// edge and across the next sector; a new heading in every sector, and after
+/// [`VOYAGE_HEADING_MS`] in any case (a heading into a closed edge only bounces).
+#[derive(Clone, Debug, Default)]
+pub struct Voyage {
+    heading: Vec2,
+    until_ms: f64,
+}
+
+/// Longest a voyager keeps one heading, milliseconds.
+pub const VOYAGE_HEADING_MS: f64 = 30_000.0;
+
+impl Voyage {
+    /// The ship is in a new sector (or the first one), whose open edges are `open`: head for
+    /// one of them (any axis if none is open).
+    pub fn entered(&mut self, open: shared::kinematics::OpenEdges, now_ms: f64, rng: &mut SmallRng) {
+        let all = [(open.right, Vec2::X), (open.left, -Vec2::X), (open.top, Vec2::Y), (open.bottom, -Vec2::Y)];
+        let ways: Vec<Vec2> = all.iter().filter(|(o, _)| *o).map(|(_, v)| *v).collect();
+        let ways = if ways.is_empty() { all.map(|(_, v)| v).to_vec() } else { ways };
+        self.heading = ways[rng.random_range(0..ways.len())];
+        self.until_ms = now_ms + VOYAGE_HEADING_MS;
+    }
+
+    fn decide(&mut self, sight: &impl Sight, now_ms: f64, rng: &mut SmallRng) -> Intent {
+        if self.heading == Vec2::ZERO || now_ms >= self.until_ms {
+            self.entered(shared::kinematics::OpenEdges::default(), now_ms, rng);
+        }
+        let Some(body) = sight.own_ship() else { return Intent::default() };
+        let aligned = body.rot.dot(self.heading) > AIM_COS;
+        let turn = if aligned {
+            0
+        } else if body.rot.perp_dot(self.heading) > 0.0 {
+            1
+        } else {
+            -1
+        };
+        Intent { thrust: aligned, turn, fire: false }
+    }
+}
+
 /// A well-behaved bot's mind.
 #[derive(Clone, Debug)]
 pub enum Pilot {
@@ -119,6 +160,8 @@ pub enum Pilot {
     Fight(Fight),
     /// Connected and watching, never touching the controls.
     Idle,
+    /// Travels from sector to sector (see [`Voyage`]).
+    Voyage(Voyage),
 }
 
 impl Pilot {
@@ -128,6 +171,7 @@ impl Pilot {
             Pilot::Wander(w) => w.decide(now_ms, rng),
             Pilot::Fight(f) => f.decide(sight, now_ms, rng),
             Pilot::Idle => Intent::default(),
+            Pilot::Voyage(v) => v.decide(sight, now_ms, rng),
         }
     }
 }

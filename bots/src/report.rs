@@ -102,6 +102,13 @@ pub struct Report {
     pub own_ship_correction_units: DrError,
     /// Bots whose own-ship prediction was ever corrected.
     pub bots_with_own_corrections: usize,
+    /// Edges crossed into another sector of a universe, all bots (`--universe`).
+    pub crossings: u64,
+    /// From a hand-over to the first snapshot in the next sector (`p50`, `p99`).
+    pub crossing_latency_ms: Percentiles,
+    /// The own ship's prediction against the first snapshot in the next sector: `samples`,
+    /// `nonzero`, `p50`, `p99`, `max` (target: all zero).
+    pub crossing_correction_units: DrError,
     /// CPU time the swarm process used (user + system, all threads), seconds.
     pub swarm_cpu_secs: f64,
     /// Seconds bots were connected and receiving, summed over bots.
@@ -190,6 +197,9 @@ impl Report {
             },
             own_ship_correction_units: errors(all(&|r| r.own_errors.clone())),
             bots_with_own_corrections: results.iter().filter(|r| r.own_errors.iter().any(|&e| e > 0.0)).count(),
+            crossings: results.iter().map(|r| r.crossings).sum(),
+            crossing_latency_ms: percentiles(&mut all(&|r| r.crossing_latency_ms.clone()), &["p50", "p99"]),
+            crossing_correction_units: errors(all(&|r| r.crossing_correction.clone())),
             swarm_cpu_secs: 0.0,
             pilots: results.iter().filter(|r| r.connected).map(|r| (r.name.clone(), r.score)).collect(),
             bot_secs: results.iter().map(|r| r.active_secs).sum(),
@@ -249,6 +259,10 @@ impl Report {
             "own-ship corrections (units)",
             format!("{}, in {} bots)", errors(&self.own_ship_correction_units), self.bots_with_own_corrections),
         );
+        if self.crossings > 0 {
+            row("crossings", format!("{}  latency ms {}", self.crossings, p(&self.crossing_latency_ms)));
+            row("correction at crossing (units)", format!("{})", errors(&self.crossing_correction_units)));
+        }
         row(
             "swarm CPU",
             format!(

@@ -46,6 +46,10 @@ pub struct SwarmConfig {
     /// A link conditioner between the bots and the server (delay, jitter, stalls), run in
     /// this process; `None`: straight to the server.
     pub link: Option<crate::link::Link>,
+    /// A sector's HTTP address (`http://HOST:PORT`): the bots are spread over every sector of
+    /// its universe (bot `i` joins the `i mod n`-th), and follow their ships across edges.
+    /// `url` is then not used.
+    pub universe: Option<String>,
 }
 
 /// Whether bot `i` of `bots` is one of the `full` that keep a full replica: exactly
@@ -57,8 +61,22 @@ pub fn is_full_replica(i: usize, bots: usize, full: usize) -> bool {
     (i + 1) * full / bots > i * full / bots
 }
 
-/// Where the swarm connects from and to, or why it cannot start.
-async fn plan(config: &SwarmConfig) -> Result<(Endpoint, Option<SourceAddresses>), String> {
+/// Where the swarm connects from and to (one endpoint, or one per sector of a universe), or why
+/// it cannot start.
+async fn plan(config: &SwarmConfig) -> Result<(Vec<Endpoint>, Option<SourceAddresses>), String> {
+    if let Some(http) = &config.universe {
+        let urls = crate::universe::sectors(http).await?;
+        let (host, _) = host_and_port(&urls[0])?;
+        let sources = SourceAddresses::plan(&host, config.source_address_base, config.bots_per_address);
+        let mut endpoints = Vec::with_capacity(urls.len());
+        for url in &urls {
+            endpoints.push(Endpoint::resolve(url, sources.is_some()).await?);
+        }
+        if config.progress {
+            eprintln!("a universe of {} sectors: {}", urls.len(), urls.join(" "));
+        }
+        return Ok((endpoints, sources));
+    }
     let (host, _) = host_and_port(&config.url)?;
     let sources = SourceAddresses::plan(&host, config.source_address_base, config.bots_per_address);
     if let Some(s) = sources {
@@ -78,12 +96,12 @@ async fn plan(config: &SwarmConfig) -> Result<(Endpoint, Option<SourceAddresses>
         tokio::spawn(crate::link::serve(listener, endpoint.server, link, config.seed));
         endpoint.server = at;
     }
-    Ok((endpoint, sources))
+    Ok((vec![endpoint], sources))
 }
 
 /// Runs the swarm to the end and reports.
 pub async fn run(config: SwarmConfig) -> Report {
-    let (endpoint, sources) = match plan(&config).await {
+    let (endpoints, sources) = match plan(&config).await {
         Ok(plan) => plan,
         Err(e) => {
             let results: Vec<BotResult> =
@@ -111,7 +129,7 @@ pub async fn run(config: SwarmConfig) -> Report {
         }
         _ => {}
     }
-    let endpoint = Arc::new(endpoint);
+    let endpoints: Vec<Arc<Endpoint>> = endpoints.into_iter().map(Arc::new).collect();
     let live = Arc::new(Live::default());
     let cpu_at_start = crate::measure::process_cpu_secs();
     let start = Instant::now();
@@ -152,7 +170,7 @@ pub async fn run(config: SwarmConfig) -> Report {
             full_replica: is_full_replica(i, config.bots, config.full_replicas),
             source: sources.and_then(|s| s.for_bot(i)),
         };
-        let (endpoint, live) = (endpoint.clone(), live.clone());
+        let (endpoint, live) = (endpoints[i % endpoints.len()].clone(), live.clone());
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep_until(at).await;
             bot::run(endpoint, spec, deadline, live).await

@@ -168,7 +168,8 @@ impl Config {
             }
             None => format!("ws://{bound}/ws"),
         };
-        Ok(Some(crate::universe::UniverseConfig { redis_url: redis_url.clone(), grid, url, key }))
+        let store = crate::universe::store_fingerprint(&self.db_path);
+        Ok(Some(crate::universe::UniverseConfig { redis_url: redis_url.clone(), grid, url, key, store }))
     }
 
     /// Worker threads for the async runtime: `--workers`, or else [`workers_beside_the_simulation`]

@@ -48,6 +48,9 @@ pub struct Claims {
     pub crossed_unix_ms: u64,
     /// Unix milliseconds after which it is refused.
     pub expires_unix_ms: u64,
+    /// Which store holds the traveller's identity (the issuing sector's): a sector with
+    /// another store cannot know that identity, and takes the pilot in as a guest.
+    pub store: String,
     /// The ship and its pilot.
     pub traveller: Traveller,
 }
@@ -78,6 +81,7 @@ mod tests {
             to: SectorCoord { x: 1, y: 1 },
             crossed_unix_ms: 1_800_000_000_000,
             expires_unix_ms: 1_800_000_010_000,
+            store: "postgres://db.example:5432/asteroids".into(),
             traveller: Traveller {
                 identity: Some(42),
                 name: "Ada".into(),

@@ -38,7 +38,7 @@ use crate::frame::{Frame, SimTiming, TickClock};
 pub use events::{Dismissal, Joined, SimEvent, SIM_EVENT_CAPACITY};
 pub use game::{Borders, Game, GameConfig};
 use game::{Laps, Phase};
-pub use inbound::MAX_INPUT_SEQ_JUMP;
+pub use inbound::{MAX_ARRIVAL_CATCHUP_TICKS, MAX_INPUT_SEQ_JUMP};
 pub use outbox::{Outbox, ScoreDelta, ScoreSink, Undelivered};
 use shared::constants::TICK_HZ;
 use shared::kinematics::Kinematics;

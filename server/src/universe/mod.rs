@@ -45,6 +45,31 @@ pub struct UniverseConfig {
     pub url: String,
     /// Signs and checks hand-over tickets.
     pub key: TicketKey,
+    /// Which store holds this sector's identities (see [`store_fingerprint`]).
+    pub store: String,
+}
+
+/// What names a store across sectors: sectors whose fingerprints are equal share their
+/// identities (a PostgreSQL database, or one SQLite file on one machine). A throwaway
+/// in-memory database is no other sector's.
+pub fn store_fingerprint(db: &std::path::Path) -> String {
+    let text = db.to_string_lossy();
+    if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+        // Without the credentials: the same database reached as another user is the same.
+        let (scheme, rest) = text.split_once("://").unwrap_or(("postgres", &text));
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, at)| at);
+        return format!("{scheme}://{}", rest.split('?').next().unwrap_or(rest));
+    }
+    if text == ":memory:" {
+        return format!("sqlite::memory:{:016x}", rand::random::<u64>());
+    }
+    let path = std::fs::canonicalize(db).unwrap_or_else(|_| db.to_path_buf());
+    format!("sqlite:{}@{}", path.display(), hostname())
+}
+
+/// This machine's name (an SQLite file is shared only on one machine).
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
 }
 
 /// The open edges whose neighbour is alive now, as the last listing said: written by
@@ -95,6 +120,7 @@ pub struct Universe {
     /// Its game socket.
     pub url: String,
     key: TicketKey,
+    store: String,
     /// The directory.
     pub directory: Directory,
     /// The open edges ships may cross now.
@@ -111,6 +137,7 @@ impl Universe {
             grid: config.grid,
             url: config.url,
             key: config.key,
+            store: config.store,
             live_edges: Arc::new(LiveEdges::default()),
             map: tokio::sync::watch::channel(Encoded::new(
                 UniverseMap { size: config.grid.size, sectors: Vec::new() },
@@ -131,6 +158,7 @@ impl Universe {
             to: departure.to,
             crossed_unix_ms: departure.crossed_unix_ms,
             expires_unix_ms: unix_ms() + TICKET_VALIDITY.as_millis() as u64,
+            store: self.store.clone(),
             traveller: departure.traveller,
         };
         Some(HandOver { sector: departure.to, url, ticket: self.key.sign(&claims) })
@@ -142,7 +170,19 @@ impl Universe {
     pub async fn redeem(&self, ticket: &[u8]) -> Result<Arrival, Option<TicketError>> {
         let claims = self.key.verify(ticket, self.grid.sector, unix_ms()).map_err(Some)?;
         match self.directory.claim_ticket(&claims.nonce).await {
-            Ok(true) => Ok(Arrival { crossed_unix_ms: claims.crossed_unix_ms, traveller: claims.traveller }),
+            Ok(true) => {
+                let mut traveller = claims.traveller;
+                if claims.store != self.store && traveller.identity.take().is_some() {
+                    tracing::warn!(
+                        from = %grid::sector_name(claims.from),
+                        theirs = %claims.store,
+                        ours = %self.store,
+                        "a pilot arrived from a sector with another store: it flies on here as a guest (give every \
+                         sector the same --db)"
+                    );
+                }
+                Ok(Arrival { crossed_unix_ms: claims.crossed_unix_ms, traveller })
+            }
             Ok(false) => Err(Some(TicketError::Replayed)),
             Err(_) => Err(None),
         }
@@ -251,6 +291,7 @@ mod tests {
             grid,
             url: "ws://127.0.0.1:1/ws".into(),
             key: TicketKey::new(&[0; 16]).unwrap(),
+            store: "sqlite::memory:".into(),
         };
         let u = Universe::new(config, Arc::default()).unwrap();
         let rec = |s: &str| SectorRecord {

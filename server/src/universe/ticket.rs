@@ -123,6 +123,7 @@ mod tests {
             to: SectorCoord { x: 1, y: 0 },
             crossed_unix_ms: 1000,
             expires_unix_ms: 11_000,
+            store: "sqlite:/tmp/a.db".into(),
             traveller: Traveller {
                 identity: Some(3),
                 name: "Ada".into(),

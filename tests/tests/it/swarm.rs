@@ -22,6 +22,7 @@ fn swarm(url: String, bots: usize, behavior: Behavior) -> SwarmConfig {
         bots_per_address: NonZeroUsize::new(16).unwrap(),
         source_address_base: None,
         link: None,
+        universe: None,
     }
 }
 
@@ -130,6 +131,7 @@ async fn swarm_through_a_slow_link() {
         full_replicas: 2,
         bots_per_address: NonZeroUsize::new(2).unwrap(),
         link: Some(link),
+        universe: None,
         ..swarm(format!("ws://{}/ws", server.local_addr()), 8, Behavior::Mix)
     })
     .await;
