@@ -144,7 +144,7 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
     );
     let state = AppState {
         sim: sim.events.clone(),
-        frames: relay(sim.frames.clone()),
+        frames: relay(sim.frames.clone(), stats.clone()),
         kinematics: sim.kinematics,
         snapshot_hz: sim.snapshot_hz,
         shutdown: CancellationToken::new(),
@@ -168,7 +168,8 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
         let frames = state.frames.clone();
         let capacity = state.limits.max_connections;
         let (grid, url) = (universe.grid, universe.url.clone());
-        let record = move || crate::universe::record_of(&grid, &url, &frames.borrow(), capacity);
+        let instance = rand::random();
+        let record = move || crate::universe::record_of(&grid, &url, &frames.borrow(), capacity, instance);
         state.tracker.spawn(universe.clone().run(record, state.shutdown.clone()));
     }
     let app = net::http::router(state.clone(), &config.www_dir);
@@ -236,12 +237,15 @@ impl Server {
 /// the next frame; woken from the simulation thread, each of thousands of wake-ups was a push
 /// onto the runtime's shared queue, paid on the tick. The simulation now wakes this one task,
 /// and its wake-ups of the sessions go to its worker's own queue.
-fn relay(mut from: watch::Receiver<Arc<Frame>>) -> watch::Receiver<Arc<Frame>> {
+/// It also notes when each frame came (`last_frame_unix_ms`: the simulation's progress).
+fn relay(mut from: watch::Receiver<Arc<Frame>>, stats: Arc<Stats>) -> watch::Receiver<Arc<Frame>> {
     let (to, frames) = watch::channel(from.borrow_and_update().clone());
     tokio::spawn(async move {
         while from.changed().await.is_ok() {
             let frame = from.borrow_and_update().clone();
             to.send_replace(frame);
+            let now = crate::universe::ticket::unix_ms();
+            stats.last_frame_unix_ms.store(now, std::sync::atomic::Ordering::Relaxed);
         }
     });
     frames

@@ -164,8 +164,10 @@ stats! {
         bytes_out: Counter "asteroids_bytes_out_total";
         /// Bytes received in binary WebSocket messages.
         bytes_in: Counter "asteroids_bytes_in_total";
-        /// Sectors alive in the universe's directory at its last reading (0: not part of a universe, or Redis unreachable).
+        /// Sectors alive in the universe's directory at its last successful reading (0: not part of a universe).
         universe_sectors: Gauge "asteroids_universe_sectors";
+        /// Unix milliseconds at which the simulation last published a frame (its progress: /healthz fails when it stops).
+        last_frame_unix_ms: Gauge "asteroids_last_frame_unix_ms";
         /// Redis commands that failed (heartbeat, listing, ticket claims); logged at most once per 10 s.
         redis_errors: Counter "asteroids_redis_errors_total";
         /// Ships that flew through an edge into a neighbouring sector (a ticket issued).

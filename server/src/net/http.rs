@@ -58,14 +58,15 @@ pub fn router(state: AppState, www: &Path) -> Router {
     routes.with_state(state)
 }
 
-/// Whether `origin` is the page of another sector of this server's universe (a page loaded
-/// from one sector follows its ship into the others).
+/// Whether `origin` is the page of a sector of this server's universe, listed now or before
+/// (a page loaded from one sector follows its ship into the others, and fails over to them
+/// when its own is gone).
 fn sibling_sector(state: &AppState, origin: Option<&[u8]>) -> bool {
     let (Some(universe), Some(origin)) = (&state.universe, origin.and_then(|o| std::str::from_utf8(o).ok())) else {
         return false;
     };
     let Ok(origin) = super::origin::origin_of(origin) else { return false };
-    universe.directory.listing().sectors.iter().any(|s| super::origin::origin_of(&s.url).is_ok_and(|o| o == origin))
+    universe.directory.ever_listed(|url| super::origin::origin_of(url).is_ok_and(|o| o == origin))
 }
 
 /// `GET /api/universe`: the universe's sectors as the directory lists them, from any sector:
@@ -139,9 +140,26 @@ async fn player(State(state): State<AppState>, axum::extract::Path(name): axum::
     .into_response()
 }
 
-async fn healthz() -> &'static str {
-    "ok"
+/// `GET /healthz`: 200 `ok: tick N` while the simulation publishes frames; 503 when it has
+/// stalled (no frame for [`HEALTHY_FRAME_AGE_MS`]) or the server is draining. What a load
+/// balancer or an orchestrator's health check asks.
+async fn healthz(State(state): State<AppState>) -> Response {
+    if state.shutdown.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response();
+    }
+    let last = state.stats.last_frame_unix_ms.load(Ordering::Relaxed);
+    let age_ms = crate::universe::ticket::unix_ms().saturating_sub(last);
+    let tick = state.frames.borrow().tick;
+    if last > 0 && age_ms > HEALTHY_FRAME_AGE_MS {
+        let why = format!("the simulation has stalled: tick {tick}, last frame {age_ms} ms ago");
+        return (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
+    }
+    format!("ok: tick {tick}").into_response()
 }
+
+/// Oldest a published frame may be for `/healthz` to answer 200: frames come 20 times a
+/// second, so a second without one means the simulation stopped or fell far behind.
+pub const HEALTHY_FRAME_AGE_MS: u64 = 1000;
 
 /// `GET /ws`: the game socket. Refused before the upgrade when shutting down (503), for a
 /// foreign origin (403), at the connection cap (503) and at the per-address cap (429).

@@ -42,6 +42,10 @@ pub const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// The prefix of every sector's record.
 const SECTOR_KEY: &str = "asteroids:sector:";
+/// The set of sectors that ever registered: the listing reads their records (a record that
+/// expired leaves its member behind until the next listing removes it), so listing costs one
+/// command per sector and not a scan of every key in Redis.
+const SECTORS_SET: &str = "asteroids:sectors";
 /// The prefix of every used ticket's record.
 const TICKET_KEY: &str = "asteroids:ticket:";
 
@@ -62,6 +66,10 @@ pub struct SectorRecord {
     pub missed_ticks: u64,
     /// Unix milliseconds of this heartbeat.
     pub heartbeat_unix_ms: u64,
+    /// Its arena's width and height: ships cross only between sectors of one size.
+    pub arena: [f32; 2],
+    /// Random per process: tells two processes configured as one sector apart.
+    pub instance: u64,
 }
 
 impl SectorRecord {
@@ -136,6 +144,12 @@ impl Directory {
         self.urls.lock().expect("urls lock").get(&sector).cloned()
     }
 
+    /// Whether `url` is (or was) a sector's game socket: the pages of a sector that died are
+    /// let in by the others they fail over to.
+    pub fn ever_listed(&self, matches: impl Fn(&str) -> bool) -> bool {
+        self.urls.lock().expect("urls lock").values().any(|u| matches(u))
+    }
+
     async fn connection(&self) -> redis::RedisResult<MultiplexedConnection> {
         if let Some(conn) = self.conn.lock().expect("conn lock").clone() {
             return Ok(conn);
@@ -165,12 +179,27 @@ impl Directory {
         result
     }
 
-    /// Writes this sector's record, to live [`SECTOR_TTL`].
-    pub async fn heartbeat(&self, record: &SectorRecord) -> redis::RedisResult<()> {
+    /// Writes this sector's record, to live [`SECTOR_TTL`], unless another process holds the
+    /// sector: then `Ok(Some(its record))`, and nothing is written (two processes taking turns
+    /// at one sector would send pages back and forth between them).
+    pub async fn heartbeat(&self, record: &SectorRecord) -> redis::RedisResult<Option<SectorRecord>> {
+        let key = format!("{SECTOR_KEY}{}", record.sector);
+        let mut get = redis::cmd("GET");
+        get.arg(&key);
+        let current: Option<String> = self.query("heartbeat", &get).await?;
+        if let Some(other) = current.and_then(|c| serde_json::from_str::<SectorRecord>(&c).ok()) {
+            if other.instance != record.instance {
+                return Ok(Some(other));
+            }
+        }
         let json = serde_json::to_string(record).expect("records serialize");
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(format!("{SECTOR_KEY}{}", record.sector)).arg(json).arg("PX").arg(SECTOR_TTL.as_millis() as u64);
-        self.query::<()>("heartbeat", &cmd).await
+        let mut set = redis::cmd("SET");
+        set.arg(&key).arg(json).arg("PX").arg(SECTOR_TTL.as_millis() as u64);
+        self.query::<()>("heartbeat", &set).await?;
+        let mut add = redis::cmd("SADD");
+        add.arg(SECTORS_SET).arg(&record.sector);
+        self.query::<()>("heartbeat", &add).await?;
+        Ok(None)
     }
 
     /// Removes this sector's record at once (a drain: players are sent elsewhere now, not in
@@ -183,25 +212,22 @@ impl Directory {
 
     /// Reads every live sector's record and keeps the listing.
     pub async fn refresh(&self) -> redis::RedisResult<Arc<Listing>> {
-        let mut keys: Vec<String> = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let mut scan = redis::cmd("SCAN");
-            scan.arg(cursor).arg("MATCH").arg(format!("{SECTOR_KEY}*")).arg("COUNT").arg(1000);
-            let (next, batch): (u64, Vec<String>) = self.query("listing sectors", &scan).await?;
-            keys.extend(batch);
-            cursor = next;
-            if cursor == 0 {
-                break;
-            }
-        }
-        let mut sectors = Vec::with_capacity(keys.len());
-        if !keys.is_empty() {
+        let mut members = redis::cmd("SMEMBERS");
+        members.arg(SECTORS_SET);
+        let names: Vec<String> = self.query("listing sectors", &members).await?;
+        let mut sectors = Vec::with_capacity(names.len());
+        if !names.is_empty() {
             let mut get = redis::cmd("MGET");
-            get.arg(&keys);
+            get.arg(names.iter().map(|n| format!("{SECTOR_KEY}{n}")).collect::<Vec<_>>());
             let values: Vec<Option<String>> = self.query("reading sectors", &get).await?;
-            // A record that expired between the two commands reads as nothing; one that does
-            // not parse (another program's key) is skipped.
+            // A sector whose record expired is gone: its member goes too (it comes back with
+            // its next heartbeat, if it lives). A record that does not parse is skipped.
+            let gone: Vec<&String> = names.iter().zip(&values).filter(|(_, v)| v.is_none()).map(|(n, _)| n).collect();
+            if !gone.is_empty() {
+                let mut remove = redis::cmd("SREM");
+                remove.arg(SECTORS_SET).arg(gone);
+                let _ = self.query::<()>("pruning sectors", &remove).await;
+            }
             sectors.extend(values.into_iter().flatten().filter_map(|v| serde_json::from_str::<SectorRecord>(&v).ok()));
         }
         sectors.retain(|r| r.coord().is_some());

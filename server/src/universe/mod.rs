@@ -219,7 +219,8 @@ impl Universe {
         if now_ms.saturating_sub(listing.read_unix_ms) > directory::SECTOR_TTL.as_millis() as u64 {
             return OpenEdges::default();
         }
-        let alive = |dx, dy| self.grid.neighbour(dx, dy).is_some_and(|n| listing.get(n).is_some());
+        let arena = self.grid.arena_half_size.map(|h| h * 2.0);
+        let alive = |dx, dy| self.grid.neighbour(dx, dy).and_then(|n| listing.get(n)).is_some_and(|r| r.arena == arena);
         OpenEdges { left: alive(-1, 0), right: alive(1, 0), bottom: alive(0, -1), top: alive(0, 1) }
     }
 
@@ -230,14 +231,30 @@ impl Universe {
         let mut beat = tokio::time::interval(directory::HEARTBEAT_INTERVAL);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut registered = false;
+        let mut conflict_logged = false;
         loop {
             tokio::select! {
                 _ = beat.tick() => {}
                 _ = shutdown.cancelled() => break,
             }
-            let ok = self.directory.heartbeat(&record()).await.is_ok();
+            let ok = match self.directory.heartbeat(&record()).await {
+                Ok(None) => true,
+                Ok(Some(other)) => {
+                    if !conflict_logged {
+                        tracing::error!(
+                            sector = %sector_name(self.grid.sector),
+                            other = %other.url,
+                            "another process serves this sector: not registered until it is gone (check --sector)"
+                        );
+                        conflict_logged = true;
+                    }
+                    false
+                }
+                Err(_) => false,
+            };
             if ok && !registered {
                 tracing::info!(sector = %sector_name(self.grid.sector), url = %self.url, "registered in the universe's directory");
+                conflict_logged = false;
             }
             registered = ok;
             let _ = self.directory.refresh().await;
@@ -253,8 +270,9 @@ impl Universe {
     }
 }
 
-/// The record this sector writes, from its newest frame and its cap.
-pub fn record_of(grid: &Grid, url: &str, frame: &crate::frame::Frame, capacity: usize) -> SectorRecord {
+/// The record this sector writes, from its newest frame and its cap (`instance`: this
+/// process's random number).
+pub fn record_of(grid: &Grid, url: &str, frame: &crate::frame::Frame, capacity: usize, instance: u64) -> SectorRecord {
     SectorRecord {
         sector: sector_name(grid.sector),
         url: url.to_string(),
@@ -263,6 +281,8 @@ pub fn record_of(grid: &Grid, url: &str, frame: &crate::frame::Frame, capacity: 
         tick_ms_p99: frame.timing.tick_ms_p99,
         missed_ticks: frame.timing.missed_ticks,
         heartbeat_unix_ms: unix_ms(),
+        arena: grid.arena_half_size.map(|h| h * 2.0),
+        instance,
     }
 }
 
@@ -302,6 +322,8 @@ mod tests {
             tick_ms_p99: 1.0,
             missed_ticks: 0,
             heartbeat_unix_ms: 0,
+            arena: [200.0, 200.0],
+            instance: 1,
         };
         let listing = Listing { sectors: vec![rec("0,0"), rec("1,0")], read_unix_ms: 10_000 };
         let live = u.live(&listing, 10_500);

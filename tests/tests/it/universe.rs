@@ -364,3 +364,22 @@ async fn the_swarm_crosses_sectors() {
     b.shutdown().await;
     a.shutdown().await;
 }
+
+/// `/healthz` says the simulation ticks (200 with the tick), and a sector's directory record
+/// holds its place: a second process configured as the same sector is not listed over it.
+#[tokio::test]
+async fn health_and_one_process_per_sector() {
+    let redis = TestRedis::start();
+    let a = start_server(sector(&redis.url(), [2, 1], 0, 0)).await;
+    until_listed(&[&a], 1).await;
+    let (status, body) = http_get(a.local_addr(), "/healthz", None).await.unwrap();
+    assert!(status == 200 && body.starts_with("ok: tick "), "{status} {body}");
+    let twin = start_server(sector(&redis.url(), [2, 1], 0, 0)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (_, body) = http_get(twin.local_addr(), "/api/universe", None).await.unwrap();
+    let listed: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(listed["sectors"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(listed["sectors"][0]["url"], format!("ws://{}/ws", a.local_addr()), "the first holds it: {body}");
+    twin.shutdown().await;
+    a.shutdown().await;
+}
