@@ -112,12 +112,16 @@ async fn stats(State(state): State<AppState>) -> Json<Value> {
     let mut doc = with_sources(&state, metrics::json);
     let detail = serde_json::to_value(connections_detail(&state)).unwrap_or_default();
     doc.insert("connections_detail".into(), detail);
+    if let Some(universe) = &state.universe {
+        doc.insert("universe".into(), crate::net::http::universe_json(universe));
+    }
     Json(Value::Object(doc))
 }
 
 /// `GET /metrics`: every figure of [`crate::metrics`], as Prometheus text.
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let text = with_sources(&state, metrics::prometheus);
+    let sector = state.universe.as_ref().map(|u| crate::universe::grid::sector_name(u.grid.sector));
+    let text = with_sources(&state, |s| metrics::prometheus(s, sector.as_deref()));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }
 

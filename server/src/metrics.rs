@@ -319,9 +319,21 @@ pub fn json(sources: &Sources<'_>) -> Map<String, Value> {
     doc
 }
 
-/// Every figure in the Prometheus text format (version 0.0.4).
-pub fn prometheus(sources: &Sources<'_>) -> String {
+/// Every figure in the Prometheus text format (version 0.0.4). `sector`: the sector of a
+/// universe this server is (`X,Y`), a label on every series, so that one Prometheus can tell
+/// the sectors' series apart.
+pub fn prometheus(sources: &Sources<'_>, sector: Option<&str>) -> String {
     let mut out = String::new();
+    let extra = sector.map_or(String::new(), |s| format!("sector=\"{s}\""));
+    // `{a="b",sector="X,Y"}`, `{sector="X,Y"}` or nothing.
+    let labels = |own: Option<String>| -> String {
+        let all: Vec<String> = own.into_iter().chain((!extra.is_empty()).then(|| extra.clone())).collect();
+        if all.is_empty() {
+            String::new()
+        } else {
+            format!("{{{}}}", all.join(","))
+        }
+    };
     for figure in figures() {
         let (name, reading) = (figure.prom, (figure.read)(sources));
         let place = match &reading {
@@ -332,20 +344,20 @@ pub fn prometheus(sources: &Sources<'_>) -> String {
         let _ = writeln!(out, "# TYPE {name} {}", figure.kind.prometheus());
         match reading {
             Reading::One(n) => {
-                let _ = writeln!(out, "{name} {}", n.prometheus());
+                let _ = writeln!(out, "{name}{} {}", labels(None), n.prometheus());
             }
             Reading::By { label, values } => {
                 for (key, n) in values {
-                    let _ = writeln!(out, "{name}{{{label}=\"{key}\"}} {}", n.prometheus());
+                    let _ = writeln!(out, "{name}{} {}", labels(Some(format!("{label}=\"{key}\""))), n.prometheus());
                 }
             }
             Reading::Histogram { buckets, count, sum } => {
                 for (le, n) in buckets {
-                    let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {n}");
+                    let _ = writeln!(out, "{name}_bucket{} {n}", labels(Some(format!("le=\"{le}\""))));
                 }
-                let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-                let _ = writeln!(out, "{name}_sum {sum}");
-                let _ = writeln!(out, "{name}_count {count}");
+                let _ = writeln!(out, "{name}_bucket{} {count}", labels(Some("le=\"+Inf\"".to_string())));
+                let _ = writeln!(out, "{name}_sum{} {sum}", labels(None));
+                let _ = writeln!(out, "{name}_count{} {count}", labels(None));
             }
         }
     }
@@ -374,7 +386,8 @@ mod tests {
         let frame = Frame::new(7, [], 0, HashMap::new(), [1000.0; 2], timing, leaderboard);
         let sources = Sources { stats: &stats, frame: &frame, dropped_score_changes: 5 };
         let doc = Value::Object(json(&sources));
-        let text = prometheus(&sources);
+        let text = prometheus(&sources, None);
+        let in_sector = prometheus(&sources, Some("1,0"));
         for (path, series, value) in [
             ("/rate_limited", "asteroids_rate_limited_total", "3"),
             ("/slow_ticks", "asteroids_slow_ticks_total", "4"),
@@ -386,6 +399,12 @@ mod tests {
         ] {
             assert_eq!(doc.pointer(path).map(ToString::to_string).as_deref(), Some(value), "{path} in {doc}");
             assert!(text.lines().any(|l| l == format!("{series} {value}")), "{series} {value} in\n{text}");
+            // A sector's series carry its label beside their own.
+            let labelled = match series.split_once('{') {
+                Some((name, rest)) => format!("{name}{{{},sector=\"1,0\"}} {value}", rest.trim_end_matches('}')),
+                None => format!("{series}{{sector=\"1,0\"}} {value}"),
+            };
+            assert!(in_sector.lines().any(|l| l == labelled), "{labelled} in\n{in_sector}");
         }
     }
 

@@ -52,6 +52,9 @@ impl Drop for TestRedis {
     }
 }
 
+/// The sectors' admin token in these tests.
+const ADMIN: &str = "universe-admin";
+
 /// The universe's secret in these tests.
 const SECRET: &str = "a test universe's secret, 32 b.";
 
@@ -65,6 +68,7 @@ fn sector(redis: &str, size: [u16; 2], x: u16, y: u16) -> Config {
         sector: Some(SectorCoord { x, y }),
         universe_size: Some(size),
         universe_secret: Some(SECRET.to_string()),
+        admin_token: Some(ADMIN.to_string()),
         ..small_world()
     }
 }
@@ -365,15 +369,25 @@ async fn the_swarm_crosses_sectors() {
     a.shutdown().await;
 }
 
-/// `/healthz` says the simulation ticks (200 with the tick), and a sector's directory record
-/// holds its place: a second process configured as the same sector is not listed over it.
+/// What an operator reads of a sector: `/healthz` says the simulation ticks (200 with the
+/// tick), `/admin/stats` shows the universe, every `/metrics` series carries the sector's
+/// label; and a sector's directory record holds its place: a second process configured as
+/// the same sector is not listed over it.
 #[tokio::test]
-async fn health_and_one_process_per_sector() {
+async fn operators_see_the_universe_and_one_process_per_sector() {
     let redis = TestRedis::start();
     let a = start_server(sector(&redis.url(), [2, 1], 0, 0)).await;
     until_listed(&[&a], 1).await;
     let (status, body) = http_get(a.local_addr(), "/healthz", None).await.unwrap();
     assert!(status == 200 && body.starts_with("ok: tick "), "{status} {body}");
+    let (_, stats) = http_get(a.local_addr(), "/admin/stats", Some(ADMIN)).await.unwrap();
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(stats["universe"]["sector"], "0,0", "{stats}");
+    assert_eq!(stats["universe"]["sectors"][0]["url"], format!("ws://{}/ws", a.local_addr()));
+    assert_eq!(stats["universe_sectors"], 1);
+    let (_, metrics) = http_get(a.local_addr(), "/metrics", Some(ADMIN)).await.unwrap();
+    let samples: Vec<&str> = metrics.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).collect();
+    assert!(samples.len() > 50 && samples.iter().all(|l| l.contains("sector=\"0,0\"")), "{metrics}");
     let twin = start_server(sector(&redis.url(), [2, 1], 0, 0)).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let (_, body) = http_get(twin.local_addr(), "/api/universe", None).await.unwrap();
