@@ -232,6 +232,17 @@ mod tests {
         assert!(matches!(decode_client(&encode_client(&turn)), Err(DecodeError::Invalid(_))));
         assert!(matches!(decode_client(&[200]), Err(DecodeError::Malformed(_))));
         assert!(matches!(decode_client(&[]), Err(DecodeError::Malformed(_))));
+        // A hand-over ticket of up to MAX_TICKET_BYTES passes; one byte more is invalid.
+        let ticketed = |len: usize| {
+            let Ok(ClientMsg::Hello(h)) = decode_client(&encode_client(&hello())) else { unreachable!() };
+            ClientMsg::Hello(Hello { ticket: Some(vec![7; len]), ..h })
+        };
+        let max = crate::constants::MAX_TICKET_BYTES;
+        assert_eq!(decode_client(&encode_client(&ticketed(max))), Ok(ticketed(max)));
+        assert_eq!(
+            decode_client(&encode_client(&ticketed(max + 1))),
+            Err(DecodeError::Invalid("hand-over ticket too long"))
+        );
     }
 
     /// Names: trimmed, bounded, and limited to a safe alphabet.
