@@ -162,12 +162,21 @@ impl Directory {
         Ok(conn)
     }
 
-    /// Runs `cmd`, reconnecting next time if it failed.
+    /// Runs `cmd`; on a failure, once more on a new connection (after a Redis restart the old
+    /// one is dead, and the sector should be back in the directory at this heartbeat, not the
+    /// next).
     async fn query<T: redis::FromRedisValue>(&self, what: &'static str, cmd: &redis::Cmd) -> redis::RedisResult<T> {
-        let result = match self.connection().await {
+        let mut result = match self.connection().await {
             Ok(mut conn) => cmd.query_async(&mut conn).await,
             Err(e) => Err(e),
         };
+        if result.as_ref().is_err_and(|e| e.is_io_error() || e.is_connection_dropped()) {
+            *self.conn.lock().expect("conn lock") = None;
+            result = match self.connection().await {
+                Ok(mut conn) => cmd.query_async(&mut conn).await,
+                Err(e) => Err(e),
+            };
+        }
         if let Err(e) = &result {
             *self.conn.lock().expect("conn lock") = None;
             self.stats.redis_errors.fetch_add(1, Ordering::Relaxed);

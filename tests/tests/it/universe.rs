@@ -22,6 +22,10 @@ pub struct TestRedis {
 impl TestRedis {
     pub fn start() -> TestRedis {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        TestRedis::on_port(port)
+    }
+
+    fn on_port(port: u16) -> TestRedis {
         let dir = std::env::temp_dir().join(format!("asteroids-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let child = std::process::Command::new("redis-server")
@@ -41,6 +45,15 @@ impl TestRedis {
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills it and starts it again, empty, on the same port.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let port = self.port;
+        let fresh = std::mem::replace(self, TestRedis::on_port(port));
+        std::mem::forget(fresh);
     }
 }
 
@@ -396,4 +409,42 @@ async fn operators_see_the_universe_and_one_process_per_sector() {
     assert_eq!(listed["sectors"][0]["url"], format!("ws://{}/ws", a.local_addr()), "the first holds it: {body}");
     twin.shutdown().await;
     a.shutdown().await;
+}
+
+/// Redis restarted empty (no persistence): every sector puts itself back in the directory
+/// with its next heartbeats, with nobody re-registering it, and ships cross again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sectors_register_again_after_redis_restarts() {
+    let mut redis = TestRedis::start();
+    let a = start_server(sector(&redis.url(), [2, 1], 0, 0)).await;
+    let b = start_server(sector(&redis.url(), [2, 1], 1, 0)).await;
+    until_listed(&[&a, &b], 2).await;
+    redis.restart();
+    let restarted = Instant::now();
+    let deadline = restarted + Duration::from_secs(10);
+    loop {
+        let (_, body) = http_get(a.local_addr(), "/api/universe", None).await.unwrap();
+        let listed: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let fresh = listed["listed_age_ms"].as_u64().unwrap() < 1500;
+        if fresh && listed["sectors"].as_array().unwrap().len() == 2 && redis_keys(&redis).len() >= 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not registered again 10 s after the restart: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("both sectors listed again {} ms after Redis restarted", restarted.elapsed().as_millis());
+    let crossing = fly_across(a.local_addr(), 0.5, 20.0).await;
+    let first_in_b = crossing.corrections.iter().find(|(s, _)| *s == Some(SectorCoord { x: 1, y: 0 }));
+    assert_eq!(first_in_b.map(|c| c.1), Some(Some((0.0, true))), "a crossing after the restart");
+    b.shutdown().await;
+    a.shutdown().await;
+}
+
+/// The sectors' records in Redis, straight from Redis.
+fn redis_keys(redis: &TestRedis) -> Vec<String> {
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string(), "--raw", "KEYS", "asteroids:sector:*"])
+        .output()
+        .expect("redis-cli (Debian's redis-tools) must be installed");
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).filter(|l| !l.is_empty()).collect()
 }
