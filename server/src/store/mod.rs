@@ -1,0 +1,825 @@
+//! Identities and scores, behind one interface with two backends: an embedded SQLite file
+//! (the default, one process: [`sqlite`]) or a PostgreSQL database that several server
+//! processes share (`--db postgres://…`, the sectors of one universe: [`postgres`]).
+//!
+//! One thread owns the database connection, reads on request, and writes score changes in
+//! batched transactions. Nothing else touches the database, and the simulation only ever
+//! hands it events through a bounded channel, so no write (or fsync, or network round trip)
+//! ever happens on the tick thread. This module is that thread and everything about it that
+//! does not depend on the database: the handle ([`StoreHandle`]), the commands, the policy,
+//! the batching, retries and the bounded buffer of changes waiting through an outage
+//! ([`pending`]). A backend ([`Backend`]) only answers the handful of questions that are SQL.
+//!
+//! Tokens are 128 random bits, given to the client once, and stored only as their SHA-256.
+//!
+//! **Identities cost something.** A free name in a `Hello` creates a row, so rows are bounded
+//! three ways: the store holds at most [`StorePolicy::max_identities`] (a `Hello` that would
+//! create one more is refused, counted, and logged at most once per
+//! [`crate::limits::STORE_LOG_INTERVAL`]); an identity that never scored and has not been seen
+//! for [`StorePolicy::idle_expiry`] is deleted and its name freed, by this thread, in batches
+//! of [`EXPIRY_BATCH`] rows (one short transaction each); and a revoked identity's name is
+//! released after [`StorePolicy::revoked_name_hold`] (or at once, by an operator). A released
+//! row is kept, archived: its name keys are replaced by ones no name can have, so its scores
+//! stay in the database while its name is free. Revoked identities are on no public board.
+//!
+//! **Nothing is lost while the database is away.** A failed commit leaves its changes waiting
+//! and is retried every [`FLUSH_INTERVAL`]; the waiting changes are coalesced per identity
+//! past a bound ([`pending::MAX_PENDING_CHANGES`]), so the buffer stays bounded by the
+//! identities that scored and no change is dropped. The wait is counted (`store_wait_ms`,
+//! `store_pending_changes`). Meanwhile a `Hello` is answered `Unavailable`.
+//!
+//! **Shared databases.** With PostgreSQL, other processes write too: unique keys decide who
+//! gets a name (a lost race reads as the name being taken), and the all-time top and the
+//! identity count are re-read every [`SHARED_REFRESH_INTERVAL`] and
+//! [`SHARED_RECOUNT_INTERVAL`], so every process shows everyone's scores. The cap on
+//! identities is then as exact as the count is fresh: processes creating identities at once
+//! can pass it by the few each made since the last recount.
+
+mod location;
+pub mod pending;
+pub mod postgres;
+pub mod sqlite;
+
+pub use location::{StoreLocation, POSTGRES_SCHEMES};
+
+use crate::limits::{LogLimiter, STORE_LOG_INTERVAL};
+use crate::net::name::NameKeys;
+use crate::Stats;
+use pending::{Change, Pending};
+use sha2::{Digest, Sha256};
+use shared::protocol::LeaderboardEntry;
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{oneshot, watch};
+
+pub use crate::sim::ScoreDelta;
+
+/// Default database file, in the working directory.
+pub const DEFAULT_DB_PATH: &str = "asteroids.db";
+/// Longest a score change waits before its batch is committed; also how often a failed
+/// commit is retried.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+/// Most entries (coalesced score changes) in one transaction.
+pub const MAX_BATCH: usize = 1024;
+/// Capacity of the channel into the store; a full channel drops a score change (counted)
+/// rather than block the simulation.
+pub const STORE_CHANNEL_CAPACITY: usize = 65_536;
+/// How often the store looks for idle identities to expire.
+pub const EXPIRY_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// Most identities deleted in one transaction: a few milliseconds of writing, so score
+/// commits and `Hello`s never wait long behind a sweep. A full batch is followed by the next
+/// one as soon as the commands waiting meanwhile are handled.
+pub const EXPIRY_BATCH: usize = 500;
+/// How often a store on a shared database re-reads the all-time top, so it shows the scores
+/// other processes commit (its own commits refresh it at once).
+pub const SHARED_REFRESH_INTERVAL: Duration = Duration::from_secs(2);
+/// How often a store on a shared database re-counts the identities (the cap's count), which
+/// other processes create and expire too. Counting reads every row, so less often than the top.
+pub const SHARED_RECOUNT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The rules the store holds identities to (from [`crate::limits::Limits`]).
+#[derive(Clone, Debug)]
+pub struct StorePolicy {
+    /// Most identities held (`--max-identities`).
+    pub max_identities: u64,
+    /// A never-scored identity unseen this long expires (`--identity-idle-expiry-days`).
+    pub idle_expiry: Duration,
+    /// A revoked identity's name is released this long after the revoke
+    /// (`--revoked-name-hold-hours`).
+    pub revoked_name_hold: Duration,
+    /// How often idle identities are looked for ([`EXPIRY_SWEEP_INTERVAL`]; tests shorten it).
+    pub sweep_interval: Duration,
+}
+
+impl StorePolicy {
+    /// The policy of `limits`.
+    pub fn from_limits(limits: &crate::limits::Limits) -> StorePolicy {
+        StorePolicy {
+            max_identities: limits.max_identities,
+            idle_expiry: limits.identity_idle_expiry,
+            revoked_name_hold: limits.revoked_name_hold,
+            sweep_interval: limits.identity_sweep_interval,
+        }
+    }
+}
+
+impl Default for StorePolicy {
+    /// The defaults of the binary.
+    fn default() -> Self {
+        StorePolicy::from_limits(&crate::limits::Limits::default())
+    }
+}
+
+/// An identity's all-time figures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Asteroids hit.
+    pub hits: i64,
+    /// Ships destroyed.
+    pub kills: i64,
+    /// Own ship destroyed.
+    pub deaths: i64,
+    /// Longest life, ticks.
+    pub best_life_ticks: i64,
+    /// Points.
+    pub points: i64,
+}
+
+/// Who a connection is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// Row id.
+    pub id: i64,
+    /// The name as registered.
+    pub name: String,
+    /// A token created now, to hand to the client (only for a new identity).
+    pub new_token: Option<String>,
+    /// All-time figures so far.
+    pub totals: Totals,
+}
+
+/// Why an identity was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdentityError {
+    /// The name belongs to another identity.
+    NameTaken,
+    /// The name looks like another identity's (same confusable skeleton: `net::name`).
+    LookAlike,
+    /// The token is unknown for this name, revoked, or another name's.
+    InvalidToken,
+    /// The store is gone (shutting down) or failed.
+    Unavailable,
+    /// The name is free, so a new identity was needed, and the caller's `may_create` said no
+    /// (the address's quota of new identities is spent).
+    CreationRefused,
+    /// The name is free, but the store holds `max_identities` already.
+    StoreFull,
+}
+
+/// What `POST /admin/release/{name}` found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Release {
+    /// The revoked identity's name is free now (its row archived).
+    Released,
+    /// The name belongs to an identity that is not revoked: revoke it first.
+    NotRevoked,
+    /// No identity holds the name.
+    Unknown,
+}
+
+/// Asked on the store's thread at the moment a new identity would be created (never for a
+/// returning pilot): true to create it. Being asked there, in the order the store handles
+/// requests, is what makes a quota exact: two requests cannot both pass its last place.
+pub type MayCreate = Box<dyn FnOnce() -> bool + Send>;
+
+enum Command {
+    Identify {
+        name: String,
+        token: Option<String>,
+        may_create: MayCreate,
+        reply: oneshot::Sender<Result<Identity, IdentityError>>,
+    },
+    Score(ScoreDelta),
+    Revoke {
+        name: String,
+        reply: oneshot::Sender<Option<i64>>,
+    },
+    Release {
+        name: String,
+        reply: oneshot::Sender<Release>,
+    },
+    Flush {
+        reply: oneshot::Sender<()>,
+    },
+    Player {
+        name: String,
+        reply: oneshot::Sender<Option<(String, Totals)>>,
+    },
+    Shutdown,
+}
+
+/// How the rest of the server talks to the store. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct StoreHandle {
+    tx: SyncSender<Command>,
+    all_time: watch::Receiver<Arc<Vec<LeaderboardEntry>>>,
+    dropped: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("store command")
+    }
+}
+
+impl StoreHandle {
+    /// Resolves a `Hello`'s name and token to an identity, creating one for a free name if
+    /// `may_create` (see [`MayCreate`]) allows it.
+    pub async fn identify(
+        &self,
+        name: &str,
+        token: Option<&str>,
+        may_create: impl FnOnce() -> bool + Send + 'static,
+    ) -> Result<Identity, IdentityError> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::Identify {
+            name: name.to_string(),
+            token: token.map(str::to_string),
+            may_create: Box::new(may_create),
+            reply,
+        };
+        self.tx.try_send(cmd).map_err(|_| IdentityError::Unavailable)?;
+        rx.await.unwrap_or(Err(IdentityError::Unavailable))
+    }
+
+    /// Queues a score change; never blocks (a full queue drops it, counted).
+    pub fn record(&self, delta: ScoreDelta) {
+        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.tx.try_send(Command::Score(delta)) {
+            self.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Revokes a name's token: it is never accepted again, the identity leaves the public
+    /// boards, and score changes that reach the store after this are discarded (those queued
+    /// before it are committed first). The name is released after the hold. Returns the
+    /// identity, if the name had one.
+    pub async fn revoke(&self, name: &str) -> Option<i64> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.try_send(Command::Revoke { name: name.to_string(), reply }).ok()?;
+        rx.await.ok().flatten()
+    }
+
+    /// Releases a revoked identity's name at once (see [`Release`]).
+    pub async fn release(&self, name: &str) -> Release {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.try_send(Command::Release { name: name.to_string(), reply }).is_err() {
+            return Release::Unknown;
+        }
+        rx.await.unwrap_or(Release::Unknown)
+    }
+
+    /// A name's committed all-time figures (its registered spelling), if the name exists.
+    pub async fn player(&self, name: &str) -> Option<(String, Totals)> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.try_send(Command::Player { name: name.to_string(), reply }).ok()?;
+        rx.await.ok().flatten()
+    }
+
+    /// Waits until every change queued before this call is committed.
+    pub async fn flush(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.try_send(Command::Flush { reply }).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// The all-time top, as of the last commit (or, on a shared database, the last re-read).
+    pub fn all_time(&self) -> Arc<Vec<LeaderboardEntry>> {
+        self.all_time.borrow().clone()
+    }
+
+    /// The all-time top, kept current: a new value whenever it changed (after a commit, or
+    /// when a shared database is re-read).
+    pub fn all_time_updates(&self) -> watch::Receiver<Arc<Vec<LeaderboardEntry>>> {
+        self.all_time.clone()
+    }
+
+    /// Score changes dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The simulation hands score changes to the store through this (never blocking).
+impl crate::sim::ScoreSink for StoreHandle {
+    fn record(&self, delta: ScoreDelta) {
+        StoreHandle::record(self, delta);
+    }
+}
+
+/// A database operation that failed: a full disk, a lost connection, a server restarting.
+/// The store counts it, logs it at most once per interval, and goes on (retrying commits).
+#[derive(Debug)]
+pub struct DbError(pub String);
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DbError {}
+
+/// An identity row found by name.
+#[derive(Debug)]
+pub struct Row {
+    /// Row id.
+    pub id: i64,
+    /// The name as registered.
+    pub name: String,
+    /// SHA-256 of its token.
+    pub token_hash: Vec<u8>,
+    /// Unix seconds of its revoke, if revoked.
+    pub revoked_at: Option<i64>,
+    /// Found by its own key (not as a look-alike).
+    pub same_key: bool,
+}
+
+/// A new identity's row.
+#[derive(Debug)]
+pub struct NewIdentity<'a> {
+    /// The name as given.
+    pub name: &'a str,
+    /// Its keys ([`crate::net::name::keys`]).
+    pub keys: &'a NameKeys,
+    /// SHA-256 of its token.
+    pub token_hash: &'a [u8],
+    /// Unix seconds now (its creation and first sighting).
+    pub now: i64,
+}
+
+/// What inserting a new identity did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Created {
+    /// The row, with its id.
+    Id(i64),
+    /// A unique key was taken meanwhile (by another process sharing the database): the
+    /// caller looks again to say whose.
+    Conflict,
+}
+
+/// What differs between databases: the SQL. Everything else (the rules, batching, retries,
+/// the bounded buffer, counting) is the store thread's, the same for every backend. Each
+/// method is one question or one transaction; an error is a failed operation (counted and
+/// retried by the caller), never a rule's answer.
+pub trait Backend: Send + 'static {
+    /// Whether other processes write to the same database (the top and the identity count
+    /// are then re-read periodically).
+    fn shared(&self) -> bool;
+    /// The identity holding `keys`: by its key, or else one that looks like it (same skeleton).
+    fn find(&mut self, keys: &NameKeys) -> Result<Option<Row>, DbError>;
+    /// Whether any identity (of any name) has this token hash.
+    fn token_known(&mut self, token_hash: &[u8]) -> Result<bool, DbError>;
+    /// Inserts a new identity (not revoked, never scored).
+    fn create(&mut self, new: &NewIdentity<'_>) -> Result<Created, DbError>;
+    /// An identity's all-time figures (zero if it never had a score row).
+    fn totals(&mut self, id: i64) -> Result<Totals, DbError>;
+    /// Archives a row: its name keys become `#` and its id, which no name can have
+    /// (`validate_name` allows no `#`), so the row stays unique, keeps its scores, and blocks
+    /// nobody.
+    fn release_row(&mut self, id: i64) -> Result<(), DbError>;
+    /// One transaction: adds `changes` (coalesced: one per identity, in identity order) to
+    /// the scores of identities that exist and are not revoked, marks those with points as
+    /// scored, and sets `last_seen = now` for `seen`. Returns the score changes discarded
+    /// (the sum of [`Change::changes`] of identities revoked or gone).
+    fn commit(&mut self, changes: &[Change], seen: &BTreeSet<i64>, now: i64) -> Result<u64, DbError>;
+    /// Revokes the identity with this name key (its revoke time kept if already revoked);
+    /// returns its id.
+    fn revoke(&mut self, name_key: &str, now: i64) -> Result<Option<i64>, DbError>;
+    /// The identity with this name key: its id and whether it is revoked.
+    fn revoked(&mut self, name_key: &str) -> Result<Option<(i64, bool)>, DbError>;
+    /// A name key's registered spelling and totals, if an unrevoked identity holds it.
+    fn player(&mut self, name_key: &str) -> Result<Option<(String, Totals)>, DbError>;
+    /// The all-time top: scorers only, unrevoked, best first, ties by kills then name.
+    fn top(&mut self) -> Result<Vec<LeaderboardEntry>, DbError>;
+    /// Deletes up to `limit` identities (and their score rows) that never scored, are not
+    /// revoked, were last seen before `cutoff` (Unix seconds) and are not the newest, in one
+    /// transaction; returns how many.
+    fn expire(&mut self, cutoff: i64, limit: usize) -> Result<usize, DbError>;
+    /// Identities in the database (revoked and archived ones included).
+    fn count(&mut self) -> Result<u64, DbError>;
+}
+
+/// The store: its thread and the handle to it.
+pub struct Store {
+    handle: StoreHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// The database's own check at open: SQLite's `PRAGMA integrity_check` ("ok"; anything
+    /// else refuses to start); for PostgreSQL, which checks itself, its server version.
+    pub integrity: String,
+}
+
+fn hash_token(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+fn name_key(name: &str) -> String {
+    crate::net::name::keys(name).key
+}
+
+/// Seconds since the Unix epoch (the store's clock: it outlives restarts).
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Commits failing since `since`: the time counted into `store_wait_ms` so far.
+#[derive(Debug)]
+struct Outage {
+    since: Instant,
+    counted_ms: u64,
+}
+
+/// The store's thread: the connection, the rules, and what it has yet to write.
+struct Worker<B: Backend> {
+    db: B,
+    policy: StorePolicy,
+    stats: Arc<Stats>,
+    all_time: watch::Sender<Arc<Vec<LeaderboardEntry>>>,
+    /// Identities in the database (counted at open, then kept; re-counted when shared).
+    identities: u64,
+    /// Score changes waiting for their batch's commit.
+    pending: Pending,
+    /// Identities seen (a returning `Hello`) since the last commit: their `last_seen` is
+    /// written with the next batch rather than with a sync of its own per `Hello`. A set, so
+    /// an outage cannot grow it past the identities seen.
+    seen: BTreeSet<i64>,
+    /// When the commit is due: the oldest change waiting arrived (or the last attempt failed)
+    /// a flush interval before.
+    oldest: Option<Instant>,
+    /// Set while commits fail.
+    outage: Option<Outage>,
+    next_sweep: Instant,
+    /// When a shared database's top and count are re-read next (never, for one that is not).
+    next_refresh: Option<Instant>,
+    next_recount: Option<Instant>,
+    error_log: LogLimiter,
+    full_log: LogLimiter,
+}
+
+impl<B: Backend> Worker<B> {
+    fn identify(
+        &mut self,
+        name: &str,
+        token: Option<&str>,
+        may_create: MayCreate,
+    ) -> Result<Result<Identity, IdentityError>, DbError> {
+        let keys = crate::net::name::keys(name);
+        let mut existing = self.db.find(&keys)?;
+        // A revoked identity whose hold is over gives its name back now (the sweep does it
+        // too, but a name is only ever wanted here).
+        let hold = self.policy.revoked_name_hold.as_secs() as i64;
+        while let Some(row) = existing.as_ref().filter(|r| r.revoked_at.is_some_and(|at| at + hold <= unix_now())) {
+            self.db.release_row(row.id)?;
+            existing = self.db.find(&keys)?;
+        }
+        match (existing, token) {
+            // Its owner's token opens the identity under either spelling (the registered one is kept).
+            (Some(row), Some(token)) => {
+                if row.revoked_at.is_some() || row.token_hash != hash_token(token) {
+                    return Ok(Err(IdentityError::InvalidToken));
+                }
+                self.seen.insert(row.id);
+                self.oldest.get_or_insert_with(Instant::now);
+                Ok(Ok(Identity { id: row.id, name: row.name, new_token: None, totals: self.db.totals(row.id)? }))
+            }
+            (Some(row), None) => Ok(Err(taken(&row))),
+            (None, token) => {
+                // A token that belongs to another name is never accepted for this one.
+                if let Some(token) = token {
+                    if self.db.token_known(&hash_token(token))? {
+                        return Ok(Err(IdentityError::InvalidToken));
+                    }
+                }
+                // Before the quota is asked: a refusal here must not spend the address's quota.
+                if self.identities >= self.policy.max_identities {
+                    self.stats.store_full_refused.fetch_add(1, Ordering::Relaxed);
+                    if let Some(suppressed) = self.full_log.admit(Instant::now()) {
+                        tracing::warn!(
+                            max_identities = self.policy.max_identities,
+                            suppressed,
+                            "the store is full: no new identity created (see --max-identities; further ones counted \
+                             in store_full_refused)"
+                        );
+                    }
+                    return Ok(Err(IdentityError::StoreFull));
+                }
+                if !may_create() {
+                    return Ok(Err(IdentityError::CreationRefused));
+                }
+                let token = crate::token::random();
+                let new = NewIdentity { name, keys: &keys, token_hash: &hash_token(&token), now: unix_now() };
+                match self.db.create(&new)? {
+                    Created::Id(id) => {
+                        self.identities += 1;
+                        self.stats.identities.store(self.identities, Ordering::Relaxed);
+                        Ok(Ok(Identity { id, name: name.to_string(), new_token: Some(token), totals: Totals::default() }))
+                    }
+                    // Another process claimed the name (or a look-alike) between our look and
+                    // our insert: it is taken, exactly as if it had been there first.
+                    Created::Conflict => {
+                        Ok(Err(self.db.find(&keys)?.as_ref().map_or(IdentityError::NameTaken, taken)))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Counts a failed read or write and logs it, at most once per interval.
+    fn failed(&mut self, what: &'static str, e: &DbError) {
+        self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+        if let Some(suppressed) = self.error_log.admit(Instant::now()) {
+            tracing::error!(error = %e, suppressed, "{what} failed (further failures counted in store_errors)");
+        }
+    }
+
+    /// Sends the all-time top to the watchers if it changed.
+    fn publish_top(&mut self) {
+        match self.db.top() {
+            Ok(top) => {
+                self.all_time.send_if_modified(|current| {
+                    let changed = **current != top;
+                    if changed {
+                        *current = Arc::new(top);
+                    }
+                    changed
+                });
+            }
+            Err(e) => self.failed("reading the all-time top", &e),
+        }
+    }
+
+    /// Commits the waiting score changes and sightings, in transactions of at most
+    /// [`MAX_BATCH`] entries. Changes for an identity that is revoked or gone (expired) are
+    /// discarded, counted. On failure what is left waits for the next attempt, a flush
+    /// interval later, and the wait is counted.
+    fn commit(&mut self) {
+        let mut committed_scores = false;
+        while !self.pending.is_empty() || !self.seen.is_empty() {
+            let (batch, taken) = self.pending.batch(MAX_BATCH);
+            let started = Instant::now();
+            match self.db.commit(&batch, &self.seen, unix_now()) {
+                Ok(discarded) => {
+                    let changes: u64 = batch.iter().map(|c| c.changes).sum();
+                    let s = &self.stats;
+                    s.store_commit_us.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    s.store_commits.fetch_add(1, Ordering::Relaxed);
+                    s.store_committed_changes.fetch_add(changes, Ordering::Relaxed);
+                    s.store_last_batch.store(changes, Ordering::Relaxed);
+                    s.discarded_score_changes.fetch_add(discarded, Ordering::Relaxed);
+                    self.pending.committed(taken);
+                    self.seen.clear();
+                    committed_scores |= taken > 0;
+                }
+                Err(e) => {
+                    self.failed("committing scores (will retry)", &e);
+                    self.oldest = Some(Instant::now());
+                    let outage = self.outage.get_or_insert(Outage { since: started, counted_ms: 0 });
+                    count_wait(&self.stats, outage);
+                    self.stats.store_pending_changes.store(self.pending.changes(), Ordering::Relaxed);
+                    return;
+                }
+            }
+        }
+        if let Some(mut outage) = self.outage.take() {
+            count_wait(&self.stats, &mut outage);
+            tracing::info!(
+                waited_ms = outage.since.elapsed().as_millis() as u64,
+                "the database is back: every waiting score change is committed"
+            );
+        }
+        self.oldest = None;
+        self.stats.store_pending_changes.store(0, Ordering::Relaxed);
+        if committed_scores {
+            self.publish_top();
+        }
+    }
+
+    /// Revokes `name`'s identity, after committing what was earned before.
+    fn revoke(&mut self, name: &str) -> Result<Option<i64>, DbError> {
+        self.commit();
+        let id = self.db.revoke(&name_key(name), unix_now())?;
+        if id.is_some() {
+            self.publish_top(); // off the board at once
+        }
+        Ok(id)
+    }
+
+    fn release(&mut self, name: &str) -> Result<Release, DbError> {
+        Ok(match self.db.revoked(&name_key(name))? {
+            None => Release::Unknown,
+            Some((_, false)) => Release::NotRevoked,
+            Some((id, true)) => {
+                self.db.release_row(id)?;
+                Release::Released
+            }
+        })
+    }
+
+    /// Expires one batch of idle identities; another follows at once if this one was full.
+    fn sweep(&mut self) {
+        let now = Instant::now();
+        let cutoff = unix_now() - self.policy.idle_expiry.as_secs() as i64;
+        match self.db.expire(cutoff, EXPIRY_BATCH) {
+            Ok(n) => {
+                self.identities = self.identities.saturating_sub(n as u64);
+                self.stats.identities.store(self.identities, Ordering::Relaxed);
+                self.stats.identities_expired.fetch_add(n as u64, Ordering::Relaxed);
+                if n == EXPIRY_BATCH {
+                    self.next_sweep = now;
+                } else {
+                    if n > 0 {
+                        tracing::info!(expired = n, "idle identities expired, their names freed");
+                    }
+                    self.next_sweep = now + self.policy.sweep_interval;
+                }
+            }
+            Err(e) => {
+                self.failed("expiring idle identities", &e);
+                self.next_sweep = now + self.policy.sweep_interval;
+            }
+        }
+    }
+
+    /// On a shared database: re-reads the top and the identity count when they are due.
+    fn refresh(&mut self, now: Instant) {
+        if self.next_refresh.is_some_and(|t| t <= now) {
+            self.next_refresh = Some(now + SHARED_REFRESH_INTERVAL);
+            self.publish_top();
+        }
+        if self.next_recount.is_some_and(|t| t <= now) {
+            self.next_recount = Some(now + SHARED_RECOUNT_INTERVAL);
+            match self.db.count() {
+                Ok(n) => {
+                    self.identities = n;
+                    self.stats.identities.store(n, Ordering::Relaxed);
+                }
+                Err(e) => self.failed("counting identities", &e),
+            }
+        }
+    }
+
+    /// When the loop must wake at the latest: the due commit, sweep or refresh.
+    fn wake(&self) -> Instant {
+        [self.oldest.map(|t| t + FLUSH_INTERVAL), Some(self.next_sweep), self.next_refresh, self.next_recount]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(self.next_sweep)
+    }
+
+    fn run(mut self, rx: Receiver<Command>) {
+        loop {
+            match rx.recv_timeout(self.wake().saturating_duration_since(Instant::now())) {
+                Ok(Command::Score(d)) => {
+                    self.pending.push(d);
+                    self.oldest.get_or_insert_with(Instant::now);
+                    // While commits fail, a full batch waits for the retry like the rest.
+                    if self.pending.len() >= MAX_BATCH && self.outage.is_none() {
+                        self.commit();
+                    }
+                    if self.outage.is_some() {
+                        self.stats.store_pending_changes.store(self.pending.changes(), Ordering::Relaxed);
+                    }
+                }
+                Ok(Command::Identify { name, token, may_create, reply }) => {
+                    let result = self.identify(&name, token.as_deref(), may_create).unwrap_or_else(|e| {
+                        self.failed("identity lookup or creation", &e);
+                        Err(IdentityError::Unavailable)
+                    });
+                    let _ = reply.send(result);
+                }
+                Ok(Command::Revoke { name, reply }) => {
+                    let id = self.revoke(&name).unwrap_or_else(|e| {
+                        self.failed("revoking", &e);
+                        None
+                    });
+                    let _ = reply.send(id);
+                }
+                Ok(Command::Release { name, reply }) => {
+                    let released = self.release(&name).unwrap_or_else(|e| {
+                        self.failed("releasing a name", &e);
+                        Release::Unknown
+                    });
+                    let _ = reply.send(released);
+                }
+                Ok(Command::Player { name, reply }) => {
+                    let found = self.db.player(&name_key(&name)).unwrap_or_else(|e| {
+                        self.failed("reading a player", &e);
+                        None
+                    });
+                    let _ = reply.send(found);
+                }
+                Ok(Command::Flush { reply }) => {
+                    self.commit();
+                    let _ = reply.send(());
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Ok(Command::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
+                    self.commit();
+                    if !self.pending.is_empty() {
+                        tracing::error!(
+                            changes = self.pending.changes(),
+                            "the store stops with score changes it could not commit (the database is unreachable)"
+                        );
+                    }
+                    return;
+                }
+            }
+            // Checked after every command, not only when none came: a steady stream of them
+            // must not hold back a due commit, sweep or refresh.
+            let now = Instant::now();
+            if self.oldest.is_some_and(|t| t + FLUSH_INTERVAL <= now)
+                || (self.seen.len() >= MAX_BATCH && self.outage.is_none())
+            {
+                self.commit();
+            }
+            if self.next_sweep <= now {
+                self.sweep();
+            }
+            self.refresh(now);
+        }
+    }
+}
+
+/// Why a name held by `row` is refused.
+fn taken(row: &Row) -> IdentityError {
+    if row.same_key {
+        IdentityError::NameTaken
+    } else {
+        IdentityError::LookAlike
+    }
+}
+
+/// Adds the outage's time not counted yet to `store_wait_ms`.
+fn count_wait(stats: &Stats, outage: &mut Outage) {
+    let total_ms = outage.since.elapsed().as_millis() as u64;
+    stats.store_wait_ms.fetch_add(total_ms.saturating_sub(outage.counted_ms), Ordering::Relaxed);
+    outage.counted_ms = outage.counted_ms.max(total_ms);
+}
+
+impl Store {
+    /// Opens the database at `location` with the binary's default policy, counting into a
+    /// `Stats` of its own (tests and tools).
+    pub fn open(location: impl Into<StoreLocation>) -> anyhow::Result<Store> {
+        Store::open_with(location, StorePolicy::default(), Arc::new(Stats::default()))
+    }
+
+    /// Opens the database at `location` (creating its schema if needed) and starts the
+    /// store's thread, holding identities to `policy` and counting into `stats`.
+    pub fn open_with(location: impl Into<StoreLocation>, policy: StorePolicy, stats: Arc<Stats>) -> anyhow::Result<Store> {
+        match location.into() {
+            StoreLocation::Sqlite(path) => {
+                let (db, integrity) = sqlite::Sqlite::open(&path)?;
+                let mut store = Store::start(db, policy, stats)?;
+                store.integrity = integrity;
+                Ok(store)
+            }
+            StoreLocation::Postgres(url) => {
+                let (db, version) = postgres::Postgres::open(&url, stats.clone())?;
+                let mut store = Store::start(db, policy, stats)?;
+                store.integrity = version;
+                Ok(store)
+            }
+        }
+    }
+
+    /// Starts the store's thread on an open database.
+    pub fn start<B: Backend>(mut db: B, policy: StorePolicy, stats: Arc<Stats>) -> anyhow::Result<Store> {
+        let initial = db.top()?;
+        let identities = db.count()?;
+        stats.identities.store(identities, Ordering::Relaxed);
+        let (tx, rx) = mpsc::sync_channel(STORE_CHANNEL_CAPACITY);
+        let (all_tx, all_rx) = watch::channel(Arc::new(initial));
+        let now = Instant::now();
+        let shared = db.shared();
+        let worker = Worker {
+            db,
+            next_sweep: now + policy.sweep_interval.min(Duration::from_secs(1)),
+            next_refresh: shared.then_some(now + SHARED_REFRESH_INTERVAL),
+            next_recount: shared.then_some(now + SHARED_RECOUNT_INTERVAL),
+            policy,
+            stats,
+            all_time: all_tx,
+            identities,
+            pending: Pending::default(),
+            seen: BTreeSet::new(),
+            oldest: None,
+            outage: None,
+            error_log: LogLimiter::every(STORE_LOG_INTERVAL),
+            full_log: LogLimiter::every(STORE_LOG_INTERVAL),
+        };
+        let thread = std::thread::Builder::new().name("store".into()).spawn(move || worker.run(rx))?;
+        Ok(Store {
+            handle: StoreHandle { tx, all_time: all_rx, dropped: Default::default() },
+            thread: Some(thread),
+            integrity: String::new(),
+        })
+    }
+
+    /// A handle for the rest of the server.
+    pub fn handle(&self) -> StoreHandle {
+        self.handle.clone()
+    }
+
+    /// Commits everything queued and stops the thread. Handles that outlive it fail softly
+    /// (identification answers `Unavailable`, score changes are counted as dropped).
+    pub fn close(mut self) {
+        let _ = self.handle.tx.send(Command::Shutdown);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
