@@ -80,8 +80,7 @@ impl FromStr for StoreLocation {
         }
         let lower = s.to_ascii_lowercase();
         if POSTGRES_SCHEMES.iter().any(|scheme| lower.starts_with(scheme)) {
-            s.parse::<postgres::Config>()
-                .map_err(|e| format!("not a PostgreSQL URL ({e}): {}", redact_password(s)))?;
+            s.parse::<postgres::Config>().map_err(|e| format!("not a PostgreSQL URL ({e}): {}", redact_password(s)))?;
             return Ok(StoreLocation::Postgres(s.to_string()));
         }
         Ok(StoreLocation::Sqlite(PathBuf::from(s)))

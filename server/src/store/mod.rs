@@ -505,13 +505,16 @@ impl<B: Backend> Worker<B> {
                     Created::Id(id) => {
                         self.identities += 1;
                         self.stats.identities.store(self.identities, Ordering::Relaxed);
-                        Ok(Ok(Identity { id, name: name.to_string(), new_token: Some(token), totals: Totals::default() }))
+                        Ok(Ok(Identity {
+                            id,
+                            name: name.to_string(),
+                            new_token: Some(token),
+                            totals: Totals::default(),
+                        }))
                     }
                     // Another process claimed the name (or a look-alike) between our look and
                     // our insert: it is taken, exactly as if it had been there first.
-                    Created::Conflict => {
-                        Ok(Err(self.db.find(&keys)?.as_ref().map_or(IdentityError::NameTaken, taken)))
-                    }
+                    Created::Conflict => Ok(Err(self.db.find(&keys)?.as_ref().map_or(IdentityError::NameTaken, taken))),
                 }
             }
         }
@@ -759,7 +762,11 @@ impl Store {
 
     /// Opens the database at `location` (creating its schema if needed) and starts the
     /// store's thread, holding identities to `policy` and counting into `stats`.
-    pub fn open_with(location: impl Into<StoreLocation>, policy: StorePolicy, stats: Arc<Stats>) -> anyhow::Result<Store> {
+    pub fn open_with(
+        location: impl Into<StoreLocation>,
+        policy: StorePolicy,
+        stats: Arc<Stats>,
+    ) -> anyhow::Result<Store> {
         match location.into() {
             StoreLocation::Sqlite(path) => {
                 let (db, integrity) = sqlite::Sqlite::open(&path)?;

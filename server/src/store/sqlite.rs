@@ -123,7 +123,6 @@ fn migrate_lifetimes(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch("CREATE INDEX IF NOT EXISTS identities_idle ON identities(last_seen) WHERE scored = 0")
 }
 
-
 /// Identities to expire: never scored, last seen before `?1`, not revoked, not the newest;
 /// oldest first, at most `?2`. It walks the partial index `identities_idle`, so its cost does
 /// not grow with the scorers, who never expire. The newest identity is never deleted because
@@ -341,7 +340,7 @@ fn totals(conn: &Connection, id: i64) -> rusqlite::Result<Totals> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{hash_token, IdentityError, Store, StorePolicy};
+    use crate::store::{hash_token, IdentityError, Store, StorePolicy, EXPIRY_BATCH};
     use crate::Stats;
     use std::path::PathBuf;
     use std::sync::atomic::Ordering;
@@ -479,5 +478,4 @@ mod tests {
             conn.query_row("SELECT COUNT(*) FROM identities WHERE last_seen IS NULL", [], |r| r.get(0)).unwrap();
         assert_eq!(unseen, 0, "existing identities were last seen at their creation");
     }
-
 }
