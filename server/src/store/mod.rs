@@ -761,58 +761,78 @@ impl Store {
     }
 
     /// Opens the database at `location` (creating its schema if needed) and starts the
-    /// store's thread, holding identities to `policy` and counting into `stats`.
+    /// store's thread, holding identities to `policy` and counting into `stats`. The database
+    /// is opened on the store's own thread (the PostgreSQL client must not be driven from
+    /// inside the async runtime); this waits for it, and fails if it cannot be opened.
     pub fn open_with(
         location: impl Into<StoreLocation>,
         policy: StorePolicy,
         stats: Arc<Stats>,
     ) -> anyhow::Result<Store> {
         match location.into() {
-            StoreLocation::Sqlite(path) => {
-                let (db, integrity) = sqlite::Sqlite::open(&path)?;
-                let mut store = Store::start(db, policy, stats)?;
-                store.integrity = integrity;
-                Ok(store)
-            }
+            StoreLocation::Sqlite(path) => Store::start_with(move || sqlite::Sqlite::open(&path), policy, stats),
             StoreLocation::Postgres(url) => {
-                let (db, version) = postgres::Postgres::open(&url, stats.clone())?;
-                let mut store = Store::start(db, policy, stats)?;
-                store.integrity = version;
-                Ok(store)
+                let counted = stats.clone();
+                Store::start_with(move || postgres::Postgres::open(&url, counted), policy, stats)
             }
         }
     }
 
     /// Starts the store's thread on an open database.
-    pub fn start<B: Backend>(mut db: B, policy: StorePolicy, stats: Arc<Stats>) -> anyhow::Result<Store> {
-        let initial = db.top()?;
-        let identities = db.count()?;
-        stats.identities.store(identities, Ordering::Relaxed);
+    pub fn start<B: Backend>(db: B, policy: StorePolicy, stats: Arc<Stats>) -> anyhow::Result<Store> {
+        Store::start_with(move || Ok((db, String::new())), policy, stats)
+    }
+
+    /// Starts the store's thread, which opens the database with `open` (returning it and its
+    /// check's answer), reads the board and the count, and then serves commands.
+    fn start_with<B: Backend>(
+        open: impl FnOnce() -> anyhow::Result<(B, String)> + Send + 'static,
+        policy: StorePolicy,
+        stats: Arc<Stats>,
+    ) -> anyhow::Result<Store> {
         let (tx, rx) = mpsc::sync_channel(STORE_CHANNEL_CAPACITY);
-        let (all_tx, all_rx) = watch::channel(Arc::new(initial));
-        let now = Instant::now();
-        let shared = db.shared();
-        let worker = Worker {
-            db,
-            next_sweep: now + policy.sweep_interval.min(Duration::from_secs(1)),
-            next_refresh: shared.then_some(now + SHARED_REFRESH_INTERVAL),
-            next_recount: shared.then_some(now + SHARED_RECOUNT_INTERVAL),
-            policy,
-            stats,
-            all_time: all_tx,
-            identities,
-            pending: Pending::default(),
-            seen: BTreeSet::new(),
-            oldest: None,
-            outage: None,
-            error_log: LogLimiter::every(STORE_LOG_INTERVAL),
-            full_log: LogLimiter::every(STORE_LOG_INTERVAL),
-        };
-        let thread = std::thread::Builder::new().name("store".into()).spawn(move || worker.run(rx))?;
+        let (all_tx, all_rx) = watch::channel(Arc::new(Vec::new()));
+        let (opened_tx, opened_rx) = mpsc::sync_channel(1);
+        let thread = std::thread::Builder::new().name("store".into()).spawn(move || {
+            let opened = open().and_then(|(mut db, integrity)| {
+                let (top, identities) = (db.top()?, db.count()?);
+                Ok((db, integrity, top, identities))
+            });
+            let (db, integrity, top, identities) = match opened {
+                Ok(opened) => opened,
+                Err(e) => {
+                    let _ = opened_tx.send(Err(e));
+                    return;
+                }
+            };
+            all_tx.send_replace(Arc::new(top));
+            stats.identities.store(identities, Ordering::Relaxed);
+            let now = Instant::now();
+            let shared = db.shared();
+            let worker = Worker {
+                db,
+                next_sweep: now + policy.sweep_interval.min(Duration::from_secs(1)),
+                next_refresh: shared.then_some(now + SHARED_REFRESH_INTERVAL),
+                next_recount: shared.then_some(now + SHARED_RECOUNT_INTERVAL),
+                policy,
+                stats,
+                all_time: all_tx,
+                identities,
+                pending: Pending::default(),
+                seen: BTreeSet::new(),
+                oldest: None,
+                outage: None,
+                error_log: LogLimiter::every(STORE_LOG_INTERVAL),
+                full_log: LogLimiter::every(STORE_LOG_INTERVAL),
+            };
+            let _ = opened_tx.send(Ok(integrity));
+            worker.run(rx);
+        })?;
+        let integrity = opened_rx.recv().map_err(|_| anyhow::anyhow!("the store's thread ended while opening"))??;
         Ok(Store {
             handle: StoreHandle { tx, all_time: all_rx, dropped: Default::default() },
             thread: Some(thread),
-            integrity: String::new(),
+            integrity,
         })
     }
 

@@ -53,9 +53,7 @@ impl Db {
     fn execute(&self, sql: &str) {
         match self {
             Db::Sqlite(path) => rusqlite::Connection::open(path).unwrap().execute_batch(sql).unwrap(),
-            Db::Postgres(pg) => {
-                postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap().batch_execute(sql).unwrap()
-            }
+            Db::Postgres(pg) => off_runtime(|| pg_client(pg).batch_execute(sql).unwrap()),
         }
     }
 
@@ -69,8 +67,7 @@ impl Db {
                 q.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
             }
             Db::Postgres(pg) => {
-                let mut client = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
-                client.query(sql, &[]).unwrap().iter().map(|r| r.get(0)).collect()
+                off_runtime(|| pg_client(pg).query(sql, &[]).unwrap().iter().map(|r| r.get(0)).collect())
             }
         }
     }
@@ -83,10 +80,10 @@ impl Db {
                 .unwrap()
                 .query_row(&sql, [], |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?]))
                 .unwrap(),
-            Db::Postgres(pg) => {
-                let row = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap().query_one(&sql, &[]).unwrap();
+            Db::Postgres(pg) => off_runtime(|| {
+                let row = pg_client(pg).query_one(&sql, &[]).unwrap();
                 [row.get(0), row.get(1), row.get(2), row.get(3), row.get(4)]
-            }
+            }),
         };
         Totals { hits: t[0], kills: t[1], deaths: t[2], best_life_ticks: t[3], points: t[4] }
     }
@@ -100,6 +97,17 @@ impl Drop for Db {
             }
         }
     }
+}
+
+/// Runs `f` on a thread of its own: the synchronous PostgreSQL client must not be driven from
+/// inside the test's async runtime.
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().expect("the blocking work panicked"))
+}
+
+/// A connection of the test's own to `pg`'s database.
+fn pg_client(pg: &Postgres) -> postgres::Client {
+    postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap()
 }
 
 fn policy() -> StorePolicy {
@@ -467,11 +475,12 @@ async fn postgres_stopped_for_seconds_loses_no_score_change() {
 
 /// An identity's stored totals, read over a connection of the test's own.
 fn pg_totals(pg: &Postgres, id: i64) -> Totals {
-    let mut client = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
-    let r = client
-        .query_one("SELECT hits, kills, deaths, best_life_ticks, points FROM scores WHERE identity = $1", &[&id])
-        .unwrap();
-    Totals { hits: r.get(0), kills: r.get(1), deaths: r.get(2), best_life_ticks: r.get(3), points: r.get(4) }
+    off_runtime(|| {
+        let r = pg_client(pg)
+            .query_one("SELECT hits, kills, deaths, best_life_ticks, points FROM scores WHERE identity = $1", &[&id])
+            .unwrap();
+        Totals { hits: r.get(0), kills: r.get(1), deaths: r.get(2), best_life_ticks: r.get(3), points: r.get(4) }
+    })
 }
 
 /// The Redis starter: a server that answers on its URL's port, comes back on the same port
