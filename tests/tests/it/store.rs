@@ -506,3 +506,39 @@ fn redis_starts_restarts_and_stops() {
     drop(redis);
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "stopped");
 }
+
+/// Two real servers started with `--db` naming one PostgreSQL (two sectors of a universe): a
+/// pilot who claims a name on one is refused it on the other without the token and welcomed
+/// with it; while PostgreSQL is down a new pilot is told `Unavailable`, and welcomed once it
+/// is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_sharing_postgres_share_names() {
+    use asteroids_tests::{say_hello, small_world, start_server};
+    use shared::protocol::{RejectReason, ServerMsg};
+    let mut pg = Postgres::start().expect("starting PostgreSQL for the test");
+    let config = || asteroids_server::Config { db: pg.url().parse().unwrap(), ..small_world() };
+    let (one, two) = (start_server(config()).await, start_server(config()).await);
+    let hello = |addr, name: &'static str, token: Option<String>| async move {
+        say_hello(addr, name, token.as_deref()).await.unwrap().1
+    };
+    let ServerMsg::Welcome(w) = hello(one.local_addr(), "Vega", None).await else { panic!("welcome on one") };
+    let token = w.token.expect("a new identity gets a token");
+    let refused = hello(two.local_addr(), "vega", None).await;
+    assert!(matches!(&refused, ServerMsg::Rejected(r) if r.reason == RejectReason::NameTaken), "{refused:?}");
+    let ServerMsg::Welcome(again) = hello(two.local_addr(), "Vega", Some(token)).await else { panic!("token on two") };
+    assert_eq!((again.token, again.player_id == w.player_id), (None, true), "the same identity");
+    off_runtime(|| pg.stop().unwrap());
+    let down = hello(two.local_addr(), "Newcomer", None).await;
+    assert!(matches!(&down, ServerMsg::Rejected(r) if r.reason == RejectReason::Unavailable), "{down:?}");
+    off_runtime(|| pg.start_again().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match hello(two.local_addr(), "Newcomer", None).await {
+            ServerMsg::Welcome(_) => break,
+            other => assert!(Instant::now() < deadline, "still refused after PostgreSQL is back: {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    one.shutdown().await;
+    two.shutdown().await;
+}
