@@ -26,7 +26,8 @@
 //! and is retried every [`FLUSH_INTERVAL`]; the waiting changes are coalesced per identity
 //! past a bound ([`pending::MAX_PENDING_CHANGES`]), so the buffer stays bounded by the
 //! identities that scored and no change is dropped. The wait is counted (`store_wait_ms`,
-//! `store_pending_changes`). Meanwhile a `Hello` is answered `Unavailable`.
+//! `store_pending_changes`). Meanwhile a `Hello` is answered `Unavailable`. Closing the store
+//! keeps retrying for [`SHUTDOWN_COMMIT_WAIT`], so a restart during a short outage loses nothing.
 //!
 //! **Shared databases.** With PostgreSQL, other processes write too: unique keys decide who
 //! gets a name (a lost race reads as the name being taken), and the all-time top and the
@@ -73,6 +74,10 @@ pub const EXPIRY_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// commits and `Hello`s never wait long behind a sweep. A full batch is followed by the next
 /// one as soon as the commands waiting meanwhile are handled.
 pub const EXPIRY_BATCH: usize = 500;
+/// How long closing the store keeps retrying a commit that fails (the database unreachable)
+/// before it gives up on what is still waiting: a restart during a short outage loses nothing,
+/// and a drain still ends within seconds.
+pub const SHUTDOWN_COMMIT_WAIT: Duration = Duration::from_secs(5);
 /// How often a store on a shared database re-reads the all-time top, so it shows the scores
 /// other processes commit (its own commits refresh it at once).
 pub const SHARED_REFRESH_INTERVAL: Duration = Duration::from_secs(2);
@@ -712,6 +717,11 @@ impl<B: Backend> Worker<B> {
                 Err(RecvTimeoutError::Timeout) => {}
                 Ok(Command::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
                     self.commit();
+                    let deadline = Instant::now() + SHUTDOWN_COMMIT_WAIT;
+                    while self.outage.is_some() && Instant::now() < deadline {
+                        std::thread::sleep(FLUSH_INTERVAL);
+                        self.commit();
+                    }
                     if !self.pending.is_empty() {
                         tracing::error!(
                             changes = self.pending.changes(),
@@ -841,7 +851,8 @@ impl Store {
         self.handle.clone()
     }
 
-    /// Commits everything queued and stops the thread. Handles that outlive it fail softly
+    /// Commits everything queued and stops the thread (retrying a failing commit for up to
+    /// [`SHUTDOWN_COMMIT_WAIT`]). Handles that outlive it fail softly
     /// (identification answers `Unavailable`, score changes are counted as dropped).
     pub fn close(mut self) {
         let _ = self.handle.tx.send(Command::Shutdown);

@@ -542,3 +542,28 @@ async fn servers_sharing_postgres_share_names() {
     one.shutdown().await;
     two.shutdown().await;
 }
+
+/// A store closed while PostgreSQL is down keeps retrying its commit for a few seconds
+/// (`SHUTDOWN_COMMIT_WAIT`): when the database comes back meanwhile, what was waiting is
+/// committed before the store stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_during_a_short_outage_still_commits() {
+    let mut pg = Postgres::start().expect("starting PostgreSQL for the test");
+    let store = Store::open(pg.url().parse::<StoreLocation>().unwrap()).unwrap();
+    let h = store.handle();
+    let id = h.identify("Late", None, || true).await.unwrap().id;
+    off_runtime(|| pg.stop().unwrap());
+    for _ in 0..10 {
+        h.record(ScoreDelta { identity: id, points: 1, ..Default::default() });
+    }
+    h.flush().await; // fails: the changes wait
+    off_runtime(|| {
+        std::thread::scope(|s| {
+            let closing = s.spawn(|| store.close());
+            std::thread::sleep(Duration::from_secs(1));
+            pg.start_again().unwrap();
+            closing.join().unwrap();
+        })
+    });
+    assert_eq!(pg_totals(&pg, id).points, 10);
+}
