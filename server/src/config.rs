@@ -67,7 +67,7 @@ pub struct Config {
     #[arg(long = "www", value_name = "DIR", default_value = DEFAULT_WWW_DIR)]
     pub www_dir: PathBuf,
     /// Where identities and scores live: an SQLite file (`:memory:` for a throwaway one), or a
-    /// PostgreSQL database shared by several servers (`postgres://user@host:port/db`).
+    /// PostgreSQL database shared by several servers (`postgres://user@host:port/db`; no TLS).
     #[arg(long = "db", value_name = "PATH|URL", default_value = DEFAULT_DB_PATH)]
     pub db: StoreLocation,
     /// Bearer token for /admin/stats and /metrics. Prefer ASTEROIDS_ADMIN_TOKEN or

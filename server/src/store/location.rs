@@ -80,7 +80,17 @@ impl FromStr for StoreLocation {
         }
         let lower = s.to_ascii_lowercase();
         if POSTGRES_SCHEMES.iter().any(|scheme| lower.starts_with(scheme)) {
-            s.parse::<postgres::Config>().map_err(|e| format!("not a PostgreSQL URL ({e}): {}", redact_password(s)))?;
+            let config = s
+                .parse::<postgres::Config>()
+                .map_err(|e| format!("not a PostgreSQL URL ({e}): {}", redact_password(s)))?;
+            // The store connects without TLS (a database on the same host or a private
+            // network); a URL that demands TLS would fail at every connection, so it fails here.
+            if config.get_ssl_mode() == postgres::config::SslMode::Require {
+                return Err(format!(
+                    "sslmode=require is not supported (the store connects without TLS): {}",
+                    redact_password(s)
+                ));
+            }
             return Ok(StoreLocation::Postgres(s.to_string()));
         }
         Ok(StoreLocation::Sqlite(PathBuf::from(s)))
@@ -113,6 +123,7 @@ mod tests {
         assert_eq!("scores.db".parse(), Ok(StoreLocation::sqlite("scores.db")));
         assert_eq!(":memory:".parse(), Ok(StoreLocation::memory()));
         assert!("postgres://ast@127.0.0.1:notaport/u".parse::<StoreLocation>().is_err());
+        assert!("postgres://ast@db/u?sslmode=require".parse::<StoreLocation>().is_err(), "no TLS client");
         assert!("".parse::<StoreLocation>().is_err());
     }
 
