@@ -146,13 +146,13 @@ stats! {
         revoked_closed: Counter "asteroids_revoked_closed_total";
         /// Score changes the store discarded because their identity was revoked (or expired) before they arrived.
         discarded_score_changes: Counter "asteroids_discarded_score_changes_total";
-        /// Store reads and writes that failed (a full disk, an I/O error); logged at most once per 10 s.
+        /// Store reads and writes that failed (a full disk, an I/O error, the database unreachable); logged at most once per 10 s.
         store_errors: Counter "asteroids_store_errors_total";
         /// Transactions of score changes (and sightings) the store committed.
         store_commits: Counter "asteroids_store_commits_total";
         /// Time the store spent committing them, microseconds (divided by store_commits: the mean commit latency).
         store_commit_us: Counter "asteroids_store_commit_microseconds_total";
-        /// Score changes those transactions wrote (divided by store_commits: the mean batch size).
+        /// Score changes in those transactions, discarded ones included (divided by store_commits: the mean batch size).
         store_committed_changes: Counter "asteroids_store_committed_changes_total";
         /// Score changes in the last committed transaction.
         store_last_batch: Gauge "asteroids_store_last_batch_changes";
