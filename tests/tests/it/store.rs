@@ -6,7 +6,8 @@
 //! the full disk and the board's query plan, are in `server/src/store/sqlite.rs`.)
 
 use asteroids_server::store::{
-    IdentityError, Release, ScoreDelta, Store, StoreHandle, StoreLocation, StorePolicy, Totals, SHARED_REFRESH_INTERVAL,
+    IdentityError, Release, ScoreDelta, Store, StoreHandle, StoreLocation, StorePolicy, Totals,
+    SHARED_RECOUNT_INTERVAL, SHARED_REFRESH_INTERVAL,
 };
 use asteroids_server::Stats;
 use asteroids_tests::services::Postgres;
@@ -365,13 +366,14 @@ fn open_together(url: &str, n: usize) -> Vec<(Store, Arc<Stats>)> {
 /// Two stores on one PostgreSQL (two processes of a universe): a name claimed through one is
 /// refused through the other (taken, or a look-alike), also when both claim it at the same
 /// moment (exactly one wins; the other reads "taken", never "unavailable"); scores recorded
-/// through both are summed, and each one's all-time board shows the other's commits.
+/// through both are summed, each one's all-time board shows the other's commits, and each
+/// one's identity count (the cap's) comes to include the other's identities.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_stores_on_one_postgres_share_names_and_the_board() {
     let pg = Postgres::start().expect("starting PostgreSQL for the test");
     let mut stores = open_together(&pg.url(), 4);
     let (b, _) = stores.pop().unwrap();
-    let (a, _) = stores.pop().unwrap();
+    let (a, a_stats) = stores.pop().unwrap();
     for (s, _) in stores {
         s.close();
     }
@@ -399,6 +401,8 @@ async fn two_stores_on_one_postgres_share_names_and_the_board() {
     eventually(limit, "A's board shows B's commits", || both(&ha) == expected).await;
     eventually(limit, "B's board shows A's commits", || both(&hb) == expected).await;
     assert_eq!(ha.player("Bob").await.map(|(_, t)| t.points), Some(7), "read through the other store");
+    let limit = SHARED_RECOUNT_INTERVAL + Duration::from_secs(2);
+    eventually(limit, "A's identity count includes B's", || a_stats.identities.load(Ordering::Relaxed) == 22).await;
     a.close();
     b.close();
 }
