@@ -478,4 +478,35 @@ mod tests {
             conn.query_row("SELECT COUNT(*) FROM identities WHERE last_seen IS NULL", [], |r| r.get(0)).unwrap();
         assert_eq!(unseen, 0, "existing identities were last seen at their creation");
     }
+
+    /// While another connection holds the file's write lock past the busy timeout, commits
+    /// fail: the score changes wait (the wait and the failures counted) and every one of them
+    /// is committed once the lock is released, by the same retry that serves PostgreSQL.
+    #[tokio::test]
+    async fn a_locked_file_delays_scores_and_loses_none() {
+        let path = temp_path("locked");
+        let stats = Arc::new(Stats::default());
+        let store = Store::open_with(path.as_path(), policy(), stats.clone()).unwrap();
+        let h = store.handle();
+        let id = h.identify("Ada", None, || true).await.unwrap().id;
+        let blocker = Connection::open(&path).unwrap();
+        blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        for _ in 0..50 {
+            h.record(crate::sim::ScoreDelta { identity: id, points: 1, ..Default::default() });
+        }
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT * 3;
+        while stats.store_pending_changes.load(Ordering::Relaxed) == 0 {
+            assert!(std::time::Instant::now() < deadline, "no commit failed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        blocker.execute_batch("COMMIT").unwrap();
+        while stats.store_pending_changes.load(Ordering::Relaxed) > 0 {
+            assert!(std::time::Instant::now() < deadline, "the changes were not committed after the lock");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(h.player("Ada").await.map(|(_, t)| t.points), Some(50), "none lost");
+        assert!(stats.store_errors.load(Ordering::Relaxed) >= 1);
+        assert!(stats.store_wait_ms.load(Ordering::Relaxed) >= BUSY_TIMEOUT.as_millis() as u64 / 2);
+        store.close();
+    }
 }
