@@ -6,6 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+echo "== setup: what cargo test needs (PostgreSQL's and Redis's binaries; the tests start their own)"
+bash scripts/setup.sh
+
 echo "== cargo test --workspace"
 cargo test --workspace
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what building the project needs on a fresh Debian 12 machine: the wasm32
 # toolchain (rustup's target where it is installed, otherwise Debian's rustc-web with the std
-# sources and lld-19). With --browser-test, also what the browser test needs: Debian's
-# Chromium, Node.js and the npm packages (playwright-core).
+# sources and lld-19), and what `cargo test` needs: PostgreSQL's server binaries and
+# redis-server (the tests start their own servers, on free loopback ports, in temporary
+# directories; nothing here starts them). With --browser-test, also what the browser test
+# needs: Debian's Chromium, Node.js and the npm packages (playwright-core).
 # Idempotent: skips what is already there. Needs root (or sudo) only to install packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +18,10 @@ if ! have_rustup_wasm; then
   [ -d /usr/lib/rustlib/src/rust/library ] || need_apt+=(rust-web-src)
   command -v wasm-ld-19 >/dev/null || need_apt+=(lld-19)
 fi
+# The store's tests run against a real PostgreSQL (tests/src/services.rs finds its newest
+# /usr/lib/postgresql/<version>/bin), and the universe's against a real Redis.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
+command -v redis-server >/dev/null || need_apt+=(redis-server)
 browser_test=false
 [ "${1:-}" = "--browser-test" ] && browser_test=true
 if $browser_test; then

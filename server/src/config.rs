@@ -4,7 +4,7 @@
 //! given no flags. Tests start from that and change what they need.
 
 use crate::limits::Limits;
-use crate::store::DEFAULT_DB_PATH;
+use crate::store::{StoreLocation, DEFAULT_DB_PATH};
 use clap::Parser;
 use shared::constants::{DEFAULT_SNAPSHOT_HZ, TICK_HZ};
 use shared::protocol::SectorCoord;
@@ -67,9 +67,10 @@ pub struct Config {
     /// Directory of the built browser client.
     #[arg(long = "www", value_name = "DIR", default_value = DEFAULT_WWW_DIR)]
     pub www_dir: PathBuf,
-    /// The SQLite file of identities and scores (`:memory:` for a throwaway one).
-    #[arg(long = "db", value_name = "PATH", default_value = DEFAULT_DB_PATH)]
-    pub db_path: PathBuf,
+    /// Where identities and scores live: an SQLite file (`:memory:` for a throwaway one), or a
+    /// PostgreSQL database shared by several servers (`postgres://user@host:port/db`; no TLS).
+    #[arg(long = "db", value_name = "PATH|URL", default_value = DEFAULT_DB_PATH)]
+    pub db: StoreLocation,
     /// Bearer token for /admin/stats and /metrics. Prefer ASTEROIDS_ADMIN_TOKEN or
     /// --admin-token-file: a flag's value is visible to every user in `ps`. Default: a random
     /// one, written to ./admin-token (mode 0600).
@@ -168,7 +169,7 @@ impl Config {
             }
             None => format!("ws://{bound}/ws"),
         };
-        let store = crate::universe::store_fingerprint(&self.db_path);
+        let store = crate::universe::store_fingerprint(&self.db);
         Ok(Some(crate::universe::UniverseConfig { redis_url: redis_url.clone(), grid, url, key, store }))
     }
 
@@ -333,7 +334,10 @@ mod tests {
         assert_eq!((c.workers, c.runtime_workers()), (Some(3), 3));
         assert_eq!(c.bind, "0.0.0.0:9000");
         assert_eq!((c.asteroids, c.arena_size, c.snapshot_hz, c.seed), (800, Some(3000.0), 30, 7));
-        assert_eq!((&c.www_dir, &c.db_path), (&PathBuf::from("site"), &PathBuf::from("scores.db")));
+        assert_eq!((&c.www_dir, &c.db), (&PathBuf::from("site"), &StoreLocation::sqlite("scores.db")));
+        let pg = Config::try_parse_from([BIN, "--db", "postgres://ast@127.0.0.1:5432/universe"]).unwrap();
+        assert_eq!(pg.db, StoreLocation::Postgres("postgres://ast@127.0.0.1:5432/universe".into()));
+        assert!(Config::try_parse_from([BIN, "--db", "postgresql://ast@127.0.0.1:x/u"]).is_err(), "a bad URL");
         assert_eq!(c.limits.max_connections, 9);
         assert_eq!(c.limits.allowed_origins, ["https://a.example", "https://b.example"]);
         assert_eq!(c.given_admin_token(), Some("secret"));
@@ -355,7 +359,7 @@ mod tests {
             (c.asteroids, c.arena_size, c.snapshot_hz, c.seed),
             (DEFAULT_ASTEROIDS, None, DEFAULT_SNAPSHOT_HZ, DEFAULT_SEED)
         );
-        assert_eq!((c.www_dir.to_str(), c.db_path.to_str()), (Some(DEFAULT_WWW_DIR), Some(DEFAULT_DB_PATH)));
+        assert_eq!((c.www_dir.to_str(), &c.db), (Some(DEFAULT_WWW_DIR), &StoreLocation::sqlite(DEFAULT_DB_PATH)));
         assert_eq!((c.frame_history, c.resume_window_ticks), (0, shared::constants::RESUME_WINDOW_TICKS));
         let l = &c.limits;
         assert_eq!(

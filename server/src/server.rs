@@ -95,9 +95,9 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
     );
     let stats = Arc::new(Stats::default());
     let opened = std::time::Instant::now();
-    let db = store::Store::open_with(&config.db_path, store::StorePolicy::from_limits(&limits), stats.clone())?;
+    let db = store::Store::open_with(config.db.clone(), store::StorePolicy::from_limits(&limits), stats.clone())?;
     tracing::info!(
-        path = %config.db_path.display(),
+        db = %config.db,
         ms = opened.elapsed().as_millis() as u64,
         integrity = %db.integrity,
         max_identities = limits.max_identities,

@@ -146,8 +146,22 @@ stats! {
         revoked_closed: Counter "asteroids_revoked_closed_total";
         /// Score changes the store discarded because their identity was revoked (or expired) before they arrived.
         discarded_score_changes: Counter "asteroids_discarded_score_changes_total";
-        /// Store reads and writes that failed (a full disk, an I/O error); logged at most once per 10 s.
+        /// Store reads and writes that failed (a full disk, an I/O error, the database unreachable); logged at most once per 10 s.
         store_errors: Counter "asteroids_store_errors_total";
+        /// Transactions of score changes (and sightings) the store committed.
+        store_commits: Counter "asteroids_store_commits_total";
+        /// Time the store spent committing them, microseconds (divided by store_commits: the mean commit latency).
+        store_commit_us: Counter "asteroids_store_commit_microseconds_total";
+        /// Score changes in those transactions, discarded ones included (divided by store_commits: the mean batch size).
+        store_committed_changes: Counter "asteroids_store_committed_changes_total";
+        /// Score changes in the last committed transaction.
+        store_last_batch: Gauge "asteroids_store_last_batch_changes";
+        /// Score changes waiting because commits are failing (the database is unreachable); 0 when it is up.
+        store_pending_changes: Gauge "asteroids_store_pending_changes";
+        /// Total time score changes waited because commits were failing (the database unreachable), milliseconds.
+        store_wait_ms: Counter "asteroids_store_wait_milliseconds_total";
+        /// Connections to PostgreSQL made again after one was lost.
+        store_reconnects: Counter "asteroids_store_reconnects_total";
         /// The connection cap in force: --max-connections, lowered to fit the open-file limit.
         max_connections: Gauge "asteroids_max_connections";
         /// The process's soft open-file limit at start-up (0: the platform has none).

@@ -1,6 +1,8 @@
 //! Test harness: starts the real server on `127.0.0.1:0` and talks to it over real WebSockets
 //! with the real protocol (the `shared` crate's codec).
 
+pub mod services;
+
 use anyhow::{anyhow, bail, Context};
 use asteroids_server::{Config, Server};
 use futures_util::{SinkExt, StreamExt};
@@ -22,7 +24,7 @@ pub fn small_world() -> Config {
         asteroids: 400,
         arena_size: Some(4000.0),
         frame_history: 600,
-        db_path: ":memory:".into(),
+        db: asteroids_server::store::StoreLocation::memory(),
         // Tests count ships, players and bullets; the ones about AI pilots ask for them.
         ai_pilots: 0,
         ..Config::default()

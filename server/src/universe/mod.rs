@@ -52,19 +52,23 @@ pub struct UniverseConfig {
 /// What names a store across sectors: sectors whose fingerprints are equal share their
 /// identities (a PostgreSQL database, or one SQLite file on one machine). A throwaway
 /// in-memory database is no other sector's.
-pub fn store_fingerprint(db: &std::path::Path) -> String {
-    let text = db.to_string_lossy();
-    if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-        // Without the credentials: the same database reached as another user is the same.
-        let (scheme, rest) = text.split_once("://").unwrap_or(("postgres", &text));
-        let rest = rest.rsplit_once('@').map_or(rest, |(_, at)| at);
-        return format!("{scheme}://{}", rest.split('?').next().unwrap_or(rest));
+pub fn store_fingerprint(db: &crate::store::StoreLocation) -> String {
+    match db {
+        crate::store::StoreLocation::Postgres(url) => {
+            // Without the credentials and options: the same database reached as another user
+            // is the same database.
+            let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+            let rest = rest.rsplit_once('@').map_or(rest, |(_, at)| at);
+            format!("postgres://{}", rest.split('?').next().unwrap_or(rest))
+        }
+        crate::store::StoreLocation::Sqlite(path) if path.as_os_str() == ":memory:" => {
+            format!("sqlite::memory:{:016x}", rand::random::<u64>())
+        }
+        crate::store::StoreLocation::Sqlite(path) => {
+            let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+            format!("sqlite:{}@{}", path.display(), hostname())
+        }
     }
-    if text == ":memory:" {
-        return format!("sqlite::memory:{:016x}", rand::random::<u64>());
-    }
-    let path = std::fs::canonicalize(db).unwrap_or_else(|_| db.to_path_buf());
-    format!("sqlite:{}@{}", path.display(), hostname())
 }
 
 /// This machine's name (an SQLite file is shared only on one machine).
@@ -300,6 +304,17 @@ mod tests {
             live.set(e);
             assert_eq!(live.get(), e);
         }
+    }
+
+    /// Sectors on one PostgreSQL database share their store whoever they log in as; two
+    /// in-memory databases never do.
+    #[test]
+    fn stores_are_told_apart() {
+        use crate::store::StoreLocation;
+        let pg = |url: &str| store_fingerprint(&StoreLocation::Postgres(url.into()));
+        assert_eq!(pg("postgres://a:pw@db:5432/u"), pg("postgresql://b@db:5432/u?connect_timeout=3"));
+        assert_ne!(pg("postgres://a@db:5432/u"), pg("postgres://a@db:5432/v"));
+        assert_ne!(store_fingerprint(&StoreLocation::memory()), store_fingerprint(&StoreLocation::memory()));
     }
 
     /// Only neighbours in a fresh listing open their edge.

@@ -21,7 +21,7 @@ async fn main() -> anyhow::Result<()> {
     let config = Config {
         asteroids: 50,
         arena_size: Some(2000.0),
-        db_path: ":memory:".into(),
+        db: asteroids_server::store::StoreLocation::memory(),
         admin_token: Some(ADMIN_TOKEN.into()),
         ..Config::default()
     };

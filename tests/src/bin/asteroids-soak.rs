@@ -85,7 +85,7 @@ async fn main() -> anyhow::Result<()> {
     let server = start_server(Config {
         asteroids: 2000,
         frame_history: 0,
-        db_path: ":memory:".into(),
+        db: asteroids_server::store::StoreLocation::memory(),
         limits,
         ..Config::default()
     })

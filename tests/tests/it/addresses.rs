@@ -141,7 +141,7 @@ fn hello(name: &str, token: Option<&str>) -> shared::protocol::ClientMsg {
 #[tokio::test]
 async fn new_identities_per_address_are_limited() {
     let limits = Limits { max_new_identities_per_address_per_hour: 2, ..Limits::default() };
-    let server = start_server(Config { db_path: temp_db(), ..config(limits) }).await;
+    let server = start_server(Config { db: temp_db().into(), ..config(limits) }).await;
     let addr = server.local_addr();
     let mut tokens = Vec::new();
     for name in ["Anna", "Bert"] {

@@ -13,7 +13,7 @@ async fn shutdown_signal_drains_and_flushes() {
     let db = temp_db();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let config = Config { db_path: db.clone(), ..small_world() };
+    let config = Config { db: db.clone().into(), ..small_world() };
     let (signal, on_signal) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(asteroids_server::run(listener, config, async move {
         let _ = on_signal.await;

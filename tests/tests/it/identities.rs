@@ -13,13 +13,7 @@ use std::time::{Duration, Instant};
 const ADMIN: &str = "identities-test-token";
 
 fn config(db: &Path) -> Config {
-    Config {
-        db_path: db.to_path_buf(),
-        asteroids: 600,
-        arena_size: Some(3000.0),
-        admin_token: Some(ADMIN.into()),
-        ..small_world()
-    }
+    Config { db: db.into(), asteroids: 600, arena_size: Some(3000.0), admin_token: Some(ADMIN.into()), ..small_world() }
 }
 
 async fn hello(addr: std::net::SocketAddr, name: &str, token: Option<&str>) -> ServerMsg {

@@ -22,6 +22,10 @@
 //! - `swarm`: the load-test bots against the real server.
 //! - `resume`: coming back within the window, after it, and a second connection taking over.
 //! - `scores`: tokens, name clashes, scores across a restart, the leaderboard and player API (real SQLite file).
+//! - `store`: the store on both backends (an SQLite file and a real PostgreSQL): identities
+//!   and tokens, taken and look-alike names, creation asking first, the cap, expiry,
+//!   revoke/release, scores persisting; two stores sharing one PostgreSQL; PostgreSQL stopped
+//!   for seconds with nothing lost; the Redis starter.
 //! - `spectators`: watching the featured pilot without playing: served around its ship only,
 //!   no player, inputs refused.
 //! - `slow_reader`: a client that stops reading costs the server bounded memory.
@@ -42,5 +46,6 @@ mod scores;
 mod slow_reader;
 mod snapshots;
 mod spectators;
+mod store;
 mod swarm;
 mod universe;

@@ -18,7 +18,7 @@ async fn join_with(addr: std::net::SocketAddr, name: &str, token: &str) -> (Clie
 /// everything in view (the ship included) as new.
 #[tokio::test]
 async fn comeback_within_the_window_keeps_the_ship() {
-    let server = start_server(Config { db_path: temp_db(), ..small_world() }).await;
+    let server = start_server(Config { db: temp_db().into(), ..small_world() }).await;
     let addr = server.local_addr();
     let (mut c, w) = Client::join(addr, "Phoenix").await.unwrap();
     let token = w.token.clone().unwrap();
@@ -42,7 +42,7 @@ async fn comeback_within_the_window_keeps_the_ship() {
 /// After the window the old ship is gone, and the identity gets a new one.
 #[tokio::test]
 async fn comeback_after_the_window_gets_a_new_ship() {
-    let server = start_server(Config { resume_window_ticks: 30, db_path: temp_db(), ..small_world() }).await;
+    let server = start_server(Config { resume_window_ticks: 30, db: temp_db().into(), ..small_world() }).await;
     let addr = server.local_addr();
     let (c, w) = Client::join(addr, "Latecomer").await.unwrap();
     let token = w.token.clone().unwrap();
@@ -59,7 +59,7 @@ async fn comeback_after_the_window_gets_a_new_ship() {
 /// flies the same ship.
 #[tokio::test]
 async fn a_second_connection_replaces_the_first() {
-    let server = start_server(Config { db_path: temp_db(), ..small_world() }).await;
+    let server = start_server(Config { db: temp_db().into(), ..small_world() }).await;
     let addr = server.local_addr();
     let (mut first, w) = Client::join(addr, "Twin").await.unwrap();
     let token = w.token.clone().unwrap();
@@ -80,7 +80,7 @@ async fn a_second_connection_replaces_the_first() {
 #[tokio::test]
 async fn a_reloaded_page_controls_the_ship_at_once() {
     // No asteroids: the ship must live through the test.
-    let server = start_server(Config { asteroids: 0, db_path: temp_db(), ..small_world() }).await;
+    let server = start_server(Config { asteroids: 0, db: temp_db().into(), ..small_world() }).await;
     let addr = server.local_addr();
     let (mut old, w) = Client::join(addr, "Reloader").await.unwrap();
     let token = w.token.clone().unwrap();
@@ -128,7 +128,7 @@ async fn a_reloaded_page_controls_the_ship_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replaced_connection_behind_on_reading_still_gets_4001() {
     let config =
-        Config { asteroids: 3000, arena_size: Some(10_000.0), snapshot_hz: 60, db_path: temp_db(), ..small_world() };
+        Config { asteroids: 3000, arena_size: Some(10_000.0), snapshot_hz: 60, db: temp_db().into(), ..small_world() };
     let server = start_server(config).await;
     let addr = server.local_addr();
     for round in 0..3 {

@@ -7,7 +7,7 @@ use shared::protocol::{GameEvent, RejectReason, ServerMsg};
 use std::time::{Duration, Instant};
 
 fn config(db: &std::path::Path) -> Config {
-    Config { db_path: db.to_path_buf(), asteroids: 600, arena_size: Some(3000.0), ..small_world() }
+    Config { db: db.into(), asteroids: 600, arena_size: Some(3000.0), ..small_world() }
 }
 
 async fn hello(addr: std::net::SocketAddr, name: &str, token: Option<&str>) -> ServerMsg {

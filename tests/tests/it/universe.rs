@@ -4,6 +4,7 @@
 use asteroids_client::input::{Controls, Intent};
 use asteroids_client::session::{Applied, Phase, Session};
 use asteroids_server::{Config, Server};
+use asteroids_tests::services::Redis;
 use asteroids_tests::{http_get, small_world, start_server};
 use futures_util::{SinkExt, StreamExt};
 use shared::codec::decode_server;
@@ -11,59 +12,6 @@ use shared::protocol::{SectorCoord, ViewRect};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
-
-/// A throwaway `redis-server` on a free loopback port (stopped when dropped).
-pub struct TestRedis {
-    child: std::process::Child,
-    port: u16,
-    dir: std::path::PathBuf,
-}
-
-impl TestRedis {
-    pub fn start() -> TestRedis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        TestRedis::on_port(port)
-    }
-
-    fn on_port(port: u16) -> TestRedis {
-        let dir = std::env::temp_dir().join(format!("asteroids-redis-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let child = std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(&dir)
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server (Debian's redis-server package) must be installed");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        TestRedis { child, port, dir }
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Kills it and starts it again, empty, on the same port.
-    pub fn restart(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let port = self.port;
-        let fresh = std::mem::replace(self, TestRedis::on_port(port));
-        std::mem::forget(fresh);
-    }
-}
-
-impl Drop for TestRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// The sectors' admin token in these tests.
 const ADMIN: &str = "universe-admin";
@@ -214,7 +162,7 @@ async fn fly_across(entry: SocketAddr, secs_after: f64, limit_secs: f64) -> Cros
 /// when the page switches sectors.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ship_crosses_into_the_next_sector_without_a_correction() {
-    let redis = TestRedis::start();
+    let redis = Redis::start().expect("redis-server");
     let a = start_server(sector(&redis.url(), [2, 1], 0, 0)).await;
     let b = start_server(sector(&redis.url(), [2, 1], 1, 0)).await;
     until_listed(&[&a, &b], 2).await;
@@ -300,7 +248,7 @@ async fn present(addr: SocketAddr, ticket: Vec<u8>) -> shared::protocol::ServerM
 async fn tickets_are_checked_and_used_once() {
     use asteroids_server::universe::ticket::{unix_ms, TicketKey};
     use shared::protocol::{RejectReason, ServerMsg};
-    let redis = TestRedis::start();
+    let redis = Redis::start().expect("redis-server");
     let b = start_server(sector(&redis.url(), [2, 1], 1, 0)).await;
     let here = SectorCoord { x: 1, y: 0 };
     let key = TicketKey::new(SECRET.as_bytes()).unwrap();
@@ -350,7 +298,7 @@ async fn tickets_are_checked_and_used_once() {
 async fn the_swarm_crosses_sectors() {
     use asteroids_bots::behavior::Behavior;
     use asteroids_bots::{run, SwarmConfig};
-    let redis = TestRedis::start();
+    let redis = Redis::start().expect("redis-server");
     let a = start_server(sector(&redis.url(), [2, 1], 0, 0)).await;
     let b = start_server(sector(&redis.url(), [2, 1], 1, 0)).await;
     until_listed(&[&a, &b], 2).await;
@@ -388,7 +336,7 @@ async fn the_swarm_crosses_sectors() {
 /// the same sector is not listed over it.
 #[tokio::test]
 async fn operators_see_the_universe_and_one_process_per_sector() {
-    let redis = TestRedis::start();
+    let redis = Redis::start().expect("redis-server");
     let a = start_server(sector(&redis.url(), [2, 1], 0, 0)).await;
     until_listed(&[&a], 1).await;
     let (status, body) = http_get(a.local_addr(), "/healthz", None).await.unwrap();
@@ -415,11 +363,11 @@ async fn operators_see_the_universe_and_one_process_per_sector() {
 /// with its next heartbeats, with nobody re-registering it, and ships cross again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sectors_register_again_after_redis_restarts() {
-    let mut redis = TestRedis::start();
+    let mut redis = Redis::start().expect("redis-server");
     let a = start_server(sector(&redis.url(), [2, 1], 0, 0)).await;
     let b = start_server(sector(&redis.url(), [2, 1], 1, 0)).await;
     until_listed(&[&a, &b], 2).await;
-    redis.restart();
+    redis.restart().expect("restarting redis");
     let restarted = Instant::now();
     let deadline = restarted + Duration::from_secs(10);
     loop {
@@ -441,9 +389,9 @@ async fn sectors_register_again_after_redis_restarts() {
 }
 
 /// The sectors' records in Redis, straight from Redis.
-fn redis_keys(redis: &TestRedis) -> Vec<String> {
+fn redis_keys(redis: &Redis) -> Vec<String> {
     let out = std::process::Command::new("redis-cli")
-        .args(["-p", &redis.port.to_string(), "--raw", "KEYS", "asteroids:sector:*"])
+        .args(["-p", &redis.port().to_string(), "--raw", "KEYS", "asteroids:sector:*"])
         .output()
         .expect("redis-cli (Debian's redis-tools) must be installed");
     String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).filter(|l| !l.is_empty()).collect()
