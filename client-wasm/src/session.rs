@@ -291,10 +291,6 @@ impl Session {
             .min_by_key(load);
         if let Some(next) = next {
             self.url = Some(next.url.clone());
-            self.place = Some(Placement {
-                sector: next.sector,
-                ..self.place.unwrap_or(Placement { sector: next.sector, universe_size: map.size, offset: [0.0, 0.0] })
-            });
         }
     }
 
@@ -513,7 +509,11 @@ impl Session {
                     self.token = Some(token.clone());
                     self.new_token = Some(token.clone());
                 }
-                self.score = Score { total_points: w.total_points, ..Score::default() };
+                // A ship arriving from another sector continues this session's score (the
+                // ticket carried it); any other Welcome starts a session.
+                if w.arrival.is_none() {
+                    self.score = Score { total_points: w.total_points, ..Score::default() };
+                }
                 self.clock = Clock::new(w.tick_hz);
                 self.clock.on_arrival(w.tick, now_ms);
                 if let Some(opened) = self.opened_ms.take() {
@@ -946,8 +946,11 @@ mod tests {
         w.tick = 500;
         w.arrival = Some(arrived);
         w.place = Some(Placement { sector: SectorCoord { x: 1, y: 0 }, universe_size: [2, 1], offset: [2000.0, 0.0] });
+        let score = Score { hits: 3, points: 4, total_points: 44, ..Score::default() };
+        s.score = score;
         s.on_message(ServerMsg::Welcome(w), 30.0).unwrap();
         assert_eq!(s.phase, Phase::Playing);
+        assert_eq!(s.score, score, "the session's score flies on with the ship");
         assert_eq!(s.prediction().base_tick(), Some(499));
         s.advance(30.0);
         assert_eq!(s.prediction().state(499), Some(arrived));

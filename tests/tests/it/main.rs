@@ -30,7 +30,9 @@
 //!   no player, inputs refused.
 //! - `slow_reader`: a client that stops reading costs the server bounded memory.
 //! - `universe`: sectors in a Redis directory, ships crossing edges with exact hand-over
-//!   tickets, and refused tickets.
+//!   tickets, refused tickets, the swarm across sectors, Redis restarted, what operators see.
+//! - `universe_faults`: sectors on a shared PostgreSQL: scores summed across sectors, a sector
+//!   killed with `kill -9` (its pilots move on with their scores).
 mod addresses;
 mod admin;
 mod drain;
@@ -49,3 +51,4 @@ mod spectators;
 mod store;
 mod swarm;
 mod universe;
+mod universe_faults;
