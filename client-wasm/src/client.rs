@@ -292,6 +292,8 @@ impl Client {
             ship_id: s.ship_id,
             tick: replica.tick(),
             score: s.score.points,
+            sector: s.place.map(|p| format!("{},{}", p.sector.x, p.sector.y)),
+            sectors: s.universe.as_ref().map_or(0, |u| u.sectors.len()),
         }
     }
 }

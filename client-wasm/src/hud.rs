@@ -150,6 +150,10 @@ fn debug_panel(prims: &mut Vec<Prim>, screen: Vec2, ui: f32, d: &DebugStats) {
             d.lead_ticks
         ),
         format!("entities {}  tick {}", d.entities, d.tick.unwrap_or(0)),
+        match &d.sector {
+            Some(sector) => format!("sector {sector} of {}", d.sectors),
+            None => "one world (no universe)".to_string(),
+        },
     ];
     let (line, pad) = (16.0 * ui, 8.0 * ui);
     let width = (300.0 * ui).min(screen.x - 2.0 * pad);

@@ -108,7 +108,8 @@ impl Window {
 /// Figures for the page's debug object and the F3 overlay, at one moment.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DebugStats {
-    /// Connection phase: "connecting", "playing", "rejected" or "lost".
+    /// Connection phase: "connecting", "playing", "spectating", "crossing" (into the next
+    /// sector), "rejected" or "lost".
     pub phase: &'static str,
     /// Frames drawn in the last second.
     pub fps: f64,
@@ -156,6 +157,10 @@ pub struct DebugStats {
     pub tick: Option<u32>,
     /// Points.
     pub score: u32,
+    /// The sector of a universe the page plays in (`X,Y`), if the server is one.
+    pub sector: Option<String>,
+    /// Sectors of the universe the page knows of (the map), if any.
+    pub sectors: usize,
 }
 
 /// Everything the page measures about itself.

@@ -194,6 +194,8 @@ impl GameClient {
         set(&o, "ship_heading", d.ship_heading.map_or(JsValue::NULL, |a| JsValue::from(a as f64)));
         set(&o, "tick", d.tick.map_or(JsValue::NULL, JsValue::from));
         set(&o, "score", d.score.into());
+        set(&o, "sector", d.sector.map_or(JsValue::NULL, |s| JsValue::from_str(&s)));
+        set(&o, "sectors", (d.sectors as f64).into());
         let held = self.inner.intent();
         let intent = Object::new();
         set(&intent, "thrust", held.thrust.into());
