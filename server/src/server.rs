@@ -169,7 +169,13 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
         let capacity = state.limits.max_connections;
         let (grid, url) = (universe.grid, universe.url.clone());
         let instance = rand::random();
-        let record = move || crate::universe::record_of(&grid, &url, &frames.borrow(), capacity, instance);
+        let stats = state.stats.clone();
+        let record = move || {
+            let last = stats.last_frame_unix_ms.load(std::sync::atomic::Ordering::Relaxed);
+            let age_ms = crate::universe::ticket::unix_ms().saturating_sub(last);
+            (age_ms <= net::http::HEALTHY_FRAME_AGE_MS)
+                .then(|| crate::universe::record_of(&grid, &url, &frames.borrow(), capacity, instance))
+        };
         state.tracker.spawn(universe.clone().run(record, state.shutdown.clone()));
     }
     let app = net::http::router(state.clone(), &config.www_dir);

@@ -55,11 +55,21 @@ pub struct UniverseConfig {
 pub fn store_fingerprint(db: &crate::store::StoreLocation) -> String {
     match db {
         crate::store::StoreLocation::Postgres(url) => {
-            // Without the credentials and options: the same database reached as another user
-            // is the same database.
+            // Host, port and database, without the credentials and options: the same
+            // database reached as another user is the same database.
             let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
             let rest = rest.rsplit_once('@').map_or(rest, |(_, at)| at);
-            format!("postgres://{}", rest.split('?').next().unwrap_or(rest))
+            let rest = rest.split('?').next().unwrap_or(rest);
+            let (host, db) = rest.split_once('/').unwrap_or((rest, ""));
+            let host = host.to_ascii_lowercase();
+            let host = if host.rsplit_once(':').is_some_and(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
+                && !host.ends_with(']')
+            {
+                host
+            } else {
+                format!("{host}:5432")
+            };
+            format!("postgres://{host}/{db}")
         }
         crate::store::StoreLocation::Sqlite(path) if path.as_os_str() == ":memory:" => {
             format!("sqlite::memory:{:016x}", rand::random::<u64>())
@@ -230,8 +240,9 @@ impl Universe {
 
     /// Keeps this sector in the directory and reads it, every [`directory::HEARTBEAT_INTERVAL`],
     /// until `shutdown`; then leaves the directory at once. `record` says how the sector is
-    /// doing now.
-    pub async fn run(self: Arc<Self>, record: impl Fn() -> SectorRecord, shutdown: CancellationToken) {
+    /// doing now, or `None` while its simulation has stalled: then no heartbeat is written,
+    /// the record expires, and the neighbours stop sending ships into a frozen world.
+    pub async fn run(self: Arc<Self>, record: impl Fn() -> Option<SectorRecord>, shutdown: CancellationToken) {
         let mut beat = tokio::time::interval(directory::HEARTBEAT_INTERVAL);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut registered = false;
@@ -241,7 +252,17 @@ impl Universe {
                 _ = beat.tick() => {}
                 _ = shutdown.cancelled() => break,
             }
-            let ok = match self.directory.heartbeat(&record()).await {
+            let Some(record) = record() else {
+                if registered {
+                    tracing::error!(
+                        "the simulation has stalled: this sector leaves the directory until it ticks again"
+                    );
+                }
+                registered = false;
+                let _ = self.directory.refresh().await;
+                continue;
+            };
+            let ok = match self.directory.heartbeat(&record).await {
                 Ok(None) => true,
                 Ok(Some(other)) => {
                     if !conflict_logged {
@@ -312,7 +333,7 @@ mod tests {
     fn stores_are_told_apart() {
         use crate::store::StoreLocation;
         let pg = |url: &str| store_fingerprint(&StoreLocation::Postgres(url.into()));
-        assert_eq!(pg("postgres://a:pw@db:5432/u"), pg("postgresql://b@db:5432/u?connect_timeout=3"));
+        assert_eq!(pg("postgres://a:pw@db:5432/u"), pg("postgresql://b@DB/u?connect_timeout=3"));
         assert_ne!(pg("postgres://a@db:5432/u"), pg("postgres://a@db:5432/v"));
         assert_ne!(store_fingerprint(&StoreLocation::memory()), store_fingerprint(&StoreLocation::memory()));
     }

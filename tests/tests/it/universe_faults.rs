@@ -193,10 +193,19 @@ async fn scores_are_summed_across_sectors() {
     until_listed(&[&a, &b], 2).await;
     let mut page = Page::open(a.local_addr(), "Summer").await;
     let east = SectorCoord { x: 1, y: 0 };
-    // Fly east firing until the ship has crossed with points and scored again beyond.
+    // Score where it starts (spinning, firing), then fly east firing until the ship has
+    // crossed and scored again beyond.
+    let mut east_firing = eastward(true);
+    let pilot = move |s: &Session| {
+        if s.score.points == 0 && s.place.is_some_and(|p| p.sector.x == 0) {
+            Intent { thrust: false, turn: 1, fire: true }
+        } else {
+            east_firing(s)
+        }
+    };
     let mut at_crossing = None;
     let crossed_and_scored = page
-        .run(Duration::from_secs(60), eastward(true), |s, _| {
+        .run(Duration::from_secs(90), pilot, |s, _| {
             if s.place.map(|p| p.sector) == Some(east) {
                 let carried = *at_crossing.get_or_insert(s.score.points);
                 return carried > 0 && s.score.points > carried;
