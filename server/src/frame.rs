@@ -86,23 +86,41 @@ pub struct PublishedLeaderboard {
     pub top: Arc<Encoded<Vec<LeaderboardEntry>>>,
     /// The all-time top (`ServerMsg::TopAllTime`).
     pub all_time: Arc<Encoded<Vec<LeaderboardEntry>>>,
+    /// This world's own standing, before other sectors' are merged into `world` and `top`:
+    /// what a sector tells the universe's directory. The same as the board on a lone server.
+    pub here: Standing,
+}
+
+/// Players online in this world alone, and its own best pilots online.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Standing {
+    /// Humans connected here.
+    pub online: u32,
+    /// The best players online here, best first.
+    pub top: Vec<LeaderboardEntry>,
 }
 
 impl PublishedLeaderboard {
     /// Encodes every part of `board`.
     pub fn new(board: Leaderboard) -> Self {
+        let here = Standing { online: board.online, top: board.top.clone() };
         PublishedLeaderboard {
+            here,
             world: Encoded::new(WorldStatus { online: board.online, hotspot: board.hotspot }, ServerMsg::World),
             top: Encoded::new(board.top, ServerMsg::TopOnline),
             all_time: Encoded::new(board.all_time, ServerMsg::TopAllTime),
         }
     }
 
-    /// The board that follows this one, sharing the parts that did not change; `None` when
-    /// nothing changed.
-    pub fn next(&self, board: Leaderboard) -> Option<Self> {
+    /// The board that follows this one (with this world's own standing `here`), sharing the
+    /// parts that did not change; `None` when nothing changed.
+    pub fn next(&self, board: Leaderboard, here: Standing) -> Option<Self> {
         let world = WorldStatus { online: board.online, hotspot: board.hotspot };
-        if world == self.world.value && board.top == self.top.value && board.all_time == self.all_time.value {
+        if world == self.world.value
+            && board.top == self.top.value
+            && board.all_time == self.all_time.value
+            && here == self.here
+        {
             return None;
         }
         type Top = Arc<Encoded<Vec<LeaderboardEntry>>>;
@@ -117,6 +135,7 @@ impl PublishedLeaderboard {
             world: if world == self.world.value { self.world.clone() } else { Encoded::new(world, ServerMsg::World) },
             top: keep_or(&self.top, board.top, ServerMsg::TopOnline),
             all_time: keep_or(&self.all_time, board.all_time, ServerMsg::TopAllTime),
+            here,
         })
     }
 

@@ -129,6 +129,7 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
                 spawn_protection_ticks: shared::constants::SPAWN_PROTECTION_TICKS,
                 all_time: Some(db.handle().all_time_updates()),
                 borders: universe.as_ref().map(|u| sim::Borders { grid: u.grid, live: u.live_edges.clone() }),
+                elsewhere: universe.as_ref().map(|u| u.elsewhere()),
             },
             snapshot_hz: config.snapshot_hz,
             frame_history: config.frame_history,

@@ -917,7 +917,9 @@ mod tests {
     fn leaderboard_parts_are_paced() {
         let entry = |name: &str| LeaderboardEntry { name: name.into(), points: 1, kills: 0, ai: false };
         let one = PublishedLeaderboard::new(Leaderboard { top: vec![entry("Ada")], ..Default::default() });
-        let two = one.next(Leaderboard { top: vec![entry("Bob")], ..Default::default() }).expect("changed");
+        let here = |name: &str| crate::frame::Standing { online: 0, top: vec![entry(name)] };
+        let two =
+            one.next(Leaderboard { top: vec![entry("Bob")], ..Default::default() }, here("Bob")).expect("changed");
         assert!(Arc::ptr_eq(&one.world, &two.world) && !Arc::ptr_eq(&one.top, &two.top), "unchanged parts shared");
         let mut paced = Paced::default();
         let (t0, every) = (Instant::now(), Duration::from_secs(2));
@@ -926,6 +928,9 @@ mod tests {
         let t1 = t0 + Duration::from_millis(500);
         assert!(paced.due(&two.top, t1, every).is_none(), "new version within the interval: waits");
         assert_eq!(paced.due(&two.top, t0 + every, every), Some(two.top.wire.clone()), "then goes");
-        assert!(one.next(Leaderboard { top: vec![entry("Ada")], ..Default::default() }).is_none(), "same: None");
+        assert!(
+            one.next(Leaderboard { top: vec![entry("Ada")], ..Default::default() }, here("Ada")).is_none(),
+            "same: None"
+        );
     }
 }

@@ -66,6 +66,9 @@ pub struct GameConfig {
     pub all_time: Option<watch::Receiver<Arc<Vec<LeaderboardEntry>>>>,
     /// This world's place in a universe (none: a lone world, every edge closed).
     pub borders: Option<Borders>,
+    /// The other sectors' players online and best pilots, as the universe's directory last
+    /// listed them (none: a lone world): ranked with this world's on the board.
+    pub elsewhere: Option<watch::Receiver<Arc<crate::universe::Elsewhere>>>,
 }
 
 /// A sector's edges: which lead to a neighbour (open to ships in the kinematics), and which
@@ -91,6 +94,7 @@ impl GameConfig {
             spawn_protection_ticks: SPAWN_PROTECTION_TICKS,
             all_time: None,
             borders: None,
+            elsewhere: None,
         }
     }
 }

@@ -1,10 +1,12 @@
-//! Phase 9, leaderboard and hotspot, once a second: the top pilots online (AI pilots
-//! marked), the all-time top
+//! Phase 10, leaderboard and hotspot, once a second: the top pilots online (AI pilots
+//! marked; in a universe, ranked with the other sectors' as the directory lists them), the
+//! all-time top
 //! (as the score store last committed it), the number of players, and the hotspot (the centre
 //! of the grid cell with the most ships and bullets: where the action is). Each of its three
 //! parts is re-encoded only when it changed, so sessions send it only then.
 
 use super::game::Game;
+use crate::frame::Standing;
 use shared::constants::{HOTSPOT_CELL, LEADERBOARD_SIZE};
 use shared::protocol::{EntityKind, Leaderboard, LeaderboardEntry};
 use std::collections::HashMap;
@@ -26,15 +28,37 @@ impl Game {
             })
             .collect();
         let online = self.players.iter().filter(|(_, p)| p.is_human_online()).count() as u32;
-        top.sort_by(|a, b| b.points.cmp(&a.points).then(b.kills.cmp(&a.kills)).then(a.name.cmp(&b.name)));
-        top.truncate(LEADERBOARD_SIZE);
+        rank(&mut top);
+        let here = Standing { online, top };
+        // In a universe, the board is the universe's: the other sectors' pilots online (as the
+        // directory last listed them) ranked with this world's.
+        let (online, top) = match &self.config.elsewhere {
+            Some(elsewhere) => {
+                let others = elsewhere.borrow();
+                let mut top: Vec<LeaderboardEntry> = here.top.iter().chain(&others.top).cloned().collect();
+                // A pilot crossing may be listed by the sector it left and the one it entered.
+                top.sort_by(|a, b| a.name.cmp(&b.name).then(b.points.cmp(&a.points)));
+                top.dedup_by(|later, first| later.name == first.name);
+                rank(&mut top);
+                (here.online + others.online, top)
+            }
+            None => (here.online, here.top.clone()),
+        };
         let all_time = self.config.all_time.as_ref().map_or_else(Vec::new, |t| t.borrow().as_ref().clone());
         let board = Leaderboard { online, top, hotspot: self.hotspot(), all_time };
-        if let Some(next) = self.leaderboard.next(board) {
+        if let Some(next) = self.leaderboard.next(board, here) {
             self.leaderboard = Arc::new(next);
         }
     }
+}
 
+/// Best first (points, then kills, then name), at most [`LEADERBOARD_SIZE`].
+fn rank(top: &mut Vec<LeaderboardEntry>) {
+    top.sort_by(|a, b| b.points.cmp(&a.points).then(b.kills.cmp(&a.kills)).then(a.name.cmp(&b.name)));
+    top.truncate(LEADERBOARD_SIZE);
+}
+
+impl Game {
     /// The centre of the [`HOTSPOT_CELL`] with the most ships and bullets (ties: the lowest
     /// cell), if any.
     fn hotspot(&self) -> Option<[f32; 2]> {

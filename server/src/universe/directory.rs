@@ -70,6 +70,9 @@ pub struct SectorRecord {
     pub arena: [f32; 2],
     /// Random per process: tells two processes configured as one sector apart.
     pub instance: u64,
+    /// Its best pilots online (its own, not the universe's): every sector ranks them with its
+    /// own, so the online board is the universe's.
+    pub top: Vec<shared::protocol::LeaderboardEntry>,
 }
 
 impl SectorRecord {

@@ -106,6 +106,16 @@ impl LiveEdges {
     }
 }
 
+/// What the other sectors of the universe have online, as the last listing said: ranked with
+/// this world's own on its board, so that the online board is the universe's.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Elsewhere {
+    /// Humans online in the other sectors.
+    pub online: u32,
+    /// Their best pilots online (each sector's own top, all of them).
+    pub top: Vec<shared::protocol::LeaderboardEntry>,
+}
+
 /// A ship leaving through an edge, as the simulation hands it to the player's session.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Departure {
@@ -141,6 +151,8 @@ pub struct Universe {
     pub live_edges: Arc<LiveEdges>,
     /// The map the pages are sent, encoded once per change for every session.
     map: tokio::sync::watch::Sender<Arc<Encoded<UniverseMap>>>,
+    /// The other sectors' players and best pilots, for the simulation's board.
+    elsewhere: tokio::sync::watch::Sender<Arc<Elsewhere>>,
 }
 
 impl Universe {
@@ -158,7 +170,27 @@ impl Universe {
                 ServerMsg::Universe,
             ))
             .0,
+            elsewhere: tokio::sync::watch::channel(Arc::new(Elsewhere::default())).0,
         })
+    }
+
+    /// The other sectors' players and best pilots, kept current (for the simulation's board).
+    pub fn elsewhere(&self) -> tokio::sync::watch::Receiver<Arc<Elsewhere>> {
+        self.elsewhere.subscribe()
+    }
+
+    /// What `listing` says the other sectors have online (nothing when it is stale).
+    fn others(&self, listing: &Listing, now_ms: u64) -> Elsewhere {
+        if now_ms.saturating_sub(listing.read_unix_ms) > directory::SECTOR_TTL.as_millis() as u64 {
+            return Elsewhere::default();
+        }
+        let others = listing.sectors.iter().filter(|r| r.coord() != Some(self.grid.sector));
+        let mut elsewhere = Elsewhere::default();
+        for r in others {
+            elsewhere.online += r.players;
+            elsewhere.top.extend(r.top.iter().cloned());
+        }
+        elsewhere
     }
 
     /// The hand-over for a ship leaving: the target's socket and a ticket for it. `None` if
@@ -289,6 +321,10 @@ impl Universe {
             if map != self.map.borrow().value {
                 self.map.send_replace(Encoded::new(map, ServerMsg::Universe));
             }
+            let others = self.others(&listing, unix_ms());
+            if others != **self.elsewhere.borrow() {
+                self.elsewhere.send_replace(Arc::new(others));
+            }
         }
         self.live_edges.set(OpenEdges::default());
         let _ = tokio::time::timeout(Duration::from_secs(1), self.directory.leave(self.grid.sector)).await;
@@ -301,7 +337,8 @@ pub fn record_of(grid: &Grid, url: &str, frame: &crate::frame::Frame, capacity: 
     SectorRecord {
         sector: sector_name(grid.sector),
         url: url.to_string(),
-        players: frame.leaderboard.world.value.online,
+        players: frame.leaderboard.here.online,
+        top: frame.leaderboard.here.top.clone(),
         capacity: capacity.min(u32::MAX as usize) as u32,
         tick_ms_p99: frame.timing.tick_ms_p99,
         missed_ticks: frame.timing.missed_ticks,
@@ -360,6 +397,7 @@ mod tests {
             heartbeat_unix_ms: 0,
             arena: [200.0, 200.0],
             instance: 1,
+            top: Vec::new(),
         };
         let listing = Listing { sectors: vec![rec("0,0"), rec("1,0")], read_unix_ms: 10_000 };
         let live = u.live(&listing, 10_500);

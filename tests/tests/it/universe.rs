@@ -396,3 +396,30 @@ fn redis_keys(redis: &Redis) -> Vec<String> {
         .expect("redis-cli (Debian's redis-tools) must be installed");
     String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).filter(|l| !l.is_empty()).collect()
 }
+
+/// The online board is the universe's: a pilot in one sector sees the pilot in the other on
+/// its board, and the players online counted across both.
+#[tokio::test]
+async fn the_online_board_spans_the_universe() {
+    use shared::protocol::ServerMsg;
+    let redis = Redis::start().expect("redis-server");
+    let a = start_server(sector(&redis.url(), [2, 1], 0, 0)).await;
+    let b = start_server(sector(&redis.url(), [2, 1], 1, 0)).await;
+    until_listed(&[&a, &b], 2).await;
+    let (mut alpha, _) = asteroids_tests::Client::join(a.local_addr(), "Alpha").await.unwrap();
+    let (_beta, _) = asteroids_tests::Client::join(b.local_addr(), "Beta").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (mut top, mut online) = (Vec::new(), 0);
+    while !(top.len() == 2 && online == 2) {
+        assert!(Instant::now() < deadline, "Alpha's board: {top:?}, {online} online");
+        match alpha.recv().await.unwrap() {
+            ServerMsg::TopOnline(t) => top = t.into_iter().map(|e| e.name).collect(),
+            ServerMsg::World(w) => online = w.online,
+            _ => {}
+        }
+    }
+    top.sort();
+    assert_eq!(top, ["Alpha", "Beta"]);
+    b.shutdown().await;
+    a.shutdown().await;
+}
