@@ -104,7 +104,7 @@ pub struct Report {
     pub bots_with_own_corrections: usize,
     /// Edges crossed into another sector of a universe, all bots (`--universe`).
     pub crossings: u64,
-    /// From a hand-over to the first snapshot in the next sector (`p50`, `p99`).
+    /// From a hand-over to the first snapshot in the next sector (`p50`, `p90`, `p99`, `max`).
     pub crossing_latency_ms: Percentiles,
     /// The own ship's prediction against the first snapshot in the next sector: `samples`,
     /// `nonzero`, `p50`, `p99`, `max` (target: all zero).
@@ -198,7 +198,10 @@ impl Report {
             own_ship_correction_units: errors(all(&|r| r.own_errors.clone())),
             bots_with_own_corrections: results.iter().filter(|r| r.own_errors.iter().any(|&e| e > 0.0)).count(),
             crossings: results.iter().map(|r| r.crossings).sum(),
-            crossing_latency_ms: percentiles(&mut all(&|r| r.crossing_latency_ms.clone()), &["p50", "p99"]),
+            crossing_latency_ms: percentiles(
+                &mut all(&|r| r.crossing_latency_ms.clone()),
+                &["p50", "p90", "p99", "max"],
+            ),
             crossing_correction_units: errors(all(&|r| r.crossing_correction.clone())),
             swarm_cpu_secs: 0.0,
             pilots: results.iter().filter(|r| r.connected).map(|r| (r.name.clone(), r.score)).collect(),

@@ -35,7 +35,7 @@ fn sector(redis: &str, size: [u16; 2], x: u16, y: u16) -> Config {
 }
 
 /// Waits until every one of `servers` lists `n` sectors.
-async fn until_listed(servers: &[&Server], n: u64) {
+pub(crate) async fn until_listed(servers: &[&Server], n: u64) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while servers.iter().any(|s| s.stats().universe_sectors.load(std::sync::atomic::Ordering::Relaxed) != n) {
         assert!(Instant::now() < deadline, "the sectors never listed each other");

@@ -2,9 +2,10 @@
 //! sectors it flew through, and a sector killed with `kill -9` while its pilots fly (they move
 //! on to another sector with their identity and committed score; the directory forgets it).
 
+use super::universe::until_listed;
 use asteroids_client::input::{Controls, Intent};
 use asteroids_client::session::{Applied, Phase, Session};
-use asteroids_server::{Config, Server};
+use asteroids_server::Config;
 use asteroids_tests::services::{Postgres, Redis};
 use asteroids_tests::{http_get, small_world, start_server};
 use futures_util::{SinkExt, StreamExt};
@@ -171,14 +172,6 @@ fn dense_sector(redis: &str, pg: &str, x: u16) -> Config {
         universe_secret: Some(SECRET.to_string()),
         db: asteroids_server::store::StoreLocation::Postgres(pg.to_string()),
         ..small_world()
-    }
-}
-
-async fn until_listed(servers: &[&Server], n: u64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while servers.iter().any(|s| s.stats().universe_sectors.load(std::sync::atomic::Ordering::Relaxed) != n) {
-        assert!(Instant::now() < deadline, "the sectors never listed each other");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
