@@ -200,6 +200,8 @@ pub struct Session {
     hand_over: Option<HandOver>,
     /// The ticket to present in the next `Hello` (taken once).
     ticket: Option<Vec<u8>>,
+    /// The sector refused the ticket: the next connection joins it again, as usual.
+    rejoin: bool,
     /// Where the server's sector lies in its universe, from the last `Welcome` or `Spectating`.
     pub place: Option<Placement>,
     /// The universe's sectors, as last sent.
@@ -243,6 +245,7 @@ impl Session {
             url: None,
             hand_over: None,
             ticket: None,
+            rejoin: false,
             place: None,
             universe: None,
         }
@@ -279,18 +282,23 @@ impl Session {
 
     /// After a connection attempt failed: the least loaded other sector of the universe, if
     /// one is known (the page's server may be gone for good; the identity and its committed
-    /// score are the same in every sector).
+    /// score are the same in every sector). "Other" than the socket that just failed: the
+    /// one named, or else (the page's own server) the sector the page last played in.
     fn fail_over(&mut self) {
-        let here = self.place.map(|p| p.sector);
+        let failed_sector = if self.url.is_none() { self.place.map(|p| p.sector) } else { None };
         let Some(map) = &self.universe else { return };
         let load = |s: &&SectorStatus| (u64::from(s.players) * 1000) / u64::from(s.capacity.max(1));
         let next = map
             .sectors
             .iter()
-            .filter(|s| Some(s.sector) != here && s.players < s.capacity && Some(s.url.as_str()) != self.url.as_deref())
+            .filter(|s| {
+                Some(s.sector) != failed_sector && s.players < s.capacity && Some(s.url.as_str()) != self.url.as_deref()
+            })
             .min_by_key(load);
         if let Some(next) = next {
             self.url = Some(next.url.clone());
+            // A ticket is for the sector it names, not this one.
+            self.ticket = None;
         }
     }
 
@@ -418,7 +426,9 @@ impl Session {
             self.phase = Phase::Rejected { message, reload: false };
             return;
         }
-        if !matches!(self.phase, Phase::Playing | Phase::Spectating) {
+        if std::mem::take(&mut self.rejoin) {
+            // The sector answered (it refused the ticket): join it again, without one.
+        } else if !matches!(self.phase, Phase::Playing | Phase::Spectating) {
             self.failed_attempts += 1;
             self.fail_over();
         }
@@ -541,6 +551,7 @@ impl Session {
                 // The ship could not continue there (the ticket expired on a slow link, the
                 // directory was unreachable): join that sector as usual, identity and score kept.
                 self.phase = Phase::Lost { reason: r.message };
+                self.rejoin = true;
             }
             ServerMsg::Rejected(r) => {
                 if r.reason == RejectReason::InvalidToken {
@@ -960,15 +971,21 @@ mod tests {
         assert_eq!(s.socket_url(), Some("ws://b/ws"));
     }
 
-    /// A refused ticket is not the end: the page joins that sector as usual.
+    /// A refused ticket is not the end: the page joins that sector as usual (not another one,
+    /// though it knows others).
     #[test]
     fn a_refused_ticket_joins_as_usual() {
         let mut s = Session::new("Ada", Some("t".into()));
+        for x in 0..3 {
+            s.know_sector([3, 1], sector(x, 0, 100));
+        }
+        s.choose_sector(Some(SectorCoord { x: 2, y: 0 }));
         s.on_open(0.0);
         let rejected = Rejected { reason: RejectReason::InvalidTicket, message: "expired".into() };
         s.on_message(ServerMsg::Rejected(rejected), 5.0).unwrap();
         assert!(s.should_reconnect());
         s.on_close(1008, "handshake rejected");
+        assert_eq!(s.socket_url(), Some("ws://127.0.0.3:80/ws"), "the same sector");
         s.on_open(600.0);
         let Ok(ClientMsg::Hello(hello)) = decode_client(&s.take_outgoing().unwrap()) else { panic!("a Hello") };
         assert_eq!((hello.ticket, hello.token.as_deref()), (None, Some("t")));
@@ -995,5 +1012,22 @@ mod tests {
         s.on_open(600.0);
         s.on_close(1006, "");
         assert_eq!(s.socket_url(), Some("ws://127.0.0.1:80/ws"), "then the least crowded other one");
+        // A page that crossed into a sector that then died goes back where it came from.
+        let mut t = Session::new("Bo", None);
+        t.know_sector([2, 1], sector(0, 5, 100));
+        t.know_sector([2, 1], sector(1, 1, 100));
+        t.on_open(0.0);
+        let ServerMsg::Welcome(mut w) = welcome() else { unreachable!() };
+        w.place = Some(Placement { sector: SectorCoord { x: 0, y: 0 }, universe_size: [2, 1], offset: [0.0; 2] });
+        t.on_message(ServerMsg::Welcome(w), 10.0).unwrap();
+        let hand_over =
+            HandOver { sector: SectorCoord { x: 1, y: 0 }, url: "ws://127.0.0.2:80/ws".into(), ticket: vec![1] };
+        t.on_message(ServerMsg::HandOver(hand_over), 20.0).unwrap();
+        t.on_close(shared::constants::CLOSE_HANDED_OVER, "");
+        t.on_close(1006, "");
+        assert_eq!(t.socket_url(), Some("ws://127.0.0.1:80/ws"), "back to the sector it left");
+        t.on_open(30.0);
+        let Ok(ClientMsg::Hello(hello)) = decode_client(&t.take_outgoing().unwrap()) else { panic!("a Hello") };
+        assert_eq!(hello.ticket, None, "the ticket was for the dead sector");
     }
 }

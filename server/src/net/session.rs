@@ -353,14 +353,31 @@ struct Join {
 /// checked those; the ship continues from the ticket's state. A refused ticket is counted by
 /// its reason and answered `InvalidTicket` (the page then joins without it).
 async fn arrive(tx: &mut Tx, state: &AppState, slot: &mut ConnectionSlot, ticket: &[u8]) -> Option<Admitted> {
-    let redeemed = match &state.universe {
-        Some(universe) => universe.redeem(ticket).await,
-        None => Err(Some(crate::universe::ticket::TicketError::WrongSector)),
+    use crate::universe::ticket::TicketError;
+    let Some(universe) = &state.universe else {
+        state.stats.tickets_wrong_sector.fetch_add(1, Ordering::Relaxed);
+        reject(tx, state, RejectReason::InvalidTicket, TicketError::WrongSector.message().to_string()).await;
+        return None;
+    };
+    // Checked, then a place under the caps, then its single use recorded: a ticket refused
+    // for want of room is not spent.
+    let redeemed = match universe.check(ticket) {
+        Ok(claims) => {
+            let settled = match claims.traveller.identity {
+                Some(id) => slot.settle(id),
+                None => slot.over_cap().map_or(Ok(()), Err),
+            };
+            if let Err(refusal) = settled {
+                refuse_over_cap(tx, state, refusal).await;
+                return None;
+            }
+            universe.redeem(claims).await
+        }
+        Err(e) => Err(Some(e)),
     };
     let arrival = match redeemed {
         Ok(arrival) => arrival,
         Err(why) => {
-            use crate::universe::ticket::TicketError;
             let s = &state.stats;
             let (counter, message) = match why {
                 Some(TicketError::Forged) => (&s.tickets_forged, TicketError::Forged.message()),
@@ -376,14 +393,6 @@ async fn arrive(tx: &mut Tx, state: &AppState, slot: &mut ConnectionSlot, ticket
         }
     };
     let t = &arrival.traveller;
-    let settled = match t.identity {
-        Some(id) => slot.settle(id),
-        None => slot.over_cap().map_or(Ok(()), Err),
-    };
-    if let Err(refusal) = settled {
-        refuse_over_cap(tx, state, refusal).await;
-        return None;
-    }
     state.stats.handovers_in.fetch_add(1, Ordering::Relaxed);
     let join = Join {
         name: t.name.clone(),
@@ -502,14 +511,20 @@ enum Ending {
 /// waits for room in the outbox while the loop runs (a full outbox of pongs must not lose it).
 async fn close_then_finish(
     out: &mpsc::Sender<Outbound>,
+    before: Option<Outbound>,
     close: Outbound,
     send: &mut (impl std::future::Future<Output = &'static str> + Unpin),
 ) {
     let _ = timeout(Duration::from_secs(1), async {
-        tokio::select! {
-            _ = out.send(close) => { send.await; }
-            _ = &mut *send => {}
+        // The send loop keeps running while each waits for room (a client flooding pings must
+        // not hold its own hand-over, or its close, forever).
+        for msg in before.into_iter().chain([close]) {
+            tokio::select! {
+                sent = out.send(msg) => if sent.is_err() { return },
+                _ = &mut *send => return,
+            }
         }
+        send.await;
     })
     .await;
 }
@@ -533,13 +548,14 @@ async fn run(mut tx: Tx, mut rx: Rx, state: &AppState, conn: &ConnStats, seat: S
         tokio::select! {
             reason = &mut send => reason,
             Ok(why) = &mut dismissed_late => {
+                let mut before = None;
                 let (code, reason) = match why {
                     Dismissal::HandedOver(departure) => {
                         ending = Ending::HandedOver;
                         match state.universe.as_ref().and_then(|u| u.issue(*departure)) {
                             Some(hand_over) => {
                                 state.stats.handovers_out.fetch_add(1, Ordering::Relaxed);
-                                let _ = out_tx.send(Outbound::Msg(ServerMsg::HandOver(hand_over))).await;
+                                before = Some(Outbound::Msg(ServerMsg::HandOver(hand_over)));
                                 (close_code::HANDED_OVER, "flew into a neighbouring sector")
                             }
                             // Never listed (the simulation only lets ships cross toward listed
@@ -554,14 +570,14 @@ async fn run(mut tx: Tx, mut rx: Rx, state: &AppState, conn: &ConnStats, seat: S
                         (close_code::IDENTITY_REVOKED, "identity revoked")
                     }
                 };
-                close_then_finish(&out_tx, Outbound::Close(code, reason), &mut send).await;
+                close_then_finish(&out_tx, before, Outbound::Close(code, reason), &mut send).await;
                 closed_by_us = true;
                 reason
             }
             outcome = &mut recv => {
                 let (code, reason) = outcome;
                 if let Some(code) = code {
-                    close_then_finish(&out_tx, Outbound::Close(code, reason), &mut send).await;
+                    close_then_finish(&out_tx, None, Outbound::Close(code, reason), &mut send).await;
                     closed_by_us = true;
                     if matches!(code, close_code::POLICY_VIOLATION | close_code::MESSAGE_TOO_BIG) {
                         ending = Ending::Abusive;

@@ -9,6 +9,9 @@
 //! changes were already handed to the store as they happened, so nothing waits to be carried
 //! but this session's figures.
 //!
+//! The pilot's bullets still in flight leave this world with it (a hit scored to a player who
+//! is gone would be scored to nobody).
+//!
 //! Any other ship beyond an open edge (an AI pilot's, a detached pilot's waiting to be resumed,
 //! or any ship while the neighbour is down) is turned back, as a closed edge would have done,
 //! and its epoch set: its clients predicted it through, so they are sent the correction.
@@ -86,6 +89,17 @@ impl Game {
             let departure = Departure { to, crossed_unix_ms, traveller };
             self.outbox.dismissed.push((dismiss, Dismissal::HandedOver(Box::new(departure))));
             self.remove_player(id);
+            // Its bullets go with it: left here, a hit would be scored to a player who is gone
+            // (and so to nobody).
+            let bullets: Vec<_> = self
+                .entities
+                .iter()
+                .filter(|e| e.kind == EntityKind::Bullet && e.owner == Some(id))
+                .map(|e| e.id)
+                .collect();
+            for bullet in bullets {
+                self.entities.despawn(bullet);
+            }
         }
     }
 }

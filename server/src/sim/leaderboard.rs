@@ -36,9 +36,10 @@ impl Game {
             Some(elsewhere) => {
                 let others = elsewhere.borrow();
                 let mut top: Vec<LeaderboardEntry> = here.top.iter().chain(&others.top).cloned().collect();
-                // A pilot crossing may be listed by the sector it left and the one it entered.
+                // A pilot crossing may be listed by the sector it left and the one it entered
+                // (names are unique among humans; AI pilots of one name fly in every sector).
                 top.sort_by(|a, b| a.name.cmp(&b.name).then(b.points.cmp(&a.points)));
-                top.dedup_by(|later, first| later.name == first.name);
+                top.dedup_by(|later, first| !later.ai && !first.ai && later.name == first.name);
                 rank(&mut top);
                 (here.online + others.online, top)
             }

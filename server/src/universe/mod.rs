@@ -61,6 +61,10 @@ pub fn store_fingerprint(db: &crate::store::StoreLocation) -> String {
             let rest = rest.rsplit_once('@').map_or(rest, |(_, at)| at);
             let rest = rest.split('?').next().unwrap_or(rest);
             let (host, db) = rest.split_once('/').unwrap_or((rest, ""));
+            // Without a database in the URL, PostgreSQL connects to the user's own.
+            let user = url.split_once("://").and_then(|(_, r)| r.rsplit_once('@')).map(|(u, _)| u);
+            let user = user.map(|u| u.split(':').next().unwrap_or(u)).unwrap_or("");
+            let db = if db.is_empty() { user } else { db };
             let host = host.to_ascii_lowercase();
             let host = if host.rsplit_once(':').is_some_and(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
                 && !host.ends_with(']')
@@ -210,11 +214,15 @@ impl Universe {
         Some(HandOver { sector: departure.to, url, ticket: self.key.sign(&claims) })
     }
 
-    /// Checks a ticket presented here and records its use; on success, the arrival it
-    /// carries. Refused when Redis cannot record the use (`Err(None)`): a ticket is used once
-    /// or not at all.
-    pub async fn redeem(&self, ticket: &[u8]) -> Result<Arrival, Option<TicketError>> {
-        let claims = self.key.verify(ticket, self.grid.sector, unix_ms()).map_err(Some)?;
+    /// Checks a ticket presented here (its signature, target and expiry; nothing is recorded
+    /// yet: see [`Universe::redeem`]).
+    pub fn check(&self, ticket: &[u8]) -> Result<Claims, TicketError> {
+        self.key.verify(ticket, self.grid.sector, unix_ms())
+    }
+
+    /// Records a checked ticket's use; on success, the arrival it carries. Refused when
+    /// Redis cannot record the use (`Err(None)`): a ticket is used once or not at all.
+    pub async fn redeem(&self, claims: Claims) -> Result<Arrival, Option<TicketError>> {
         match self.directory.claim_ticket(&claims.nonce).await {
             Ok(true) => {
                 let mut traveller = claims.traveller;
@@ -266,7 +274,11 @@ impl Universe {
             return OpenEdges::default();
         }
         let arena = self.grid.arena_half_size.map(|h| h * 2.0);
-        let alive = |dx, dy| self.grid.neighbour(dx, dy).and_then(|n| listing.get(n)).is_some_and(|r| r.arena == arena);
+        // A full neighbour could not take the ship in either.
+        let alive = |dx, dy| {
+            let r = self.grid.neighbour(dx, dy).and_then(|n| listing.get(n));
+            r.is_some_and(|r| r.arena == arena && r.players < r.capacity)
+        };
         OpenEdges { left: alive(-1, 0), right: alive(1, 0), bottom: alive(0, -1), top: alive(0, 1) }
     }
 
@@ -314,7 +326,11 @@ impl Universe {
                 conflict_logged = false;
             }
             registered = ok;
-            let _ = self.directory.refresh().await;
+            if self.directory.refresh().await.is_err() {
+                // Redis is unreachable: no ticket could be redeemed, so no ship may leave.
+                self.live_edges.set(OpenEdges::default());
+                continue;
+            }
             let listing = self.directory.listing();
             self.live_edges.set(self.live(&listing, unix_ms()));
             let map = self.map(&listing);
@@ -372,6 +388,7 @@ mod tests {
         let pg = |url: &str| store_fingerprint(&StoreLocation::Postgres(url.into()));
         assert_eq!(pg("postgres://a:pw@db:5432/u"), pg("postgresql://b@DB/u?connect_timeout=3"));
         assert_ne!(pg("postgres://a@db:5432/u"), pg("postgres://a@db:5432/v"));
+        assert_ne!(pg("postgres://alice@db"), pg("postgres://bob@db"), "each user's own database");
         assert_ne!(store_fingerprint(&StoreLocation::memory()), store_fingerprint(&StoreLocation::memory()));
     }
 
@@ -402,6 +419,8 @@ mod tests {
         let listing = Listing { sectors: vec![rec("0,0"), rec("1,0")], read_unix_ms: 10_000 };
         let live = u.live(&listing, 10_500);
         assert_eq!((live.left, live.right, live.top, live.bottom), (true, false, false, false));
+        let full = Listing { sectors: vec![SectorRecord { players: 1, ..rec("0,0") }], read_unix_ms: 10_000 };
+        assert_eq!(u.live(&full, 10_500), OpenEdges::default(), "a full neighbour takes no ship");
         assert_eq!(u.live(&listing, 10_000 + 3_001), OpenEdges::default(), "stale listing");
     }
 }
