@@ -160,11 +160,12 @@ async fn committed(addr: SocketAddr, name: &str) -> serde_json::Value {
     serde_json::from_str(&body).unwrap()
 }
 
-/// Sector `(x, y)` of a 2×1 universe with a dense field (pilots that fire score quickly), on
+/// Sector `(x, y)` of a 2×1 universe with a field dense enough that a pilot firing scores
+/// within seconds, and sparse enough that it crosses a sector without dying every time, on
 /// `redis` and the shared `pg`.
 fn dense_sector(redis: &str, pg: &str, x: u16) -> Config {
     Config {
-        asteroids: 300,
+        asteroids: 150,
         arena_size: Some(2000.0),
         universe: Some(redis.to_string()),
         sector: Some(SectorCoord { x, y: 0 }),
@@ -198,7 +199,7 @@ async fn scores_are_summed_across_sectors() {
     };
     let mut at_crossing = None;
     let crossed_and_scored = page
-        .run(Duration::from_secs(90), pilot, |s, _| {
+        .run(Duration::from_secs(120), pilot, |s, _| {
             if s.place.map(|p| p.sector) == Some(east) {
                 let carried = *at_crossing.get_or_insert(s.score.points);
                 return carried > 0 && s.score.points > carried;
