@@ -42,6 +42,10 @@ async function loadUniverse() {
   } catch (err) {
     return;
   }
+  if (!universe.universe || universe.sectors.length === 0) {
+    universe = null;
+    return;
+  }
   const map = document.getElementById('universe');
   const [w, h] = universe.size.split(',').map(Number);
   map.style.gridTemplateColumns = `repeat(${w}, 1fr)`;

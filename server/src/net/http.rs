@@ -70,11 +70,13 @@ fn sibling_sector(state: &AppState, origin: Option<&[u8]>) -> bool {
 }
 
 /// `GET /api/universe`: the universe's sectors as the directory lists them, from any sector:
-/// `{"size":"W,H","sector":"X,Y","sectors":[{"sector":"X,Y","url":…,"players":N,"capacity":N,
-/// "heartbeat_age_ms":N}, …]}`; 404 on a server that is not part of a universe.
+/// `{"universe":true,"size":"W,H","sector":"X,Y","sectors":[{"sector":"X,Y","url":…,
+/// "players":N,"capacity":N,"heartbeat_age_ms":N}, …]}`; on a lone server
+/// `{"universe":false,"sectors":[]}` (every page asks, and a 404 would be an error in its
+/// console).
 async fn universe(State(state): State<AppState>) -> Response {
     let Some(universe) = &state.universe else {
-        return (StatusCode::NOT_FOUND, "this server is not part of a universe").into_response();
+        return axum::Json(serde_json::json!({ "universe": false, "sectors": [] })).into_response();
     };
     axum::Json(universe_json(universe)).into_response()
 }
@@ -101,6 +103,7 @@ pub fn universe_json(universe: &crate::universe::Universe) -> serde_json::Value 
         .collect();
     let [w, h] = universe.grid.size;
     serde_json::json!({
+        "universe": true,
         "size": format!("{w},{h}"),
         "sector": sector_name(universe.grid.sector),
         "listed_age_ms": now.saturating_sub(listing.read_unix_ms),

@@ -169,6 +169,7 @@ async fn a_ship_crosses_into_the_next_sector_without_a_correction() {
     let (status, body) = http_get(a.local_addr(), "/api/universe", None).await.unwrap();
     assert_eq!(status, 200, "{body}");
     let listed: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(listed["universe"], true);
     let sectors = listed["sectors"].as_array().unwrap();
     assert_eq!(sectors.len(), 2, "{body}");
     assert_eq!(sectors[1]["url"], format!("ws://{}/ws", b.local_addr()));
@@ -422,4 +423,14 @@ async fn the_online_board_spans_the_universe() {
     assert_eq!(top, ["Alpha", "Beta"]);
     b.shutdown().await;
     a.shutdown().await;
+}
+
+/// A lone server answers `/api/universe` too, that it is none (every page asks, and a 404
+/// would be an error in its console).
+#[tokio::test]
+async fn a_lone_server_says_it_is_no_universe() {
+    let server = start_server(small_world()).await;
+    let (status, body) = http_get(server.local_addr(), "/api/universe", None).await.unwrap();
+    assert_eq!((status, body.as_str()), (200, r#"{"sectors":[],"universe":false}"#));
+    server.shutdown().await;
 }
