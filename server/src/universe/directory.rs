@@ -6,7 +6,7 @@
 //! `kill -9`) disappears from the directory by itself within that time, and one that lives
 //! through a Redis restart is back with its next heartbeat, with nobody re-registering it.
 //! Every sector reads the whole directory at the same pace and keeps the last reading
-//! ([`Directory::sectors`]), so nothing on a player's path waits for Redis except the one
+//! ([`Directory::listing`]), so nothing on a player's path waits for Redis except the one
 //! check that a ticket is used once ([`Directory::claim_ticket`]).
 //!
 //! Redis is reached through one multiplexed connection, made again after any failure; every
