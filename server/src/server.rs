@@ -53,6 +53,8 @@ pub struct AppState {
     pub new_identities: Arc<net::new_identities::NewIdentities>,
     /// This server's part in a universe (none: a lone world).
     pub universe: Option<Arc<crate::universe::Universe>>,
+    /// Writes every connection its frames.
+    pub fanout: Arc<net::fanout::Fanout>,
 }
 
 /// A running server.
@@ -143,7 +145,9 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
         limits.max_new_identities_per_address_per_hour,
         limits::NEW_IDENTITY_WINDOW,
     );
+    let (fanout, shards) = net::fanout::Fanout::new(config.runtime_workers());
     let state = AppState {
+        fanout,
         sim: sim.events.clone(),
         frames: relay(sim.frames.clone(), stats.clone()),
         kinematics: sim.kinematics,
@@ -163,6 +167,7 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
     };
     state.stats.max_connections.store(state.limits.max_connections as u64, std::sync::atomic::Ordering::Relaxed);
     state.stats.open_files_limit.store(nofile.map_or(0, |(soft, _)| soft), std::sync::atomic::Ordering::Relaxed);
+    shards.start(&state);
     state.tracker.spawn(stats::sample_rates(state.stats.clone(), state.shutdown.clone()));
     state.tracker.spawn(state.admission.clone().run_expiry(state.shutdown.clone()));
     if let Some(universe) = &state.universe {

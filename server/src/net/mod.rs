@@ -4,6 +4,7 @@
 
 pub mod address;
 pub mod admission;
+pub mod fanout;
 pub mod http;
 pub mod interest;
 pub mod listener;

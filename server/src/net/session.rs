@@ -1,15 +1,14 @@
 //! One game connection, from handshake to goodbye.
 //!
-//! After the handshake the connection runs as two loops under one `select!`: the receive
-//! loop decodes and validates client messages (inputs go to the simulation, view changes to
-//! the send loop, pings are answered through it); the send loop owns the socket's write half
-//! and, whenever it is free, takes the *newest* frame and sends the diff against what this
-//! client already has. A slow socket therefore skips frames instead of queueing them: the
-//! server never holds more than the one frame being sent for a client.
+//! After the handshake the socket becomes a [`Link`] shared with a fan-out task (see
+//! [`super::fanout`]), which writes the client its snapshots, and the session runs as two loops
+//! under one `select!`: the receive loop decodes and validates client messages (inputs go to
+//! the simulation, views to the link, pings are answered through the send loop); the send loop
+//! writes the player's events and the replies, finishes writes the fan-out left stalled, and
+//! ends the session when the socket fails or a client stays too slow.
 
 use super::admission::{ConnectionSlot, Refusal};
-use super::interest::{anchored, Interest};
-use crate::frame::Encoded;
+use super::fanout::{self, Broken, Link, News, Role};
 use crate::limits::{RateLimiter, Verdict};
 use crate::sim::{Dismissal, Joined, SimEvent};
 use crate::stats::ConnStats;
@@ -19,16 +18,13 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use shared::codec::{decode_client, encode_server, validate_name, DecodeError};
-use shared::constants::{MAX_VIEW_SIZE, TICK_HZ, TOP_ALL_TIME_INTERVAL_MS, TOP_ONLINE_INTERVAL_MS};
-use shared::protocol::{
-    ClientMsg, EntityId, GameEvent, Hello, InputAck, PlayerId, RejectReason, Rejected, ServerMsg, Spectating, ViewRect,
-    Welcome,
-};
+use shared::constants::{MAX_VIEW_SIZE, TICK_HZ};
+use shared::protocol::{ClientMsg, GameEvent, Hello, PlayerId, RejectReason, Rejected, ServerMsg, Spectating, Welcome};
 use shared::PROTOCOL_VERSION;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{timeout, Instant};
 
 /// Replies (pongs) waiting for the send loop; beyond this, pings go unanswered.
@@ -85,7 +81,7 @@ pub async fn serve(socket: WebSocket, state: AppState, mut slot: ConnectionSlot)
             let (_mailbox, events) = mpsc::channel(1);
             let (_dismiss, dismissed) = oneshot::channel();
             let seat = Seat { role: Role::Spectator, session: 0, events, dismissed };
-            let (reason, _) = run(tx, rx, &state, &conn, seat).await;
+            let (reason, _) = run(tx, rx, &state, conn.clone(), seat).await;
             state.stats.spectators.fetch_sub(1, Ordering::Relaxed);
             state.stats.unregister(conn.id);
             tracing::debug!(reason, "spectator session ended");
@@ -100,13 +96,6 @@ enum Admitted {
     /// A player, its name and what the simulation answered to its join.
     Player(PlayerId, String, Joined),
     /// A spectator: no player, no ship.
-    Spectator,
-}
-
-/// What a session serves: a player's connection, or a spectator's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Role {
-    Player,
     Spectator,
 }
 
@@ -133,7 +122,7 @@ async fn play(
     let conn = state.stats.register(player, name);
     let session = joined.session;
     let seat = Seat { role: Role::Player, session, events: joined.events, dismissed: joined.dismissed };
-    let (reason, ending) = run(tx, rx, &state, &conn, seat).await;
+    let (reason, ending) = run(tx, rx, &state, conn.clone(), seat).await;
     state.stats.unregister(conn.id);
     tracing::debug!(player, reason, ?ending, "session ended");
     // A connection closed for breaking the rules leaves no ship waiting to be resumed, and
@@ -184,7 +173,7 @@ async fn flush(tx: &mut Tx, state: &AppState) -> bool {
 /// only when the work cannot complete at once (the socket's buffer is full): almost every send
 /// completes on its first poll, and a timer per send was a measurable share of the network
 /// path with thousands of clients.
-async fn bounded<F: std::future::Future>(limit: Duration, work: F) -> Option<F::Output> {
+pub(super) async fn bounded<F: std::future::Future>(limit: Duration, work: F) -> Option<F::Output> {
     let mut work = std::pin::pin!(work);
     let first = std::future::poll_fn(|cx| std::task::Poll::Ready(work.as_mut().poll(cx))).await;
     match first {
@@ -535,15 +524,29 @@ fn dismissed_now(dismissed: &mut oneshot::Receiver<Dismissal>) -> Option<Dismiss
 }
 
 /// Runs a session to its end; returns why it ended, and how.
-async fn run(mut tx: Tx, mut rx: Rx, state: &AppState, conn: &ConnStats, seat: Seat) -> (&'static str, Ending) {
+async fn run(tx: Tx, rx: Rx, state: &AppState, conn: Arc<ConnStats>, seat: Seat) -> (&'static str, Ending) {
+    let ws = tx.reunite(rx).expect("the two halves of one socket");
+    let link = Link::new(ws, conn, seat.role, state.limits.ping_interval);
+    if !state.fanout.join(link.clone()) {
+        // The frames have stopped: the simulation is gone.
+        let _ = link.send([close(close_code::INTERNAL_ERROR, "simulation stopped")], CLOSE_LINGER, true).await;
+        return ("simulation stopped", Ending::Resumable);
+    }
+    let outcome = run_link(&link, state, seat).await;
+    // Whatever happened, the fan-out writes nothing more.
+    link.finish();
+    outcome
+}
+
+/// [`run`] once the link has joined the fan-out.
+async fn run_link(link: &Link, state: &AppState, seat: Seat) -> (&'static str, Ending) {
     let mut closed_by_us = false;
     let mut ending = Ending::Resumable;
     let mut dismissed_late = seat.dismissed;
     let reason = {
         let (out_tx, out_rx) = mpsc::channel(OUTBOX_CAPACITY);
-        let (view_tx, view_rx) = watch::channel(None);
-        let recv = receive_loop(&mut rx, state, conn, seat.role, seat.session, view_tx, out_tx.clone());
-        let send = send_loop(&mut tx, state, conn, seat.role, seat.events, view_rx, out_rx);
+        let recv = receive_loop(link, state, seat.role, seat.session, out_tx.clone());
+        let send = send_loop(link, state, seat.events, out_rx);
         tokio::pin!(recv, send);
         tokio::select! {
             reason = &mut send => reason,
@@ -591,16 +594,17 @@ async fn run(mut tx: Tx, mut rx: Rx, state: &AppState, conn: &ConnStats, seat: S
         // The peer went away in the same moment its identity was revoked: no ghost either.
         ending = Ending::Revoked;
     }
+    link.finish();
     if closed_by_us {
         // Read (and discard) what the peer still had in flight until its close reply, for a
         // bounded time: dropping a socket with unread data makes the kernel answer with a
         // reset, which can destroy our close frame before the peer reads it.
-        let _ = timeout(CLOSE_LINGER, async { while let Some(Ok(_)) = rx.next().await {} }).await;
+        let _ = timeout(CLOSE_LINGER, async { while let Some(Ok(_)) = link.next().await {} }).await;
     }
     if reason == PEER_CLOSED {
         // The WebSocket layer queued the echo of the peer's close frame (RFC 6455 §5.5.1) when
         // it read it; flushing the sink sends it, completing the closing handshake.
-        let _ = timeout(Duration::from_secs(1), tx.close()).await;
+        let _ = timeout(Duration::from_secs(1), link.close()).await;
     }
     (reason, ending)
 }
@@ -608,14 +612,13 @@ async fn run(mut tx: Tx, mut rx: Rx, state: &AppState, conn: &ConnStats, seat: S
 /// Reads until the peer goes away or breaks the rules. Returns the close code to send (if
 /// any) and the reason.
 async fn receive_loop(
-    rx: &mut Rx,
+    link: &Link,
     state: &AppState,
-    conn: &ConnStats,
     role: Role,
     session: u64,
-    view: watch::Sender<Option<ViewRect>>,
     out: mpsc::Sender<Outbound>,
 ) -> (Option<u16>, &'static str) {
+    let conn = link.conn();
     let mut invalid = 0u32;
     let mut rate = RateLimiter::new(&state.limits);
     // The idle timer is not reset per message (a timer update for every input of thousands
@@ -626,7 +629,7 @@ async fn receive_loop(
     tokio::pin!(idle_timer);
     loop {
         let next = tokio::select! {
-            next = rx.next() => next,
+            next = link.next() => next,
             () = &mut idle_timer => {
                 if last_message.elapsed() >= idle {
                     return (Some(close_code::GOING_AWAY), "idle timeout");
@@ -693,7 +696,7 @@ async fn receive_loop(
             Ok(ClientMsg::View(rect)) => {
                 let clamped = rect.clamped(MAX_VIEW_SIZE);
                 conn.set_view(&clamped);
-                view.send_replace(Some(clamped));
+                link.set_view(clamped);
             }
             Ok(ClientMsg::Ping { nonce }) => {
                 let tick = state.frames.borrow().tick;
@@ -746,207 +749,76 @@ fn note_pong(conn: &ConnStats, payload: &[u8]) {
     conn.rtt_us.store(now.saturating_sub(sent).max(1), Ordering::Relaxed);
 }
 
-/// Feeds a WebSocket ping whose payload is the time it was sent (microseconds since the
-/// connection started; never 0, which means "no ping outstanding"; a newer ping replaces an
-/// unanswered one).
-async fn ping(tx: &mut Tx, state: &AppState, conn: &ConnStats) -> bool {
-    let micros = (conn.since.elapsed().as_micros() as u64).max(1);
-    conn.ping_outstanding.store(micros, Ordering::Relaxed);
-    feed_counted(tx, Message::Ping(micros.to_le_bytes().to_vec().into()), state, None).await
-}
-
-/// One part of the leaderboard as this session last sent it.
-struct Paced<T> {
-    sent: Option<Arc<Encoded<T>>>,
-    at: Option<Instant>,
-}
-
-impl<T> Default for Paced<T> {
-    fn default() -> Self {
-        Paced { sent: None, at: None }
-    }
-}
-
-impl<T> Paced<T> {
-    /// The part's message if the client has not had this version of it and `interval` has
-    /// passed since the last one sent (the first is sent at once); recorded as sent.
-    fn due(&mut self, part: &Arc<Encoded<T>>, now: Instant, interval: Duration) -> Option<bytes::Bytes> {
-        if self.sent.as_ref().is_some_and(|sent| Arc::ptr_eq(sent, part))
-            || self.at.is_some_and(|at| now < at + interval)
-        {
-            return None;
-        }
-        self.sent = Some(part.clone());
-        self.at = Some(now);
-        Some(part.wire.clone())
-    }
-}
-
-/// Owns the write half: snapshots, events, replies, pings. Returns why it stopped.
-///
-/// Everything due at one wake-up is fed into the WebSocket's buffer and written with one
-/// flush (one system call): the leaderboard and the snapshot of a frame, and the ping when one
-/// is due (pings ride on frames rather than on a timer of their own).
+/// Writes what is the session's own to write (the player's events, pongs, closes), finishes
+/// what the fan-out could not write at once, and times it: returns why it stopped.
 async fn send_loop(
-    tx: &mut Tx,
+    link: &Link,
     state: &AppState,
-    conn: &ConnStats,
-    role: Role,
     mut events: mpsc::Receiver<GameEvent>,
-    view: watch::Receiver<Option<ViewRect>>,
     mut out: mpsc::Receiver<Outbound>,
 ) -> &'static str {
-    let mut frames = state.frames.clone();
-    let mut interest = Interest::new();
-    // The ship the client was last told it watches (none: it has its own, or nothing to watch).
-    let mut watching_sent: Option<EntityId> = None;
-    // The input acknowledgement the client has: a snapshot carries one only when it changed.
-    let mut ack_sent = InputAck::default();
-    let (mut world_sent, mut top_sent, mut all_time_sent) = (Paced::default(), Paced::default(), Paced::default());
-    let mut map_sent = Paced::default();
+    let conn = link.conn();
+    let limit = state.limits.slow_client_timeout;
     let every = state.limits.ping_interval;
-    let mut ping_due = Instant::now() + every;
+    let counted = |msg: &ServerMsg| {
+        let bytes = encode_server(msg);
+        state.stats.bytes_out.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        conn.bytes_out.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        Message::Binary(bytes.into())
+    };
+    // Since when the socket has not taken what was written to it, as last heard.
+    let mut stalled: Option<Instant> = None;
     // Pings ride on frames; this timer only catches a world that stopped publishing (a client
     // that sends nothing by itself must still be pinged, or it would be closed as idle). It is
     // re-armed when it fires, not per frame.
-    let ping_timer = tokio::time::sleep_until(ping_due);
+    let ping_timer = tokio::time::sleep_until(link.next_ping());
     let shutdown = state.shutdown.cancelled();
     tokio::pin!(shutdown, ping_timer);
     loop {
-        let fed = tokio::select! {
+        let sent = tokio::select! {
             biased;
             () = &mut shutdown => {
                 // The world has stopped (shutdown stops the simulation first): the last things
                 // it told this player are still queued. Send them before the goodbye, so a
                 // pilot hears of every score the store commits.
+                let mut goodbye = Vec::new();
                 while let Ok(event) = events.try_recv() {
-                    let msg = Message::Binary(encode_server(&ServerMsg::Event(event)).into());
-                    if !send_counted(tx, msg, state, Some(conn)).await {
-                        break;
-                    }
+                    goodbye.push(counted(&ServerMsg::Event(event)));
                 }
-                let _ = send_now(tx, close(close_code::GOING_AWAY, "server shutting down"), state).await;
+                goodbye.push(close(close_code::GOING_AWAY, "server shutting down"));
+                let _ = link.send(goodbye, limit, true).await;
                 return "server shutting down";
             }
+            news = std::future::poll_fn(|cx| link.poll_news(cx, stalled)) => match news {
+                News::Stalled(since) => {
+                    stalled = since;
+                    true
+                }
+                News::Broken(Broken::SendFailed) => false,
+                News::Broken(Broken::SimulationStopped) => {
+                    let _ = link.send([close(close_code::INTERNAL_ERROR, "simulation stopped")], limit, true).await;
+                    return "simulation stopped";
+                }
+            },
             Some(o) = out.recv() => match o {
-                Outbound::Msg(m) => feed_counted(tx, Message::Binary(encode_server(&m).into()), state, Some(conn)).await,
+                Outbound::Msg(m) => link.send([counted(&m)], limit, false).await,
                 Outbound::Close(code, reason) => {
-                    let _ = send_now(tx, close(code, reason), state).await;
+                    let _ = link.send([close(code, reason)], limit, true).await;
                     return reason;
                 }
             },
-            Some(event) = events.recv() => {
-                let msg = Message::Binary(encode_server(&ServerMsg::Event(event)).into());
-                feed_counted(tx, msg, state, Some(conn)).await
-            }
+            Some(event) = events.recv() => link.send([counted(&ServerMsg::Event(event))], limit, false).await,
+            // A write the socket has not taken for the whole slow-client timeout.
+            () = tokio::time::sleep_until(stalled.map_or_else(Instant::now, |since| since + limit)), if stalled.is_some() => false,
             () = &mut ping_timer => {
                 let now = Instant::now();
-                let fed = now < ping_due || ping(tx, state, conn).await;
-                if now >= ping_due {
-                    ping_due = now + every;
-                }
-                ping_timer.as_mut().reset(ping_due);
-                fed
-            }
-            changed = frames.changed() => {
-                if changed.is_err() {
-                    let _ = send_now(tx, close(close_code::INTERNAL_ERROR, "simulation stopped"), state).await;
-                    return "simulation stopped";
-                }
-                // Latest wins: whatever frames were published while the last send was in
-                // flight are skipped; the diff is against what the client has, so nothing is
-                // lost by skipping.
-                let frame = frames.borrow_and_update().clone();
-                let now = Instant::now();
-                let mut fed = true;
-                let board = &frame.leaderboard;
-                for msg in [
-                    world_sent.due(&board.world, now, Duration::ZERO),
-                    top_sent.due(&board.top, now, Duration::from_millis(TOP_ONLINE_INTERVAL_MS)),
-                    all_time_sent.due(&board.all_time, now, Duration::from_millis(TOP_ALL_TIME_INTERVAL_MS)),
-                    state.universe.as_ref().and_then(|u| {
-                        map_sent.due(&u.published_map(), now, crate::universe::UNIVERSE_MAP_INTERVAL)
-                    }),
-                ].into_iter().flatten() {
-                    fed = fed && feed_counted(tx, Message::Binary(msg), state, Some(conn)).await;
-                }
-                // What this client may see: around its ship, or the ship it watches.
-                let seat = match role {
-                    Role::Player => frame.players.get(&conn.player).map(|p| (p.anchor, p.ack, p.watching)),
-                    Role::Spectator => {
-                        let ship = frame.featured.as_ref().map(|f| f.ship);
-                        let at = ship.and_then(|id| frame.entity(id)).map_or([0.0; 2], |e| e.state.position().into());
-                        Some((at, InputAck::default(), ship))
-                    }
-                };
-                if let Some((_, _, watching)) = seat.filter(|s| s.2 != watching_sent) {
-                    watching_sent = watching;
-                    let named = watching.and_then(|ship| {
-                        frame.featured.iter().chain(&frame.watched).find(|w| w.ship == ship).cloned()
-                    });
-                    let msg = Message::Binary(encode_server(&ServerMsg::Watching(named)).into());
-                    fed = fed && feed_counted(tx, msg, state, Some(conn)).await;
-                }
-                let rect = *view.borrow();
-                if let (Some(asked), Some((anchor, ack, _))) = (rect, seat) {
-                    // The view is the player's own neighbourhood (or the watched ship's), never
-                    // elsewhere (no map hack).
-                    let served = anchored(&asked, anchor);
-                    if served != asked {
-                        state.stats.views_moved.fetch_add(1, Ordering::Relaxed);
-                    }
-                    let news = (ack != ack_sent).then_some(ack);
-                    if let Some(snap) = interest.diff(&frame, &served, news) {
-                        ack_sent = ack;
-                        state.stats.snapshots.fetch_add(1, Ordering::Relaxed);
-                        conn.snapshots.fetch_add(1, Ordering::Relaxed);
-                        conn.entities_in_view.store(interest.known() as u32, Ordering::Relaxed);
-                        let msg = Message::Binary(encode_server(&ServerMsg::Snapshot(snap)).into());
-                        fed = fed && feed_counted(tx, msg, state, Some(conn)).await;
-                    }
-                }
-                if now >= ping_due {
-                    ping_due = now + every;
-                    fed = fed && ping(tx, state, conn).await;
-                }
-                fed
+                let sent = !link.ping_due(now, every) || link.send([fanout::ping(conn)], limit, false).await;
+                ping_timer.as_mut().reset(link.next_ping());
+                sent
             }
         };
-        conn.sending.store(true, Ordering::Relaxed);
-        let sent = fed && flush(tx, state).await;
-        conn.sending.store(false, Ordering::Relaxed);
         if !sent {
             return "send failed or client too slow";
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::frame::PublishedLeaderboard;
-    use shared::protocol::{Leaderboard, LeaderboardEntry};
-
-    /// A part is sent at once the first time, never twice in the same version, and a new
-    /// version waits for the interval.
-    #[test]
-    fn leaderboard_parts_are_paced() {
-        let entry = |name: &str| LeaderboardEntry { name: name.into(), points: 1, kills: 0, ai: false };
-        let one = PublishedLeaderboard::new(Leaderboard { top: vec![entry("Ada")], ..Default::default() });
-        let here = |name: &str| crate::frame::Standing { online: 0, top: vec![entry(name)] };
-        let two =
-            one.next(Leaderboard { top: vec![entry("Bob")], ..Default::default() }, here("Bob")).expect("changed");
-        assert!(Arc::ptr_eq(&one.world, &two.world) && !Arc::ptr_eq(&one.top, &two.top), "unchanged parts shared");
-        let mut paced = Paced::default();
-        let (t0, every) = (Instant::now(), Duration::from_secs(2));
-        assert!(paced.due(&one.top, t0, every).is_some(), "first at once");
-        assert!(paced.due(&one.top, t0 + every * 2, every).is_none(), "same version: not again");
-        let t1 = t0 + Duration::from_millis(500);
-        assert!(paced.due(&two.top, t1, every).is_none(), "new version within the interval: waits");
-        assert_eq!(paced.due(&two.top, t0 + every, every), Some(two.top.wire.clone()), "then goes");
-        assert!(
-            one.next(Leaderboard { top: vec![entry("Ada")], ..Default::default() }, here("Ada")).is_none(),
-            "same: None"
-        );
     }
 }

@@ -8,7 +8,8 @@ use asteroids_server::Config;
 use asteroids_tests::*;
 use futures_util::SinkExt;
 use shared::codec::encode_client;
-use shared::protocol::{ClientMsg, Hello, ViewRect};
+use shared::protocol::{ClientMsg, Hello, ServerMsg, ViewRect};
+use shared::replica::Replica;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::net::TcpSocket;
@@ -79,5 +80,67 @@ async fn stopped_reader_is_bounded_and_closed() {
     );
     assert!(closed_after < SLOW_CLIENT_TIMEOUT + Duration::from_secs(10), "closed only after {closed_after:?}");
     assert!(worst_gap < Duration::from_secs(1), "the steady client stalled for {worst_gap:?}");
+    server.shutdown().await;
+}
+
+/// A client that stops reading for a while, shorter than the slow-client timeout, is not
+/// closed: the server stops writing when its socket is full and skips its frames meanwhile;
+/// once it reads again the unfinished write completes and its snapshots resume at the cadence,
+/// every one applying to its replica (the diff is against what it has, whatever was skipped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_reader_resumes() {
+    let config = Config { asteroids: 3000, arena_size: Some(10_000.0), snapshot_hz: 60, ..small_world() };
+    let server = start_server(config).await;
+    let addr = server.local_addr();
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(addr).await.unwrap();
+    let (mut c, welcome) = Client::join_over(stream, addr, "Napper").await.unwrap();
+    let mut replica = Replica::new();
+
+    // Not reading, while the view jumps across the field, until the server's write stalls
+    // (its socket full), then 1 s more: well within the slow-client timeout.
+    let stalling = |server: &asteroids_server::Server| {
+        server.stats().session_list().iter().any(|c| c.sending.load(Ordering::Relaxed))
+    };
+    let started = Instant::now();
+    let mut i = 0u32;
+    while !stalling(&server) {
+        assert!(started.elapsed() < Duration::from_secs(30), "the server's write to the paused client never stalled");
+        i += 1;
+        let x = ((i * 7919) % 8000) as f32 - 4000.0;
+        let y = ((i * 104_729) % 8000) as f32 - 4000.0;
+        c.view([x, y], [2560.0, 1600.0]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let stalled_after = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(stalling(&server), "still stalled while the client does not read");
+    c.view(welcome.ship_position, [1920.0, 1080.0]).await.unwrap();
+
+    // Reading again: what the kernel held (consecutive frames from before the stall), then a
+    // gap (the frames skipped), then 60 snapshots (1 s at 60 Hz) at the cadence, all within
+    // 10 s, each applying.
+    let (mut after_gap, mut last_tick, mut widest_gap) = (0u32, 0u32, 0u32);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while after_gap < 60 {
+        let msg = tokio::time::timeout_at(deadline.into(), c.recv())
+            .await
+            .unwrap_or_else(|_| panic!("only {after_gap} snapshots after the gap within 10 s of reading again"))
+            .expect("still connected");
+        if let ServerMsg::Snapshot(snap) = msg {
+            replica.apply(&snap, &welcome.kinematics).expect("every snapshot applies to the replica");
+            if last_tick > 0 {
+                widest_gap = widest_gap.max(snap.tick - last_tick);
+            }
+            last_tick = snap.tick;
+            if widest_gap >= 60 {
+                after_gap += 1;
+            }
+        }
+    }
+    eprintln!("paused reader: stalled after {stalled_after:?}; widest gap between its snapshots {widest_gap} ticks");
+    assert!(!stalling(&server), "the write finished once the client read again");
+    assert_eq!(server.stats().connections.load(Ordering::Relaxed), 1, "the paused client is still connected");
     server.shutdown().await;
 }
