@@ -3,6 +3,8 @@
 # the release swarm beside it on this machine, 1,000 bots in `mix`, 20 s ramp, 60 s run.
 # Samples /admin/stats every 10 s during the run; writes everything to bench-out/.
 # Usage: scripts/bench-swarm.sh [BOTS] [ASTEROIDS]
+# SERVER_BIN=path runs another build of the server (to compare two builds interleaved);
+# BOTS_NICE=19 runs the swarm at that nice level.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bots=${1:-1000}
@@ -13,7 +15,7 @@ cargo build --release -p asteroids-server -p asteroids-bots
 token=bench-$$
 port=18080
 rm -f "$out"/bench.db*
-ASTEROIDS_ADMIN_TOKEN="$token" ./target/release/asteroids-server --bind 127.0.0.1:$port --asteroids "$asteroids" --db "$out/bench.db" > "$out/server.log" 2>&1 &
+ASTEROIDS_ADMIN_TOKEN="$token" "${SERVER_BIN:-./target/release/asteroids-server}" --bind 127.0.0.1:$port --asteroids "$asteroids" --db "$out/bench.db" > "$out/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" > /dev/null && break; sleep 0.2; done

@@ -11,10 +11,11 @@
 //! The socket is shared with the connection's task through a [`Link`]: that task reads from
 //! it, writes the messages that are its own (events, pongs, the close) and finishes any write
 //! the fan-out could not complete at once. A socket that cannot take a frame's bytes at once
-//! is *stalled*: the fan-out leaves the rest to the connection's task (woken for it, with the
-//! slow-client timeout armed) and skips that client's frames until the write is done. So a
-//! slow client still skips frames instead of queueing them, and the server never holds more
-//! than one frame's messages for it.
+//! is *stalled*: the fan-out leaves the rest to the connection's task (its waker is the one the
+//! socket wakes when it can take more) and skips that client's frames until the write is done,
+//! closing it as too slow if that takes longer than the slow-client timeout. So a slow client
+//! still skips frames instead of queueing them, and the server never holds more than one
+//! frame's messages for it.
 
 use super::interest::{anchored, Interest};
 use crate::frame::{Encoded, Frame};
@@ -275,7 +276,16 @@ impl Link {
         }
         // Latest wins: a client whose socket has not taken the last frame skips this one; the
         // next diff is against what it has, so nothing is lost by skipping.
-        if line.broken.is_some() || line.busy() {
+        if line.broken.is_some() {
+            return true;
+        }
+        if line.busy() {
+            if line.stalled_since.is_some_and(|since| now >= since + state.limits.slow_client_timeout) {
+                // Too slow: a client that neither reads nor writes never wakes its session,
+                // so the timeout is kept here, at every frame.
+                line.broken = Some(Broken::SendFailed);
+                line.wake_session();
+            }
             return true;
         }
         let conn = &*self.conn;
@@ -284,15 +294,14 @@ impl Link {
         if line.queued.len() == queued_before {
             return true;
         }
-        // Written with the session's waker, so a socket that becomes writable again wakes the
-        // task that finishes the write (before its first poll, nobody: it is woken below).
+        // Written with the session's waker: a socket that becomes writable again wakes the task
+        // that finishes the write (no wake-up of our own: a stall costs no extra poll). Before
+        // its first poll the session has no waker yet, and that poll finds the write unfinished.
         let waker = line.waker.take();
         let mut cx = Context::from_waker(waker.as_ref().unwrap_or(Waker::noop()));
-        let done = line.drive(&mut cx, conn);
+        let written = line.drive(&mut cx, conn);
         line.waker = waker;
-        if done != Poll::Ready(true) {
-            // Stalled or failed: the session's task takes it from here (the slow-client timer,
-            // or the end of the session).
+        if written == Poll::Ready(false) {
             line.wake_session();
         }
         true
