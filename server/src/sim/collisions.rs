@@ -18,16 +18,46 @@
 
 use super::game::Game;
 use super::players::ScoreChange;
-use rapier2d::prelude::CollisionEvent;
+use rapier2d::prelude::{ColliderHandle, CollisionEvent};
 use shared::constants::{POINTS_PER_HIT, RESPAWN_TICKS, SPLIT_KICK, SPLIT_PUSH};
 use shared::protocol::{DeathCause, EntityId, EntityKind, GameEvent};
 
 impl Game {
     pub(super) fn collisions(&mut self) {
+        // Rapier reports pairs whose colliders began or ceased to meet. Between ships and
+        // bullets the colliders are the entities, and a pair that began is a touch. A pair with
+        // an asteroid met its skin (see `physics::ASTEROID_SKIN`): it may touch, now or in any
+        // later tick while the colliders meet, so it is kept and tested exactly every tick.
         while let Ok(event) = self.contacts.try_recv() {
-            let CollisionEvent::Started(c1, c2, _) = event else { continue };
-            if let (Some(a), Some(b)) = (self.entities.id_of_collider(c1), self.entities.id_of_collider(c2)) {
-                self.touch(a, b);
+            let (c1, c2, began) = match event {
+                CollisionEvent::Started(c1, c2, _) => (c1, c2, true),
+                CollisionEvent::Stopped(c1, c2, _) => (c1, c2, false),
+            };
+            let Some((a, b)) = self.entities.pair(c1, c2) else {
+                self.near_asteroids.remove(&pair_key(c1, c2));
+                continue;
+            };
+            let with_asteroid = [a, b].iter().any(|&id| self.entities.get(id).is_some_and(|e| e.kind.is_asteroid()));
+            match (with_asteroid, began) {
+                (true, true) => {
+                    self.near_asteroids.insert(pair_key(c1, c2));
+                }
+                (true, false) => {
+                    self.near_asteroids.remove(&pair_key(c1, c2));
+                }
+                (false, true) => self.touch(a, b),
+                (false, false) => {}
+            }
+        }
+        // In the order of the colliders' handles: the same world ticks the same way.
+        for key in self.near_asteroids.iter().copied().collect::<Vec<_>>() {
+            let (c1, c2) = pair_of(key);
+            match self.entities.pair(c1, c2) {
+                Some((a, b)) if self.entities.touch_now(a, b) => self.touch(a, b),
+                Some(_) => {}
+                None => {
+                    self.near_asteroids.remove(&key);
+                }
             }
         }
         for ship in std::mem::take(&mut self.unshielded) {
@@ -118,4 +148,20 @@ impl Game {
         self.outbox.events.push((pid, destroyed));
         self.players.award(Some(pid), ScoreChange::Death { life_ticks }, &mut self.outbox);
     }
+}
+
+/// A pair of colliders as one ordered number (the smaller handle first).
+fn pair_key(c1: ColliderHandle, c2: ColliderHandle) -> (u64, u64) {
+    let raw = |c: ColliderHandle| {
+        let (index, generation) = c.into_raw_parts();
+        (u64::from(index) << 32) | u64::from(generation)
+    };
+    let (a, b) = (raw(c1), raw(c2));
+    (a.min(b), a.max(b))
+}
+
+/// The colliders of a [`pair_key`].
+fn pair_of((a, b): (u64, u64)) -> (ColliderHandle, ColliderHandle) {
+    let handle = |raw: u64| ColliderHandle::from_raw_parts((raw >> 32) as u32, raw as u32);
+    (handle(a), handle(b))
 }

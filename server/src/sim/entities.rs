@@ -26,6 +26,9 @@ pub struct Entity {
     pub kind: EntityKind,
     /// Its rapier collider (a sensor with no parent body).
     collider: ColliderHandle,
+    /// Where its collider is: where it is, but for an asteroid, which may have drifted up to
+    /// [`physics::ASTEROID_DRIFT`] from it.
+    anchor: glam::Vec2,
     /// State at the end of the last tick (the one sessions see), on the wire grid.
     pub state: QState,
     /// The last tick at which its state was not what `shared::kinematics` predicts from the
@@ -104,6 +107,7 @@ impl Entities {
             slot,
             kind: new.kind,
             collider,
+            anchor: state.position(),
             state,
             epoch: tick,
             ctrl_now: new.ctrl,
@@ -165,12 +169,20 @@ impl Entities {
         self.list.iter()
     }
 
-    /// Calls `f` with every entity, then moves its collider to where `f` left it.
+    /// Calls `f` with every entity, then moves its collider to where `f` left it (an
+    /// asteroid's only once it has drifted [`physics::ASTEROID_DRIFT`] from it: its skin
+    /// still holds it until then).
     pub fn move_each(&mut self, mut f: impl FnMut(&mut Entity)) {
+        let drift = physics::ASTEROID_DRIFT * physics::ASTEROID_DRIFT;
         for e in &mut self.list {
             f(e);
+            let at = e.state.position();
+            if e.kind.is_asteroid() && at.distance_squared(e.anchor) <= drift {
+                continue;
+            }
             if let Some(collider) = self.world.colliders.get_mut(e.collider) {
-                collider.set_translation(e.state.position());
+                collider.set_translation(at);
+                e.anchor = at;
             }
         }
     }
@@ -216,13 +228,34 @@ impl Entities {
         self.world.detect_collisions(&(), collector);
     }
 
-    /// The entities whose colliders touch `id`'s (those it may touch), where they are now.
+    /// The entities that touch `id` (those it may touch), where they are now.
     pub fn overlapping(&self, id: EntityId) -> Vec<EntityId> {
         let Some(e) = self.get(id) else { return Vec::new() };
         let Some(collider) = self.world.colliders.get(e.collider) else { return Vec::new() };
         let filter = QueryFilter::default().groups(collider.collision_groups()).exclude_collider(e.collider);
-        let pose = rapier2d::prelude::Pose::from_translation(e.state.position());
-        self.world.intersect_shape(pose, collider.shape(), filter).map(|(_, c)| c.user_data as EntityId).collect()
+        let pose = rapier2d::prelude::Pose::from_translation(e.anchor);
+        // The colliders that meet this one are those that may touch it (skins included).
+        self.world
+            .intersect_shape(pose, collider.shape(), filter)
+            .filter_map(|(_, c)| self.get(c.user_data as EntityId))
+            .filter(|other| physics::touching(e.kind, e.state.position(), other.kind, other.state.position()))
+            .map(|other| other.id)
+            .collect()
+    }
+
+    /// The two entities of a pair of colliders rapier's collision detection found intersecting,
+    /// if both still exist and may still touch each other (neither became intangible).
+    pub fn pair(&self, c1: ColliderHandle, c2: ColliderHandle) -> Option<(EntityId, EntityId)> {
+        let (a, b) = (self.world.colliders.get(c1)?, self.world.colliders.get(c2)?);
+        a.collision_groups().test(b.collision_groups()).then_some((a.user_data as EntityId, b.user_data as EntityId))
+    }
+
+    /// Whether two entities touch, where they are now.
+    pub fn touch_now(&self, a: EntityId, b: EntityId) -> bool {
+        match (self.get(a), self.get(b)) {
+            (Some(a), Some(b)) => physics::touching(a.kind, a.state.position(), b.kind, b.state.position()),
+            _ => false,
+        }
     }
 
     /// Calls `f` with every entity within about `radius` of `pos`: those whose box in rapier's

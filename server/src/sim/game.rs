@@ -118,6 +118,9 @@ pub struct Game {
     pub(super) contacts: mpsc::Receiver<CollisionEvent>,
     /// Ships whose spawn protection ended this tick (they may already be touching something).
     pub(super) unshielded: Vec<EntityId>,
+    /// Pairs of colliders, one of them an asteroid's, that rapier found meeting and that have
+    /// not ceased to: they may touch, and are tested exactly every tick (see `collisions`).
+    pub(super) near_asteroids: std::collections::BTreeSet<(u64, u64)>,
     collector: ChannelEventCollector,
     /// Bodies found non-finite after a step and removed (cumulative).
     pub(super) nonfinite_removed: u64,
@@ -154,6 +157,7 @@ impl Game {
             rng: SmallRng::seed_from_u64(config.seed),
             contacts,
             unshielded: Vec::new(),
+            near_asteroids: std::collections::BTreeSet::new(),
             collector: ChannelEventCollector::new(contacts_tx, force_tx, tear_tx),
             nonfinite_removed: 0,
             edge_turnbacks: 0,

@@ -70,10 +70,40 @@ pub fn collision_groups(kind: EntityKind) -> InteractionGroups {
     InteractionGroups::new(memberships, filter, InteractionTestMode::And)
 }
 
+/// How much larger an asteroid's collider is than the asteroid: its *skin*. An asteroid's
+/// collider stays where it was put until the asteroid has drifted [`ASTEROID_DRIFT`] from it,
+/// so the skinned ball always holds the asteroid, and every pair rapier's collision detection
+/// reports for it is a pair that *may* touch: [`touching`] decides, on the exact balls. Most
+/// asteroids drift less than a unit a tick, so most of their colliders stay put for many
+/// ticks, and rapier's broad phase, its tree and its narrow phase do no work for them.
+pub const ASTEROID_SKIN: f32 = 8.0;
+
+/// How far an asteroid may drift from its collider before the collider is moved to it: a
+/// little less than [`ASTEROID_SKIN`], so no rounding of the distances can let a touch fall
+/// outside the skinned ball.
+pub const ASTEROID_DRIFT: f32 = ASTEROID_SKIN - 0.5;
+
+/// The radius of the collider of an entity of `kind` (its own, plus the skin for asteroids).
+pub fn collider_radius(kind: EntityKind) -> f32 {
+    if kind.is_asteroid() {
+        kind.radius() + ASTEROID_SKIN
+    } else {
+        kind.radius()
+    }
+}
+
+/// Whether an entity of kind `a` at `pa` and one of kind `b` at `pb` touch: parry's
+/// intersection test of their exact balls, the very test rapier's narrow phase runs.
+pub fn touching(a: EntityKind, pa: glam::Vec2, b: EntityKind, pb: glam::Vec2) -> bool {
+    let (ball_a, ball_b) = (rapier2d::parry::shape::Ball::new(a.radius()), rapier2d::parry::shape::Ball::new(b.radius()));
+    rapier2d::parry::query::intersection_test(&Pose::from_translation(pa), &ball_a, &Pose::from_translation(pb), &ball_b)
+        .is_ok_and(|hit| hit.intersecting)
+}
+
 /// The collider of an entity of `kind` at `pos`; `user_data` carries the entity id.
 pub fn collider_builder(kind: EntityKind, id: EntityId, pos: glam::Vec2) -> ColliderBuilder {
     let events = matches!(kind, EntityKind::Ship | EntityKind::Bullet);
-    let mut builder = ColliderBuilder::ball(kind.radius())
+    let mut builder = ColliderBuilder::ball(collider_radius(kind))
         .translation(pos)
         .sensor(true)
         // No parent body: rapier treats the collider as fixed, and by default fixed colliders

@@ -414,3 +414,66 @@ fn a_revoke_removes_the_player_and_dismisses_its_connections() {
     assert_eq!(late.dismissed.try_recv(), Ok(Dismissal::Revoked), "a join after the revoke is dismissed");
     assert!(!game.frame(Default::default()).players.contains_key(&late.player_id));
 }
+
+/// An asteroid's collider may lag up to `ASTEROID_DRIFT` behind it (its skin still holds it),
+/// yet a ship it drifts into is destroyed at exactly the tick their balls first overlap as
+/// every client computes them, never earlier (the skin met long before) and never later.
+#[test]
+fn an_asteroid_touches_where_it_is_not_where_its_collider_lags() {
+    use asteroids_server::sim::physics::ASTEROID_SKIN;
+    use shared::quant::QState;
+    let mut game = empty_world();
+    let mut me = join(&mut game, "Pilot");
+    for _ in 0..SPAWN_PROTECTION_TICKS {
+        tick(&mut game, []);
+    }
+    let s = ship(&game.frame(Default::default()), &me).expect("ship");
+    let kin = *game.kinematics();
+    let reach = EntityKind::Ship.radius() + EntityKind::AsteroidSmall.radius();
+    // 20 units/s: a third of a unit a tick, so its collider moves only every ~22 ticks.
+    let start = s.state.body().pos + Vec2::new(reach + 1.5 * ASTEROID_SKIN, 0.0);
+    let rock = game.spawn_asteroid(EntityKind::AsteroidSmall, start, Some(Vec2::new(-20.0, 0.0)));
+    let next = |state: QState, kind: EntityKind| {
+        let mut body = state.body();
+        kin.step(&mut body, kind, state.ctrl);
+        kin.post_step(&mut body, kind);
+        QState::from_body(&body, state.ctrl).position()
+    };
+    for t in 0..300 {
+        let frame = game.frame(Default::default());
+        let (ship_now, rock_now) = (frame.entity(s.id).expect("alive").state, frame.entity(rock).expect("there").state);
+        let (ship_next, rock_next) = (next(ship_now, EntityKind::Ship), next(rock_now, EntityKind::AsteroidSmall));
+        let meet = ship_next.distance_squared(rock_next) <= reach * reach;
+        tick(&mut game, []);
+        let died = drain(&mut me).iter().any(|e| matches!(e, GameEvent::ShipDestroyed { .. }));
+        assert_eq!(died, meet, "tick {t}: destroyed {died}, balls overlapping {meet}");
+        if died {
+            assert!(t > 30, "the test had the skin meet the ship long before the asteroid did (tick {t})");
+            return;
+        }
+    }
+    panic!("the asteroid never reached the ship");
+}
+
+/// A bullet that passes through an asteroid's skin but not the asteroid misses it; one that
+/// grazes the asteroid itself splits it.
+#[test]
+fn a_bullet_through_the_skin_alone_misses() {
+    use asteroids_server::sim::physics::ASTEROID_SKIN;
+    for (offset, hit) in [(ASTEROID_SKIN / 2.0, false), (-2.0, true)] {
+        let mut game = empty_world();
+        let me = join(&mut game, "Gunner");
+        let s = ship(&game.frame(Default::default()), &me).expect("ship");
+        let (pos, nose) = (s.state.body().pos, s.state.body().rot);
+        let side = EntityKind::AsteroidLarge.radius() + EntityKind::Bullet.radius() + offset;
+        let at = pos + nose * 200.0 + nose.perp() * side;
+        let target = game.spawn_asteroid(EntityKind::AsteroidLarge, at, Some(Vec2::ZERO));
+        tick(&mut game, [sent(&me, Input { seq: 1, tick: 0, thrust: false, turn: 0, fire: true })]);
+        tick(&mut game, [sent(&me, Input { seq: 2, tick: 0, thrust: false, turn: 0, fire: false })]);
+        for _ in 0..40 {
+            tick(&mut game, []);
+        }
+        let frame = game.frame(Default::default());
+        assert_eq!(frame.entity(target).is_none(), hit, "a bullet {offset} units beyond the asteroid's edge");
+    }
+}
