@@ -14,7 +14,11 @@
 //! collision pipeline alone ([`PhysicsWorld::detect_collisions`]) finds the touches.
 //!
 //! The colliders are sensors (an intersection test, no contact manifold: nothing is solved)
-//! without a parent body, so every pair type must be enabled explicitly.
+//! without a parent body, so every pair type must be enabled explicitly. An asteroid's collider
+//! is larger than the asteroid by [`ASTEROID_SKIN`] and follows it only when it has drifted
+//! [`ASTEROID_DRIFT`]: between moves, rapier has nothing to do for it (most of the world is
+//! asteroids), and a pair with an asteroid that rapier reports meeting is tested exactly every
+//! tick until it reports them apart (`collisions.rs`).
 
 use rapier2d::prelude::*;
 use shared::kinematics::Kinematics;
@@ -95,9 +99,15 @@ pub fn collider_radius(kind: EntityKind) -> f32 {
 /// Whether an entity of kind `a` at `pa` and one of kind `b` at `pb` touch: parry's
 /// intersection test of their exact balls, the very test rapier's narrow phase runs.
 pub fn touching(a: EntityKind, pa: glam::Vec2, b: EntityKind, pb: glam::Vec2) -> bool {
-    let (ball_a, ball_b) = (rapier2d::parry::shape::Ball::new(a.radius()), rapier2d::parry::shape::Ball::new(b.radius()));
-    rapier2d::parry::query::intersection_test(&Pose::from_translation(pa), &ball_a, &Pose::from_translation(pb), &ball_b)
-        .is_ok_and(|hit| hit.intersecting)
+    let (ball_a, ball_b) =
+        (rapier2d::parry::shape::Ball::new(a.radius()), rapier2d::parry::shape::Ball::new(b.radius()));
+    rapier2d::parry::query::intersection_test(
+        &Pose::from_translation(pa),
+        &ball_a,
+        &Pose::from_translation(pb),
+        &ball_b,
+    )
+    .is_ok_and(|hit| hit.intersecting)
 }
 
 /// The collider of an entity of `kind` at `pos`; `user_data` carries the entity id.
