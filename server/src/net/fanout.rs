@@ -247,7 +247,15 @@ impl Link {
             line.queued.extend(msgs);
             line.done |= last;
         }
-        let written = std::future::poll_fn(|cx| self.lock().drive(cx, &self.conn));
+        // Ends early (false) if the fan-out finds the client too slow meanwhile: the timeout
+        // runs from when the socket stopped taking bytes, not from this message.
+        let written = std::future::poll_fn(|cx| {
+            let mut line = self.lock();
+            if line.broken.is_some() {
+                return Poll::Ready(false);
+            }
+            line.drive(cx, &self.conn)
+        });
         super::session::bounded(limit, written).await.unwrap_or(false)
     }
 
