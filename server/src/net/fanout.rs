@@ -248,10 +248,11 @@ impl Link {
             line.done |= last;
         }
         // Ends early (false) if the fan-out finds the client too slow meanwhile: the timeout
-        // runs from when the socket stopped taking bytes, not from this message.
+        // runs from when the socket stopped taking bytes, not from this message. (A link broken
+        // because the simulation stopped still takes its closing message.)
         let written = std::future::poll_fn(|cx| {
             let mut line = self.lock();
-            if line.broken.is_some() {
+            if line.broken == Some(Broken::SendFailed) {
                 return Poll::Ready(false);
             }
             line.drive(cx, &self.conn)
