@@ -148,8 +148,13 @@ mod tests {
             Snapshot {
                 tick: 10,
                 entered: vec![
-                    EntityEnter { id: 7, kind: EntityKind::Ship, state: state(0.0, 50.0, thrusting) },
-                    EntityEnter { id: 8, kind: EntityKind::AsteroidLarge, state: state(300.0, -20.0, Ctrl(0)) },
+                    EntityEnter { id: 7, kind: EntityKind::Ship, state: state(0.0, 50.0, thrusting), appearing: 0 },
+                    EntityEnter {
+                        id: 8,
+                        kind: EntityKind::AsteroidLarge,
+                        state: state(300.0, -20.0, Ctrl(0)),
+                        appearing: 0,
+                    },
                 ],
                 ..Default::default()
             },
@@ -179,7 +184,12 @@ mod tests {
         assert_eq!(light.ship(7), None);
         let reborn = Snapshot {
             tick: 31,
-            entered: vec![EntityEnter { id: 9, kind: EntityKind::Ship, state: state(-100.0, 0.0, thrusting) }],
+            entered: vec![EntityEnter {
+                id: 9,
+                kind: EntityKind::Ship,
+                state: state(-100.0, 0.0, thrusting),
+                appearing: 0,
+            }],
             ..Default::default()
         };
         light.apply(&reborn, Some(9), &kin).unwrap();
@@ -198,8 +208,13 @@ mod tests {
         let enter = Snapshot {
             tick: 100,
             entered: vec![
-                EntityEnter { id: 1, kind: EntityKind::Ship, state: state(0.0, 0.0, Ctrl(0)) },
-                EntityEnter { id: 2, kind: EntityKind::AsteroidSmall, state: state(600.0, 60.0, Ctrl(0)) },
+                EntityEnter { id: 1, kind: EntityKind::Ship, state: state(0.0, 0.0, Ctrl(0)), appearing: 0 },
+                EntityEnter {
+                    id: 2,
+                    kind: EntityKind::AsteroidSmall,
+                    state: state(600.0, 60.0, Ctrl(0)),
+                    appearing: 0,
+                },
             ],
             ..Default::default()
         };
@@ -221,7 +236,8 @@ mod tests {
     fn snapshots_that_do_not_fit_are_errors() {
         let kin = Kinematics::new([5000.0, 5000.0]);
         let mut light = LastSeen::new();
-        let enter = |id| EntityEnter { id, kind: EntityKind::AsteroidSmall, state: state(0.0, 0.0, Ctrl(0)) };
+        let enter =
+            |id| EntityEnter { id, kind: EntityKind::AsteroidSmall, state: state(0.0, 0.0, Ctrl(0)), appearing: 0 };
         light.apply(&Snapshot { tick: 5, entered: vec![enter(1)], ..Default::default() }, None, &kin).unwrap();
         let stale = Snapshot { tick: 5, ..Default::default() };
         assert_eq!(light.apply(&stale, None, &kin), Err(ApplyError::StaleTick { have: 5, got: 5 }));

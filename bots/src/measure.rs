@@ -171,7 +171,12 @@ impl Meter {
             entered: replica
                 .entities()
                 .iter()
-                .map(|(&id, k)| EntityEnter { id, kind: k.kind, state: k.state })
+                .map(|(&id, k)| EntityEnter {
+                    id,
+                    kind: k.kind,
+                    state: k.state,
+                    appearing: k.appears_until.saturating_sub(snapshot.tick).min(u8::MAX.into()) as u8,
+                })
                 .collect(),
             changed: Vec::new(),
             left: Vec::new(),
@@ -246,7 +251,7 @@ mod tests {
         let first = Snapshot {
             tick: 10,
             entered: (1..=4)
-                .map(|id| EntityEnter { id, kind: EntityKind::AsteroidSmall, state: state(0.0, 0) })
+                .map(|id| EntityEnter { id, kind: EntityKind::AsteroidSmall, state: state(0.0, 0), appearing: 0 })
                 .collect(),
             ..Default::default()
         };

@@ -186,8 +186,10 @@ mod tests {
 
     fn replica(entities: &[(EntityId, EntityKind, Vec2)]) -> Replica {
         let state = |pos| QState::from_body(&Body { pos, vel: Vec2::ZERO, rot: Vec2::X, angvel: 0.0 }, Ctrl(0));
-        let entered =
-            entities.iter().map(|&(id, kind, pos)| EntityEnter { id, kind, state: state(pos) }).collect::<Vec<_>>();
+        let entered = entities
+            .iter()
+            .map(|&(id, kind, pos)| EntityEnter { id, kind, state: state(pos), appearing: 0 })
+            .collect::<Vec<_>>();
         let mut r = Replica::new();
         r.apply(&Snapshot { tick: 1, entered, ..Default::default() }, &Kinematics::new([5000.0, 5000.0])).unwrap();
         r

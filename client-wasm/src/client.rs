@@ -333,7 +333,7 @@ mod tests {
         );
         let snap = Snapshot {
             tick: 12,
-            entered: vec![EntityEnter { id: 7, kind: EntityKind::Ship, state }],
+            entered: vec![EntityEnter { id: 7, kind: EntityKind::Ship, state, appearing: 0 }],
             ..Default::default()
         };
         c.on_message(&encode_server(&ServerMsg::Snapshot(snap)), 20.0).unwrap();
@@ -411,7 +411,7 @@ mod tests {
                         Snapshot {
                             tick,
                             ack,
-                            entered: vec![EntityEnter { id: 7, kind: EntityKind::Ship, state: ship }],
+                            entered: vec![EntityEnter { id: 7, kind: EntityKind::Ship, state: ship, appearing: 0 }],
                             ..Default::default()
                         }
                     };
@@ -473,7 +473,7 @@ mod tests {
         );
         let snap = Snapshot {
             tick: 12,
-            entered: vec![EntityEnter { id: 9, kind: EntityKind::Ship, state }],
+            entered: vec![EntityEnter { id: 9, kind: EntityKind::Ship, state, appearing: 0 }],
             ..Default::default()
         };
         c.on_message(&encode_server(&ServerMsg::Snapshot(snap)), 20.0).unwrap();
@@ -524,8 +524,13 @@ mod tests {
                     Snapshot {
                         tick,
                         entered: vec![
-                            EntityEnter { id: 7, kind: EntityKind::Ship, state: state(100.0, 0.0) },
-                            EntityEnter { id: 8, kind: EntityKind::AsteroidSmall, state: state(300.0, 30.0) },
+                            EntityEnter { id: 7, kind: EntityKind::Ship, state: state(100.0, 0.0), appearing: 0 },
+                            EntityEnter {
+                                id: 8,
+                                kind: EntityKind::AsteroidSmall,
+                                state: state(300.0, 30.0),
+                                appearing: 0,
+                            },
                         ],
                         ..Default::default()
                     }

@@ -389,6 +389,7 @@ mod tests {
                 id: 50 + i as u64,
                 kind: EntityKind::Bullet,
                 state: kin.advance(&s.state, EntityKind::Bullet, 120 - s.tick),
+                appearing: 0,
             })
             .collect();
         let r = p.on_snapshot(&snap(120, 3, entered), Some(at120), 30.0);
@@ -438,7 +439,7 @@ mod tests {
         let snap = Snapshot {
             tick: 110,
             ack: Some(InputAck { seq: 1, tick: 107, margin: -5 }),
-            entered: vec![EntityEnter { id: 60, kind: EntityKind::Bullet, state: bullet }],
+            entered: vec![EntityEnter { id: 60, kind: EntityKind::Bullet, state: bullet, appearing: 0 }],
             ..Snapshot::default()
         };
         let r = p.on_snapshot(&snap, Some(at110), 60.0);

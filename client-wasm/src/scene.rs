@@ -202,6 +202,18 @@ pub fn draw_entity(prims: &mut Vec<Prim>, cam: &Camera, pose: &Pose, own: bool) 
             }
         }
         EntityKind::Bullet => prims.push(Prim::Dot { pos: cam.to_screen(pose.pos), radius: 2.5 * s, color: "#fff6a0" }),
+        kind if pose.appeared < 1.0 => {
+            // Spawned in sight: an outline growing from nothing, filled once all there.
+            let grow = pose.appeared.max(0.05);
+            let outline = asteroid_outline(pose.id, kind.radius());
+            prims.push(Prim::Poly {
+                points: outline.iter().map(|p| to(*p * grow)).collect(),
+                closed: true,
+                stroke: "#7d7363",
+                fill: None,
+                width: w,
+            });
+        }
         kind => {
             let outline = asteroid_outline(pose.id, kind.radius());
             prims.push(Prim::Poly {
@@ -350,7 +362,14 @@ mod tests {
     #[test]
     fn ships_point_their_nose() {
         let cam = Camera { center: Vec2::ZERO, scale: 1.0, screen: Vec2::new(800.0, 600.0) };
-        let pose = Pose { id: 1, kind: EntityKind::Ship, pos: Vec2::ZERO, rot: Vec2::Y, ctrl: Ctrl(Ctrl::THRUST) };
+        let pose = Pose {
+            id: 1,
+            kind: EntityKind::Ship,
+            pos: Vec2::ZERO,
+            rot: Vec2::Y,
+            ctrl: Ctrl(Ctrl::THRUST),
+            appeared: 1.0,
+        };
         let mut prims = Vec::new();
         draw_entity(&mut prims, &cam, &pose, true);
         assert_eq!(prims.len(), 2, "flame and hull");
@@ -438,5 +457,26 @@ mod tests {
         assert_eq!(asteroid_outline(5, 32.0), asteroid_outline(5, 32.0));
         assert_ne!(asteroid_outline(5, 32.0), asteroid_outline(6, 32.0));
         assert!(asteroid_outline(9, 32.0).iter().all(|p| p.length() <= 32.0 + 1e-3));
+    }
+
+    /// An asteroid the server spawned in sight grows from nothing as an open outline, and is
+    /// drawn as every other once it has appeared.
+    #[test]
+    fn an_appearing_asteroid_grows() {
+        let cam = Camera { center: Vec2::ZERO, scale: 1.0, screen: Vec2::new(800.0, 600.0) };
+        let kind = EntityKind::AsteroidLarge;
+        let rock = |appeared| Pose { id: 4, kind, pos: Vec2::ZERO, rot: Vec2::X, ctrl: Ctrl(0), appeared };
+        let extent = |appeared| {
+            let mut prims = Vec::new();
+            draw_entity(&mut prims, &cam, &rock(appeared), false);
+            let Prim::Poly { points, fill, .. } = &prims[0] else { panic!() };
+            let reach = points.iter().map(|p| (*p - Vec2::new(400.0, 300.0)).length()).fold(0.0, f32::max);
+            (reach, fill.is_some())
+        };
+        let (whole, filled) = extent(1.0);
+        assert!(filled && whole > 0.7 * kind.radius() && whole <= kind.radius() + 1e-3);
+        let (half, filled) = extent(0.5);
+        assert!(!filled && (half - 0.5 * whole).abs() < 1e-3, "half grown: {half} of {whole}");
+        assert!(extent(0.0).0 > 0.0, "visible from its first frame");
     }
 }

@@ -814,7 +814,7 @@ mod tests {
         };
         let enter = Snapshot {
             tick: 20,
-            entered: vec![EntityEnter { id: 7, kind: EntityKind::Ship, state: state(40.0) }],
+            entered: vec![EntityEnter { id: 7, kind: EntityKind::Ship, state: state(40.0), appearing: 0 }],
             ..Default::default()
         };
         assert!(

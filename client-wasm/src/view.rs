@@ -45,6 +45,9 @@ pub struct Pose {
     pub rot: glam::Vec2,
     /// Its pilot's controls (ships).
     pub ctrl: Ctrl,
+    /// How far it has appeared: 1 for nearly everything, less for an asteroid the server
+    /// spawned in sight, which grows from nothing (see `Known::appeared`).
+    pub appeared: f32,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -135,7 +138,7 @@ impl View {
         let a = model.prediction.state(w as Tick)?;
         let b = model.prediction.state(w as Tick + 1).unwrap_or(a);
         let (pos, rot) = lerp_pose(&a, &b, (t - w) as f32);
-        Some(Pose { id, kind: EntityKind::Ship, pos, rot, ctrl: b.ctrl })
+        Some(Pose { id, kind: EntityKind::Ship, pos, rot, ctrl: b.ctrl, appeared: 1.0 })
     }
 
     /// An own bullet the server confirmed, from the replica to the own tick.
@@ -145,7 +148,7 @@ impl View {
         let ahead = (t.floor() as Tick).saturating_sub(model.replica.tick()?);
         let state = model.kinematics.advance(&k.state, k.kind, ahead);
         let (pos, rot) = model.kinematics.render_pose(&state, k.kind, (t - t.floor()) as f32);
-        Some(Pose { id, kind: k.kind, pos, rot, ctrl: state.ctrl })
+        Some(Pose { id, kind: k.kind, pos, rot, ctrl: state.ctrl, appeared: 1.0 })
     }
 
     /// Where entity `id` is drawn, before easing: on the own ship's timeline if it is the own
@@ -165,7 +168,7 @@ impl View {
         }
         let k = self.predicted.get(&id)?;
         let (pos, rot) = model.kinematics.render_pose(&k.state, k.kind, (present - present.floor()) as f32);
-        Some(Pose { id, kind: k.kind, pos, rot, ctrl: k.state.ctrl })
+        Some(Pose { id, kind: k.kind, pos, rot, ctrl: k.state.ctrl, appeared: k.appeared(present) })
     }
 
     /// Every entity as drawn at `now_ms` (the clocks as of the session's last poll), and the
@@ -189,7 +192,7 @@ impl View {
                 let a = fired.get(i).copied().unwrap_or(b);
                 let (pos, rot) = lerp_pose(&a, &b, (c - c.floor()) as f32);
                 let id = PREDICTED_SHOT_IDS - i as EntityId;
-                out.push(Pose { id, kind: EntityKind::Bullet, pos, rot, ctrl: Ctrl(0) });
+                out.push(Pose { id, kind: EntityKind::Bullet, pos, rot, ctrl: Ctrl(0), appeared: 1.0 });
             }
         }
         out
@@ -291,7 +294,7 @@ mod tests {
         let mut view = View::default();
         let s1 = Snapshot {
             tick: 10,
-            entered: vec![EntityEnter { id: 1, kind: EntityKind::AsteroidSmall, state: ship(0.0, 0.0) }],
+            entered: vec![EntityEnter { id: 1, kind: EntityKind::AsteroidSmall, state: ship(0.0, 0.0), appearing: 0 }],
             ..Default::default()
         };
         w.replica.apply(&s1, &w.kin).unwrap();
@@ -314,7 +317,7 @@ mod tests {
         let start = ship(0.0, 300.0);
         let snap = Snapshot {
             tick: 100,
-            entered: vec![EntityEnter { id: 1, kind: EntityKind::Ship, state: start }],
+            entered: vec![EntityEnter { id: 1, kind: EntityKind::Ship, state: start, appearing: 0 }],
             ..Default::default()
         };
         w.replica.apply(&snap, &w.kin).unwrap();
@@ -397,8 +400,8 @@ mod tests {
         let snap = Snapshot {
             tick: 100,
             entered: vec![
-                EntityEnter { id: 7, kind: EntityKind::Ship, state: rest },
-                EntityEnter { id: 8, kind: EntityKind::Ship, state: ship(50.0, 60.0) },
+                EntityEnter { id: 7, kind: EntityKind::Ship, state: rest, appearing: 0 },
+                EntityEnter { id: 8, kind: EntityKind::Ship, state: ship(50.0, 60.0), appearing: 0 },
             ],
             ..Default::default()
         };

@@ -32,6 +32,8 @@ pub struct FrameEntity {
     /// tick before (spawned, collided, input changed…). A client that received this entity's
     /// state at tick `t ≥ epoch` predicts it exactly, so it needs no update.
     pub epoch: Tick,
+    /// Ticks until it has appeared, for an asteroid spawned in sight (0: it is all there).
+    pub appearing: u8,
 }
 
 /// What a session needs to know about its player from the simulation.
@@ -394,7 +396,7 @@ mod tests {
     fn at(id: EntityId, x: f32, y: f32) -> FrameEntity {
         let state =
             QState::from_body(&Body { pos: Vec2::new(x, y), vel: Vec2::ZERO, rot: Vec2::X, angvel: 0.0 }, Ctrl(0));
-        FrameEntity { id, slot: id as u32, kind: EntityKind::AsteroidSmall, state, epoch: 0 }
+        FrameEntity { id, slot: id as u32, kind: EntityKind::AsteroidSmall, state, epoch: 0, appearing: 0 }
     }
 
     /// A grid query returns exactly the entities a brute-force scan finds, for many views,

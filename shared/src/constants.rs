@@ -6,7 +6,7 @@
 
 /// Version of the wire protocol. Bumped on any change to a serialized type; a client that
 /// presents another version is answered with `Rejected { reason: ProtocolMismatch }`.
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// Simulation ticks per second.
 pub const TICK_HZ: u32 = 60;
@@ -139,9 +139,20 @@ pub const SPLIT_KICK: core::ops::Range<f32> = 25.0..60.0;
 /// Speed the halves of a split asteroid gain along the bullet's path, units per second.
 pub const SPLIT_PUSH: f32 = 10.0;
 
-/// No asteroid is spawned closer than this to any ship: farther than any view reaches (half
-/// the largest view's diagonal plus a large asteroid), so asteroids never pop into sight.
+/// An asteroid spawned this far from every ship is spawned unseen: farther than any view
+/// reaches (half the largest view's diagonal plus a large asteroid). In a world crowded enough
+/// that no such place is found (every point of the arena in someone's view: a few hundred
+/// players in the default field), the keeper spawns in sight instead, and the asteroid
+/// *appears* (see [`ASTEROID_APPEAR_TICKS`]), so that the field never empties.
 pub const ASTEROID_SPAWN_CLEARANCE: f32 = 0.5 * 1.4143 * MAX_VIEW_SIZE[0] + ASTEROID_RADII[0];
+/// How long an asteroid spawned in sight takes to appear (0.5 s): clients draw it growing
+/// from nothing instead of popping into view. It is solid from its first tick; see
+/// [`ASTEROID_APPEAR_CLEARANCE`].
+pub const ASTEROID_APPEAR_TICKS: u32 = 30;
+/// No asteroid is spawned in sight closer than this to any ship, world units: farther than a
+/// ship at top speed (420 units/s) flies while it appears, so a pilot meets one still growing
+/// only by flying straight at it from the moment it shows.
+pub const ASTEROID_APPEAR_CLEARANCE: f32 = 300.0;
 /// Free space around a newly spawned ship, world units: two seconds of a fast small
 /// asteroid's drift, so a pilot has time to react.
 pub const SHIP_SPAWN_CLEARANCE: f32 = 300.0;
@@ -150,5 +161,9 @@ pub const SHIP_SPAWN_ATTEMPTS: u32 = 32;
 /// Asteroids spawned per tick at most by the population keeper, so refilling a field never
 /// makes one tick slow.
 pub const ASTEROID_SPAWNS_PER_TICK: usize = 16;
+/// Random places the population keeper tries per tick at most: in a crowded world few are
+/// clear of every ship (with 2,500 ships in the default field of 10,000 asteroids, about one
+/// in four), and the keeper must outpace what the players shoot.
+pub const ASTEROID_SPAWN_TRIES_PER_TICK: usize = 64;
 /// Side of the cells in which the hotspot (where the action is) is looked for, world units.
 pub const HOTSPOT_CELL: f32 = 1024.0;

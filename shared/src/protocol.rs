@@ -394,6 +394,10 @@ pub struct EntityEnter {
     pub kind: EntityKind,
     /// Its state at the snapshot's tick.
     pub state: QState,
+    /// Ticks until it has appeared (0 for nearly every entity): an asteroid spawned in sight,
+    /// which clients draw growing from nothing over
+    /// [`crate::constants::ASTEROID_APPEAR_TICKS`] instead of popping into view.
+    pub appearing: u8,
 }
 
 /// A known entity's corrected state.

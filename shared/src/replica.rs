@@ -5,7 +5,7 @@
 //! [`Kinematics::advance`] predicts, so an entity that nothing disturbed needs no bytes.
 
 use crate::kinematics::Kinematics;
-use crate::protocol::{EntityId, EntityKind, Snapshot, Tick};
+use crate::protocol::{EntityEnter, EntityId, EntityKind, Snapshot, Tick};
 use crate::quant::QState;
 use std::collections::HashMap;
 
@@ -16,6 +16,22 @@ pub struct Known {
     pub kind: EntityKind,
     /// Its state at the replica's tick.
     pub state: QState,
+    /// The tick by which it has appeared: at or before the tick it entered at for nearly every
+    /// entity, later for an asteroid spawned in sight (see [`EntityEnter::appearing`]).
+    pub appears_until: Tick,
+}
+
+impl Known {
+    /// An entity as it entered at tick `tick`.
+    pub fn entered(e: &EntityEnter, tick: Tick) -> Known {
+        Known { kind: e.kind, state: e.state, appears_until: tick + Tick::from(e.appearing) }
+    }
+
+    /// How far it has appeared at (fractional) tick `t`: 0 just spawned in sight, 1 all there.
+    pub fn appeared(&self, t: f64) -> f32 {
+        let left = self.appears_until as f64 - t;
+        (1.0 - left / crate::constants::ASTEROID_APPEAR_TICKS as f64).clamp(0.0, 1.0) as f32
+    }
 }
 
 /// A snapshot that cannot be applied: the server broke the protocol, or the client skipped or
@@ -138,7 +154,7 @@ impl Replica {
             }
         }
         for e in &snap.entered {
-            self.entities.insert(e.id, Known { kind: e.kind, state: e.state });
+            self.entities.insert(e.id, Known::entered(e, snap.tick));
         }
         for c in &snap.changed {
             if let Some(known) = self.entities.get_mut(&c.id) {
@@ -167,7 +183,7 @@ mod tests {
     fn applies_diffs_with_prediction() {
         let kin = Kinematics::new([10_000.0, 10_000.0]);
         let mut r = Replica::new();
-        let enter = |id, x| EntityEnter { id, kind: EntityKind::AsteroidSmall, state: state(x, 60.0) };
+        let enter = |id, x| EntityEnter { id, kind: EntityKind::AsteroidSmall, state: state(x, 60.0), appearing: 0 };
         r.apply(&Snapshot { tick: 10, entered: vec![enter(1, 0.0), enter(2, 100.0)], ..Default::default() }, &kin)
             .unwrap();
         let fixed = state(500.0, 0.0);
@@ -185,6 +201,23 @@ mod tests {
         assert_eq!(r.get(2).unwrap().state, fixed);
         r.apply(&Snapshot { tick: 14, left: vec![1], ..Default::default() }, &kin).unwrap();
         assert!(r.get(1).is_none());
+    }
+
+    /// An entity that enters appearing has appeared in proportion to the ticks gone by, and
+    /// wholly after [`crate::constants::ASTEROID_APPEAR_TICKS`]; any other is all there.
+    #[test]
+    fn appearing_entities_grow_in() {
+        use crate::constants::ASTEROID_APPEAR_TICKS as T;
+        let kin = Kinematics::new([10_000.0, 10_000.0]);
+        let mut r = Replica::new();
+        let rock =
+            |id, appearing| EntityEnter { id, kind: EntityKind::AsteroidLarge, state: state(0.0, 0.0), appearing };
+        let entered = vec![rock(1, T as u8), rock(2, (T / 3) as u8), rock(3, 0)];
+        r.apply(&Snapshot { tick: 100, entered, ..Default::default() }, &kin).unwrap();
+        let at = |id, t: f64| r.get(id).unwrap().appeared(t);
+        assert_eq!((at(1, 100.0), at(2, 100.0), at(3, 100.0)), (0.0, 2.0 / 3.0, 1.0));
+        assert_eq!(at(1, 100.0 + T as f64 / 2.0), 0.5);
+        assert_eq!((at(1, 100.0 + T as f64), at(2, 200.0)), (1.0, 1.0));
     }
 
     /// Protocol violations are errors and leave the replica untouched.

@@ -102,7 +102,7 @@ impl Interest {
             let (word, bit) = (e.slot as usize / 64, 1u64 << (e.slot % 64));
             if self.has[word] & bit == 0 {
                 self.has[word] |= bit;
-                snap.entered.push(EntityEnter { id: e.id, kind: e.kind, state: e.state });
+                snap.entered.push(EntityEnter { id: e.id, kind: e.kind, state: e.state, appearing: e.appearing });
                 self.next.push(Known { id: e.id, slot: e.slot, tick: frame.tick });
             }
         });
@@ -115,7 +115,9 @@ impl Interest {
     /// send every snapshot (for the bandwidth comparison).
     pub fn full_state(frame: &Frame, view: &ViewRect) -> Snapshot {
         let mut snap = Snapshot { tick: frame.tick, ..Snapshot::default() };
-        frame.query(view, |e| snap.entered.push(EntityEnter { id: e.id, kind: e.kind, state: e.state }));
+        frame.query(view, |e| {
+            snap.entered.push(EntityEnter { id: e.id, kind: e.kind, state: e.state, appearing: e.appearing })
+        });
         snap
     }
 }
@@ -132,7 +134,8 @@ mod tests {
 
     fn rock(id: EntityId, slot: u32, x: f32, epoch: Tick) -> FrameEntity {
         let body = Body { pos: Vec2::new(x, 0.0), vel: Vec2::ZERO, rot: Vec2::X, angvel: 0.0 };
-        FrameEntity { id, slot, kind: EntityKind::AsteroidSmall, state: QState::from_body(&body, Ctrl(0)), epoch }
+        let state = QState::from_body(&body, Ctrl(0));
+        FrameEntity { id, slot, kind: EntityKind::AsteroidSmall, state, epoch, appearing: 0 }
     }
 
     fn frame(tick: Tick, entities: Vec<FrameEntity>) -> Frame {

@@ -38,6 +38,9 @@ pub struct Entity {
     pub ctrl_now: Ctrl,
     /// The player who owns it (ships, bullets).
     pub owner: Option<PlayerId>,
+    /// For an asteroid spawned in sight: the tick by which it has appeared (see
+    /// [`shared::constants::ASTEROID_APPEAR_TICKS`]); 0 otherwise.
+    pub appears_until: Tick,
 }
 
 /// What a new entity is and where it starts.
@@ -112,6 +115,7 @@ impl Entities {
             epoch: tick,
             ctrl_now: new.ctrl,
             owner: new.owner,
+            appears_until: 0,
         });
         id
     }

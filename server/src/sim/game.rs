@@ -19,7 +19,8 @@
 //!    neighbouring sector (their pilots handed over), or are turned back;
 //! 8. **lifetimes** (`lifetimes.rs`): bullets expire, detached players leave, dead players get
 //!    a new ship; a featured pilot who lost its ship is replaced (`featured.rs`);
-//! 9. **population** (`population.rs`): the asteroid count is kept up, away from every ship;
+//! 9. **population** (`population.rs`): the asteroid count is kept up, unseen where it can be,
+//!    else in sight as asteroids that appear;
 //! 10. **leaderboard** (`leaderboard.rs`): once a second, the leaderboard and the hotspot, and
 //!     the featured pilot is reconsidered.
 //!

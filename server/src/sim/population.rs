@@ -1,7 +1,7 @@
 //! Phase 8, population: what is in the field and where new things appear. The initial field
 //! is placed without overlaps; after that the keeper tops the asteroid count up a few per
-//! tick, far from every ship, so no asteroid ever pops into anyone's sight. New ships are put
-//! where nothing is near.
+//! tick, far from every ship where it can (unseen), else in sight, where the asteroid
+//! appears rather than pops into view. New ships are put where nothing is near.
 
 use super::entities::Spawn;
 use super::game::Game;
@@ -9,8 +9,9 @@ use super::players::Watch;
 use glam::Vec2;
 use rand::Rng;
 use shared::constants::{
-    ASTEROID_MAX_DRIFT, ASTEROID_MAX_SPIN, ASTEROID_MIN_DRIFT, ASTEROID_RADII, ASTEROID_SIZE_ODDS,
-    ASTEROID_SPAWNS_PER_TICK, ASTEROID_SPAWN_CLEARANCE, SHIP_SPAWN_ATTEMPTS, SHIP_SPAWN_CLEARANCE,
+    ASTEROID_APPEAR_CLEARANCE, ASTEROID_APPEAR_TICKS, ASTEROID_MAX_DRIFT, ASTEROID_MAX_SPIN, ASTEROID_MIN_DRIFT,
+    ASTEROID_RADII, ASTEROID_SIZE_ODDS, ASTEROID_SPAWNS_PER_TICK, ASTEROID_SPAWN_TRIES_PER_TICK, ASTEROID_SPAWN_CLEARANCE, SHIP_SPAWN_ATTEMPTS,
+    SHIP_SPAWN_CLEARANCE,
 };
 use shared::protocol::{EntityId, EntityKind, PlayerId};
 use shared::quant::{Body, Ctrl};
@@ -23,19 +24,60 @@ fn dir(angle: f32) -> Vec2 {
 }
 
 impl Game {
+    /// Tops the asteroid count up by at most [`ASTEROID_SPAWNS_PER_TICK`], trying up to
+    /// [`ASTEROID_SPAWN_TRIES_PER_TICK`] random places: unseen ones, far from every ship, where
+    /// any is found; where none of this tick's places is (a crowded world, where every point is
+    /// in someone's view), places in sight but clear of every ship by
+    /// [`ASTEROID_APPEAR_CLEARANCE`], for asteroids that appear over [`ASTEROID_APPEAR_TICKS`].
+    /// Unseen places are always preferred: a place in sight is used only on a tick that found
+    /// no unseen one.
     pub(super) fn population(&mut self) {
-        let mut budget = ASTEROID_SPAWNS_PER_TICK;
+        let short = self.config.asteroids.saturating_sub(self.entities.asteroids());
+        if short == 0 {
+            return;
+        }
         let ships: Vec<Vec2> =
             self.entities.iter().filter(|e| e.kind == EntityKind::Ship).map(|e| e.state.body().pos).collect();
-        while self.entities.asteroids() < self.config.asteroids && budget > 0 {
-            budget -= 1;
+        let want = ASTEROID_SPAWNS_PER_TICK.min(short);
+        let (mut unseen, mut in_sight) = (0, Vec::new());
+        for _ in 0..ASTEROID_SPAWN_TRIES_PER_TICK {
+            if unseen == want || (unseen == 0 && in_sight.len() == want) {
+                break;
+            }
             let kind = self.random_asteroid_kind();
             let pos = self.random_point(kind.radius());
-            let clear_of_ships = ships.iter().all(|s| s.distance(pos) >= ASTEROID_SPAWN_CLEARANCE);
-            if clear_of_ships && self.entities.is_free(pos, kind.radius() + 4.0) {
-                self.spawn_asteroid(kind, pos, None);
+            // In a crowded world a ship in sight of the place is found after a few.
+            if ships.iter().all(|s| s.distance(pos) >= ASTEROID_SPAWN_CLEARANCE) {
+                if self.entities.is_free(pos, kind.radius() + 4.0) {
+                    self.spawn_asteroid(kind, pos, None);
+                    unseen += 1;
+                }
+            } else if unseen == 0 && in_sight.len() < want && self.clear_of_ships(pos, kind) {
+                in_sight.push((kind, pos));
             }
         }
+        if unseen > 0 {
+            return;
+        }
+        for (kind, pos) in in_sight {
+            // Two places of one tick may overlap.
+            if self.entities.is_free(pos, kind.radius() + 4.0) {
+                let id = self.spawn_asteroid(kind, pos, None);
+                if let Some(rock) = self.entities.get_mut(id) {
+                    rock.appears_until = self.tick + ASTEROID_APPEAR_TICKS;
+                }
+            }
+        }
+    }
+
+    /// Whether an asteroid may appear at `pos`: nothing there, no ship within
+    /// [`ASTEROID_APPEAR_CLEARANCE`] (a query of what is near, not a walk over every ship).
+    fn clear_of_ships(&self, pos: Vec2, kind: EntityKind) -> bool {
+        let mut clear = true;
+        self.entities.nearby(pos, ASTEROID_APPEAR_CLEARANCE, |e| {
+            clear &= e.kind != EntityKind::Ship || e.state.position().distance(pos) >= ASTEROID_APPEAR_CLEARANCE;
+        });
+        clear && self.entities.is_free(pos, kind.radius() + 4.0)
     }
 
     /// Jittered grid placement: one candidate per cell, cells at least a large asteroid wide,
@@ -121,5 +163,92 @@ impl Game {
             p.shield_until = self.tick + self.config.spawn_protection_ticks;
         }
         id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::GameConfig;
+    use shared::protocol::EntityId;
+    use std::collections::HashSet;
+
+    /// A world of `asteroids` with ships (no pilots) standing at `ships`, then every asteroid
+    /// removed: what the keeper refills.
+    fn emptied(asteroids: usize, half: f32, ships: &[Vec2]) -> (Game, HashSet<EntityId>) {
+        let mut game = Game::new(GameConfig::new(asteroids, [half, half], 11));
+        for &pos in ships {
+            let body = Body { pos, vel: Vec2::ZERO, rot: Vec2::X, angvel: 0.0 };
+            let ship = Spawn { kind: EntityKind::Ship, body, ctrl: Ctrl(0), owner: None, expires_at: None };
+            game.entities.spawn(ship, game.tick);
+        }
+        let rocks: Vec<EntityId> =
+            game.entities.iter().filter(|e| e.kind.asteroid_size().is_some()).map(|e| e.id).collect();
+        for id in rocks {
+            game.entities.despawn(id);
+        }
+        let before = game.entities.iter().map(|e| e.id).collect();
+        (game, before)
+    }
+
+    /// Ticks until the field is whole again; every asteroid new at a tick is checked against
+    /// the ships of that tick by `check(game, asteroid, distance to the nearest ship)`.
+    fn refill(game: &mut Game, mut seen: HashSet<EntityId>, mut check: impl FnMut(&Game, EntityId, f32)) {
+        for _ in 0..600 {
+            game.tick([]);
+            let ships: Vec<Vec2> =
+                game.entities.iter().filter(|e| e.kind == EntityKind::Ship).map(|e| e.state.position()).collect();
+            let new: Vec<(EntityId, Vec2)> = game
+                .entities
+                .iter()
+                .filter(|e| e.kind.asteroid_size().is_some() && seen.insert(e.id))
+                .map(|e| (e.id, e.state.position()))
+                .collect();
+            for (id, pos) in new {
+                let nearest = ships.iter().map(|s| s.distance(pos)).fold(f32::INFINITY, f32::min);
+                check(game, id, nearest);
+            }
+            if game.entities.asteroids() == game.config.asteroids {
+                return;
+            }
+        }
+        panic!("the field was not refilled: {} of {} asteroids", game.entities.asteroids(), game.config.asteroids);
+    }
+
+    /// An arena every point of which some ship sees (the crowded world of a few hundred
+    /// players, in small): the keeper still refills it, in sight but never near a ship, and
+    /// every asteroid it places appears, as the published frame tells clients.
+    #[test]
+    fn a_watched_field_is_refilled_with_asteroids_that_appear() {
+        let ships: Vec<Vec2> =
+            [-600.0, 0.0, 600.0].into_iter().flat_map(|x| [-600.0, 600.0].map(|y| Vec2::new(x, y))).collect();
+        let (mut game, seen) = emptied(24, 1000.0, &ships);
+        let mut appearing = 0;
+        refill(&mut game, seen, |game, id, nearest| {
+            assert!(nearest < ASTEROID_SPAWN_CLEARANCE, "the whole arena is in sight");
+            assert!(nearest >= ASTEROID_APPEAR_CLEARANCE, "asteroid {id} spawned {nearest} from a ship");
+            let rock = game.entities.get(id).unwrap();
+            assert_eq!(rock.appears_until, game.tick + ASTEROID_APPEAR_TICKS, "spawned this tick, appearing");
+            let frame = game.frame(Default::default());
+            assert_eq!(u32::from(frame.entity(id).unwrap().appearing), ASTEROID_APPEAR_TICKS);
+            appearing += 1;
+        });
+        assert_eq!(appearing, 24);
+        for _ in 0..ASTEROID_APPEAR_TICKS {
+            game.tick([]);
+        }
+        let frame = game.frame(Default::default());
+        assert!(frame.entities.iter().all(|e| e.appearing == 0), "all there after {ASTEROID_APPEAR_TICKS} ticks");
+    }
+
+    /// With unseen places to be had (one ship in a corner of a large arena), the keeper uses
+    /// only them: nothing appears in anyone's sight.
+    #[test]
+    fn unseen_places_are_preferred() {
+        let (mut game, seen) = emptied(40, 6000.0, &[Vec2::new(-5000.0, -5000.0)]);
+        refill(&mut game, seen, |game, id, nearest| {
+            assert!(nearest >= ASTEROID_SPAWN_CLEARANCE, "asteroid {id} spawned in sight, {nearest} from the ship");
+            assert_eq!(game.entities.get(id).unwrap().appears_until, 0);
+        });
     }
 }
