@@ -6,8 +6,8 @@
 //! dead-reckoning error, which compares, for every entity a snapshot corrected, what the
 //! replica predicted with what the server sent, and what the full state would have cost.
 
-use shared::codec::{encoded_len_server, ws_frame_len};
-use shared::protocol::{EntityEnter, ServerMsg, Snapshot};
+use shared::codec::{encoded_len, encoded_len_server, ws_frame_len};
+use shared::protocol::{EntityEnter, EntityKind, ServerMsg, Snapshot};
 use shared::replica::{Correction, Replica};
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::time::Instant;
@@ -51,6 +51,8 @@ pub struct BotResult {
     /// What the full state of the same view every snapshot would have cost, with framing
     /// (full replicas only).
     pub full_state_bytes: u64,
+    /// Snapshot bytes by part, as [`SNAPSHOT_PARTS`] names them (full replicas only).
+    pub snapshot_parts: [u64; SNAPSHOT_PARTS.len()],
     /// Entities in view, one sample per snapshot.
     pub entities_in_view: Vec<u32>,
     /// Round trips, milliseconds.
@@ -79,6 +81,30 @@ pub struct BotResult {
     /// The own ship's prediction against the first snapshot in the next sector, per crossing
     /// (0: exact).
     pub crossing_correction: Vec<f64>,
+}
+
+/// The parts a snapshot's bytes are told apart by: records of entities entering and changing,
+/// by kind, the ids that left, and the rest (framing, tick, acknowledgement, list lengths).
+pub const SNAPSHOT_PARTS: [&str; 8] = [
+    "ships entering",
+    "asteroids entering",
+    "bullets entering",
+    "ships changed",
+    "asteroids changed",
+    "bullets changed",
+    "left",
+    "framing, tick, ack",
+];
+
+/// Which of [`SNAPSHOT_PARTS`] a record of an entity of `kind` falls in (`changed`: a
+/// correction rather than an entry).
+fn part(kind: EntityKind, changed: bool) -> usize {
+    let k = match kind {
+        EntityKind::Ship => 0,
+        EntityKind::Bullet => 2,
+        _ => 1,
+    };
+    k + if changed { 3 } else { 0 }
 }
 
 /// One bot's measurements as they accumulate.
@@ -164,6 +190,20 @@ impl Meter {
             }
         }
         self.result.dr_exact += carried.saturating_sub(corrections.len() as u64);
+        let mut parts = [0u64; SNAPSHOT_PARTS.len()];
+        for e in &snapshot.entered {
+            parts[part(e.kind, false)] += encoded_len(e) as u64;
+        }
+        for c in &snapshot.changed {
+            let kind = replica.get(c.id).map_or(EntityKind::AsteroidLarge, |k| k.kind);
+            parts[part(kind, true)] += encoded_len(c) as u64;
+        }
+        parts[6] = snapshot.left.iter().map(|id| encoded_len(id) as u64).sum();
+        let whole = ws_frame_len(encoded_len_server(&ServerMsg::Snapshot(snapshot.clone())));
+        parts[7] = whole.saturating_sub(parts.iter().sum());
+        for (total, p) in self.result.snapshot_parts.iter_mut().zip(parts) {
+            *total += p;
+        }
         // What a server without diffs would have sent for the same view.
         let full = Snapshot {
             tick: snapshot.tick,
@@ -278,6 +318,16 @@ mod tests {
         assert_eq!((r.snapshots, r.gaps_ms.len(), r.entities_in_view.clone()), (2, 1, vec![4, 3]));
         assert!((r.gaps_ms[0] - 50.0).abs() < 1e-6 && r.time_to_first_snapshot_ms == Some(120.0));
         assert!((r.active_secs - 1.05).abs() < 1e-9);
+        // The parts add up to the snapshots' bytes on the wire, and each lands in its own.
+        let wire: u64 = [first, second]
+            .into_iter()
+            .map(|s| ws_frame_len(encoded_len_server(&ServerMsg::Snapshot(s))))
+            .sum();
+        assert_eq!(r.snapshot_parts.iter().sum::<u64>(), wire);
+        let entered = encoded_len(&EntityEnter { id: 1, kind: EntityKind::AsteroidSmall, state: state(0.0, 0), appearing: 0 });
+        assert_eq!(r.snapshot_parts[1], 4 * entered as u64, "four asteroids entered");
+        assert!(r.snapshot_parts[4] > 0 && r.snapshot_parts[6] == 1, "two asteroids changed, one id left");
+        assert_eq!(r.snapshot_parts[0] + r.snapshot_parts[2] + r.snapshot_parts[3] + r.snapshot_parts[5], 0);
         assert_eq!(r.bytes, 204, "payload and a 4-byte frame header");
         assert!(r.full_state_bytes > 2 * 3 * 10, "two full states of 4 and 3 entities");
         assert_eq!(live.snapshots.load(Ordering::Relaxed), 2);

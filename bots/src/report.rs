@@ -82,6 +82,9 @@ pub struct Report {
     pub full_state_bytes_per_sec_per_bot: Percentiles,
     /// Full state over diffs, at the median bot (full replicas only, both figures).
     pub full_over_diff_ratio_p50: f64,
+    /// Snapshot bytes per second per bot by part (`crate::measure::SNAPSHOT_PARTS`), the
+    /// mean over the full replicas: what the diffs' bytes are made of.
+    pub snapshot_bytes_per_sec_by_part: BTreeMap<String, f64>,
     /// Entities in view, over all snapshots (`p50`, `p95`).
     pub entities_in_view: Percentiles,
     /// Ping round trips (`p50`, `p99`).
@@ -171,6 +174,17 @@ impl Report {
             full_replica_bots: results.iter().filter(|r| r.connected && r.full_replica).count(),
             snapshots_per_sec_per_bot: percentiles(&mut per_bot(&|r| r.snapshots as f64), &["p5", "p50"]),
             full_over_diff_ratio_p50: full_state["p50"] / sample_downlink["p50"].max(1e-9),
+            snapshot_bytes_per_sec_by_part: {
+                let secs: f64 = active.iter().filter(|r| r.full_replica).map(|r| r.active_secs).sum();
+                crate::measure::SNAPSHOT_PARTS
+                    .iter()
+                    .enumerate()
+                    .map(|(i, name)| {
+                        let bytes: u64 = active.iter().filter(|r| r.full_replica).map(|r| r.snapshot_parts[i]).sum();
+                        (name.to_string(), bytes as f64 / secs.max(1e-9))
+                    })
+                    .collect()
+            },
             downlink_bytes_per_sec_per_bot: downlink,
             leaderboard_share: results.iter().map(|r| r.leaderboard_bytes).sum::<u64>() as f64
                 / results.iter().map(|r| r.bytes).sum::<u64>().max(1) as f64,
@@ -243,6 +257,12 @@ impl Report {
         row("full replicas (DR, full state)", format!("{} bots", self.full_replica_bots));
         row("full-state bytes/s per bot", p(&self.full_state_bytes_per_sec_per_bot));
         row("full state / diff (p50)", format!("{:.1}x", self.full_over_diff_ratio_p50));
+        // In the order the parts are listed, not the map's.
+        let parts = crate::measure::SNAPSHOT_PARTS
+            .iter()
+            .map(|name| format!("{name} {:.0}", self.snapshot_bytes_per_sec_by_part.get(*name).copied().unwrap_or(0.0)))
+            .collect::<Vec<_>>();
+        row("snapshot bytes/s per bot, by part", parts.join(", "));
         row("entities in view", p(&self.entities_in_view));
         row("rtt ms", p(&self.rtt_ms));
         row("snapshot gap ms", p(&self.snapshot_gap_ms));
@@ -323,6 +343,7 @@ mod tests {
             bytes: 2_000,
             full_state_bytes: if full { 40_000 } else { 0 },
             dr_exact: if full { 100 } else { 0 },
+            snapshot_parts: if full { [200, 0, 0, 0, 0, 0, 0, 1_800] } else { [0; 8] },
             ..Default::default()
         };
         let r = Report::new(4, &[bot(true), bot(false), bot(false), bot(false)]);
@@ -332,5 +353,7 @@ mod tests {
         assert_eq!(r.dr_error_units.samples, 100);
         assert_eq!((r.snapshots_per_sec_per_bot["p5"], r.downlink_bytes_per_sec_per_bot["p50"]), (20.0, 1_000.0));
         assert!(r.table().contains("1 bots"), "{}", r.table());
+        assert_eq!(r.snapshot_bytes_per_sec_by_part["ships entering"], 100.0, "the sample's bytes per second");
+        assert_eq!(r.snapshot_bytes_per_sec_by_part["framing, tick, ack"], 900.0);
     }
 }

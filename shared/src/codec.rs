@@ -51,7 +51,13 @@ pub fn encode_server(msg: &ServerMsg) -> Vec<u8> {
 
 /// The encoded length of a server message, without encoding it (for bandwidth accounting).
 pub fn encoded_len_server(msg: &ServerMsg) -> usize {
-    postcard::serialize_with_flavor::<_, postcard::ser_flavors::Size, usize>(msg, Default::default())
+    encoded_len(msg)
+}
+
+/// The encoded length of any part of a message (an entity's record, a list of ids), without
+/// encoding it: what that part costs inside its message.
+pub fn encoded_len<T: serde::Serialize + ?Sized>(part: &T) -> usize {
+    postcard::serialize_with_flavor::<_, postcard::ser_flavors::Size, usize>(part, Default::default())
         .expect("protocol types always serialize")
 }
 
