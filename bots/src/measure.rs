@@ -319,12 +319,11 @@ mod tests {
         assert!((r.gaps_ms[0] - 50.0).abs() < 1e-6 && r.time_to_first_snapshot_ms == Some(120.0));
         assert!((r.active_secs - 1.05).abs() < 1e-9);
         // The parts add up to the snapshots' bytes on the wire, and each lands in its own.
-        let wire: u64 = [first, second]
-            .into_iter()
-            .map(|s| ws_frame_len(encoded_len_server(&ServerMsg::Snapshot(s))))
-            .sum();
+        let wire: u64 =
+            [first, second].into_iter().map(|s| ws_frame_len(encoded_len_server(&ServerMsg::Snapshot(s)))).sum();
         assert_eq!(r.snapshot_parts.iter().sum::<u64>(), wire);
-        let entered = encoded_len(&EntityEnter { id: 1, kind: EntityKind::AsteroidSmall, state: state(0.0, 0), appearing: 0 });
+        let entered =
+            encoded_len(&EntityEnter { id: 1, kind: EntityKind::AsteroidSmall, state: state(0.0, 0), appearing: 0 });
         assert_eq!(r.snapshot_parts[1], 4 * entered as u64, "four asteroids entered");
         assert!(r.snapshot_parts[4] > 0 && r.snapshot_parts[6] == 1, "two asteroids changed, one id left");
         assert_eq!(r.snapshot_parts[0] + r.snapshot_parts[2] + r.snapshot_parts[3] + r.snapshot_parts[5], 0);

@@ -189,4 +189,20 @@ mod tests {
         assert_eq!(ids(&interest.diff(&third, &view, None).unwrap()), (vec![3], vec![], vec![]));
         assert!(interest.diff(&third, &view, None).is_none(), "a frame is diffed once");
     }
+
+    /// An asteroid still appearing enters with the ticks it has left, whenever the client
+    /// meets it; one that has appeared enters as any other.
+    #[test]
+    fn an_appearing_asteroid_enters_with_what_it_has_left() {
+        let view = ViewRect { center: [0.0, 0.0], size: [1000.0, 1000.0] };
+        let growing = |tick, x, appearing| frame(tick, vec![FrameEntity { appearing, ..rock(1, 0, x, 1) }]);
+        let entered = |interest: &mut Interest, f: &Frame| interest.diff(f, &view, None).unwrap().entered;
+        let mut here = Interest::new();
+        assert_eq!(entered(&mut here, &growing(1, 0.0, 30))[0].appearing, 30, "met as it spawned");
+        let mut later = Interest::new();
+        assert_eq!(entered(&mut later, &growing(1, 900.0, 30)), vec![], "out of view");
+        assert_eq!(entered(&mut later, &growing(13, 0.0, 18))[0].appearing, 18, "met twelve ticks in");
+        let mut after = Interest::new();
+        assert_eq!(entered(&mut after, &growing(40, 0.0, 0))[0].appearing, 0, "met after it appeared");
+    }
 }
