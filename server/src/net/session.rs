@@ -532,10 +532,7 @@ async fn run(tx: Tx, rx: Rx, state: &AppState, conn: Arc<ConnStats>, seat: Seat)
         let _ = link.send([close(close_code::INTERNAL_ERROR, "simulation stopped")], CLOSE_LINGER, true).await;
         return ("simulation stopped", Ending::Resumable);
     }
-    let outcome = run_link(&link, state, seat).await;
-    // Whatever happened, the fan-out writes nothing more.
-    link.finish();
-    outcome
+    run_link(&link, state, seat).await
 }
 
 /// [`run`] once the link has joined the fan-out.
@@ -594,6 +591,7 @@ async fn run_link(link: &Link, state: &AppState, seat: Seat) -> (&'static str, E
         // The peer went away in the same moment its identity was revoked: no ghost either.
         ending = Ending::Revoked;
     }
+    // Whatever happened, the fan-out writes nothing more (and nothing may follow a close).
     link.finish();
     if closed_by_us {
         // Read (and discard) what the peer still had in flight until its close reply, for a

@@ -49,8 +49,12 @@ impl Game {
                 (false, false) => {}
             }
         }
-        // In the order of the colliders' handles: the same world ticks the same way.
-        for key in self.near_asteroids.iter().copied().collect::<Vec<_>>() {
+        // In the order of the colliders' handles: the same world ticks the same way. (Over a
+        // copy, in a buffer kept between ticks: the walk drops the pairs of removed entities.)
+        let mut near = std::mem::take(&mut self.near_scratch);
+        near.clear();
+        near.extend(self.near_asteroids.iter().copied());
+        for &key in &near {
             let (c1, c2) = pair_of(key);
             match self.entities.pair(c1, c2) {
                 Some((a, b)) if self.entities.touch_now(a, b) => self.touch(a, b),
@@ -60,6 +64,7 @@ impl Game {
                 }
             }
         }
+        self.near_scratch = near;
         for ship in std::mem::take(&mut self.unshielded) {
             for other in self.entities.overlapping(ship) {
                 self.touch(ship, other);

@@ -122,6 +122,8 @@ pub struct Game {
     /// Pairs of colliders, one of them an asteroid's, that rapier found meeting and that have
     /// not ceased to: they may touch, and are tested exactly every tick (see `collisions`).
     pub(super) near_asteroids: std::collections::BTreeSet<(u64, u64)>,
+    /// Scratch for walking `near_asteroids` while touches change it (kept for its allocation).
+    pub(super) near_scratch: Vec<(u64, u64)>,
     collector: ChannelEventCollector,
     /// Bodies found non-finite after a step and removed (cumulative).
     pub(super) nonfinite_removed: u64,
@@ -159,6 +161,7 @@ impl Game {
             contacts,
             unshielded: Vec::new(),
             near_asteroids: std::collections::BTreeSet::new(),
+            near_scratch: Vec::new(),
             collector: ChannelEventCollector::new(contacts_tx, force_tx, tear_tx),
             nonfinite_removed: 0,
             edge_turnbacks: 0,
