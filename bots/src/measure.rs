@@ -215,7 +215,7 @@ impl Meter {
                     id,
                     kind: k.kind,
                     state: k.state,
-                    appearing: k.appears_until.saturating_sub(snapshot.tick).min(u8::MAX.into()) as u8,
+                    appearing: shared::replica::appearing(k.appears_until, snapshot.tick),
                 })
                 .collect(),
             changed: Vec::new(),

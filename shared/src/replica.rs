@@ -21,6 +21,12 @@ pub struct Known {
     pub appears_until: Tick,
 }
 
+/// The ticks left at `tick` until an entity that has appeared by `appears_until` is all there,
+/// as [`EntityEnter::appearing`] carries them (the inverse of [`Known::entered`]).
+pub fn appearing(appears_until: Tick, tick: Tick) -> u8 {
+    appears_until.saturating_sub(tick).min(u8::MAX.into()) as u8
+}
+
 impl Known {
     /// An entity as it entered at tick `tick`.
     pub fn entered(e: &EntityEnter, tick: Tick) -> Known {

@@ -122,7 +122,7 @@ pub struct Game {
     /// Pairs of colliders, one of them an asteroid's, that rapier found meeting and that have
     /// not ceased to: they may touch, and are tested exactly every tick (see `collisions`).
     pub(super) near_asteroids: std::collections::BTreeSet<(u64, u64)>,
-    /// Scratch for walking `near_asteroids` while touches change it (kept for its allocation).
+    /// Scratch for walking `near_asteroids`, which the walk changes (kept for its allocation).
     pub(super) near_scratch: Vec<(u64, u64)>,
     collector: ChannelEventCollector,
     /// Bodies found non-finite after a step and removed (cumulative).

@@ -17,6 +17,9 @@ use shared::protocol::{EntityId, EntityKind, PlayerId};
 use shared::quant::{Body, Ctrl};
 use std::f32::consts::TAU;
 
+/// Room left between a new asteroid and anything already there, world units.
+const SPAWN_GAP: f32 = 4.0;
+
 /// A (cos, sin) pair for an angle. Creation may use `sin`/`cos` (the result is quantized and
 /// sent); only prediction must avoid them.
 fn dir(angle: f32) -> Vec2 {
@@ -39,33 +42,38 @@ impl Game {
         let ships: Vec<Vec2> =
             self.entities.iter().filter(|e| e.kind == EntityKind::Ship).map(|e| e.state.body().pos).collect();
         let want = ASTEROID_SPAWNS_PER_TICK.min(short);
-        let (mut unseen, mut in_sight) = (0, Vec::new());
+        // This tick's places, spawned unseen or kept for in sight: rapier's queries see a new
+        // collider only after the next collision detection, so they are checked here.
+        let (mut unseen, mut in_sight) = (Vec::new(), Vec::new());
         for _ in 0..ASTEROID_SPAWN_TRIES_PER_TICK {
-            if unseen == want || (unseen == 0 && in_sight.len() == want) {
+            if unseen.len() == want || (unseen.is_empty() && in_sight.len() == want) {
                 break;
             }
             let kind = self.random_asteroid_kind();
             let pos = self.random_point(kind.radius());
+            let apart = |placed: &[(EntityKind, Vec2)]| {
+                placed.iter().all(|(k, p)| p.distance(pos) >= k.radius() + kind.radius() + SPAWN_GAP)
+            };
+            if !apart(&unseen) || !apart(&in_sight) {
+                continue;
+            }
             // In a crowded world a ship in sight of the place is found after a few.
             if ships.iter().all(|s| s.distance(pos) >= ASTEROID_SPAWN_CLEARANCE) {
-                if self.entities.is_free(pos, kind.radius() + 4.0) {
+                if self.entities.is_free(pos, kind.radius() + SPAWN_GAP) {
                     self.spawn_asteroid(kind, pos, None);
-                    unseen += 1;
+                    unseen.push((kind, pos));
                 }
-            } else if unseen == 0 && in_sight.len() < want && self.clear_of_ships(pos, kind) {
+            } else if unseen.is_empty() && in_sight.len() < want && self.clear_of_ships(pos, kind) {
                 in_sight.push((kind, pos));
             }
         }
-        if unseen > 0 {
+        if !unseen.is_empty() {
             return;
         }
         for (kind, pos) in in_sight {
-            // Two places of one tick may overlap.
-            if self.entities.is_free(pos, kind.radius() + 4.0) {
-                let id = self.spawn_asteroid(kind, pos, None);
-                if let Some(rock) = self.entities.get_mut(id) {
-                    rock.appears_until = self.tick + ASTEROID_APPEAR_TICKS;
-                }
+            let id = self.spawn_asteroid(kind, pos, None);
+            if let Some(rock) = self.entities.get_mut(id) {
+                rock.appears_until = self.tick + ASTEROID_APPEAR_TICKS;
             }
         }
     }
@@ -77,7 +85,7 @@ impl Game {
         self.entities.nearby(pos, ASTEROID_APPEAR_CLEARANCE, |e| {
             clear &= e.kind != EntityKind::Ship || e.state.position().distance(pos) >= ASTEROID_APPEAR_CLEARANCE;
         });
-        clear && self.entities.is_free(pos, kind.radius() + 4.0)
+        clear && self.entities.is_free(pos, kind.radius() + SPAWN_GAP)
     }
 
     /// Jittered grid placement: one candidate per cell, cells at least a large asteroid wide,
@@ -198,13 +206,18 @@ mod tests {
             game.tick([]);
             let ships: Vec<Vec2> =
                 game.entities.iter().filter(|e| e.kind == EntityKind::Ship).map(|e| e.state.position()).collect();
-            let new: Vec<(EntityId, Vec2)> = game
+            let new: Vec<(EntityId, Vec2, f32)> = game
                 .entities
                 .iter()
                 .filter(|e| e.kind.asteroid_size().is_some() && seen.insert(e.id))
-                .map(|e| (e.id, e.state.position()))
+                .map(|e| (e.id, e.state.position(), e.kind.radius()))
                 .collect();
-            for (id, pos) in new {
+            for (i, &(a, pa, ra)) in new.iter().enumerate() {
+                for &(b, pb, rb) in &new[i + 1..] {
+                    assert!(pa.distance(pb) >= ra + rb, "asteroids {a} and {b}, spawned in one tick, overlap");
+                }
+            }
+            for (id, pos, _) in new {
                 let nearest = ships.iter().map(|s| s.distance(pos)).fold(f32::INFINITY, f32::min);
                 check(game, id, nearest);
             }

@@ -15,7 +15,7 @@ impl Game {
             kind: e.kind,
             state: e.state,
             epoch: e.epoch,
-            appearing: e.appears_until.saturating_sub(self.tick).min(u8::MAX.into()) as u8,
+            appearing: shared::replica::appearing(e.appears_until, self.tick),
         });
         let featured = self
             .featured
