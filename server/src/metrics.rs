@@ -17,7 +17,7 @@
 //! Prometheus series: one series per connection would be unbounded label cardinality that
 //! changes with every visit.
 
-use crate::frame::{Frame, TICK_BUCKETS_MS};
+use crate::sim::frame::{Frame, TICK_BUCKETS_MS};
 use crate::sim::PHASES;
 use crate::stats::Stats;
 use serde_json::{Map, Value};
@@ -367,7 +367,7 @@ pub fn prometheus(sources: &Sources<'_>, sector: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frame::{PublishedLeaderboard, SimTiming};
+    use crate::sim::frame::{PublishedLeaderboard, SimTiming};
     use std::collections::{HashMap, HashSet};
     use std::sync::atomic::Ordering;
     use std::sync::Arc;

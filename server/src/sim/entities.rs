@@ -20,7 +20,7 @@ pub struct Entity {
     /// Its id, never reused.
     pub id: EntityId,
     /// Its slot: a small number no other live entity has, kept for its whole life and
-    /// reused after it (see [`crate::frame::FrameEntity::slot`]).
+    /// reused after it (see [`crate::sim::frame::FrameEntity::slot`]).
     pub slot: u32,
     /// What it is.
     pub kind: EntityKind,
@@ -32,7 +32,7 @@ pub struct Entity {
     /// State at the end of the last tick (the one sessions see), on the wire grid.
     pub state: QState,
     /// The last tick at which its state was not what `shared::kinematics` predicts from the
-    /// tick before (see [`crate::frame::FrameEntity::epoch`]).
+    /// tick before (see [`crate::sim::frame::FrameEntity::epoch`]).
     pub epoch: Tick,
     /// The controls applied during the current tick's step (ships; zero otherwise).
     pub ctrl_now: Ctrl,

@@ -1,4 +1,4 @@
-//! Phase 1, inbound: the events sessions sent since the last tick, applied in arrival order.
+//! The inbound phase: the events sessions sent since the last tick, applied in arrival order.
 //!
 //! A join creates a player and its first ship, or, when a player with the same identity is
 //! still in the world (detached, or on an older connection), hands that player to the new
@@ -14,14 +14,12 @@
 //! the events, [`Game::apply_due_inputs`] makes each player's due input the one in effect and
 //! records it as the acknowledgement its snapshots carry.
 
-use super::entities::Spawn;
 use super::events::{Dismissal, Joined, SimEvent, PLAYER_EVENT_CAPACITY};
 use super::game::Game;
-use super::players::{PendingInput, Player, Watch};
-use crate::universe::Arrival;
-use shared::constants::{MAX_INPUT_LEAD_TICKS, TICK_HZ};
-use shared::protocol::{EntityKind, GameEvent, Input, InputAck, PlayerId};
-use shared::quant::QState;
+use super::handover::Arrival;
+use super::players::{PendingInput, Player};
+use shared::constants::MAX_INPUT_LEAD_TICKS;
+use shared::protocol::{GameEvent, Input, InputAck, PlayerId};
 use tokio::sync::{mpsc, oneshot};
 
 /// Inputs the simulation brought into bounds, cumulative (published in the frame's timing).
@@ -34,19 +32,15 @@ pub struct InputCounts {
     pub too_early: u64,
 }
 
-/// Most ticks an arriving ship is moved on for the time since it crossed (half a second):
-/// the sectors' clocks are in sync to a few milliseconds, so more means a clock is wrong, and
-/// the ship should not jump far on its word.
-pub const MAX_ARRIVAL_CATCHUP_TICKS: u32 = TICK_HZ / 2;
-
 /// Largest accepted step between a player's consecutive input sequence numbers. A client
 /// numbers its inputs one by one, and TCP delivers them in order, so only a forged sequence
 /// number jumps further.
 pub const MAX_INPUT_SEQ_JUMP: u32 = 1024;
 
 impl Game {
-    pub(super) fn inbound(&mut self, events: impl IntoIterator<Item = SimEvent>) {
-        for event in events {
+    pub(super) fn inbound(&mut self) {
+        let mut inbox = std::mem::take(&mut self.inbox);
+        for event in inbox.drain(..) {
             match event {
                 SimEvent::Join { name, identity, total_before, arrival, reply } => {
                     self.join(name, identity, total_before, arrival, reply);
@@ -56,6 +50,7 @@ impl Game {
                 SimEvent::Input { player, session, input } => self.input(player, session, input),
             }
         }
+        self.inbox = inbox;
     }
 
     fn join(
@@ -127,43 +122,6 @@ impl Game {
         }
     }
 
-    /// A ship arriving from a neighbouring sector becomes `player`'s (replacing any ship it
-    /// had waiting here from an earlier visit): its state moved on by the whole ticks since it
-    /// crossed (at most [`MAX_ARRIVAL_CATCHUP_TICKS`]), so it continues where it would be had
-    /// it never stopped, with its controls, shield, gun cooldown, life and score. Returns that
-    /// state: the ship's at the end of the previous tick, stepped from there this tick.
-    fn arrive(&mut self, player: PlayerId, arrival: Arrival) -> QState {
-        let t = arrival.traveller;
-        let elapsed_ms = crate::universe::ticket::unix_ms().saturating_sub(arrival.crossed_unix_ms);
-        let ticks = (elapsed_ms as f64 * f64::from(TICK_HZ) / 1000.0) as u32;
-        let state = self.kin.advance(&t.state, EntityKind::Ship, ticks.min(MAX_ARRIVAL_CATCHUP_TICKS));
-        if let Some(old) = self.players.get_mut(player).and_then(|p| p.ship.take()) {
-            self.entities.despawn(old);
-        }
-        let spawn = Spawn {
-            kind: EntityKind::Ship,
-            body: state.body(),
-            ctrl: state.ctrl,
-            owner: Some(player),
-            expires_at: None,
-        };
-        let ship = self.entities.spawn(spawn, self.tick);
-        let now = self.tick;
-        if let Some(p) = self.players.get_mut(player) {
-            p.ship = Some(ship);
-            p.respawn_at = None;
-            p.watch = Watch::Stay;
-            p.anchor = state.position().into();
-            p.life_started = now.saturating_sub(t.life_ticks);
-            p.shield_until = now + t.shield_ticks;
-            p.next_fire = now + t.cooldown_ticks;
-            p.input = Input { thrust: state.ctrl.thrust(), turn: state.ctrl.turn(), fire: t.fire, ..Input::default() };
-            p.score = t.score;
-            p.total_before = t.total_before;
-        }
-        state
-    }
-
     /// The operator revoked `identity`: its player (live or waiting) leaves at once, ship and
     /// all, and its connection is dismissed. The identity is remembered, so a join that was
     /// already on its way is dismissed too (the store refuses every later one).
@@ -233,8 +191,8 @@ impl Game {
         p.pending.push_back(PendingInput { input, at, margin });
     }
 
-    /// Phase 1's last step: every player's inputs due at this tick are applied (the newest
-    /// one wins) and acknowledged. AI pilots decide afterwards, in phase 2.
+    /// The inbound phase's last step: every player's inputs due at this tick are applied (the newest
+    /// one wins) and acknowledged. AI pilots decide afterwards, in the pilots phase.
     pub(super) fn apply_due_inputs(&mut self) {
         let now = self.tick;
         for (_, p) in self.players.iter_mut() {

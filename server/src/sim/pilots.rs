@@ -1,4 +1,4 @@
-//! Phase 2, pilots: server-side AI pilots, company for a lone player.
+//! The pilots phase: server-side AI pilots, company for a lone player.
 //!
 //! An AI pilot is a [`Player`] with a [`Pilot`] and nothing else a human has: no connection,
 //! no identity, no mailbox anyone reads. It plays by the rules a human plays by, because the

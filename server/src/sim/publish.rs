@@ -1,9 +1,9 @@
 //! Publishing: the world as sessions see it, built on snapshot ticks by the simulation loop
 //! (the `publish` phase). A [`Frame`] is immutable once built and shared by every session.
 
+use super::frame::{Frame, FrameEntity, PlayerFrame, SimTiming};
 use super::game::Game;
 use super::players::Watch;
-use crate::frame::{Frame, FrameEntity, PlayerFrame, SimTiming};
 use shared::protocol::Watched;
 
 impl Game {

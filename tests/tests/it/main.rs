@@ -10,6 +10,8 @@
 //! - `handshake`: Welcome, version and name rejections (look-alike and invisible names), ping.
 //! - `identities`: what an identity costs: the store's cap, idle never-scored identities
 //!   expiring, a revoke ending the live session (4003) and releasing the name.
+//! - `layers`: the server's modules name only the layers below them (a scan of the source):
+//!   the simulation nothing outside it, no wall clock.
 //! - `hostile`: oversized and garbage messages, floods (ping frames too), forged pongs, close echo,
 //!   silent peers, stalled handshakes, origins (DNS rebinding), the cap, running out of descriptors.
 //! - `pilots`: AI pilots: filling the world less the humans, flying and firing by the players'
@@ -41,6 +43,7 @@ mod handshake;
 mod hostile;
 mod identities;
 mod kinematics_vs_rapier;
+mod layers;
 mod pilots;
 mod prediction;
 mod resume;

@@ -202,7 +202,7 @@ fn claims(to: SectorCoord, expires_unix_ms: u64) -> shared::ticket::Claims {
         nonce: rand_nonce(),
         from: SectorCoord { x: 0, y: 0 },
         to,
-        crossed_unix_ms: asteroids_server::universe::ticket::unix_ms(),
+        crossed_unix_ms: asteroids_server::clock::unix_ms(),
         expires_unix_ms,
         store: "sqlite::memory:".into(),
         traveller: shared::ticket::Traveller {
@@ -247,7 +247,8 @@ async fn present(addr: SocketAddr, ticket: Vec<u8>) -> shared::protocol::ServerM
 /// the ticket's exact state.
 #[tokio::test]
 async fn tickets_are_checked_and_used_once() {
-    use asteroids_server::universe::ticket::{unix_ms, TicketKey};
+    use asteroids_server::clock::unix_ms;
+    use asteroids_server::universe::ticket::TicketKey;
     use shared::protocol::{RejectReason, ServerMsg};
     let redis = Redis::start().expect("redis-server");
     let b = start_server(sector(&redis.url(), [2, 1], 1, 0)).await;

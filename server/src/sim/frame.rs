@@ -2,7 +2,7 @@
 //! spatial index over them. Immutable once built and shared (`Arc`) by every session, which
 //! query it for their own view; the simulation never waits for a reader.
 
-use crate::sim::PHASES;
+use super::PHASES;
 use shared::protocol::{
     EntityId, EntityKind, InputAck, Leaderboard, LeaderboardEntry, PlayerId, ServerMsg, Tick, ViewRect, Watched,
     WorldStatus,
@@ -180,9 +180,9 @@ pub struct SimTiming {
     /// bound (cumulative).
     pub early_inputs: u64,
     /// Mean duration of each phase over the last [`TICK_WINDOW`] ticks, milliseconds, in
-    /// [`crate::sim::PHASES`] order.
+    /// [`super::PHASES`] order.
     pub phase_ms_mean: [f32; PHASES.len()],
-    /// Total time spent in each phase since start, seconds, in [`crate::sim::PHASES`] order.
+    /// Total time spent in each phase since start, seconds, in [`super::PHASES`] order.
     pub phase_secs_total: [f64; PHASES.len()],
     /// Ticks that took more than twice their budget (cumulative).
     pub slow_ticks: u64,
