@@ -3,7 +3,7 @@
 //! Every snapshot tick, each of a few fan-out tasks (one per runtime worker) walks its share of
 //! the connections and, for each, decides what the client is due from the new frame: the diff
 //! against what the client has, whatever part of the leaderboard, the universe map or the
-//! watched ship is due. It hands that to the connection's [`Link`], which writes it (and a
+//! watched ship is due. It hands that to the connection's `Link`, which writes it (and a
 //! ping when one is due) with one system call, or skips the client while its last write is
 //! unfinished (see [`super::link`]). A connection's own task is not woken for it: with
 //! thousands of clients, a wake-up per connection per frame (the runtime's queue, a `select!`

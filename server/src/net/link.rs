@@ -3,7 +3,7 @@
 //! Two tasks have something to write to a client: the fan-out (snapshots, the leaderboard's
 //! parts, the universe map, and pings, which ride on frames) and the connection's own session
 //! (the handshake's answers, the player's events, pongs, the close). Both hand their messages
-//! to the connection's [`Link`], which owns the WebSocket: one queue, one stall clock and
+//! to the connection's `Link`, which owns the WebSocket: one queue, one stall clock and
 //! slow-client timeout, one ping schedule, one place where bytes are counted.
 //!
 //! A socket that cannot take what is written to it at once is *stalled*. Whoever wrote leaves

@@ -1,5 +1,5 @@
 //! The game world: [`Game`], everything in it, and [`Game::tick`], which runs the phases of
-//! [`super::phases::TICK`] in order, each timed. The phases change the world and write
+//! `phases::TICK` in order, each timed. The phases change the world and write
 //! everything that others must hear into the tick's [`Outbox`]; they never send anything
 //! themselves. The simulation loop (`mod.rs`) then delivers the outbox ([`Game::deliver`])
 //! and, on snapshot ticks, publishes a frame ([`Game::frame`], `publish.rs`).
@@ -144,7 +144,7 @@ impl Game {
         game
     }
 
-    /// Advances the world by one tick: the phases of [`TICK`], each timed into
+    /// Advances the world by one tick: the phases of the table of `phases.rs`, each timed into
     /// [`Game::phase_secs`], given `events` and what the world outside is now. What the tick
     /// decided waits in the outbox for [`Game::deliver`].
     pub fn tick(&mut self, events: impl IntoIterator<Item = SimEvent>, surroundings: &Surroundings) {

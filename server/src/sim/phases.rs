@@ -70,7 +70,7 @@ pub(super) const DELIVER: usize = TICK.len();
 /// See [`DELIVER`].
 pub(super) const PUBLISH: usize = TICK.len() + 1;
 
-/// Every phase's name, in the order they run: [`TICK`]'s, then [`AFTER_TICK`]'s. Each is timed
+/// Every phase's name, in the order they run: `TICK`'s, then `AFTER_TICK`'s. Each is timed
 /// every tick; the timings are published in the frame's `SimTiming`, in this order.
 pub const PHASES: [&str; TICK.len() + AFTER_TICK.len()] = {
     let mut names = [""; TICK.len() + AFTER_TICK.len()];

@@ -1,6 +1,6 @@
-//! How a session ends: every close the server sends a game connection ([`Close`]: its code
+//! How a session ends: every close the server sends a game connection (`Close`: its code
 //! and reason, whether it leaves the player's ship waiting to be resumed, and what it is
-//! counted as), and the endings that send none ([`Ending`]).
+//! counted as), and the endings that send none (`Ending`).
 
 use super::super::admission::Refusal;
 use super::super::link::Link;

@@ -1,8 +1,8 @@
 //! One game connection, from handshake to goodbye, a file per concern: the handshake
-//! ([`handshake`]), what the client sends ([`inbound`]), what the session writes itself
-//! ([`outbound`]), and how it ends ([`close`]).
+//! (`handshake`), what the client sends (`inbound`), what the session writes itself
+//! (`outbound`), and how it ends (`close`).
 //!
-//! The socket is the connection's [`Link`] from the start (the only code that writes it). After
+//! The socket is the connection's `Link` from the start (the only code that writes it). After
 //! the handshake, the link joins the fan-out (which writes the client its frames), and the
 //! session runs as two loops under one `select!`: the receive loop decodes and validates client
 //! messages (inputs go to the simulation, views to the link, pings are answered through the
