@@ -65,7 +65,7 @@ impl Game {
                     }
                 }
                 e.epoch = self.tick;
-                self.edge_turnbacks += 1;
+                self.counters.edge_turnbacks += 1;
             }
         }
         for (id, to, state) in leaving {

@@ -10,11 +10,10 @@
 
 use super::entities::Entities;
 use super::frame::PublishedLeaderboard;
-use super::inbound::InputCounts;
 use super::outbox::{Outbox, ScoreSink, Undelivered};
 use super::phases::{Laps, DELIVER, PHASES, TICK};
 use super::players::Players;
-use super::{SimEvent, Surroundings};
+use super::{SimCounters, SimEvent, Surroundings};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use rapier2d::prelude::{ChannelEventCollector, CollisionEvent};
@@ -90,12 +89,8 @@ pub struct Game {
     /// Scratch for walking `near_asteroids`, which the walk changes (kept for its allocation).
     pub(super) near_scratch: Vec<(u64, u64)>,
     collector: ChannelEventCollector,
-    /// Bodies found non-finite after a step and removed (cumulative).
-    pub(super) nonfinite_removed: u64,
-    /// Ships turned back at an open edge (cumulative; see `borders.rs`).
-    pub(super) edge_turnbacks: u64,
-    /// Inputs brought into bounds (cumulative).
-    pub(super) input_counts: InputCounts,
+    /// What the phases counted (see `counters.rs`).
+    pub(super) counters: SimCounters,
     /// The pilot whose ship spectators and ship-less players follow (see `featured.rs`).
     pub(super) featured: Option<PlayerId>,
     /// The leaderboard, re-encoded only when it changes.
@@ -129,9 +124,7 @@ impl Game {
             near_asteroids: std::collections::BTreeSet::new(),
             near_scratch: Vec::new(),
             collector: ChannelEventCollector::new(contacts_tx, force_tx, tear_tx),
-            nonfinite_removed: 0,
-            edge_turnbacks: 0,
-            input_counts: InputCounts::default(),
+            counters: SimCounters::default(),
             featured: None,
             leaderboard: Arc::new(PublishedLeaderboard::new(Leaderboard::default())),
             phase_secs: [0.0; PHASES.len()],

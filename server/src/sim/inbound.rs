@@ -22,16 +22,6 @@ use shared::constants::MAX_INPUT_LEAD_TICKS;
 use shared::protocol::{GameEvent, Input, InputAck, PlayerId};
 use tokio::sync::{mpsc, oneshot};
 
-/// Inputs the simulation brought into bounds, cumulative (published in the frame's timing).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct InputCounts {
-    /// Inputs that named a tick already simulated, applied at once instead (a client whose
-    /// lead over the server is too short for its link's jitter or a stall).
-    pub late: u64,
-    /// Inputs that named a tick more than [`MAX_INPUT_LEAD_TICKS`] ahead, applied at that bound.
-    pub too_early: u64,
-}
-
 /// Largest accepted step between a player's consecutive input sequence numbers. A client
 /// numbers its inputs one by one, and TCP delivers them in order, so only a forged sequence
 /// number jumps further.
@@ -179,9 +169,9 @@ impl Game {
         let margin = (i64::from(input.tick) - i64::from(now)).clamp(i16::MIN.into(), i16::MAX.into()) as i16;
         let latest = now.saturating_add(MAX_INPUT_LEAD_TICKS);
         if input.tick < now {
-            self.input_counts.late += 1;
+            self.counters.late_inputs += 1;
         } else if input.tick > latest {
-            self.input_counts.too_early += 1;
+            self.counters.early_inputs += 1;
         }
         let after_previous = p.pending.back().map_or(now, |q| q.at);
         let at = input.tick.clamp(now, latest).max(after_previous);

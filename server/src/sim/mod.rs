@@ -21,6 +21,7 @@
 
 mod borders;
 mod collisions;
+pub mod counters;
 pub mod entities;
 pub mod events;
 mod featured;
@@ -41,6 +42,7 @@ mod population;
 mod publish;
 mod surroundings;
 
+pub use counters::SimCounters;
 pub use events::{Dismissal, Joined, SimEvent, SIM_EVENT_CAPACITY};
 use frame::{Frame, SimTiming, TickClock};
 pub use game::{Game, GameConfig};

@@ -29,7 +29,7 @@ impl Game {
             e.state = QState::from_body(&body, e.ctrl_now);
         });
         for id in broken {
-            self.nonfinite_removed += 1;
+            self.counters.nonfinite_bodies += 1;
             tracing::error!(entity = id, "non-finite body state; entity removed");
             self.entities.despawn(id);
         }

@@ -334,7 +334,7 @@ pub fn record_of(
         top: frame.leaderboard.here.top.clone(),
         capacity: capacity.min(u32::MAX as usize) as u32,
         tick_ms_p99: frame.timing.tick_ms_p99,
-        missed_ticks: frame.timing.missed_ticks,
+        missed_ticks: frame.timing.counters.missed_ticks,
         heartbeat_unix_ms: unix_ms(),
         arena: grid.arena_half_size.map(|h| h * 2.0),
         instance,

@@ -77,7 +77,7 @@ fn inputs_apply_at_the_tick_they_name() {
     game.tick([], &Surroundings::default());
     assert_eq!(thrusting(&game).1.tick, n + 1 + MAX_INPUT_LEAD_TICKS);
     let timing = game.frame(Default::default()).timing;
-    assert_eq!((timing.late_inputs, timing.early_inputs), (1, 1));
+    assert_eq!((timing.counters.late_inputs, timing.counters.early_inputs), (1, 1));
 
     // Order kept: an input naming an earlier tick than the one sent before it waits for that
     // one's tick, and, due at the same tick, replaces it.
@@ -184,7 +184,7 @@ async fn own_ship_prediction_is_exact_through_a_jittery_link() {
     // The acknowledgement comes a round trip plus the lead after the input: 80–120 ms of link.
     let mean_ms = acked.iter().map(|(ms, _)| ms).sum::<f64>() / acked.len() as f64;
     assert!((80.0..400.0).contains(&mean_ms), "input to acknowledgement {mean_ms} ms");
-    assert_eq!(server.latest_frame().timing.late_inputs, 0);
+    assert_eq!(server.latest_frame().timing.counters.late_inputs, 0);
     server.shutdown().await;
 }
 
@@ -201,7 +201,7 @@ async fn a_stalled_downlink_does_not_disturb_the_prediction() {
     assert!(corrections.len() >= 50, "{} snapshots compared", corrections.len());
     let inexact: Vec<_> = corrections.iter().filter(|(_, exact)| !exact).collect();
     assert!(inexact.is_empty(), "{} of {} predictions were off: {inexact:?}", inexact.len(), corrections.len());
-    assert_eq!(server.latest_frame().timing.late_inputs, 0);
+    assert_eq!(server.latest_frame().timing.counters.late_inputs, 0);
     server.shutdown().await;
 }
 
