@@ -134,7 +134,7 @@ async fn fly(server: std::net::SocketAddr, link: Link, secs: f64) -> Flight {
             _ = frame.tick() => {
                 let now = ms();
                 session.poll(now);
-                if session.phase == Phase::Playing {
+                if session.connection.phase == Phase::Playing {
                     let step = ((now - 1000.0) / 230.0).floor();
                     if step >= 0.0 {
                         controls.hold(script[step as usize % script.len()]);
@@ -144,7 +144,7 @@ async fn fly(server: std::net::SocketAddr, link: Link, secs: f64) -> Flight {
                         flight.inputs += 1;
                     }
                     session.predict();
-                    session.follow_view(ViewRect { center: session.ship_hint, size: [1600.0, 1000.0] });
+                    session.follow_view(ViewRect { center: session.world.ship_hint, size: [1600.0, 1000.0] });
                 }
             }
         }
