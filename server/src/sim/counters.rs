@@ -24,6 +24,8 @@ macro_rules! sim_counters {
             early_inputs "asteroids_early_inputs_total";
             /// Player events (deaths, spawns, scores) dropped because a session did not drain its channel.
             dropped_events "asteroids_dropped_events_total";
+            /// Pilots back on their waiting ship within 2 s of dropping their connection (a flaky link, or a try at dodging).
+            quick_rejoins "asteroids_quick_rejoins_total";
         }
     };
 }

@@ -134,17 +134,6 @@ impl Entities {
         Some(e)
     }
 
-    /// Makes an entity touchable or not: an intangible one (a waiting player's ship) neither
-    /// touches nor is touched by anything, and rapier reports no contact for it.
-    pub fn set_tangible(&mut self, id: EntityId, tangible: bool) {
-        let Some(e) = self.get(id) else { return };
-        let groups =
-            if tangible { physics::collision_groups(e.kind) } else { rapier2d::prelude::InteractionGroups::none() };
-        if let Some(collider) = self.world.colliders.get_mut(e.collider) {
-            collider.set_collision_groups(groups);
-        }
-    }
-
     /// Removes every entity whose time is up at `now`; returns how many.
     pub fn despawn_expired(&mut self, now: Tick) -> usize {
         let mut removed = 0;
@@ -248,7 +237,7 @@ impl Entities {
     }
 
     /// The two entities of a pair of colliders rapier's collision detection found intersecting,
-    /// if both still exist and may still touch each other (neither became intangible).
+    /// if both still exist and their kinds may touch.
     pub fn pair(&self, c1: ColliderHandle, c2: ColliderHandle) -> Option<(EntityId, EntityId)> {
         let (a, b) = (self.world.colliders.get(c1)?, self.world.colliders.get(c2)?);
         a.collision_groups().test(b.collision_groups()).then_some((a.user_data as EntityId, b.user_data as EntityId))

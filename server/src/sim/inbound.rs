@@ -19,8 +19,12 @@ use super::game::Game;
 use super::handover::Arrival;
 use super::players::{PendingInput, Player};
 use shared::constants::MAX_INPUT_LEAD_TICKS;
-use shared::protocol::{GameEvent, Input, InputAck, PlayerId};
+use shared::protocol::{GameEvent, Input, InputAck, PlayerId, Tick};
 use tokio::sync::{mpsc, oneshot};
+
+/// A pilot back on its waiting ship within this many ticks (2 s) of dropping its connection
+/// is counted as a quick rejoin (`quick_rejoins`).
+pub const QUICK_REJOIN_TICKS: Tick = 2 * shared::constants::TICK_HZ;
 
 /// Largest accepted step between a player's consecutive input sequence numbers. A client
 /// numbers its inputs one by one, and TCP delivers them in order, so only a forged sequence
@@ -60,8 +64,10 @@ impl Game {
                 if let Some(older) = p.dismiss.take() {
                     self.outbox.dismissed.push((older, Dismissal::Replaced));
                 }
-                if let Some(ship) = p.ship {
-                    self.entities.set_tangible(ship, true); // a waiting ship is flown again
+                if p.dropped_at.take().is_some_and(|at| self.tick.saturating_sub(at) <= QUICK_REJOIN_TICKS) {
+                    // Dropped and back within moments: harmless on a flaky link, and the way a
+                    // cheat would try to dodge; counted for the operator either way.
+                    self.counters.quick_rejoins += 1;
                 }
                 p.session = session;
                 p.detached_until = None;
@@ -131,8 +137,9 @@ impl Game {
 
     /// A connection ended. Ignored if a newer connection has taken the player over. A player
     /// with an identity whose connection ended honestly waits (ship and all, controls released)
-    /// for the resume window, as a ghost: its ship neither touches nor is touched, and it is
-    /// not counted online. Others leave at once.
+    /// for the resume window: it is not counted online, but its ship stays in the world like
+    /// any other, coasting, and is destroyed (and its death scored) by whatever it meets, so
+    /// dropping the connection is no way out of a crash or a shot. Others leave at once.
     pub(super) fn leave(&mut self, player: PlayerId, session: u64, resumable: bool) {
         let window = self.config.resume_window_ticks;
         let Some(p) = self.players.get_mut(player) else { return };
@@ -145,9 +152,7 @@ impl Game {
             p.detached_until = Some(self.tick + window);
             p.input = Input { seq: p.input.seq, ..Input::default() };
             p.pending.clear();
-            if let Some(ship) = p.ship {
-                self.entities.set_tangible(ship, false);
-            }
+            p.dropped_at = Some(self.tick);
         } else {
             self.remove_player(player);
         }
@@ -199,5 +204,74 @@ impl Game {
         if let Some(ship) = self.players.remove(player).and_then(|p| p.ship) {
             self.entities.despawn(ship);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::entities::Spawn;
+    use crate::sim::{GameConfig, Surroundings};
+    use shared::protocol::EntityKind;
+    use shared::quant::{Body, Ctrl};
+
+    /// A world with Ada flying (an identity, no spawn protection); returns it and her join.
+    fn ada_flying() -> (Game, Joined) {
+        let config = GameConfig { spawn_protection_ticks: 0, ..GameConfig::new(0, [3000.0, 3000.0], 3) };
+        let mut game = Game::new(config);
+        let (reply, mut answer) = oneshot::channel();
+        let join = SimEvent::Join { name: "Ada".into(), identity: Some(1), total_before: 0, arrival: None, reply };
+        game.tick([join], &Surroundings::default());
+        game.deliver(None);
+        (game, answer.try_recv().expect("joined"))
+    }
+
+    /// Regression (combat logging: 5 of 7 pilots who dropped their connection just before a
+    /// crash flew through an asteroid and survived): a waiting ship is in the world like any
+    /// other. An asteroid on it destroys it, and the death is scored.
+    #[test]
+    fn dropping_the_connection_does_not_dodge_a_crash() {
+        let (mut game, ada) = ada_flying();
+        let leave = SimEvent::Leave { player: ada.player_id, session: ada.session, resumable: true };
+        game.tick([leave], &Surroundings::default());
+        let p = game.players.get(ada.player_id).expect("waiting");
+        assert!(p.detached_until.is_some(), "she waits to be resumed");
+        let at = game.entities.get(p.ship.expect("her ship waits")).expect("in the world").state.position();
+        let rock = Spawn {
+            kind: EntityKind::AsteroidLarge,
+            body: Body { pos: at, vel: glam::Vec2::ZERO, rot: glam::Vec2::X, angvel: 0.0 },
+            ctrl: Ctrl(0),
+            owner: None,
+            expires_at: None,
+        };
+        game.entities.spawn(rock, game.tick);
+        for _ in 0..3 {
+            game.tick([], &Surroundings::default());
+        }
+        let p = game.players.get(ada.player_id).expect("still waiting");
+        assert_eq!(p.ship, None, "the waiting ship was destroyed");
+        assert_eq!(p.score.deaths, 1, "and her death scored");
+    }
+
+    /// A pilot back within moments of dropping is counted; one back later is not.
+    #[test]
+    fn quick_rejoins_are_counted() {
+        let (mut game, ada) = ada_flying();
+        let mut session = ada.session;
+        for wait in [1, QUICK_REJOIN_TICKS + 5] {
+            let leave = SimEvent::Leave { player: ada.player_id, session, resumable: true };
+            game.tick([leave], &Surroundings::default());
+            for _ in 0..wait {
+                game.tick([], &Surroundings::default());
+            }
+            let (reply, mut answer) = oneshot::channel();
+            let join = SimEvent::Join { name: "Ada".into(), identity: Some(1), total_before: 0, arrival: None, reply };
+            game.tick([join], &Surroundings::default());
+            game.deliver(None);
+            let back = answer.try_recv().expect("resumed");
+            assert_eq!(back.player_id, ada.player_id, "the same pilot");
+            session = back.session;
+        }
+        assert_eq!(game.counters.quick_rejoins, 1);
     }
 }

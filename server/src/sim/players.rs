@@ -76,6 +76,8 @@ pub struct Player {
     pub session: u64,
     /// While detached: the tick at which the player and its ship are removed.
     pub detached_until: Option<Tick>,
+    /// The tick its last connection dropped, while it waits (to count quick rejoins).
+    pub dropped_at: Option<Tick>,
     /// Dismisses the owning connection (a newer one took the player over, or the identity
     /// was revoked).
     pub dismiss: Option<oneshot::Sender<Dismissal>>,
@@ -116,6 +118,7 @@ impl Player {
             mailbox,
             session,
             detached_until: None,
+            dropped_at: None,
             dismiss: None,
             scored_kills: HashMap::new(),
             pilot: None,
