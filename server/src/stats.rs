@@ -174,6 +174,8 @@ stats! {
         snapshots: Counter "asteroids_snapshots_sent_total";
         /// Snapshots whose view was moved to contain the player's ship (or where it died): the client asked to see elsewhere.
         views_moved: Counter "asteroids_views_moved_total";
+        /// Snapshots whose view slid toward the one asked for at the bounded speed instead of jumping there (a client flipping its view around its ship).
+        views_held: Counter "asteroids_views_held_total";
         /// Bytes sent in binary WebSocket messages.
         bytes_out: Counter "asteroids_bytes_out_total";
         /// Bytes received in binary WebSocket messages.

@@ -37,6 +37,42 @@ pub fn anchored(view: &ViewRect, anchor: [f32; 2]) -> ViewRect {
     ViewRect { center, size: view.size }
 }
 
+/// How fast, in world units per second, the served view may slide relative to its anchor (the
+/// player's ship). A page's camera sits on its ship, so the offset it asks for stays within
+/// the few tens of units by which it lets the ship drift before sending a new view: never
+/// near this bound. Flipping between two views at the ends of the anchored range (a view's
+/// width apart) made every snapshot a full view, 64 times the bytes for the same connection;
+/// at this speed the view takes over a second to cross, and a snapshot enters a strip a few
+/// per cent of the view wide.
+pub const MAX_VIEW_OFFSET_SPEED: f32 = 2000.0;
+
+/// The view to serve: `asked` anchored at `anchor` (see [`anchored`]), changed from the
+/// `last` one served (and the anchor it was served around) by at most `max_step` world units:
+/// its offset from the anchor slides at most that far, and each side grows at most that far
+/// (it shrinks at once). No view served before: served as asked. Returns the view and whether
+/// it was held back. The anchor itself may jump (a new ship, a crossing, another ship
+/// watched): the view goes with it at once, since only the offset and the size are bounded.
+pub fn follow(
+    asked: &ViewRect,
+    anchor: [f32; 2],
+    last: Option<(ViewRect, [f32; 2])>,
+    max_step: f32,
+) -> (ViewRect, bool) {
+    let Some((last, last_anchor)) = last else { return (anchored(asked, anchor), false) };
+    let size = [0, 1].map(|i| asked.size[i].min(last.size[i] + 2.0 * max_step));
+    let asked_here = anchored(&ViewRect { center: asked.center, size }, anchor);
+    let from = glam::Vec2::from(last.center) - glam::Vec2::from(last_anchor);
+    let to = glam::Vec2::from(asked_here.center) - glam::Vec2::from(anchor);
+    let step = to - from;
+    let grew = size != asked.size;
+    if step.length() <= max_step {
+        return (asked_here, grew);
+    }
+    let offset = from + step * (max_step / step.length());
+    let center = glam::Vec2::from(anchor) + offset;
+    (anchored(&ViewRect { center: center.into(), size }, anchor), true)
+}
+
 /// What one client knows. Survives skipped frames: it only ever records what was actually
 /// sent, and a snapshot is a diff against that, whatever frames came in between.
 ///
@@ -131,6 +167,30 @@ mod tests {
     use shared::quant::{Body, Ctrl, QState};
     use std::collections::HashMap;
     use std::sync::Arc;
+
+    /// Regression (flipping the view multiplied egress by 64): a view asked for at the other
+    /// end of the anchored range slides there at a bounded step, and a view asked bigger
+    /// grows by a bounded step; a camera that stays on its ship is served as asked, even when
+    /// the ship (the anchor) jumps across the world.
+    #[test]
+    fn the_served_view_slides_at_a_bounded_speed() {
+        let size = [2560.0, 1600.0];
+        let ship = [500.0, 0.0];
+        let view = |x: f32, size: [f32; 2]| ViewRect { center: [x, 0.0], size };
+        assert_eq!(follow(&view(500.0, size), ship, None, 100.0), (view(500.0, size), false), "the first as asked");
+        let last = Some((view(500.0, size), ship));
+        assert_eq!(follow(&view(530.0, size), ship, last, 100.0), (view(530.0, size), false), "a small move");
+        let (served, held) = follow(&view(500.0 + 1279.0, size), ship, last, 100.0);
+        assert!(held && (served.center[0] - 600.0).abs() < 1e-3, "flipped: {served:?}");
+        let far = [90_000.0, 40.0];
+        let jumped = ViewRect { center: far, size };
+        assert_eq!(follow(&jumped, far, last, 100.0), (jumped, false), "the anchor jumps, the view goes with it");
+        let small = Some((view(500.0, [200.0, 200.0]), ship));
+        let (grown, held) = follow(&view(500.0, size), ship, small, 100.0);
+        assert!(held && grown.size == [400.0, 400.0], "grown by a step each side: {grown:?}");
+        let (shrunk, held) = follow(&view(500.0, [100.0, 100.0]), ship, last, 100.0);
+        assert!(!held && shrunk.size == [100.0, 100.0], "shrinks at once");
+    }
 
     fn rock(id: EntityId, slot: u32, x: f32, epoch: Tick) -> FrameEntity {
         let body = Body { pos: Vec2::new(x, 0.0), vel: Vec2::ZERO, rot: Vec2::X, angvel: 0.0 };
