@@ -196,6 +196,8 @@ stats! {
         tickets_expired: Counter "asteroids_tickets_expired_total";
         /// Hand-over tickets refused because they were already used.
         tickets_replayed: Counter "asteroids_tickets_replayed_total";
+        /// Hand-over tickets refused because they were issued to a connection from another address.
+        tickets_wrong_holder: Counter "asteroids_tickets_wrong_holder_total";
         /// Hand-over tickets refused because they were for another sector.
         tickets_wrong_sector: Counter "asteroids_tickets_wrong_sector_total";
         /// Hand-over tickets refused because Redis could not record their single use.

@@ -52,9 +52,14 @@ pub struct Claims {
     pub crossed_unix_ms: u64,
     /// Unix milliseconds after which it is refused.
     pub expires_unix_ms: u64,
-    /// Which store holds the traveller's identity (the issuing sector's): a sector with
-    /// another store cannot know that identity, and takes the pilot in as a guest.
-    pub store: String,
+    /// A digest of the issuing sector's store fingerprint (which store holds the traveller's
+    /// identity): a sector with another store cannot know that identity, and takes the pilot in
+    /// as a guest. A digest, not the fingerprint: a ticket is readable by whoever holds it, and
+    /// must not show where the store is.
+    pub store: [u8; 16],
+    /// A digest of the address the pilot's connection came from: the ticket is accepted only
+    /// from the same address (a ticket copied elsewhere is worth nothing).
+    pub holder: [u8; 16],
     /// The ship and its pilot.
     pub traveller: Traveller,
 }
@@ -85,7 +90,8 @@ mod tests {
             to: SectorCoord { x: 1, y: 1 },
             crossed_unix_ms: 1_800_000_000_000,
             expires_unix_ms: 1_800_000_010_000,
-            store: "postgres://db.example:5432/asteroids".into(),
+            store: [3; 16],
+            holder: [4; 16],
             traveller: Traveller {
                 identity: Some(42),
                 name: "Ada".into(),

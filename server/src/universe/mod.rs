@@ -119,7 +119,10 @@ pub struct Universe {
     /// Its game socket.
     pub url: String,
     key: TicketKey,
+    /// The store's fingerprint (see [`store_fingerprint`]), for the log.
     store: String,
+    /// Its digest, as tickets carry it.
+    store_digest: [u8; 16],
     /// The directory.
     pub directory: Directory,
     /// The open edges ships may cross now.
@@ -138,6 +141,7 @@ impl Universe {
             grid: config.grid,
             url: config.url,
             key: config.key,
+            store_digest: ticket::digest("asteroids store", &config.store),
             store: config.store,
             live_edges: Arc::new(LiveEdges::default()),
             map: tokio::sync::watch::channel(Encoded::new(
@@ -168,10 +172,11 @@ impl Universe {
         elsewhere
     }
 
-    /// The hand-over for a ship leaving: the target's socket and a ticket for it. `None` if
-    /// the target's socket was never listed (the simulation lets ships cross only toward
-    /// listed neighbours, so this does not happen).
-    pub fn issue(&self, departure: Departure) -> Option<HandOver> {
+    /// The hand-over for a ship leaving, whose pilot's connection came from `holder` (a
+    /// [`ticket::holder`] digest): the target's socket and a ticket for it. `None` if the
+    /// target's socket was never listed (the simulation lets ships cross only toward listed
+    /// neighbours, so this does not happen).
+    pub fn issue(&self, departure: Departure, holder: [u8; 16]) -> Option<HandOver> {
         let url = self.directory.url_of(departure.to)?;
         let claims = Claims {
             nonce: rand::random(),
@@ -179,16 +184,21 @@ impl Universe {
             to: departure.to,
             crossed_unix_ms: departure.crossed_unix_ms,
             expires_unix_ms: unix_ms() + TICKET_VALIDITY.as_millis() as u64,
-            store: self.store.clone(),
+            store: self.store_digest,
+            holder,
             traveller: departure.traveller,
         };
         Some(HandOver { sector: departure.to, url, ticket: self.key.sign(&claims) })
     }
 
-    /// Checks a ticket presented here (its signature, target and expiry; nothing is recorded
-    /// yet: see [`Universe::redeem`]).
-    pub fn check(&self, ticket: &[u8]) -> Result<Claims, TicketError> {
-        self.key.verify(ticket, self.grid.sector, unix_ms())
+    /// Checks a ticket presented here by a connection from `holder` (its signature, target,
+    /// expiry and holder; nothing is recorded yet: see [`Universe::redeem`]).
+    pub fn check(&self, ticket: &[u8], holder: [u8; 16]) -> Result<Claims, TicketError> {
+        let claims = self.key.verify(ticket, self.grid.sector, unix_ms())?;
+        if claims.holder != holder {
+            return Err(TicketError::WrongHolder);
+        }
+        Ok(claims)
     }
 
     /// Records a checked ticket's use; on success, the traveller it carries. Refused when
@@ -197,10 +207,9 @@ impl Universe {
         match self.directory.claim_ticket(&claims.nonce).await {
             Ok(true) => {
                 let mut traveller = claims.traveller;
-                if claims.store != self.store && traveller.identity.take().is_some() {
+                if claims.store != self.store_digest && traveller.identity.take().is_some() {
                     tracing::warn!(
                         from = %grid::sector_name(claims.from),
-                        theirs = %claims.store,
                         ours = %self.store,
                         "a pilot arrived from a sector with another store: it flies on here as a guest (give every \
                          sector the same --db)"

@@ -8,7 +8,7 @@
 //! only a store every sector shares can know that.
 
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use shared::protocol::SectorCoord;
 use shared::ticket::{decode_claims, encode_claims, Claims};
 use std::time::Duration;
@@ -37,6 +37,8 @@ pub enum TicketError {
     WrongSector,
     /// Already used.
     Replayed,
+    /// Issued to a connection from another address.
+    WrongHolder,
 }
 
 impl TicketError {
@@ -47,8 +49,23 @@ impl TicketError {
             TicketError::Expired => "the hand-over ticket has expired",
             TicketError::WrongSector => "the hand-over ticket is for another sector",
             TicketError::Replayed => "the hand-over ticket was already used",
+            TicketError::WrongHolder => "the hand-over ticket was issued to another address",
         }
     }
+}
+
+/// A 16-byte digest of `text`, under `purpose` (so that digests for different purposes never
+/// match): what a ticket carries instead of a store's fingerprint or a client's address.
+pub fn digest(purpose: &str, text: &str) -> [u8; 16] {
+    let full = Sha256::new().chain_update(purpose).chain_update([0]).chain_update(text).finalize();
+    let mut out = [0; 16];
+    out.copy_from_slice(&full[..16]);
+    out
+}
+
+/// The digest a ticket issued to a connection from `address` carries (see [`Claims::holder`]).
+pub fn holder(address: &crate::net::address::AddressKey) -> [u8; 16] {
+    digest("asteroids ticket holder", &address.to_string())
 }
 
 /// Signs and checks tickets with the universe's secret.
@@ -117,7 +134,8 @@ mod tests {
             to: SectorCoord { x: 1, y: 0 },
             crossed_unix_ms: 1000,
             expires_unix_ms: 11_000,
-            store: "sqlite:/tmp/a.db".into(),
+            store: digest("store", "sqlite:/tmp/a.db"),
+            holder: [7; 16],
             traveller: Traveller {
                 identity: Some(3),
                 name: "Ada".into(),
@@ -156,12 +174,11 @@ mod tests {
     }
 
     /// The largest ticket a pilot can carry fits what a `Hello` may hold: the longest name,
-    /// a long store fingerprint, the most kills remembered, every number at its widest.
+    /// the most kills remembered, every number at its widest.
     #[test]
     fn the_largest_ticket_fits_a_hello() {
         let key = TicketKey::new(b"0123456789abcdef").unwrap();
         let mut big = claims();
-        big.store = format!("sqlite:/{}@{}", "d".repeat(80), "h".repeat(40));
         big.crossed_unix_ms = u64::MAX;
         big.expires_unix_ms = u64::MAX;
         let t = &mut big.traveller;

@@ -196,7 +196,13 @@ async fn a_ship_crosses_into_the_next_sector_without_a_correction() {
     a.shutdown().await;
 }
 
-/// The claims of a ticket for sector `to`, as a sector would sign them.
+/// The holder digest of a connection from `ip`.
+fn holder(ip: &str) -> [u8; 16] {
+    asteroids_server::universe::ticket::holder(&asteroids_server::net::address::AddressKey::of(ip.parse().unwrap()))
+}
+
+/// The claims of a ticket for sector `to`, as a sector would sign them for a pilot connected
+/// from 127.0.0.1.
 fn claims(to: SectorCoord, expires_unix_ms: u64) -> shared::ticket::Claims {
     shared::ticket::Claims {
         nonce: rand_nonce(),
@@ -204,7 +210,8 @@ fn claims(to: SectorCoord, expires_unix_ms: u64) -> shared::ticket::Claims {
         to,
         crossed_unix_ms: asteroids_server::clock::unix_ms(),
         expires_unix_ms,
-        store: "sqlite::memory:".into(),
+        store: [0; 16],
+        holder: holder("127.0.0.1"),
         traveller: shared::ticket::Traveller {
             identity: None,
             name: "Ticketed".into(),
@@ -242,8 +249,9 @@ async fn present(addr: SocketAddr, ticket: Vec<u8>) -> shared::protocol::ServerM
     c.recv().await.unwrap()
 }
 
-/// A ticket is accepted once, by its sector, before it expires, and only when the universe's
-/// secret signed it: forged, expired, replayed and misdirected tickets are each refused
+/// A ticket is accepted once, by its sector, before it expires, from the address it was issued
+/// to, and only when the universe's secret signed it: forged, expired, replayed, misdirected
+/// and copied tickets are each refused
 /// (`InvalidTicket`) and counted under their reason, and the valid one lets the ship in with
 /// the ticket's exact state.
 #[tokio::test]
@@ -264,6 +272,9 @@ async fn tickets_are_checked_and_used_once() {
     assert!(refused(&present(b.local_addr(), expired).await));
     let elsewhere = key.sign(&claims(SectorCoord { x: 0, y: 0 }, unix_ms() + 10_000));
     assert!(refused(&present(b.local_addr(), elsewhere).await));
+    // Copied to another machine: issued to a connection from another address.
+    let copied = key.sign(&shared::ticket::Claims { holder: holder("127.0.0.2"), ..claims(here, unix_ms() + 10_000) });
+    assert!(refused(&present(b.local_addr(), copied).await));
 
     let mut good = claims(here, unix_ms() + 10_000);
     good.traveller.state.pos = [-1000 * 128 + 40, 2560];
@@ -290,6 +301,7 @@ async fn tickets_are_checked_and_used_once() {
         (n(&s.tickets_forged), n(&s.tickets_expired), n(&s.tickets_wrong_sector), n(&s.tickets_replayed)),
         (2, 1, 1, 1)
     );
+    assert_eq!(n(&s.tickets_wrong_holder), 1);
     assert_eq!(n(&s.handovers_in), 1);
     b.shutdown().await;
 }

@@ -176,7 +176,8 @@ async fn arrive(link: &Link, state: &AppState, slot: &mut ConnectionSlot, ticket
     };
     // Checked, then a place under the caps, then its single use recorded: a ticket refused
     // for want of room is not spent.
-    let redeemed = match universe.check(ticket) {
+    let holder = crate::universe::ticket::holder(&slot.address());
+    let redeemed = match universe.check(ticket, holder) {
         Ok(claims) => {
             let settled = match claims.traveller.identity {
                 Some(id) => slot.settle(id),
@@ -205,6 +206,7 @@ async fn arrive(link: &Link, state: &AppState, slot: &mut ConnectionSlot, ticket
                 Some(TicketError::Expired) => (&s.tickets_expired, TicketError::Expired.message()),
                 Some(TicketError::WrongSector) => (&s.tickets_wrong_sector, TicketError::WrongSector.message()),
                 Some(TicketError::Replayed) => (&s.tickets_replayed, TicketError::Replayed.message()),
+                Some(TicketError::WrongHolder) => (&s.tickets_wrong_holder, TicketError::WrongHolder.message()),
                 None => (&s.tickets_unrecorded, "the universe's directory is unreachable: join again"),
             };
             counter.fetch_add(1, Ordering::Relaxed);

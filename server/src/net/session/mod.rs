@@ -47,7 +47,7 @@ pub async fn serve(socket: WebSocket, state: AppState, mut slot: ConnectionSlot)
             // held for the session's life so that both wait forever.
             let (_mailbox, events) = mpsc::channel(1);
             let (_dismiss, dismissed) = oneshot::channel();
-            let seat = Seat { role: Role::Spectator, session: 0, events, dismissed };
+            let seat = Seat { role: Role::Spectator, holder: [0; 16], session: 0, events, dismissed };
             let ending = run(&link, &state, conn.clone(), seat).await;
             state.stats.spectators.fetch_sub(1, Ordering::Relaxed);
             state.stats.unregister(conn.id);
@@ -70,6 +70,8 @@ enum Admitted {
 /// player's events, and the simulation's word that a newer connection or a revoke ended it.
 struct Seat {
     role: Role,
+    /// The digest a hand-over ticket issued to this connection carries (its address).
+    holder: [u8; 16],
     session: u64,
     events: mpsc::Receiver<GameEvent>,
     dismissed: oneshot::Receiver<Dismissal>,
@@ -87,7 +89,13 @@ async fn play(
     tracing::debug!(player, "session started");
     let conn = state.stats.register(player, name);
     let session = joined.session;
-    let seat = Seat { role: Role::Player(player), session, events: joined.events, dismissed: joined.dismissed };
+    let seat = Seat {
+        role: Role::Player(player),
+        holder: crate::universe::ticket::holder(&slot.address()),
+        session,
+        events: joined.events,
+        dismissed: joined.dismissed,
+    };
     let ending = run(&link, &state, conn.clone(), seat).await;
     state.stats.unregister(conn.id);
     tracing::debug!(player, reason = ending.reason(), ?ending, "session ended");
@@ -151,7 +159,7 @@ async fn run_link(link: &Link, state: &AppState, seat: Seat) -> Ending {
             ending = &mut send => ending,
             Ok(why) = &mut dismissed_late => {
                 let (before, close) = match why {
-                    Dismissal::HandedOver(departure) => match state.universe.as_ref().and_then(|u| u.issue(*departure)) {
+                    Dismissal::HandedOver(departure) => match state.universe.as_ref().and_then(|u| u.issue(*departure, seat.holder)) {
                         Some(hand_over) => (Some(ServerMsg::HandOver(hand_over)), Close::HandedOver),
                         // Never listed (the simulation only lets ships cross toward listed
                         // neighbours): the page reconnects here and its pilot starts anew.
