@@ -3,13 +3,14 @@
 //!
 //! The file runs in WAL mode with `synchronous = FULL`: a committed batch survives a crash.
 //! Its schema grew over time; [`open_db`] creates it or brings an older file up to date
-//! (look-alike keys, then the columns identities expire by), so any file the server ever
+//! (look-alike keys, then the columns identities expire by, then the creating address), so
+//! any file the server ever
 //! wrote opens. Two queries are written for SQLite's planner and pinned by a test: the
 //! all-time top ([`TOP_QUERY`]) and the expiry's walk ([`EXPIRY_QUERY`]) each read a partial
 //! index, so their cost does not grow with the identities that never scored.
 
 use super::pending::Change;
-use super::{unix_now, Backend, Created, DbError, NewIdentity, Row, Totals};
+use super::{unix_now, Backend, Created, DbError, NewIdentity, Purge, Row, Totals};
 use crate::net::name::NameKeys;
 use rusqlite::{params, Connection, OptionalExtension};
 use shared::constants::LEADERBOARD_SIZE;
@@ -71,10 +72,15 @@ pub fn open_db(path: &Path) -> rusqlite::Result<Connection> {
              skeleton TEXT,
              -- Unix seconds of the last Hello with its token (or its creation).
              last_seen INTEGER,
-             -- 1 once it has committed a point: it never expires.
+             -- 1 once it is lasting (has committed --lasting-points): it never expires and
+             -- is never reclaimed.
              scored INTEGER NOT NULL DEFAULT 0,
              -- Unix seconds of the revoke; its name is released a hold after it.
-             revoked_at INTEGER
+             revoked_at INTEGER,
+             -- The address that created it (net::address::AddressKey::stored): 4 or 6, and
+             -- the IPv4 address or IPv6 /64 as an ordered number. NULL before it was recorded.
+             created_family INTEGER,
+             created_net INTEGER
          );
          CREATE TABLE IF NOT EXISTS scores (
              identity INTEGER PRIMARY KEY REFERENCES identities(id),
@@ -92,6 +98,7 @@ pub fn open_db(path: &Path) -> rusqlite::Result<Connection> {
     )?;
     migrate_skeletons(&conn)?;
     migrate_lifetimes(&conn)?;
+    migrate_origins(&conn)?;
     Ok(conn)
 }
 
@@ -122,6 +129,38 @@ fn migrate_lifetimes(conn: &Connection) -> rusqlite::Result<()> {
     // with the scorers (who never expire).
     conn.execute_batch("CREATE INDEX IF NOT EXISTS identities_idle ON identities(last_seen) WHERE scored = 0")
 }
+
+/// Brings a database from before the creating address was recorded up to date: adds
+/// `created_family` and `created_net`, unknown (NULL) for the identities already there, which
+/// a purge by network then never matches (a purge by creation time still does).
+fn migrate_origins(conn: &Connection) -> rusqlite::Result<()> {
+    for column in ["created_family", "created_net"] {
+        let has =
+            conn.prepare("SELECT 1 FROM pragma_table_info('identities') WHERE name = ?1")?.exists(params![column])?;
+        if !has {
+            conn.execute_batch(&format!("ALTER TABLE identities ADD COLUMN {column} INTEGER"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Guests a full store may reclaim: not lasting, last seen before `?1`, not revoked, not the
+/// newest (see [`EXPIRY_QUERY`]); fewest points first, then longest unseen, at most `?2`. It
+/// reads every idle guest (through `identities_idle`) to sort them by points: a store full of
+/// guests pays one such read per [`super::RECLAIM_BATCH`] newcomers.
+pub const RECLAIM_QUERY: &str = "SELECT i.id FROM identities i LEFT JOIN scores s ON s.identity = i.id
+     WHERE i.scored = 0 AND i.last_seen < ?1 AND i.revoked = 0 AND i.id < (SELECT MAX(id) FROM identities)
+     ORDER BY COALESCE(s.points, 0), i.last_seen, i.id LIMIT ?2";
+
+/// Identities a purge names (`?2`..`?7` are its filters, NULL when not given), above id `?1`,
+/// not revoked, not the newest; in id order, at most `?8`. An operator's rare request: it
+/// reads the table.
+const PURGE_QUERY: &str = "SELECT i.id FROM identities i LEFT JOIN scores s ON s.identity = i.id
+     WHERE i.revoked = 0 AND i.id > ?1 AND i.id < (SELECT MAX(id) FROM identities)
+       AND (?2 IS NULL OR i.created_at >= ?2) AND (?3 IS NULL OR i.created_at < ?3)
+       AND (?4 IS NULL OR (i.created_family = ?4 AND i.created_net BETWEEN ?5 AND ?6))
+       AND (?7 IS NULL OR COALESCE(s.points, 0) <= ?7)
+     ORDER BY i.id LIMIT ?8";
 
 /// Identities to expire: never scored, last seen before `?1`, not revoked, not the newest;
 /// oldest first, at most `?2`. It walks the partial index `identities_idle`, so its cost does
@@ -208,10 +247,12 @@ impl Backend for Sqlite {
     }
 
     fn create(&mut self, new: &NewIdentity<'_>) -> Result<Created, DbError> {
+        let (family, net) = new.from.map(|a| a.stored()).unzip();
         let inserted = self.conn.execute(
-            "INSERT INTO identities (name, name_key, token_hash, created_at, skeleton, last_seen)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?4)",
-            params![new.name, new.keys.key, new.token_hash, new.now, new.keys.skeleton],
+            "INSERT INTO identities (name, name_key, token_hash, created_at, skeleton, last_seen, created_family,
+                 created_net)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?4, ?6, ?7)",
+            params![new.name, new.keys.key, new.token_hash, new.now, new.keys.skeleton, family, net],
         );
         match inserted {
             Ok(_) => Ok(Created::Id(self.conn.last_insert_rowid())),
@@ -233,7 +274,13 @@ impl Backend for Sqlite {
         Ok(())
     }
 
-    fn commit(&mut self, changes: &[Change], seen: &BTreeSet<i64>, now: i64) -> Result<u64, DbError> {
+    fn commit(
+        &mut self,
+        changes: &[Change],
+        seen: &BTreeSet<i64>,
+        now: i64,
+        lasting_points: i64,
+    ) -> Result<u64, DbError> {
         let tx = self.conn.transaction()?;
         let mut discarded = 0;
         {
@@ -244,13 +291,16 @@ impl Backend for Sqlite {
                      hits = hits + excluded.hits, kills = kills + excluded.kills, deaths = deaths + excluded.deaths,
                      best_life_ticks = MAX(best_life_ticks, excluded.best_life_ticks), points = points + excluded.points",
             )?;
-            let mut scored = tx.prepare_cached("UPDATE identities SET scored = 1 WHERE id = ?1 AND scored = 0")?;
+            let mut scored = tx.prepare_cached(
+                "UPDATE identities SET scored = 1 WHERE id = ?1 AND scored = 0
+                     AND (SELECT points FROM scores WHERE identity = ?1) >= ?2",
+            )?;
             for c in changes {
                 let d = &c.delta;
                 if upsert.execute(params![d.identity, d.hits, d.kills, d.deaths, d.life_ticks, d.points])? == 0 {
                     discarded += c.changes;
                 } else if d.points > 0 {
-                    scored.execute(params![d.identity])?;
+                    scored.execute(params![d.identity, lasting_points])?;
                 }
             }
             let mut touch = tx.prepare_cached("UPDATE identities SET last_seen = ?2 WHERE id = ?1")?;
@@ -319,6 +369,54 @@ impl Backend for Sqlite {
     fn count(&mut self) -> Result<u64, DbError> {
         let n: i64 = self.conn.query_row("SELECT COUNT(*) FROM identities", [], |r| r.get(0))?;
         Ok(n as u64)
+    }
+
+    fn reclaimable(&mut self, cutoff: i64, limit: usize) -> Result<Vec<i64>, DbError> {
+        Ok(self
+            .conn
+            .prepare_cached(RECLAIM_QUERY)?
+            .query_map(params![cutoff, limit as i64], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn purgeable(&mut self, purge: &Purge, after: i64, limit: usize) -> Result<Vec<i64>, DbError> {
+        let net = purge.network;
+        Ok(self
+            .conn
+            .prepare_cached(PURGE_QUERY)?
+            .query_map(
+                params![
+                    after,
+                    purge.created_after,
+                    purge.created_before,
+                    net.map(|n| n.family),
+                    net.map_or(0, |n| n.first),
+                    net.map_or(0, |n| n.last),
+                    purge.max_points,
+                    limit as i64
+                ],
+                |r| r.get(0),
+            )?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn delete(&mut self, ids: &[i64], idle_guests_before: Option<i64>) -> Result<usize, DbError> {
+        let tx = self.conn.transaction()?;
+        let mut deleted = 0;
+        for id in ids {
+            let eligible = tx
+                .prepare_cached(
+                    "SELECT 1 FROM identities WHERE id = ?1 AND revoked = 0
+                         AND (?2 IS NULL OR (scored = 0 AND last_seen < ?2))",
+                )?
+                .exists(params![id, idle_guests_before])?;
+            if eligible {
+                tx.prepare_cached("DELETE FROM scores WHERE identity = ?1")?.execute(params![id])?;
+                deleted += tx.prepare_cached("DELETE FROM identities WHERE id = ?1")?.execute(params![id])?;
+            }
+        }
+        tx.commit()?;
+        Ok(deleted)
     }
 }
 
@@ -477,6 +575,14 @@ mod tests {
         let unseen: i64 =
             conn.query_row("SELECT COUNT(*) FROM identities WHERE last_seen IS NULL", [], |r| r.get(0)).unwrap();
         assert_eq!(unseen, 0, "existing identities were last seen at their creation");
+        let unknown: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM identities WHERE created_family IS NULL AND created_net IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(unknown, 3, "the creating address is a new column, unknown for identities made without one");
     }
 
     /// While another connection holds the file's write lock past the busy timeout, commits
