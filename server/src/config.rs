@@ -344,11 +344,17 @@ mod tests {
             "0.5",
             "--admin-auth-failures-per-minute",
             "4",
+            "--max-pending-per-address",
+            "12",
+            "--first-byte-timeout-secs",
+            "1.5",
         ])
         .unwrap();
         assert_eq!((c.limits.max_new_identities_per_56_per_hour, c.limits.max_new_identities_per_48_per_hour), (6, 7));
         assert_eq!((c.limits.lasting_points, c.limits.reclaim_min_idle), (9, std::time::Duration::from_secs(30)));
         assert_eq!(c.limits.admin_auth_failures_per_minute, 4);
+        assert_eq!((c.limits.max_pending_per_address, c.limits.first_byte_timeout.as_millis()), (12, 1500));
+        assert!(Config::try_parse_from([BIN, "--max-pending-per-address", "0"]).is_err(), "at least one");
         assert_eq!(c.limits.max_identities, 3);
         assert_eq!(c.limits.identity_idle_expiry, std::time::Duration::from_secs(12 * 3600));
         assert_eq!(c.limits.revoked_name_hold, std::time::Duration::from_secs(2 * 3600));
@@ -419,6 +425,10 @@ mod tests {
         assert_eq!(
             (l.admin_auth_failures_per_minute, l.admin_auth_window),
             (limits::ADMIN_AUTH_FAILURES_PER_MINUTE, limits::ADMIN_AUTH_WINDOW)
+        );
+        assert_eq!(
+            (l.max_pending_per_address, l.first_byte_timeout),
+            (limits::MAX_PENDING_PER_ADDRESS, limits::FIRST_BYTE_TIMEOUT)
         );
         assert_eq!(
             (l.max_identities, l.identity_idle_expiry, l.revoked_name_hold),

@@ -121,6 +121,20 @@ pub const FD_HEADROOM: u64 = 64;
 /// Most "accept failed" log lines per interval; the rest are counted (`accept_errors`) and
 /// summed into the next line.
 pub const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// TCP connections one peer address (an IPv4 address or IPv6 /64) may hold open before they
+/// are upgraded or closed: accepted, and still sending their first request or serving plain
+/// HTTP. Beyond it, the accept loop closes a new connection at once, before reading a byte
+/// (counted: `pending_refused`). Without it, one address could hold thousands of sockets
+/// (each a descriptor) for the header timeout each, and keep doing so. 64 is twice
+/// [`MAX_CONNECTIONS_PER_ADDRESS`]: a household reconnecting at once, with its pages'
+/// static files, stays well under it. Trusted proxies (`--trusted-proxy`) are exempt: every
+/// client behind them shares their address.
+pub const MAX_PENDING_PER_ADDRESS: usize = 64;
+/// Time a new TCP connection has to send its first byte (the request-header timeout,
+/// [`HANDSHAKE_TIMEOUT`], starts only then); at most the handshake timeout. A browser sends
+/// its request as soon as it connects; 2 s frees a silent socket's descriptor and pending
+/// place well before the 5 s a slow request may take.
+pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Pause of the accept loop after an accept error it could not shed, so it never spins.
 pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -244,6 +258,14 @@ pub struct Limits {
     /// See [`crate::store::EXPIRY_SWEEP_INTERVAL`].
     #[arg(skip = crate::store::EXPIRY_SWEEP_INTERVAL)]
     pub identity_sweep_interval: Duration,
+    /// Most TCP connections one peer address (IPv4, or IPv6 /64) may hold before they are
+    /// upgraded or closed; more are closed at once. Trusted proxies are exempt.
+    #[arg(long, value_name = "N", default_value_t = MAX_PENDING_PER_ADDRESS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_pending_per_address: usize,
+    /// Seconds a new TCP connection has to send its first byte (at most the handshake timeout).
+    #[arg(long = "first-byte-timeout-secs", value_name = "SECS", default_value = "2", value_parser = seconds)]
+    pub first_byte_timeout: Duration,
     /// Wrong admin tokens one client address may present per minute before its admin
     /// requests are answered 429 until the minute ends.
     #[arg(long, value_name = "N", default_value_t = ADMIN_AUTH_FAILURES_PER_MINUTE)]
@@ -274,6 +296,11 @@ pub struct Limits {
 /// A flag's number of days (fractions allowed) as a duration.
 fn days(text: &str) -> Result<Duration, String> {
     in_units(text, 24.0 * 3600.0)
+}
+
+/// A flag's number of seconds (fractions allowed) as a duration.
+fn seconds(text: &str) -> Result<Duration, String> {
+    in_units(text, 1.0)
 }
 
 /// A flag's number of minutes (fractions allowed) as a duration.

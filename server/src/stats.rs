@@ -178,6 +178,10 @@ stats! {
         max_connections: Gauge "asteroids_max_connections";
         /// The process's soft open-file limit at start-up (0: the platform has none).
         open_files_limit: Gauge "asteroids_open_files_limit";
+        /// TCP connections closed at accept because their peer address held --max-pending-per-address connections not yet upgraded.
+        pending_refused: Counter "asteroids_pending_refused_total";
+        /// TCP connections accepted and not yet upgraded or closed (trusted proxies' not counted).
+        pending_connections: Gauge "asteroids_pending_connections";
         /// Accepts that failed (out of file descriptors, or a connection reset before accept).
         accept_errors: Counter "asteroids_accept_errors_total";
         /// Connections answered 503 and closed at accept because the process was out of file descriptors.
