@@ -70,11 +70,16 @@ const SCHEMA: &str = "
         -- The address that created it (net::address::AddressKey::stored). NULL before it was
         -- recorded.
         created_family BIGINT,
-        created_net BIGINT
+        created_net BIGINT,
+        -- A guest's points (copied from scores at each commit while it is not lasting), so
+        -- the reclaim's order is one index: identities_reclaim.
+        guest_points BIGINT NOT NULL DEFAULT 0
     );
-    -- Databases made before the creating address was recorded gain its columns.
+    -- Databases made before the creating address and guests' points were kept gain their
+    -- columns (guest_points is filled by Postgres::open when it adds it).
     ALTER TABLE identities ADD COLUMN IF NOT EXISTS created_family BIGINT;
     ALTER TABLE identities ADD COLUMN IF NOT EXISTS created_net BIGINT;
+    ALTER TABLE identities ADD COLUMN IF NOT EXISTS guest_points BIGINT NOT NULL DEFAULT 0;
     CREATE TABLE IF NOT EXISTS scores (
         identity BIGINT PRIMARY KEY REFERENCES identities(id),
         hits BIGINT NOT NULL DEFAULT 0,
@@ -85,7 +90,12 @@ const SCHEMA: &str = "
     );
     -- The board and the expiry each read a partial index, as in SQLite.
     CREATE INDEX IF NOT EXISTS scores_top ON scores (points DESC, kills DESC) WHERE points > 0;
-    CREATE INDEX IF NOT EXISTS identities_idle ON identities (last_seen) WHERE NOT scored;";
+    CREATE INDEX IF NOT EXISTS identities_idle ON identities (last_seen) WHERE NOT scored;
+    CREATE INDEX IF NOT EXISTS identities_reclaim ON identities (guest_points, last_seen, id)
+        WHERE NOT scored AND NOT revoked;";
+/// Fills `guest_points` for the guests of a database that had no such column.
+const FILL_GUEST_POINTS: &str = "UPDATE identities i SET guest_points = s.points FROM scores s
+     WHERE s.identity = i.id AND NOT i.scored";
 
 const FIND: &str = "SELECT id, name, token_hash, CASE WHEN revoked THEN COALESCE(revoked_at, 0) END, name_key = $1
      FROM identities WHERE name_key = $1 OR skeleton = $2 ORDER BY name_key = $1 DESC LIMIT 1";
@@ -108,8 +118,9 @@ const UPSERT: &str = "INSERT INTO scores (identity, hits, kills, deaths, best_li
          deaths = scores.deaths + EXCLUDED.deaths, points = scores.points + EXCLUDED.points,
          best_life_ticks = GREATEST(scores.best_life_ticks, EXCLUDED.best_life_ticks)
      RETURNING identity";
-const MARK_SCORED: &str = "UPDATE identities i SET scored = TRUE FROM scores s
-     WHERE i.id = ANY($1) AND NOT i.scored AND s.identity = i.id AND s.points >= $2";
+/// A guest's points follow its score row; at the lasting points (`$2`) it is lasting.
+const MARK_SCORED: &str = "UPDATE identities i SET guest_points = s.points, scored = s.points >= $2 FROM scores s
+     WHERE i.id = ANY($1) AND NOT i.scored AND s.identity = i.id";
 const TOUCH: &str = "UPDATE identities SET last_seen = $2 WHERE id = ANY($1)";
 const REVOKE: &str =
     "UPDATE identities SET revoked = TRUE, revoked_at = COALESCE(revoked_at, $2) WHERE name_key = $1 RETURNING id";
@@ -131,9 +142,9 @@ const DELETE_SCORES: &str = "DELETE FROM scores WHERE identity = ANY($1)";
 const DELETE_IDENTITIES: &str = "DELETE FROM identities WHERE id = ANY($1)";
 const COUNT: &str = "SELECT COUNT(*) FROM identities";
 /// Guests to reclaim, as [`super::sqlite::RECLAIM_QUERY`].
-const RECLAIM: &str = "SELECT i.id FROM identities i LEFT JOIN scores s ON s.identity = i.id
-     WHERE NOT i.scored AND i.last_seen < $1 AND NOT i.revoked AND i.id < (SELECT MAX(id) FROM identities)
-     ORDER BY COALESCE(s.points, 0), i.last_seen, i.id LIMIT $2";
+const RECLAIM: &str = "SELECT id FROM identities
+     WHERE NOT scored AND NOT revoked AND last_seen < $1 AND id < (SELECT MAX(id) FROM identities)
+     ORDER BY guest_points, last_seen, id LIMIT $2";
 /// Identities a purge names, as in SQLite's backend.
 const PURGE: &str = "SELECT i.id FROM identities i LEFT JOIN scores s ON s.identity = i.id
      WHERE NOT i.revoked AND i.id > $1 AND i.id < (SELECT MAX(id) FROM identities)
@@ -198,7 +209,17 @@ impl Postgres {
         let mut client = config.connect(NoTls)?;
         let mut tx = client.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK_KEY])?;
+        let had_guest_points = tx
+            .query_opt(
+                "SELECT 1 FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name = 'identities' AND column_name = 'guest_points'",
+                &[],
+            )?
+            .is_some();
         tx.batch_execute(SCHEMA)?;
+        if !had_guest_points {
+            tx.execute(FILL_GUEST_POINTS, &[])?;
+        }
         tx.commit()?;
         let version: String = client.query_one("SELECT current_setting('server_version')", &[])?.get(0);
         let db = Postgres {

@@ -341,6 +341,40 @@ on_both! {
         store.close();
     }
 
+    /// A database from before guests' points were kept beside them (the reclaim's index)
+    /// gains the column on open, filled from the score rows, so the reclaim's order holds for
+    /// the identities already there: the older one-point guest goes before the five-point one.
+    async fn old_databases_gain_guest_points(db: &Db) {
+        let store = db.open();
+        let h = store.handle();
+        let high = h.identify("High", None, || true).await.unwrap().id;
+        let low = h.identify("Low", None, || true).await.unwrap().id;
+        h.identify("Newest", None, || true).await.unwrap();
+        h.record(ScoreDelta { identity: high, points: 5, hits: 5, ..Default::default() });
+        h.record(ScoreDelta { identity: low, points: 1, hits: 1, ..Default::default() });
+        h.flush().await;
+        store.close();
+        db.execute(&format!(
+            "DROP INDEX IF EXISTS identities_reclaim;
+             ALTER TABLE identities DROP COLUMN guest_points;
+             UPDATE identities SET last_seen = {};",
+            unix_now() - 1000
+        ));
+        let policy = StorePolicy {
+            max_identities: 3,
+            lasting_points: 10,
+            reclaim_min_idle: Duration::from_secs(30),
+            reclaim_batch: 1,
+            ..policy()
+        };
+        let store = db.open_with(policy, Arc::new(Stats::default()));
+        let h = store.handle();
+        assert!(h.identify("New", None, || true).await.is_ok());
+        assert_eq!(h.player("Low").await, None, "the one-point guest was reclaimed");
+        assert_eq!(h.player("High").await.map(|(_, t)| t.points), Some(5), "before the five-point one");
+        store.close();
+    }
+
     /// An operator's purge deletes what was created from a network or within a window, and
     /// frees those names; it spares what `max_points` protects, revoked identities, pilots
     /// online and the newest row; identities are recorded with the address (IPv4, or IPv6
