@@ -106,7 +106,7 @@ pub const SHARED_RECOUNT_INTERVAL: Duration = Duration::from_secs(10);
 pub struct StorePolicy {
     /// Most identities held (`--max-identities`).
     pub max_identities: u64,
-    /// A never-scored identity unseen this long expires (`--identity-idle-expiry-days`).
+    /// A guest (below `lasting_points`) unseen this long expires (`--identity-idle-expiry-days`).
     pub idle_expiry: Duration,
     /// A revoked identity's name is released this long after the revoke
     /// (`--revoked-name-hold-hours`).
@@ -472,7 +472,7 @@ pub trait Backend: Send + 'static {
     fn player(&mut self, name_key: &str) -> Result<Option<(String, Totals)>, DbError>;
     /// The all-time top: scorers only, unrevoked, best first, ties by kills then name.
     fn top(&mut self) -> Result<Vec<LeaderboardEntry>, DbError>;
-    /// Deletes up to `limit` identities (and their score rows) that never scored, are not
+    /// Deletes up to `limit` identities (and their score rows) that are not lasting, are not
     /// revoked, were last seen before `cutoff` (Unix seconds) and are not the newest, in one
     /// transaction; returns how many.
     fn expire(&mut self, cutoff: i64, limit: usize) -> Result<usize, DbError>;

@@ -5,11 +5,11 @@
 //! Its schema grew over time; [`open_db`] creates it or brings an older file up to date
 //! (look-alike keys, then the columns identities expire by, then the creating address and
 //! guests' points), so any file the server ever wrote opens. Three queries are written for
-//! SQLite's planner and pinned by a test: the
-//! all-time top ([`TOP_QUERY`]), the expiry's walk ([`EXPIRY_QUERY`]) and the reclaim's
-//! ([`RECLAIM_QUERY`]) each read a partial index in their own order, so their cost does not
-//! grow with the identities they skip. For the reclaim's order a guest's points are kept on
-//! its identity row too (`guest_points`), beside its last sighting.
+//! SQLite's planner and pinned by a test: the all-time top ([`TOP_QUERY`]), the expiry's walk
+//! ([`EXPIRY_QUERY`]) and the reclaim's ([`RECLAIM_QUERY`]) each read a partial index in their
+//! own order, so their cost does not grow with the identities they skip. For the reclaim's
+//! order a guest's points are kept on its identity row too (`guest_points`), beside its last
+//! sighting.
 
 use super::pending::Change;
 use super::{unix_now, Backend, Created, DbError, NewIdentity, Purge, Row, Totals};
@@ -130,8 +130,8 @@ fn migrate_lifetimes(conn: &Connection) -> rusqlite::Result<()> {
         conn.execute_batch("ALTER TABLE identities ADD COLUMN revoked_at INTEGER")?;
         conn.execute("UPDATE identities SET revoked_at = ?1 WHERE revoked = 1", params![unix_now()])?;
     }
-    // The expiry reads only never-scored identities, oldest first, so its cost does not grow
-    // with the scorers (who never expire).
+    // The expiry reads only guests (`scored = 0`: not lasting), oldest first, so its cost does
+    // not grow with the lasting identities (which never expire).
     conn.execute_batch("CREATE INDEX IF NOT EXISTS identities_idle ON identities(last_seen) WHERE scored = 0")
 }
 
@@ -181,7 +181,7 @@ const PURGE_QUERY: &str = "SELECT i.id FROM identities i LEFT JOIN scores s ON s
        AND (?7 IS NULL OR COALESCE(s.points, 0) <= ?7)
      ORDER BY i.id LIMIT ?8";
 
-/// Identities to expire: never scored, last seen before `?1`, not revoked, not the newest;
+/// Identities to expire: guests (not lasting), last seen before `?1`, not revoked, not the newest;
 /// oldest first, at most `?2`. It walks the partial index `identities_idle`, so its cost does
 /// not grow with the scorers, who never expire. The newest identity is never deleted because
 /// SQLite numbers a new row one past the largest: deleting it would give the next identity
