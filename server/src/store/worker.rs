@@ -9,8 +9,8 @@
 use super::pending::Pending;
 use super::{
     hash_token, name_key, unix_now, Backend, Command, Created, DbError, Identity, IdentityError, MayCreate,
-    NewIdentity, Online, Purge, Release, Row, StorePolicy, Totals, EXPIRY_BATCH, FLUSH_INTERVAL, MAX_BATCH,
-    SHARED_RECOUNT_INTERVAL, SHARED_REFRESH_INTERVAL, SHUTDOWN_COMMIT_WAIT,
+    NewIdentity, Online, Purge, Release, Row, StorePolicy, Totals, EXPIRY_BATCH, EXPIRY_BATCH_PAUSE, FLUSH_INTERVAL,
+    MAX_BATCH, SHARED_RECOUNT_INTERVAL, SHARED_REFRESH_INTERVAL, SHUTDOWN_COMMIT_WAIT,
 };
 use crate::limits::{LogLimiter, STORE_LOG_INTERVAL};
 use crate::Stats;
@@ -325,7 +325,8 @@ impl<B: Backend> Worker<B> {
                 self.stats.identities.store(self.identities, Ordering::Relaxed);
                 self.stats.identities_expired.fetch_add(n as u64, Ordering::Relaxed);
                 if n == EXPIRY_BATCH {
-                    self.next_sweep = now;
+                    // The next batch after a pause, in which every command waiting is handled.
+                    self.next_sweep = Instant::now() + EXPIRY_BATCH_PAUSE;
                 } else {
                     if n > 0 {
                         tracing::info!(expired = n, "idle identities expired, their names freed");
