@@ -79,7 +79,7 @@ impl Bot {
     /// The ship is in a new sector (or its first): a voyager picks a heading for it.
     fn entered_sector(&mut self) {
         let now_ms = self.meter.ms_since_start(Instant::now());
-        let open = self.session.welcome.as_ref().map(|w| w.kinematics.open_edges).unwrap_or_default();
+        let open = self.session.world.welcome.as_ref().map(|w| w.kinematics.open_edges).unwrap_or_default();
         if let Role::Player(Pilot::Voyage(v)) = &mut self.role {
             v.entered(open, now_ms, &mut self.rng);
         }
@@ -122,7 +122,7 @@ impl Bot {
             };
             let now_ms = self.meter.ms_since_start(Instant::now());
             self.session.on_message(msg, now_ms).map_err(|e| e.to_string())?;
-            return match (refused, &self.session.phase) {
+            return match (refused, &self.session.connection.phase) {
                 (None, Phase::Playing) => Ok(ws),
                 (refused, phase) => Err(refused.unwrap_or_else(|| format!("not playing after Welcome: {phase:?}"))),
             };
@@ -146,15 +146,11 @@ impl Bot {
         match (&mut self.memory, msg) {
             (Memory::LastSeen(seen), ServerMsg::Snapshot(snapshot)) => {
                 let s = &mut self.session;
-                let kin = s.welcome.as_ref().map(|w| w.kinematics).ok_or(ProtocolError::SnapshotBeforeWelcome)?;
-                seen.apply(&snapshot, s.ship_id, &kin).map_err(ProtocolError::BadSnapshot)?;
-                // What the session does with its replica: the view follows the ship, and the
-                // own ship's prediction starts again from it.
-                let own = s.ship_id.and_then(|id| seen.ship(id));
-                if let Some(ship) = own {
-                    s.ship_hint = ship.position().into();
-                }
-                let reconciled = s.reconcile(&snapshot, own, now_ms);
+                let kin = s.world.welcome.as_ref().map(|w| w.kinematics).ok_or(ProtocolError::SnapshotBeforeWelcome)?;
+                seen.apply(&snapshot, s.world.ship_id, &kin).map_err(ProtocolError::BadSnapshot)?;
+                // The rest is what the session does after applying a snapshot to its replica.
+                let own = s.world.ship_id.and_then(|id| seen.ship(id));
+                let reconciled = s.observed(&snapshot, own, now_ms);
                 self.meter.reconciled(&reconciled);
                 if self.meter.crossing() {
                     self.meter.arrived(now, &reconciled);
@@ -231,7 +227,7 @@ fn steer(
     now_ms: f64,
 ) {
     s.poll(now_ms);
-    s.follow_view(ViewRect { center: s.ship_hint, size: BOT_VIEW });
+    s.follow_view(ViewRect { center: s.world.ship_hint, size: BOT_VIEW });
     let ship = s.alive_ship();
     let intent = match memory {
         Memory::Replica => pilot.decide(&InReplica { replica: s.replica(), ship }, now_ms, rng),
@@ -331,6 +327,6 @@ pub async fn run(endpoint: Arc<Endpoint>, spec: BotSpec, deadline: Instant, live
     if end.is_some() {
         live.errors.fetch_add(1, Ordering::Relaxed);
     }
-    let score = bot.session.score;
+    let score = bot.session.standing.score;
     BotResult { name, score, full_replica, ..bot.meter.finish(Instant::now(), end) }
 }

@@ -71,7 +71,7 @@ impl Client {
 
     /// A token the server just issued for this identity, once.
     pub fn take_token(&mut self) -> Option<String> {
-        self.session.new_token.take()
+        self.session.connection.new_token.take()
     }
 
     /// The socket opened at `now_ms`.
@@ -104,10 +104,10 @@ impl Client {
                 .collect(),
             _ => Vec::new(),
         };
-        let was_playing = self.session.phase == Phase::Playing;
+        let was_playing = self.session.connection.phase == Phase::Playing;
         let applied = self.session.on_message(msg, now_ms)?;
-        if !was_playing && self.session.phase == Phase::Playing {
-            self.camera_center = self.session.ship_hint.into();
+        if !was_playing && self.session.connection.phase == Phase::Playing {
+            self.camera_center = self.session.world.ship_hint.into();
         }
         if let (Applied::Snapshot { snapshot, own, .. }, Some(model)) = (applied, self.session.model()) {
             self.stats.snapshots.add(now_ms, 1.0);
@@ -192,7 +192,7 @@ impl Client {
         }
         if let Some(input) = self.controls.next_input() {
             self.session.send_input(input, now_ms);
-            if self.session.phase != Phase::Playing {
+            if self.session.connection.phase != Phase::Playing {
                 self.controls.resend();
             }
         }
@@ -200,21 +200,21 @@ impl Client {
         let mut scene = Scene { background: "#05070c", prims: Vec::new() };
         if let Some(model) = self.session.model() {
             let poses = self.view.poses(model, now_ms);
-            let own = self.session.ship_id;
-            let watched = self.session.watched.as_ref().map(|w| w.ship);
+            let own = self.session.world.ship_id;
+            let watched = self.session.world.watched.as_ref().map(|w| w.ship);
             if let Some(p) = poses.iter().find(|p| Some(p.id) == own) {
                 self.camera_center = p.pos;
             } else if let Some(p) = poses.iter().find(|p| Some(p.id) == watched) {
                 // A spectator, or a pilot waiting for a new ship: the server's choice of
                 // action (the one who shot us, or the featured pilot).
                 self.camera_center = p.pos;
-            } else if self.session.ship_status == ShipStatus::Alive && own.is_some() {
-                self.camera_center = self.session.ship_hint.into();
+            } else if self.session.world.ship_status == ShipStatus::Alive && own.is_some() {
+                self.camera_center = self.session.world.ship_hint.into();
             }
             let cam = Camera::new(self.camera_center, self.screen);
             let arena = scene::Arena {
                 half: Vec2::from(model.kinematics.arena_half_size),
-                offset: self.session.place.map_or(Vec2::ZERO, |p| Vec2::from(p.offset)),
+                offset: self.session.nav.place.map_or(Vec2::ZERO, |p| Vec2::from(p.offset)),
                 open: model.kinematics.open_edges,
             };
             scene::draw_background(&mut scene.prims, &cam, &arena);
@@ -229,7 +229,7 @@ impl Client {
                     scene::draw_entity(&mut scene.prims, &cam, p, Some(p.id) == own);
                 }
             }
-            if let Some(hotspot) = self.session.leaderboard.hotspot {
+            if let Some(hotspot) = self.session.standing.leaderboard.hotspot {
                 scene::draw_arrow(&mut scene.prims, &cam, Vec2::from(hotspot), "action");
             }
             self.session.follow_view(cam.view_rect());
@@ -246,7 +246,7 @@ impl Client {
 
     /// Figures for the debug object and the F3 overlay.
     pub fn debug_stats(&mut self, now_ms: f64) -> DebugStats {
-        let pose = match (self.session.ship_id, self.session.model()) {
+        let pose = match (self.session.world.ship_id, self.session.model()) {
             (Some(id), Some(model)) => self.view.pose(model, id, now_ms),
             _ => None,
         };
@@ -255,7 +255,7 @@ impl Client {
         let (s, st) = (&self.session, &self.stats);
         let replica = s.replica();
         DebugStats {
-            phase: match s.phase {
+            phase: match s.connection.phase {
                 Phase::Connecting => "connecting",
                 Phase::Playing => "playing",
                 Phase::Spectating => "spectating",
@@ -264,7 +264,7 @@ impl Client {
                 Phase::Crossing { .. } => "crossing",
             },
             fps: st.frames.per_sec(now_ms),
-            ping_ms: s.rtt_ms,
+            ping_ms: s.connection.rtt_ms,
             snapshots_per_sec: st.snapshots.per_sec(now_ms),
             downlink_bytes_per_sec: st.bytes.per_sec(now_ms),
             corrections_10s: st.corrections.count(now_ms),
@@ -283,17 +283,18 @@ impl Client {
             other_ships: replica
                 .entities()
                 .iter()
-                .filter(|(id, k)| k.kind == EntityKind::Ship && Some(**id) != s.ship_id)
+                .filter(|(id, k)| k.kind == EntityKind::Ship && Some(**id) != s.world.ship_id)
                 .count(),
             ship_shielded: pose.map(|p| p.ctrl.shielded()),
-            watching: s.watched.as_ref().map(|w| w.name.clone()),
+            watching: s.world.watched.as_ref().map(|w| w.name.clone()),
             ship,
             ship_heading,
-            ship_id: s.ship_id,
+            ship_id: s.world.ship_id,
             tick: replica.tick(),
-            score: s.score.points,
-            sector: s.place.map(|p| format!("{},{}", p.sector.x, p.sector.y)),
-            sectors: s.universe.as_ref().map_or(0, |u| u.sectors.len()),
+            score: s.standing.score.points,
+            sector: s.nav.place.map(|p| format!("{},{}", p.sector.x, p.sector.y)),
+            sectors: s.nav.universe.as_ref().map_or(0, |u| u.sectors.len()),
+            intent: self.controls.intent(),
         }
     }
 }

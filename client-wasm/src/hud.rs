@@ -61,7 +61,7 @@ pub fn draw(
     now_ms: f64,
 ) {
     let ui = ui_scale(screen);
-    if session.welcome.is_some() {
+    if session.world.welcome.is_some() {
         let score_bottom = score_panel(prims, screen, ui, session);
         leaderboards(prims, screen, ui, reserved, score_bottom, session);
         if let Some(d) = debug {
@@ -80,13 +80,13 @@ fn side_by_side(screen: Vec2, ui: f32) -> bool {
 fn score_panel(prims: &mut Vec<Prim>, screen: Vec2, ui: f32, s: &Session) -> f32 {
     let width = if side_by_side(screen, ui) { PANEL_WIDTH * ui } else { screen.x - 2.0 * MARGIN * ui };
     let x = MARGIN * ui;
-    let score = s.score;
+    let score = s.standing.score;
     let line = format!("Score {}   total {}", score.points, score.total_points);
     text(prims, Vec2::new(x, 28.0 * ui), line, 20.0 * ui, "#e8f1ff", Align::Left, width);
     let line = format!("hits {}  kills {}  deaths {}", score.hits, score.kills, score.deaths);
     text(prims, Vec2::new(x, 48.0 * ui), line, 13.0 * ui, "#9fb0c8", Align::Left, width);
-    let ping = s.rtt_ms.map_or("–".to_string(), |r| format!("{r:.0} ms"));
-    let line = format!("online {}   ping {ping}", s.leaderboard.online);
+    let ping = s.connection.rtt_ms.map_or("–".to_string(), |r| format!("{r:.0} ms"));
+    let line = format!("online {}   ping {ping}", s.standing.leaderboard.online);
     text(prims, Vec2::new(x, 66.0 * ui), line, 13.0 * ui, "#9fb0c8", Align::Left, width);
     70.0 * ui
 }
@@ -102,13 +102,14 @@ fn leaderboards(prims: &mut Vec<Prim>, screen: Vec2, ui: f32, reserved: Reserved
     // The lowest baseline a row may have.
     let floor = screen.y - reserved.bottom - MARGIN * ui;
     let mut y = if wide { 28.0 * ui } else { score_bottom + 24.0 * ui };
-    let online_rows = if wide { s.leaderboard.top.len() } else { s.leaderboard.top.len().min(NARROW_ROWS) };
-    if y > floor || s.leaderboard.top.is_empty() {
+    let online_rows =
+        if wide { s.standing.leaderboard.top.len() } else { s.standing.leaderboard.top.len().min(NARROW_ROWS) };
+    if y > floor || s.standing.leaderboard.top.is_empty() {
         return;
     }
     text(prims, Vec2::new(right, y), "Top online".into(), 15.0 * ui, "#e8f1ff", Align::Right, width);
     y += 20.0 * ui;
-    for (i, e) in s.leaderboard.top.iter().take(online_rows).enumerate() {
+    for (i, e) in s.standing.leaderboard.top.iter().take(online_rows).enumerate() {
         if y > floor {
             return;
         }
@@ -119,7 +120,7 @@ fn leaderboards(prims: &mut Vec<Prim>, screen: Vec2, ui: f32, reserved: Reserved
         y += line;
     }
     // The all-time table only where it fits whole with its title.
-    let all_time = &s.leaderboard.all_time;
+    let all_time = &s.standing.leaderboard.all_time;
     let needed = 12.0 * ui + 20.0 * ui + all_time.len() as f32 * line;
     if !wide || all_time.is_empty() || y + needed - line > floor {
         return;
@@ -172,7 +173,7 @@ fn debug_panel(prims: &mut Vec<Prim>, screen: Vec2, ui: f32, d: &DebugStats) {
 /// What stands between the player and flying, if anything, across the screen's middle:
 /// wrapped at spaces to the screen's width, and smaller if a word alone is too wide.
 fn banner(prims: &mut Vec<Prim>, screen: Vec2, ui: f32, s: &Session, now_ms: f64) {
-    let message = match &s.phase {
+    let message = match &s.connection.phase {
         Phase::Connecting => Some(("Connecting…".to_string(), "#e8f1ff")),
         // The name form is the spectator's banner.
         Phase::Spectating => None,
@@ -180,7 +181,7 @@ fn banner(prims: &mut Vec<Prim>, screen: Vec2, ui: f32, s: &Session, now_ms: f64
         Phase::Lost { reason } => Some((format!("Connection lost ({reason}): reconnecting…"), "#ffd166")),
         // A few milliseconds between two sectors: the ship flies on, nothing to say.
         Phase::Crossing { .. } => None,
-        Phase::Playing => match &s.ship_status {
+        Phase::Playing => match &s.world.ship_status {
             ShipStatus::Dead { cause, respawn_at_ms } => {
                 let secs = ((respawn_at_ms - now_ms) / 1000.0).max(0.0);
                 Some((format!("Your ship was destroyed: {cause}. New ship in {secs:.1} s"), "#ffd166"))

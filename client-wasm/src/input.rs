@@ -8,7 +8,7 @@
 use shared::protocol::Input;
 
 /// What the pilot holds: engine, turn, trigger.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Intent {
     /// Engine on.
     pub thrust: bool,

@@ -12,13 +12,14 @@
 //! inputs the server has acknowledged are forgotten, the others replayed.
 //!
 //! Shots are predicted the same way: a held trigger fires when the gun has cooled down
-//! ([`FIRE_COOLDOWN_TICKS`]), from the predicted ship, with the server's formula
-//! ([`Kinematics::shot`]). When the snapshot for a shot's tick comes, the shot is matched to
+//! ([`FIRE_COOLDOWN_TICKS`]), from the predicted ship, by the server's own rule ([`Helm`]) and
+//! formula ([`Kinematics::shot`]). When the snapshot for a shot's tick comes, the shot is matched to
 //! the bullet the server spawned (the nearest new bullet within [`SHOT_MATCH_DISTANCE`]),
 //! which from then on is drawn on the ship's timeline; a shot the server did not fire (or whose
 //! bullet struck something before it could be seen) is dropped without a trace.
 
 use shared::constants::FIRE_COOLDOWN_TICKS;
+use shared::helm::Helm;
 use shared::kinematics::Kinematics;
 use shared::protocol::{EntityId, EntityKind, Input, Snapshot, Tick};
 use shared::quant::{Ctrl, QState};
@@ -248,20 +249,24 @@ impl Prediction {
         if self.states.is_empty() {
             self.states.push(base_state);
         }
-        let mut shielded = base_state.ctrl.shielded() && self.shots.is_empty();
+        // The server's helm rule, from what the page knows: the gun cools down from the last
+        // shot; the shield's end is not on the wire, so a shield the base had holds until the
+        // first predicted shot (the server's word on its time comes with the next snapshot).
+        let last_shot = self.shots.last().map(|s| s.tick).or(self.last_shot);
+        let mut helm = Helm {
+            next_fire: last_shot.map_or(0, |l| l + FIRE_COOLDOWN_TICKS),
+            shield_until: if base_state.ctrl.shielded() && self.shots.is_empty() { Tick::MAX } else { 0 },
+        };
         while base + (self.states.len() as Tick) <= to {
             let t = base + self.states.len() as Tick;
             let prev = *self.states.last().expect("the base is always there");
             let input = self.input_at(t, base);
-            let last_shot = self.shots.last().map(|s| s.tick).or(self.last_shot);
-            let fires = input.fire && last_shot.is_none_or(|l| t >= l + FIRE_COOLDOWN_TICKS);
-            if fires {
-                shielded = false;
-                let bullet = QState::from_body(&kin.shot(&prev.body()), Ctrl(0));
+            let steered = helm.steer(&kin, t, &input, &prev.body());
+            if let Some(shot) = steered.shot {
+                let bullet = QState::from_body(&shot, Ctrl(0));
                 self.shots.push(Shot { tick: t, state: kin.tick(&bullet, EntityKind::Bullet) });
             }
-            let ctrl = Ctrl::from_intent(input.thrust, input.turn).with_shield(shielded);
-            let next = kin.tick(&QState { ctrl, ..prev }, EntityKind::Ship);
+            let next = kin.tick(&QState { ctrl: steered.ctrl, ..prev }, EntityKind::Ship);
             self.states.push(next);
         }
     }

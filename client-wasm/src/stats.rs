@@ -9,6 +9,7 @@
 //! resolution of one bucket ([`BUCKET_MS`]): a window of 1 s covers the current, partly filled
 //! bucket and the ten whole ones before it, and its rate divides by exactly the time covered.
 
+use serde::Serialize;
 use shared::protocol::EntityKind;
 
 /// Width of one bucket, milliseconds: the resolution of every window's old edge.
@@ -105,8 +106,10 @@ impl Window {
     }
 }
 
-/// Figures for the page's debug object and the F3 overlay, at one moment.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// Figures for the page's debug object and the F3 overlay, at one moment. The page's
+/// `window.asteroids.stats` is this struct serialized, field for field (`web.rs`), so a new
+/// figure is a field here and the line that fills it in.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct DebugStats {
     /// Connection phase: "connecting", "playing", "spectating", "crossing" (into the next
     /// sector), "rejected" or "lost".
@@ -147,7 +150,8 @@ pub struct DebugStats {
     /// The pilot whose ship the camera follows while there is no own ship (a spectator, or a
     /// pilot waiting for a new ship), as the server named it.
     pub watching: Option<String>,
-    /// The own ship's drawn position, if it is in view.
+    /// The own ship's drawn position, if it is in view (to the page: `{x, y}`).
+    #[serde(serialize_with = "point")]
     pub ship: Option<[f32; 2]>,
     /// The own ship's drawn heading, radians (counter-clockwise from +x), if it is in view.
     pub ship_heading: Option<f32>,
@@ -161,6 +165,18 @@ pub struct DebugStats {
     pub sector: Option<String>,
     /// Sectors of the universe the page knows of (the map), if any.
     pub sectors: usize,
+    /// What the controls hold now, every device combined.
+    pub intent: crate::input::Intent,
+}
+
+/// A position as the page reads it: `{x, y}`, or null.
+fn point<S: serde::Serializer>(p: &Option<[f32; 2]>, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Point {
+        x: f32,
+        y: f32,
+    }
+    p.map(|[x, y]| Point { x, y }).serialize(s)
 }
 
 /// Everything the page measures about itself.
@@ -229,6 +245,43 @@ impl Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The page's debug object is the struct, field for field: the names the README and the
+    /// browser tests read, a position as `{x, y}`, ids and counts as numbers, absent figures
+    /// as null.
+    #[test]
+    fn debug_figures_serialize_as_the_page_reads_them() {
+        let intent = crate::input::Intent { thrust: true, turn: -1, fire: false };
+        let d =
+            DebugStats { phase: "playing", ship: Some([1.5, -2.0]), ship_id: Some(7), intent, ..Default::default() };
+        let v = serde_json::to_value(&d).expect("serializable");
+        assert_eq!(v["ship"], serde_json::json!({ "x": 1.5, "y": -2.0 }));
+        assert_eq!((v["ship_id"].as_u64(), v["phase"].as_str()), (Some(7), Some("playing")));
+        assert_eq!(v["intent"], serde_json::json!({ "thrust": true, "turn": -1, "fire": false }));
+        assert!(v["ping_ms"].is_null() && v["watching"].is_null());
+        for key in [
+            "fps",
+            "snapshots_per_sec",
+            "downlink_bytes_per_sec",
+            "corrections_10s",
+            "max_correction_10s",
+            "max_asteroid_correction_10s",
+            "own_corrections_10s",
+            "input_ack_ms",
+            "lead_ticks",
+            "entities",
+            "bullets",
+            "other_ships",
+            "ship_shielded",
+            "ship_heading",
+            "tick",
+            "score",
+            "sector",
+            "sectors",
+        ] {
+            assert!(v.get(key).is_some(), "{key} in {v}");
+        }
+    }
 
     /// Events older than the window no longer count; count, sum and max agree.
     #[test]

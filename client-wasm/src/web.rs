@@ -3,7 +3,6 @@
 
 use crate::client::Client;
 use crate::touch::TouchPhase;
-use js_sys::{Object, Reflect};
 use shared::protocol::SectorCoord;
 use wasm_bindgen::prelude::*;
 use web_sys::CanvasRenderingContext2d;
@@ -14,10 +13,6 @@ pub struct GameClient {
     inner: Client,
     width: f64,
     height: f64,
-}
-
-fn set(obj: &Object, key: &str, value: JsValue) {
-    let _ = Reflect::set(obj, &JsValue::from_str(key), &value);
 }
 
 #[wasm_bindgen]
@@ -58,12 +53,12 @@ impl GameClient {
     /// Whether the token this browser saved is void (its identity was revoked, or the server
     /// refused it for this name): the page forgets it, so that the name can be claimed afresh.
     pub fn token_void(&self) -> bool {
-        self.inner.session().token_void
+        self.inner.session().connection.token_void
     }
 
     /// Whether the server refused this name or token (the page asks for another name).
     pub fn rejected(&self) -> bool {
-        matches!(self.inner.session().phase, crate::session::Phase::Rejected { reload: false, .. })
+        matches!(self.inner.session().connection.phase, crate::session::Phase::Rejected { reload: false, .. })
     }
 
     /// The game socket to open: set by a hand-over into another sector, by
@@ -160,48 +155,10 @@ impl GameClient {
         crate::canvas::draw(ctx, &scene, self.width, self.height, dpr);
     }
 
-    /// The debug figures (`window.asteroids.stats`), as a plain object.
+    /// The debug figures (`window.asteroids.stats`), as a plain object: the client's
+    /// `DebugStats`, serialized field for field.
     pub fn stats(&mut self, now_ms: f64) -> JsValue {
-        let d = self.inner.debug_stats(now_ms);
-        let o = Object::new();
-        set(&o, "phase", d.phase.into());
-        set(&o, "fps", d.fps.into());
-        set(&o, "ping_ms", d.ping_ms.map_or(JsValue::NULL, JsValue::from));
-        set(&o, "snapshots_per_sec", d.snapshots_per_sec.into());
-        set(&o, "downlink_bytes_per_sec", d.downlink_bytes_per_sec.into());
-        set(&o, "corrections_10s", (d.corrections_10s as f64).into());
-        set(&o, "max_correction_10s", d.max_correction_10s.into());
-        set(&o, "asteroid_corrections_10s", (d.asteroid_corrections_10s as f64).into());
-        set(&o, "max_asteroid_correction_10s", d.max_asteroid_correction_10s.into());
-        set(&o, "own_corrections_10s", (d.own_corrections_10s as f64).into());
-        set(&o, "max_own_correction_10s", d.max_own_correction_10s.into());
-        set(&o, "input_ack_ms", d.input_ack_ms.map_or(JsValue::NULL, JsValue::from));
-        set(&o, "lead_ticks", d.lead_ticks.into());
-        set(&o, "entities", (d.entities as f64).into());
-        set(&o, "bullets", (d.bullets as f64).into());
-        set(&o, "other_ships", (d.other_ships as f64).into());
-        set(&o, "ship_shielded", d.ship_shielded.map_or(JsValue::NULL, JsValue::from));
-        set(&o, "watching", d.watching.map_or(JsValue::NULL, |n| JsValue::from_str(&n)));
-        // A number, not a BigInt: ids stay far below 2^53, and pages and tests compare and print it.
-        set(&o, "ship_id", d.ship_id.map_or(JsValue::NULL, |id| JsValue::from(id as f64)));
-        let ship = d.ship.map_or(JsValue::NULL, |[x, y]| {
-            let s = Object::new();
-            set(&s, "x", (x as f64).into());
-            set(&s, "y", (y as f64).into());
-            s.into()
-        });
-        set(&o, "ship", ship);
-        set(&o, "ship_heading", d.ship_heading.map_or(JsValue::NULL, |a| JsValue::from(a as f64)));
-        set(&o, "tick", d.tick.map_or(JsValue::NULL, JsValue::from));
-        set(&o, "score", d.score.into());
-        set(&o, "sector", d.sector.map_or(JsValue::NULL, |s| JsValue::from_str(&s)));
-        set(&o, "sectors", (d.sectors as f64).into());
-        let held = self.inner.intent();
-        let intent = Object::new();
-        set(&intent, "thrust", held.thrust.into());
-        set(&intent, "turn", JsValue::from(held.turn as f64));
-        set(&intent, "fire", held.fire.into());
-        set(&o, "intent", intent.into());
-        o.into()
+        let figures = self.inner.debug_stats(now_ms);
+        serde_json::to_string(&figures).ok().and_then(|json| js_sys::JSON::parse(&json).ok()).unwrap_or(JsValue::NULL)
     }
 }

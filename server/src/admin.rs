@@ -217,7 +217,7 @@ async fn stats(State(state): State<AppState>) -> Json<Value> {
 
 /// `GET /metrics`: every figure of [`crate::metrics`], as Prometheus text.
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let sector = state.universe.as_ref().map(|u| crate::universe::grid::sector_name(u.grid.sector));
+    let sector = state.universe.as_ref().map(|u| shared::grid::sector_name(u.grid.sector));
     let text = with_sources(&state, |s| metrics::prometheus(s, sector.as_deref()));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }

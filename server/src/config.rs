@@ -90,10 +90,10 @@ pub struct Config {
     #[arg(long = "universe", value_name = "URL", requires_all = ["sector", "universe_size"])]
     pub universe: Option<String>,
     /// This sector's column and row in the universe, from 0 at the bottom left (with --universe).
-    #[arg(long, value_name = "X,Y", value_parser = crate::universe::grid::parse_sector, requires = "universe")]
+    #[arg(long, value_name = "X,Y", value_parser = shared::grid::parse_sector, requires = "universe")]
     pub sector: Option<SectorCoord>,
     /// The universe's columns and rows (with --universe).
-    #[arg(long, value_name = "W,H", value_parser = crate::universe::grid::parse_pair, requires = "universe")]
+    #[arg(long, value_name = "W,H", value_parser = shared::grid::parse_pair, requires = "universe")]
     pub universe_size: Option<[u16; 2]>,
     /// The universe's secret, the same on every sector: it signs hand-over tickets (at least 16
     /// bytes). Prefer ASTEROIDS_UNIVERSE_SECRET: a flag's value is visible to every user in `ps`.
@@ -151,8 +151,7 @@ impl Config {
         let (Some(sector), Some(size)) = (self.sector, self.universe_size) else {
             return Err(anyhow!("--universe needs --sector X,Y and --universe-size W,H"));
         };
-        let grid =
-            crate::universe::grid::Grid::new(size, sector, self.arena_half_size()).map_err(anyhow::Error::msg)?;
+        let grid = shared::grid::Grid::new(size, sector, self.arena_half_size()).map_err(anyhow::Error::msg)?;
         let secret = self.universe_secret.as_deref().filter(|s| !s.is_empty()).context(
             "--universe needs the universe's secret: ASTEROIDS_UNIVERSE_SECRET (or --universe-secret), the same on every sector",
         )?;

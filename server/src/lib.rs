@@ -3,18 +3,18 @@
 //!
 //! Data flows one way: [`net::session`] validates client messages into [`sim::SimEvent`]s;
 //! the simulation thread ([`sim`]) owns the world, steps it at 60 Hz and publishes
-//! [`frame::Frame`]s; each session diffs the newest frame against what its client knows
+//! [`sim::frame::Frame`]s; each session diffs the newest frame against what its client knows
 //! ([`net::interest`]) and sends the result. Beside that flow: [`store`] keeps identities and
 //! scores, [`stats`] and [`metrics`] are what operators read through [`admin`].
 //!
 //! Where things are: [`config`] (the flags and their defaults), [`server`] (start, run, drain),
-//! [`limits`] (what a connection is held to), [`token`] (random secrets), [`universe`] (this
+//! [`limits`] (what a connection is held to), [`token`] (random secrets), [`clock`] (the wall clock), [`universe`] (this
 //! server as one sector of many: the directory, edges and hand-over tickets). `main` only starts
 //! logging, parses [`Config`], binds and calls [`run`].
 
 pub mod admin;
+pub mod clock;
 pub mod config;
-pub mod frame;
 pub mod limits;
 pub mod metrics;
 pub mod net;

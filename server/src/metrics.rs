@@ -17,7 +17,7 @@
 //! Prometheus series: one series per connection would be unbounded label cardinality that
 //! changes with every visit.
 
-use crate::frame::{Frame, TICK_BUCKETS_MS};
+use crate::sim::frame::{Frame, TICK_BUCKETS_MS};
 use crate::sim::PHASES;
 use crate::stats::Stats;
 use serde_json::{Map, Value};
@@ -210,55 +210,6 @@ const PUBLISHED: &[Figure] = &[
         read: |s| by_phase(s.frame.timing.phase_secs_total.map(Num::Real)),
     },
     Figure {
-        json: "missed_ticks",
-        prom: "asteroids_missed_ticks_total",
-        kind: Kind::Counter,
-        help: "Ticks skipped because the simulation fell too far behind.",
-        read: |s| int(s.frame.timing.missed_ticks),
-    },
-    Figure {
-        json: "slow_ticks",
-        prom: "asteroids_slow_ticks_total",
-        kind: Kind::Counter,
-        help: "Ticks that took more than twice their budget.",
-        read: |s| int(s.frame.timing.slow_ticks),
-    },
-    Figure {
-        json: "nonfinite_bodies",
-        prom: "asteroids_nonfinite_bodies_total",
-        kind: Kind::Counter,
-        help: "Bodies found with a non-finite state and removed (should stay 0: inputs are validated).",
-        read: |s| int(s.frame.timing.nonfinite_bodies),
-    },
-    Figure {
-        json: "late_inputs",
-        prom: "asteroids_late_inputs_total",
-        kind: Kind::Counter,
-        help: "Inputs that reached the simulation after the tick they named and were applied at once.",
-        read: |s| int(s.frame.timing.late_inputs),
-    },
-    Figure {
-        json: "edge_turnbacks",
-        prom: "asteroids_edge_turnbacks_total",
-        kind: Kind::Counter,
-        help: "Ships turned back at an open edge of a sector: no neighbour alive behind it, or no connection to follow the ship (AI pilots, ghosts).",
-        read: |s| int(s.frame.timing.edge_turnbacks),
-    },
-    Figure {
-        json: "early_inputs",
-        prom: "asteroids_early_inputs_total",
-        kind: Kind::Counter,
-        help: "Inputs that named a tick more than MAX_INPUT_LEAD_TICKS ahead and were applied at that bound.",
-        read: |s| int(s.frame.timing.early_inputs),
-    },
-    Figure {
-        json: "dropped_events",
-        prom: "asteroids_dropped_events_total",
-        kind: Kind::Counter,
-        help: "Player events (deaths, spawns, scores) dropped because a session did not drain its channel.",
-        read: |s| int(s.frame.timing.dropped_events),
-    },
-    Figure {
         json: "players",
         prom: "asteroids_players",
         kind: Kind::Gauge,
@@ -295,9 +246,26 @@ const PUBLISHED: &[Figure] = &[
     },
 ];
 
+/// Makes [`SIMULATION`] from the simulation's list of counters.
+macro_rules! simulation_figures {
+    ($( $(#[doc = $doc:literal])+ $name:ident $prom:literal; )+) => {
+        /// The rows for the simulation's counters (declared in `sim/counters.rs`).
+        const SIMULATION: &[Figure] = &[
+            $( Figure {
+                json: stringify!($name),
+                prom: $prom,
+                kind: Kind::Counter,
+                help: concat!($($doc),+),
+                read: |s| int(s.frame.timing.counters.$name),
+            }, )+
+        ];
+    };
+}
+crate::sim::counters::sim_counters!(simulation_figures);
+
 /// Every figure: the server's counters, then what the simulation and the store publish.
 pub fn figures() -> impl Iterator<Item = &'static Figure> {
-    Stats::FIGURES.iter().chain(PUBLISHED)
+    Stats::FIGURES.iter().chain(PUBLISHED).chain(SIMULATION)
 }
 
 /// Every figure as a JSON object (the `/admin/stats` document without its drill-down).
@@ -367,7 +335,7 @@ pub fn prometheus(sources: &Sources<'_>, sector: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frame::{PublishedLeaderboard, SimTiming};
+    use crate::sim::frame::{PublishedLeaderboard, SimTiming};
     use std::collections::{HashMap, HashSet};
     use std::sync::atomic::Ordering;
     use std::sync::Arc;
@@ -378,7 +346,8 @@ mod tests {
     fn both_renderings_read_the_same_values() {
         let stats = Stats::default();
         stats.rate_limited.store(3, Ordering::Relaxed);
-        let mut timing = SimTiming { slow_ticks: 4, tick_ms_p99: 2.5, ..SimTiming::default() };
+        let counters = crate::sim::SimCounters { slow_ticks: 4, edge_turnbacks: 6, ..Default::default() };
+        let mut timing = SimTiming { counters, tick_ms_p99: 2.5, ..SimTiming::default() };
         let physics = PHASES.iter().position(|p| *p == "physics").expect("a physics phase");
         timing.phase_ms_mean[physics] = 0.25;
         timing.phase_secs_total[physics] = 12.5;
@@ -391,6 +360,7 @@ mod tests {
         for (path, series, value) in [
             ("/rate_limited", "asteroids_rate_limited_total", "3"),
             ("/slow_ticks", "asteroids_slow_ticks_total", "4"),
+            ("/edge_turnbacks", "asteroids_edge_turnbacks_total", "6"),
             ("/tick", "asteroids_tick", "7"),
             ("/tick_ms/p99", "asteroids_tick_ms{stat=\"p99\"}", "2.5"),
             ("/tick_phase_ms/physics", "asteroids_tick_phase_ms_mean{phase=\"physics\"}", "0.25"),

@@ -4,7 +4,7 @@
 //! [`SHUTDOWN_GRACE`], stop the listener and the simulation, commit the scores); [`run`] ties
 //! the two to a shutdown future and to the simulation's health.
 
-use crate::frame::Frame;
+use crate::sim::frame::Frame;
 use crate::stats::{self, Stats};
 use crate::{limits, net, sim, store, token, Config};
 use shared::constants::TICK_HZ;
@@ -116,7 +116,7 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
         .map(Arc::new);
     if let Some(u) = &universe {
         tracing::info!(
-            sector = %crate::universe::grid::sector_name(u.grid.sector),
+            sector = %shared::grid::sector_name(u.grid.sector),
             size = ?u.grid.size,
             url = %u.url,
             "a sector of a universe"
@@ -131,14 +131,13 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
                 resume_window_ticks: config.resume_window_ticks,
                 ai_pilots: config.ai_pilots,
                 spawn_protection_ticks: shared::constants::SPAWN_PROTECTION_TICKS,
-                all_time: Some(db.handle().all_time_updates()),
-                borders: universe.as_ref().map(|u| sim::Borders { grid: u.grid, live: u.live_edges.clone() }),
-                elsewhere: universe.as_ref().map(|u| u.elsewhere()),
+                grid: universe.as_ref().map(|u| u.grid),
             },
             snapshot_hz: config.snapshot_hz,
             frame_history: config.frame_history,
         },
         Some(Box::new(db.handle())),
+        outside(&db.handle(), universe.as_ref()),
     );
     // A dropped player's place is held as long as the simulation keeps its ship waiting.
     let resume_window = Duration::from_secs_f64(f64::from(config.resume_window_ticks) / f64::from(TICK_HZ));
@@ -188,7 +187,7 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
         let stats = state.stats.clone();
         let record = move || {
             let last = stats.last_frame_unix_ms.load(std::sync::atomic::Ordering::Relaxed);
-            let age_ms = crate::universe::ticket::unix_ms().saturating_sub(last);
+            let age_ms = crate::clock::unix_ms().saturating_sub(last);
             (age_ms <= net::http::HEALTHY_FRAME_AGE_MS)
                 .then(|| crate::universe::record_of(&grid, &url, &frames.borrow(), capacity, instance))
         };
@@ -266,7 +265,7 @@ fn relay(mut from: watch::Receiver<Arc<Frame>>, stats: Arc<Stats>) -> watch::Rec
         while from.changed().await.is_ok() {
             let frame = from.borrow_and_update().clone();
             to.send_replace(frame);
-            let now = crate::universe::ticket::unix_ms();
+            let now = crate::clock::unix_ms();
             stats.last_frame_unix_ms.store(now, std::sync::atomic::Ordering::Relaxed);
         }
     });
@@ -291,4 +290,19 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl std::futu
         tracing::warn!(tasks = left, "shut down with tasks still running");
     }
     outcome
+}
+
+/// What the simulation sees of the world outside it, sampled before every tick: the live edges
+/// and the other sectors as the universe's directory last listed them, the all-time board as
+/// the store last committed it, and the wall clock.
+fn outside(store: &store::StoreHandle, universe: Option<&Arc<crate::universe::Universe>>) -> sim::Sampler {
+    let all_time = store.all_time_updates();
+    let elsewhere = universe.map(|u| u.elsewhere());
+    let universe = universe.cloned();
+    Box::new(move || sim::Surroundings {
+        live_edges: universe.as_ref().map(|u| u.live_edges.get()).unwrap_or_default(),
+        elsewhere: elsewhere.as_ref().map(|e| e.borrow().clone()).unwrap_or_default(),
+        all_time: all_time.borrow().clone(),
+        unix_ms: crate::clock::unix_ms(),
+    })
 }

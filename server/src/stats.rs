@@ -250,11 +250,8 @@ pub struct ConnStats {
     /// Whether a frame is being written right now (the most a session ever holds is one).
     pub sending: AtomicBool,
     /// Round trip of the last WebSocket ping, microseconds (0: not measured yet). Set only by
-    /// the pong answering [`ConnStats::ping_outstanding`].
+    /// the pong answering the ping outstanding (the connection's link keeps which one that is).
     pub rtt_us: AtomicU64,
-    /// Payload of the ping awaiting its pong (microseconds since `since`, never 0), or 0 when
-    /// none is: the one pong that may set [`ConnStats::rtt_us`].
-    pub ping_outstanding: AtomicU64,
     /// The clamped view: centre x, y and size w, h, as `f32` bits.
     view: [AtomicU32; 4],
 }
@@ -291,7 +288,6 @@ impl Stats {
             entities_in_view: AtomicU32::new(0),
             sending: AtomicBool::new(false),
             rtt_us: AtomicU64::new(0),
-            ping_outstanding: AtomicU64::new(0),
             view: Default::default(),
         });
         self.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(id, conn.clone());

@@ -9,6 +9,10 @@
 //! - [`codec`]: the one encode/decode pair (postcard) and the validation done at the socket;
 //! - [`quant`]: the wire quantization of an entity's state;
 //! - [`constants`]: tick rate, dt, damping per entity kind, limits, `PROTOCOL_VERSION`;
+//! - [`grid`]: a sector's place in a universe's grid, and the exact mapping of a state across
+//!   an edge;
+//! - [`helm`]: the gun's cooldown, the shot and the spawn shield, one tick's rule for both
+//!   the server and the page's prediction;
 //! - [`kinematics`]: the damping-exact motion model (a mirror of rapier2d's integrator);
 //! - [`replica`]: a client's copy of the world, built by applying snapshots;
 //! - [`stats`]: percentiles, computed one way by the server, the benchmark and the bots;
@@ -17,6 +21,8 @@
 pub mod codec;
 pub mod constants;
 pub mod entity;
+pub mod grid;
+pub mod helm;
 pub mod kinematics;
 pub mod protocol;
 pub mod quant;

@@ -19,9 +19,9 @@
 //!
 //! Run: `cargo run --release -p asteroids-server --bin asteroids-bench [-- --quick] [--only tick|downlink|fanout]`
 
-use asteroids_server::frame::SimTiming;
 use asteroids_server::net::interest::Interest;
-use asteroids_server::sim::{is_snapshot_tick, Game, GameConfig, SimEvent, PHASES};
+use asteroids_server::sim::frame::SimTiming;
+use asteroids_server::sim::{is_snapshot_tick, Game, GameConfig, SimEvent, Surroundings, PHASES};
 use asteroids_server::Config;
 use shared::codec::{encode_server, ws_frame_len};
 use shared::constants::{DEFAULT_SNAPSHOT_HZ, TICK_HZ};
@@ -41,7 +41,7 @@ fn world(asteroids: usize, seed: u64, ai_pilots: usize) -> Game {
 /// One tick as the simulation loop runs it: the world's phases, then the outbox's delivery
 /// (there is no store here).
 fn tick(game: &mut Game, events: impl IntoIterator<Item = SimEvent>) {
-    game.tick(events);
+    game.tick(events, &Surroundings::default());
     game.deliver(None);
 }
 

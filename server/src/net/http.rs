@@ -83,9 +83,9 @@ async fn universe(State(state): State<AppState>) -> Response {
 
 /// The directory as `/api/universe` and `/admin/stats` show it.
 pub fn universe_json(universe: &crate::universe::Universe) -> serde_json::Value {
-    use crate::universe::grid::sector_name;
+    use shared::grid::sector_name;
     let listing = universe.directory.listing();
-    let now = crate::universe::ticket::unix_ms();
+    let now = crate::clock::unix_ms();
     let sectors: Vec<_> = listing
         .sectors
         .iter()
@@ -151,7 +151,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
         return (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response();
     }
     let last = state.stats.last_frame_unix_ms.load(Ordering::Relaxed);
-    let age_ms = crate::universe::ticket::unix_ms().saturating_sub(last);
+    let age_ms = crate::clock::unix_ms().saturating_sub(last);
     let tick = state.frames.borrow().tick;
     if last > 0 && age_ms > HEALTHY_FRAME_AGE_MS {
         let why = format!("the simulation has stalled: tick {tick}, last frame {age_ms} ms ago");

@@ -3,20 +3,20 @@
 //!
 //! The client's copy of an entity is the state it was last sent, predicted forward with
 //! `shared::kinematics`. That prediction is exact (bit for bit) until the entity's *epoch*
-//! moves past the tick it was sent at (see [`crate::frame::FrameEntity::epoch`]), so deciding whether an
+//! moves past the tick it was sent at (see [`crate::sim::frame::FrameEntity::epoch`]), so deciding whether an
 //! entity changed is one integer comparison: no per-client prediction runs on the server.
 //! The threshold is therefore zero: whenever the client's dead reckoning would be off at all,
 //! the entity is sent, which is what lets a client reconstruct the server's state exactly,
 //! while a coasting asteroid costs no bytes at all.
 
-use crate::frame::Frame;
+use crate::sim::frame::Frame;
 use shared::protocol::{EntityEnter, EntityId, EntityUpdate, InputAck, Snapshot, Tick, ViewRect};
 
 /// One entity the client has.
 #[derive(Clone, Copy, Debug)]
 struct Known {
     id: EntityId,
-    /// Its slot (see [`crate::frame::FrameEntity::slot`]).
+    /// Its slot (see [`crate::sim::frame::FrameEntity::slot`]).
     slot: u32,
     /// Tick of the state the client last received for it.
     tick: Tick,
@@ -125,7 +125,7 @@ impl Interest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frame::{FrameEntity, PublishedLeaderboard};
+    use crate::sim::frame::{FrameEntity, PublishedLeaderboard};
     use glam::Vec2;
     use shared::protocol::EntityKind;
     use shared::quant::{Body, Ctrl, QState};

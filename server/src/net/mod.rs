@@ -7,6 +7,7 @@ pub mod admission;
 pub mod fanout;
 pub mod http;
 pub mod interest;
+pub mod link;
 pub mod listener;
 pub mod name;
 pub mod new_identities;

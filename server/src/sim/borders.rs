@@ -1,13 +1,13 @@
-//! Phase 7, borders: ships beyond an open edge of a sector leave for the neighbour behind it.
+//! The borders phase: ships beyond an open edge of a sector leave for the neighbour behind it.
 //!
-//! Only in a universe (see [`crate::universe`]). A ship whose motion took it beyond an edge
-//! with a neighbour (the edges `shared::kinematics::OpenEdges` leaves open, so clients
-//! predicted it through) is handed over when its pilot is online and the neighbour is alive
-//! now: the player leaves this world, ship and all, and its connection is dismissed with the
-//! ship's exact state in the neighbour's coordinates, its identity and its score
-//! ([`Dismissal::HandedOver`]); the session turns that into a signed ticket. Its score
-//! changes were already handed to the store as they happened, so nothing waits to be carried
-//! but this session's figures.
+//! Only in a sector of a universe (the game has a [`shared::grid::Grid`]). A ship whose motion
+//! took it beyond an edge with a neighbour (the edges `shared::kinematics::OpenEdges` leaves
+//! open, so clients predicted it through) is handed over when its pilot is online and the
+//! neighbour is alive now ([`Surroundings::live_edges`]): the player leaves this world, ship
+//! and all, and its connection is dismissed with the ship's exact state in the neighbour's
+//! coordinates, its identity and its score (a `Departure`, see `handover.rs`); the session
+//! turns that into a signed ticket. Its score changes were already handed to the store as they
+//! happened, so nothing waits to be carried but this session's figures.
 //!
 //! The pilot's bullets still in flight leave this world with it (a hit scored to a player who
 //! is gone would be scored to nobody).
@@ -16,11 +16,9 @@
 //! or any ship while the neighbour is down) is turned back, as a closed edge would have done,
 //! and its epoch set: its clients predicted it through, so they are sent the correction.
 
-use super::events::Dismissal;
 use super::game::Game;
-use crate::universe::Departure;
+use super::Surroundings;
 use shared::protocol::EntityKind;
-use shared::ticket::Traveller;
 
 /// Grid steps (1/128 unit) a turned-back ship is moved inside the edge it crossed: a ship
 /// left beyond the edge would be turned back again next tick if its pilot kept thrusting
@@ -28,10 +26,9 @@ use shared::ticket::Traveller;
 const TURN_BACK_INSET: i32 = 1;
 
 impl Game {
-    pub(super) fn borders(&mut self) {
-        let Some(borders) = &self.config.borders else { return };
-        let grid = borders.grid;
-        let live = borders.live.get();
+    pub(super) fn borders(&mut self, surroundings: &Surroundings) {
+        let Some(grid) = self.config.grid else { return };
+        let live = surroundings.live_edges;
         let [hx, hy] = grid.arena_half_size.map(|h| (h * shared::quant::POS_SCALE) as i32);
         let mut leaving = Vec::new();
         let mut turned = Vec::new();
@@ -68,38 +65,11 @@ impl Game {
                     }
                 }
                 e.epoch = self.tick;
-                self.edge_turnbacks += 1;
+                self.counters.edge_turnbacks += 1;
             }
         }
-        let crossed_unix_ms = crate::universe::ticket::unix_ms();
         for (id, to, state) in leaving {
-            let Some(p) = self.players.get_mut(id) else { continue };
-            let Some(dismiss) = p.dismiss.take() else { continue };
-            let traveller = Traveller {
-                identity: p.identity,
-                name: p.name.clone(),
-                state,
-                fire: p.input.fire,
-                score: p.score,
-                total_before: p.total_before,
-                life_ticks: self.tick.saturating_sub(p.life_started),
-                shield_ticks: p.shield_until.saturating_sub(self.tick),
-                cooldown_ticks: p.next_fire.saturating_sub(self.tick),
-            };
-            let departure = Departure { to, crossed_unix_ms, traveller };
-            self.outbox.dismissed.push((dismiss, Dismissal::HandedOver(Box::new(departure))));
-            self.remove_player(id);
-            // Its bullets go with it: left here, a hit would be scored to a player who is gone
-            // (and so to nobody).
-            let bullets: Vec<_> = self
-                .entities
-                .iter()
-                .filter(|e| e.kind == EntityKind::Bullet && e.owner == Some(id))
-                .map(|e| e.id)
-                .collect();
-            for bullet in bullets {
-                self.entities.despawn(bullet);
-            }
+            self.depart(id, to, state, surroundings.unix_ms);
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Phase 6, collisions and rules: the touches rapier's collision detection found, decided by
+//! The collisions phase and rules: the touches rapier's collision detection found, decided by
 //! the game's rules. Nothing is solved (see `physics.rs`), so every touch is an event here and
 //! its outcome is the rules':
 //!

@@ -20,7 +20,7 @@ pub struct Entity {
     /// Its id, never reused.
     pub id: EntityId,
     /// Its slot: a small number no other live entity has, kept for its whole life and
-    /// reused after it (see [`crate::frame::FrameEntity::slot`]).
+    /// reused after it (see [`crate::sim::frame::FrameEntity::slot`]).
     pub slot: u32,
     /// What it is.
     pub kind: EntityKind,
@@ -32,7 +32,7 @@ pub struct Entity {
     /// State at the end of the last tick (the one sessions see), on the wire grid.
     pub state: QState,
     /// The last tick at which its state was not what `shared::kinematics` predicts from the
-    /// tick before (see [`crate::frame::FrameEntity::epoch`]).
+    /// tick before (see [`crate::sim::frame::FrameEntity::epoch`]).
     pub epoch: Tick,
     /// The controls applied during the current tick's step (ships; zero otherwise).
     pub ctrl_now: Ctrl,
@@ -132,17 +132,6 @@ impl Entities {
         self.counts[e.kind.index()] -= 1;
         self.free_slots.push(e.slot);
         Some(e)
-    }
-
-    /// Makes an entity touchable or not: an intangible one (a waiting player's ship) neither
-    /// touches nor is touched by anything, and rapier reports no contact for it.
-    pub fn set_tangible(&mut self, id: EntityId, tangible: bool) {
-        let Some(e) = self.get(id) else { return };
-        let groups =
-            if tangible { physics::collision_groups(e.kind) } else { rapier2d::prelude::InteractionGroups::none() };
-        if let Some(collider) = self.world.colliders.get_mut(e.collider) {
-            collider.set_collision_groups(groups);
-        }
     }
 
     /// Removes every entity whose time is up at `now`; returns how many.
@@ -248,7 +237,7 @@ impl Entities {
     }
 
     /// The two entities of a pair of colliders rapier's collision detection found intersecting,
-    /// if both still exist and may still touch each other (neither became intangible).
+    /// if both still exist and their kinds may touch.
     pub fn pair(&self, c1: ColliderHandle, c2: ColliderHandle) -> Option<(EntityId, EntityId)> {
         let (a, b) = (self.world.colliders.get(c1)?, self.world.colliders.get(c2)?);
         a.collision_groups().test(b.collision_groups()).then_some((a.user_data as EntityId, b.user_data as EntityId))

@@ -25,7 +25,7 @@ pub enum SimEvent {
         total_before: u32,
         /// The ship arriving from a neighbouring sector with a checked ticket: it continues
         /// from the ticket's state instead of spawning anew.
-        arrival: Option<Box<crate::universe::Arrival>>,
+        arrival: Option<Box<super::handover::Arrival>>,
         /// Where to answer.
         reply: oneshot::Sender<Joined>,
     },
@@ -92,5 +92,5 @@ pub enum Dismissal {
     Revoked,
     /// The ship flew into a neighbouring sector; the player and its ship left this world
     /// (the session sends the hand-over ticket, then closes 4010).
-    HandedOver(Box<crate::universe::Departure>),
+    HandedOver(Box<super::handover::Departure>),
 }

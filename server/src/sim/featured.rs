@@ -66,13 +66,16 @@ impl Game {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::{GameConfig, SimEvent};
+    use crate::sim::{GameConfig, SimEvent, Surroundings};
 
     /// One pilot, Ben, flying alone in an empty arena; returns the world and his ship.
     fn ben_flying() -> (Game, EntityId, Vec2) {
         let mut game = Game::new(GameConfig::new(0, [3000.0, 3000.0], 9));
         let (reply, _answer) = tokio::sync::oneshot::channel();
-        game.tick([SimEvent::Join { name: "Ben".into(), identity: None, total_before: 0, arrival: None, reply }]);
+        game.tick(
+            [SimEvent::Join { name: "Ben".into(), identity: None, total_before: 0, arrival: None, reply }],
+            &Surroundings::default(),
+        );
         let ship = game.players.iter().find_map(|(_, p)| p.ship).expect("Ben's ship");
         let at = game.entities.get(ship).expect("in the table").state.position();
         (game, ship, at)

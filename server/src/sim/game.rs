@@ -1,49 +1,27 @@
-//! The game world and its tick. [`Game::tick`] is the table of contents of the simulation: it
-//! runs the phases below, in this order, each in a file of its own and each timed (keep this
-//! list, [`super::PHASES`] and the code in sync):
+//! The game world: [`Game`], everything in it, and [`Game::tick`], which runs the phases of
+//! `phases::TICK` in order, each timed. The phases change the world and write
+//! everything that others must hear into the tick's [`Outbox`]; they never send anything
+//! themselves. The simulation loop (`mod.rs`) then delivers the outbox ([`Game::deliver`])
+//! and, on snapshot ticks, publishes a frame ([`Game::frame`], `publish.rs`).
 //!
-//! 1. **inbound** (`inbound.rs`): the events drained from sessions: join (or resume), leave,
-//!    input (scheduled for the tick it names); then the inputs due now take effect;
-//! 2. **pilots** (`pilots.rs`): AI pilots are added or removed to keep the configured number
-//!    of ships less the humans online, and each decides (ten times a second) the same
-//!    `Input` a human sends;
-//! 3. **intents** (`intents.rs`): each ship's latest input becomes its controls for this tick;
-//!    shots become bullets;
-//! 4. **motion** (`motion.rs`): every entity advances one tick with `shared::kinematics`
-//!    (the very model clients predict with), quantized to the wire grid, and its collider
-//!    follows;
-//! 5. **physics** (`physics.rs`): rapier's collision detection finds what now touches;
-//! 6. **collisions** (`collisions.rs`): those touches, decided by the game's rules: asteroids
-//!    split, ships and bullets are destroyed, scores change;
-//! 7. **borders** (`borders.rs`): in a universe, ships beyond an open edge leave for the
-//!    neighbouring sector (their pilots handed over), or are turned back;
-//! 8. **lifetimes** (`lifetimes.rs`): bullets expire, detached players leave, dead players get
-//!    a new ship; a featured pilot who lost its ship is replaced (`featured.rs`);
-//! 9. **population** (`population.rs`): the asteroid count is kept up, unseen where it can be,
-//!    else in sight as asteroids that appear;
-//! 10. **leaderboard** (`leaderboard.rs`): once a second, the leaderboard and the hotspot, and
-//!     the featured pilot is reconsidered.
-//!
-//! Phases change the world (the [`Entities`] table and the [`Players`]) and write everything
-//! that others must hear into the tick's [`Outbox`]; they never send anything themselves. The
-//! simulation loop (`mod.rs`) then delivers the outbox ([`Game::deliver`]) and, on snapshot
-//! ticks, publishes a frame ([`Game::frame`], `publish.rs`).
+//! A game is a function of its [`GameConfig`] (plain data), the events it is given and the
+//! [`Surroundings`] of each tick: two games stepped with the same ones publish the same frames
+//! (tested below).
 
 use super::entities::Entities;
-use super::inbound::InputCounts;
+use super::frame::PublishedLeaderboard;
 use super::outbox::{Outbox, ScoreSink, Undelivered};
+use super::phases::{Laps, DELIVER, PHASES, TICK};
 use super::players::Players;
-use super::{SimEvent, PHASES};
-use crate::frame::PublishedLeaderboard;
+use super::{SimCounters, SimEvent, Surroundings};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use rapier2d::prelude::{ChannelEventCollector, CollisionEvent};
-use shared::constants::{LEADERBOARD_INTERVAL_TICKS, RESUME_WINDOW_TICKS, SPAWN_PROTECTION_TICKS};
+use shared::constants::{RESUME_WINDOW_TICKS, SPAWN_PROTECTION_TICKS};
+use shared::grid::Grid;
 use shared::kinematics::Kinematics;
-use shared::protocol::{EntityId, EntityKind, Leaderboard, LeaderboardEntry, PlayerId, Tick};
+use shared::protocol::{EntityId, EntityKind, Leaderboard, PlayerId, Tick};
 use std::sync::{mpsc, Arc};
-use std::time::Instant;
-use tokio::sync::watch;
 
 /// How the world is set up.
 #[derive(Clone, Debug)]
@@ -63,28 +41,14 @@ pub struct GameConfig {
     /// How long a new ship is protected, ticks ([`SPAWN_PROTECTION_TICKS`]; the benchmark
     /// sets 0 to measure what the protection buys).
     pub spawn_protection_ticks: Tick,
-    /// The all-time top, kept current by whoever stores scores (none: no all-time board).
-    pub all_time: Option<watch::Receiver<Arc<Vec<LeaderboardEntry>>>>,
-    /// This world's place in a universe (none: a lone world, every edge closed).
-    pub borders: Option<Borders>,
-    /// The other sectors' players online and best pilots, as the universe's directory last
-    /// listed them (none: a lone world): ranked with this world's on the board.
-    pub elsewhere: Option<watch::Receiver<Arc<crate::universe::Elsewhere>>>,
-}
-
-/// A sector's edges: which lead to a neighbour (open to ships in the kinematics), and which
-/// neighbours are alive now.
-#[derive(Clone, Debug)]
-pub struct Borders {
-    /// The sector in its universe.
-    pub grid: crate::universe::grid::Grid,
-    /// The open edges whose neighbour is alive, kept current by the directory's task.
-    pub live: Arc<crate::universe::LiveEdges>,
+    /// This world's place in a universe (none: a lone world, every edge closed). Which of its
+    /// open edges lead to a live neighbour is the tick's [`Surroundings::live_edges`].
+    pub grid: Option<Grid>,
 }
 
 impl GameConfig {
     /// A world of `asteroids` in an arena of the given half size, with the default resume
-    /// window, no AI pilots and no all-time board.
+    /// window and no AI pilots, alone (not a sector of a universe).
     pub fn new(asteroids: usize, arena_half_size: [f32; 2], seed: u64) -> GameConfig {
         GameConfig {
             asteroids,
@@ -93,9 +57,7 @@ impl GameConfig {
             resume_window_ticks: RESUME_WINDOW_TICKS,
             ai_pilots: 0,
             spawn_protection_ticks: SPAWN_PROTECTION_TICKS,
-            all_time: None,
-            borders: None,
-            elsewhere: None,
+            grid: None,
         }
     }
 }
@@ -114,6 +76,8 @@ pub struct Game {
     /// Identities the operator revoked while the simulation ran (a handful: one per admin
     /// action), so a join already on its way is dismissed too.
     pub(super) revoked: std::collections::HashSet<i64>,
+    /// This tick's events, drained by the inbound phase (kept for its allocation).
+    pub(super) inbox: Vec<SimEvent>,
     pub(super) rng: SmallRng,
     /// Rapier reports new touches here during collision detection; `collisions` drains them.
     pub(super) contacts: mpsc::Receiver<CollisionEvent>,
@@ -125,12 +89,8 @@ pub struct Game {
     /// Scratch for walking `near_asteroids`, which the walk changes (kept for its allocation).
     pub(super) near_scratch: Vec<(u64, u64)>,
     collector: ChannelEventCollector,
-    /// Bodies found non-finite after a step and removed (cumulative).
-    pub(super) nonfinite_removed: u64,
-    /// Ships turned back at an open edge (cumulative; see `borders.rs`).
-    pub(super) edge_turnbacks: u64,
-    /// Inputs brought into bounds (cumulative).
-    pub(super) input_counts: InputCounts,
+    /// What the phases counted (see `counters.rs`).
+    pub(super) counters: SimCounters,
     /// The pilot whose ship spectators and ship-less players follow (see `featured.rs`).
     pub(super) featured: Option<PlayerId>,
     /// The leaderboard, re-encoded only when it changes.
@@ -144,8 +104,8 @@ impl Game {
     /// A world with its initial asteroid population placed without overlaps.
     pub fn new(config: GameConfig) -> Game {
         let mut kin = Kinematics::new(config.arena_half_size);
-        if let Some(b) = &config.borders {
-            kin.open_edges = b.grid.open_edges();
+        if let Some(grid) = &config.grid {
+            kin.open_edges = grid.open_edges();
         }
         let (contacts_tx, contacts) = mpsc::channel();
         let (force_tx, _) = mpsc::channel();
@@ -157,15 +117,14 @@ impl Game {
             players: Players::default(),
             outbox: Outbox::default(),
             revoked: Default::default(),
+            inbox: Vec::new(),
             rng: SmallRng::seed_from_u64(config.seed),
             contacts,
             unshielded: Vec::new(),
             near_asteroids: std::collections::BTreeSet::new(),
             near_scratch: Vec::new(),
             collector: ChannelEventCollector::new(contacts_tx, force_tx, tear_tx),
-            nonfinite_removed: 0,
-            edge_turnbacks: 0,
-            input_counts: InputCounts::default(),
+            counters: SimCounters::default(),
             featured: None,
             leaderboard: Arc::new(PublishedLeaderboard::new(Leaderboard::default())),
             phase_secs: [0.0; PHASES.len()],
@@ -174,40 +133,26 @@ impl Game {
         game.place_initial_asteroids();
         // One tick before anyone joins fills the broad phase, so the first ship's spawn check
         // sees the initial field.
-        game.tick([]);
+        game.tick([], &Surroundings::default());
         game
     }
 
-    /// Advances the world by one tick: the phases listed in the module docs, each timed into
-    /// [`Game::phase_secs`]. What the tick decided waits in the outbox for [`Game::deliver`].
-    pub fn tick(&mut self, events: impl IntoIterator<Item = SimEvent>) {
+    /// Advances the world by one tick: the phases of the table of `phases.rs`, each timed into
+    /// [`Game::phase_secs`], given `events` and what the world outside is now. What the tick
+    /// decided waits in the outbox for [`Game::deliver`].
+    pub fn tick(&mut self, events: impl IntoIterator<Item = SimEvent>, surroundings: &Surroundings) {
         self.tick += 1;
+        self.inbox.extend(events);
         let mut laps = Laps::start();
-        self.inbound(events);
-        self.apply_due_inputs();
-        laps.lap(&mut self.phase_secs, Phase::Inbound);
-        self.pilots();
-        laps.lap(&mut self.phase_secs, Phase::Pilots);
-        self.intents();
-        laps.lap(&mut self.phase_secs, Phase::Intents);
-        self.motion();
-        laps.lap(&mut self.phase_secs, Phase::Motion);
-        self.entities.detect_collisions(&self.collector);
-        laps.lap(&mut self.phase_secs, Phase::Physics);
-        self.collisions();
-        laps.lap(&mut self.phase_secs, Phase::Collisions);
-        self.borders();
-        laps.lap(&mut self.phase_secs, Phase::Borders);
-        self.lifetimes();
-        self.keep_featured(false);
-        laps.lap(&mut self.phase_secs, Phase::Lifetimes);
-        self.population();
-        laps.lap(&mut self.phase_secs, Phase::Population);
-        if self.tick.is_multiple_of(LEADERBOARD_INTERVAL_TICKS) {
-            self.update_leaderboard();
-            self.keep_featured(true);
+        for (index, (_, phase)) in TICK.iter().enumerate() {
+            phase(self, surroundings);
+            laps.lap(&mut self.phase_secs, index);
         }
-        laps.lap(&mut self.phase_secs, Phase::Leaderboard);
+    }
+
+    /// The physics phase: rapier's collision detection (see `physics.rs`).
+    pub(super) fn detect_collisions(&mut self) {
+        self.entities.detect_collisions(&self.collector);
     }
 
     /// Delivers what the last tick decided (see [`Outbox::deliver`]): answers, events, and
@@ -215,7 +160,7 @@ impl Game {
     pub fn deliver(&mut self, scores: Option<&dyn ScoreSink>) -> Undelivered {
         let mut laps = Laps::start();
         let undelivered = self.outbox.deliver(&self.players, scores);
-        laps.lap(&mut self.phase_secs, Phase::Deliver);
+        laps.lap(&mut self.phase_secs, DELIVER);
         undelivered
     }
 
@@ -246,50 +191,104 @@ impl Game {
     }
 }
 
-/// A tick's phases, in [`PHASES`] order.
-#[derive(Clone, Copy, Debug)]
-pub(super) enum Phase {
-    Inbound,
-    Pilots,
-    Intents,
-    Motion,
-    Physics,
-    Collisions,
-    Borders,
-    Lifetimes,
-    Population,
-    Leaderboard,
-    Deliver,
-    Publish,
-}
-
-/// Times consecutive phases: each lap is the time since the previous one.
-pub(super) struct Laps(Instant);
-
-impl Laps {
-    /// Starts the first lap now.
-    pub(super) fn start() -> Laps {
-        Laps(Instant::now())
-    }
-
-    /// Ends the current lap as `phase`'s time in `secs`, and starts the next.
-    pub(super) fn lap(&mut self, secs: &mut [f32; PHASES.len()], phase: Phase) {
-        let now = Instant::now();
-        secs[phase as usize] = (now - self.0).as_secs_f32();
-        self.0 = now;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::frame::SimTiming;
+    use crate::sim::{Elsewhere, Joined};
+    use shared::kinematics::OpenEdges;
+    use shared::protocol::{Input, LeaderboardEntry, SectorCoord};
+    use tokio::sync::oneshot;
 
-    /// The phase enum and the published names agree, in order.
+    /// What a session sees of a frame, in a form two runs can compare (players in id order).
+    fn seen(frame: &crate::sim::frame::Frame) -> String {
+        let mut players: Vec<_> = frame.players.iter().collect();
+        players.sort_by_key(|(id, _)| **id);
+        let board = &frame.leaderboard;
+        format!(
+            "{} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+            frame.tick,
+            frame.entities,
+            players,
+            board.world.value,
+            board.top.value,
+            board.all_time.value,
+            frame.featured,
+            frame.watched
+        )
+    }
+
+    /// The outside world at `tick`: an edge that comes and goes, other sectors filling up, an
+    /// all-time board that changes, and a clock.
+    fn surroundings(tick: Tick) -> Surroundings {
+        let pilot = |name: &str, points| LeaderboardEntry { name: name.into(), points, kills: 0, ai: false };
+        Surroundings {
+            live_edges: OpenEdges { right: tick % 200 < 100, ..OpenEdges::default() },
+            elsewhere: Arc::new(Elsewhere { online: tick / 60, top: vec![pilot("Far", tick / 30)] }),
+            all_time: Arc::new(vec![pilot("Old", 1000 + tick / 120)]),
+            unix_ms: 1_800_000_000_000 + u64::from(tick) * 16,
+        }
+    }
+
+    /// Steps a sector with AI pilots and two humans (joining, thrusting, turning, firing, one
+    /// leaving) for `ticks`; returns what each tick published.
+    fn run(ticks: Tick) -> Vec<String> {
+        let grid = Grid::new([2, 1], SectorCoord { x: 0, y: 0 }, [500.0, 500.0]).unwrap();
+        let config = GameConfig { ai_pilots: 6, grid: Some(grid), ..GameConfig::new(60, [500.0, 500.0], 11) };
+        let mut game = Game::new(config);
+        let mut replies: Vec<oneshot::Receiver<Joined>> = Vec::new();
+        let mut joined: Vec<Joined> = Vec::new();
+        let mut frames = Vec::new();
+        for t in 0..ticks {
+            let mut events = Vec::new();
+            if t == 2 || t == 40 {
+                let (reply, answer) = oneshot::channel();
+                replies.push(answer);
+                let name = if t == 2 { "Ada" } else { "Ben" };
+                events.push(SimEvent::Join {
+                    name: name.into(),
+                    identity: None,
+                    total_before: 0,
+                    arrival: None,
+                    reply,
+                });
+            }
+            for (k, j) in joined.iter().enumerate() {
+                if t % 7 == k as Tick {
+                    let input = Input {
+                        seq: t,
+                        tick: game.tick_number() + 3,
+                        thrust: t % 3 != 0,
+                        turn: (t % 3) as i8 - 1,
+                        fire: t % 2 == 0,
+                    };
+                    events.push(SimEvent::Input { player: j.player_id, session: j.session, input });
+                }
+            }
+            if t == 300 {
+                let ben = &joined[1];
+                events.push(SimEvent::Leave { player: ben.player_id, session: ben.session, resumable: false });
+            }
+            game.tick(events, &surroundings(t));
+            game.deliver(None);
+            joined.extend(replies.iter_mut().filter_map(|r| r.try_recv().ok()));
+            frames.push(seen(&game.frame(SimTiming::default())));
+        }
+        frames
+    }
+
+    /// Replayable: two games stepped with the same events and surroundings publish the same
+    /// frames, tick by tick (nothing else reaches the simulation: no clock, no shared state,
+    /// no randomness but its seed).
     #[test]
-    fn phases_are_named_in_order() {
-        assert_eq!(Phase::Publish as usize + 1, PHASES.len());
-        assert_eq!(PHASES[Phase::Pilots as usize], "pilots");
-        assert_eq!(PHASES[Phase::Physics as usize], "physics");
-        assert_eq!(PHASES[Phase::Deliver as usize], "deliver");
+    fn a_game_is_a_function_of_its_events_and_surroundings() {
+        let (first, second) = (run(600), run(600));
+        for (a, b) in first.iter().zip(&second) {
+            if let Some(at) = a.bytes().zip(b.bytes()).position(|(x, y)| x != y) {
+                let from = at.saturating_sub(300);
+                panic!("frames differ:\n{}\n{}", &a[from..(at + 200).min(a.len())], &b[from..(at + 200).min(b.len())]);
+            }
+        }
+        assert_eq!(first.len(), 600);
     }
 }

@@ -1,4 +1,4 @@
-//! Phase 1, inbound: the events sessions sent since the last tick, applied in arrival order.
+//! The inbound phase: the events sessions sent since the last tick, applied in arrival order.
 //!
 //! A join creates a player and its first ship, or, when a player with the same identity is
 //! still in the world (detached, or on an older connection), hands that player to the new
@@ -14,30 +14,17 @@
 //! the events, [`Game::apply_due_inputs`] makes each player's due input the one in effect and
 //! records it as the acknowledgement its snapshots carry.
 
-use super::entities::Spawn;
 use super::events::{Dismissal, Joined, SimEvent, PLAYER_EVENT_CAPACITY};
 use super::game::Game;
-use super::players::{PendingInput, Player, Watch};
-use crate::universe::Arrival;
-use shared::constants::{MAX_INPUT_LEAD_TICKS, TICK_HZ};
-use shared::protocol::{EntityKind, GameEvent, Input, InputAck, PlayerId};
-use shared::quant::QState;
+use super::handover::Arrival;
+use super::players::{PendingInput, Player};
+use shared::constants::MAX_INPUT_LEAD_TICKS;
+use shared::protocol::{GameEvent, Input, InputAck, PlayerId, Tick};
 use tokio::sync::{mpsc, oneshot};
 
-/// Inputs the simulation brought into bounds, cumulative (published in the frame's timing).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct InputCounts {
-    /// Inputs that named a tick already simulated, applied at once instead (a client whose
-    /// lead over the server is too short for its link's jitter or a stall).
-    pub late: u64,
-    /// Inputs that named a tick more than [`MAX_INPUT_LEAD_TICKS`] ahead, applied at that bound.
-    pub too_early: u64,
-}
-
-/// Most ticks an arriving ship is moved on for the time since it crossed (half a second):
-/// the sectors' clocks are in sync to a few milliseconds, so more means a clock is wrong, and
-/// the ship should not jump far on its word.
-pub const MAX_ARRIVAL_CATCHUP_TICKS: u32 = TICK_HZ / 2;
+/// A pilot back on its waiting ship within this many ticks (2 s) of dropping its connection
+/// is counted as a quick rejoin (`quick_rejoins`).
+pub const QUICK_REJOIN_TICKS: Tick = 2 * shared::constants::TICK_HZ;
 
 /// Largest accepted step between a player's consecutive input sequence numbers. A client
 /// numbers its inputs one by one, and TCP delivers them in order, so only a forged sequence
@@ -45,8 +32,9 @@ pub const MAX_ARRIVAL_CATCHUP_TICKS: u32 = TICK_HZ / 2;
 pub const MAX_INPUT_SEQ_JUMP: u32 = 1024;
 
 impl Game {
-    pub(super) fn inbound(&mut self, events: impl IntoIterator<Item = SimEvent>) {
-        for event in events {
+    pub(super) fn inbound(&mut self) {
+        let mut inbox = std::mem::take(&mut self.inbox);
+        for event in inbox.drain(..) {
             match event {
                 SimEvent::Join { name, identity, total_before, arrival, reply } => {
                     self.join(name, identity, total_before, arrival, reply);
@@ -56,6 +44,7 @@ impl Game {
                 SimEvent::Input { player, session, input } => self.input(player, session, input),
             }
         }
+        self.inbox = inbox;
     }
 
     fn join(
@@ -75,8 +64,10 @@ impl Game {
                 if let Some(older) = p.dismiss.take() {
                     self.outbox.dismissed.push((older, Dismissal::Replaced));
                 }
-                if let Some(ship) = p.ship {
-                    self.entities.set_tangible(ship, true); // a waiting ship is flown again
+                if p.dropped_at.take().is_some_and(|at| self.tick.saturating_sub(at) <= QUICK_REJOIN_TICKS) {
+                    // Dropped and back within moments: harmless on a flaky link, and the way a
+                    // cheat would try to dodge; counted for the operator either way.
+                    self.counters.quick_rejoins += 1;
                 }
                 p.session = session;
                 p.detached_until = None;
@@ -127,43 +118,6 @@ impl Game {
         }
     }
 
-    /// A ship arriving from a neighbouring sector becomes `player`'s (replacing any ship it
-    /// had waiting here from an earlier visit): its state moved on by the whole ticks since it
-    /// crossed (at most [`MAX_ARRIVAL_CATCHUP_TICKS`]), so it continues where it would be had
-    /// it never stopped, with its controls, shield, gun cooldown, life and score. Returns that
-    /// state: the ship's at the end of the previous tick, stepped from there this tick.
-    fn arrive(&mut self, player: PlayerId, arrival: Arrival) -> QState {
-        let t = arrival.traveller;
-        let elapsed_ms = crate::universe::ticket::unix_ms().saturating_sub(arrival.crossed_unix_ms);
-        let ticks = (elapsed_ms as f64 * f64::from(TICK_HZ) / 1000.0) as u32;
-        let state = self.kin.advance(&t.state, EntityKind::Ship, ticks.min(MAX_ARRIVAL_CATCHUP_TICKS));
-        if let Some(old) = self.players.get_mut(player).and_then(|p| p.ship.take()) {
-            self.entities.despawn(old);
-        }
-        let spawn = Spawn {
-            kind: EntityKind::Ship,
-            body: state.body(),
-            ctrl: state.ctrl,
-            owner: Some(player),
-            expires_at: None,
-        };
-        let ship = self.entities.spawn(spawn, self.tick);
-        let now = self.tick;
-        if let Some(p) = self.players.get_mut(player) {
-            p.ship = Some(ship);
-            p.respawn_at = None;
-            p.watch = Watch::Stay;
-            p.anchor = state.position().into();
-            p.life_started = now.saturating_sub(t.life_ticks);
-            p.shield_until = now + t.shield_ticks;
-            p.next_fire = now + t.cooldown_ticks;
-            p.input = Input { thrust: state.ctrl.thrust(), turn: state.ctrl.turn(), fire: t.fire, ..Input::default() };
-            p.score = t.score;
-            p.total_before = t.total_before;
-        }
-        state
-    }
-
     /// The operator revoked `identity`: its player (live or waiting) leaves at once, ship and
     /// all, and its connection is dismissed. The identity is remembered, so a join that was
     /// already on its way is dismissed too (the store refuses every later one).
@@ -183,8 +137,9 @@ impl Game {
 
     /// A connection ended. Ignored if a newer connection has taken the player over. A player
     /// with an identity whose connection ended honestly waits (ship and all, controls released)
-    /// for the resume window, as a ghost: its ship neither touches nor is touched, and it is
-    /// not counted online. Others leave at once.
+    /// for the resume window: it is not counted online, but its ship stays in the world like
+    /// any other, coasting, and is destroyed (and its death scored) by whatever it meets, so
+    /// dropping the connection is no way out of a crash or a shot. Others leave at once.
     pub(super) fn leave(&mut self, player: PlayerId, session: u64, resumable: bool) {
         let window = self.config.resume_window_ticks;
         let Some(p) = self.players.get_mut(player) else { return };
@@ -197,9 +152,7 @@ impl Game {
             p.detached_until = Some(self.tick + window);
             p.input = Input { seq: p.input.seq, ..Input::default() };
             p.pending.clear();
-            if let Some(ship) = p.ship {
-                self.entities.set_tangible(ship, false);
-            }
+            p.dropped_at = Some(self.tick);
         } else {
             self.remove_player(player);
         }
@@ -221,9 +174,9 @@ impl Game {
         let margin = (i64::from(input.tick) - i64::from(now)).clamp(i16::MIN.into(), i16::MAX.into()) as i16;
         let latest = now.saturating_add(MAX_INPUT_LEAD_TICKS);
         if input.tick < now {
-            self.input_counts.late += 1;
+            self.counters.late_inputs += 1;
         } else if input.tick > latest {
-            self.input_counts.too_early += 1;
+            self.counters.early_inputs += 1;
         }
         let after_previous = p.pending.back().map_or(now, |q| q.at);
         let at = input.tick.clamp(now, latest).max(after_previous);
@@ -233,8 +186,8 @@ impl Game {
         p.pending.push_back(PendingInput { input, at, margin });
     }
 
-    /// Phase 1's last step: every player's inputs due at this tick are applied (the newest
-    /// one wins) and acknowledged. AI pilots decide afterwards, in phase 2.
+    /// The inbound phase's last step: every player's inputs due at this tick are applied (the newest
+    /// one wins) and acknowledged. AI pilots decide afterwards, in the pilots phase.
     pub(super) fn apply_due_inputs(&mut self) {
         let now = self.tick;
         for (_, p) in self.players.iter_mut() {
@@ -251,5 +204,74 @@ impl Game {
         if let Some(ship) = self.players.remove(player).and_then(|p| p.ship) {
             self.entities.despawn(ship);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::entities::Spawn;
+    use crate::sim::{GameConfig, Surroundings};
+    use shared::protocol::EntityKind;
+    use shared::quant::{Body, Ctrl};
+
+    /// A world with Ada flying (an identity, no spawn protection); returns it and her join.
+    fn ada_flying() -> (Game, Joined) {
+        let config = GameConfig { spawn_protection_ticks: 0, ..GameConfig::new(0, [3000.0, 3000.0], 3) };
+        let mut game = Game::new(config);
+        let (reply, mut answer) = oneshot::channel();
+        let join = SimEvent::Join { name: "Ada".into(), identity: Some(1), total_before: 0, arrival: None, reply };
+        game.tick([join], &Surroundings::default());
+        game.deliver(None);
+        (game, answer.try_recv().expect("joined"))
+    }
+
+    /// Regression (combat logging: 5 of 7 pilots who dropped their connection just before a
+    /// crash flew through an asteroid and survived): a waiting ship is in the world like any
+    /// other. An asteroid on it destroys it, and the death is scored.
+    #[test]
+    fn dropping_the_connection_does_not_dodge_a_crash() {
+        let (mut game, ada) = ada_flying();
+        let leave = SimEvent::Leave { player: ada.player_id, session: ada.session, resumable: true };
+        game.tick([leave], &Surroundings::default());
+        let p = game.players.get(ada.player_id).expect("waiting");
+        assert!(p.detached_until.is_some(), "she waits to be resumed");
+        let at = game.entities.get(p.ship.expect("her ship waits")).expect("in the world").state.position();
+        let rock = Spawn {
+            kind: EntityKind::AsteroidLarge,
+            body: Body { pos: at, vel: glam::Vec2::ZERO, rot: glam::Vec2::X, angvel: 0.0 },
+            ctrl: Ctrl(0),
+            owner: None,
+            expires_at: None,
+        };
+        game.entities.spawn(rock, game.tick);
+        for _ in 0..3 {
+            game.tick([], &Surroundings::default());
+        }
+        let p = game.players.get(ada.player_id).expect("still waiting");
+        assert_eq!(p.ship, None, "the waiting ship was destroyed");
+        assert_eq!(p.score.deaths, 1, "and her death scored");
+    }
+
+    /// A pilot back within moments of dropping is counted; one back later is not.
+    #[test]
+    fn quick_rejoins_are_counted() {
+        let (mut game, ada) = ada_flying();
+        let mut session = ada.session;
+        for wait in [1, QUICK_REJOIN_TICKS + 5] {
+            let leave = SimEvent::Leave { player: ada.player_id, session, resumable: true };
+            game.tick([leave], &Surroundings::default());
+            for _ in 0..wait {
+                game.tick([], &Surroundings::default());
+            }
+            let (reply, mut answer) = oneshot::channel();
+            let join = SimEvent::Join { name: "Ada".into(), identity: Some(1), total_before: 0, arrival: None, reply };
+            game.tick([join], &Surroundings::default());
+            game.deliver(None);
+            let back = answer.try_recv().expect("resumed");
+            assert_eq!(back.player_id, ada.player_id, "the same pilot");
+            session = back.session;
+        }
+        assert_eq!(game.counters.quick_rejoins, 1);
     }
 }

@@ -1,13 +1,14 @@
-//! Phase 3, intents: each ship's latest input becomes the controls of this tick's motion (the
+//! The intents phase: each ship's latest input becomes the controls of this tick's motion (the
 //! thrust and turn `shared::kinematics` applies, exactly as a client predicts them), and a
-//! held trigger becomes a bullet when the ship's gun has cooled down. The server alone decides
+//! held trigger becomes a bullet when the ship's gun has cooled down, by the rule of
+//! `shared::helm` (the very rule the page predicts its own ship with). The server alone decides
 //! the fire rate and the bullet's speed, whatever the client sends. A new ship's spawn
 //! protection is part of its controls (`Ctrl::SHIELD`, so every client sees it); it ends when
 //! its time is up or when the pilot first fires.
 
 use super::entities::Spawn;
 use super::game::Game;
-use shared::constants::{BULLET_LIFETIME_TICKS, FIRE_COOLDOWN_TICKS};
+use shared::constants::BULLET_LIFETIME_TICKS;
 use shared::protocol::{EntityKind, PlayerId};
 use shared::quant::{Body, Ctrl};
 
@@ -17,25 +18,19 @@ impl Game {
         self.unshielded.clear();
         for (id, p) in self.players.iter_mut() {
             let Some(ship) = p.ship.and_then(|ship| self.entities.get_mut(ship)) else { continue };
-            let fires = p.input.fire && self.tick >= p.next_fire;
-            if fires {
-                p.shield_until = p.shield_until.min(self.tick);
-            }
-            let shielded = self.tick < p.shield_until;
-            if ship.state.ctrl.shielded() && !shielded {
+            let steered = p.helm.steer(&self.kin, self.tick, &p.input, &ship.state.body());
+            let ctrl = steered.ctrl;
+            if ship.state.ctrl.shielded() && !ctrl.shielded() {
                 self.unshielded.push(ship.id);
             }
-            let ctrl = Ctrl::from_intent(p.input.thrust, p.input.turn).with_shield(shielded);
             if ctrl != ship.state.ctrl {
                 // A client holding the last state predicts it with the old controls: this tick
                 // starts a new epoch, and sessions send the ship again.
                 ship.epoch = self.tick;
             }
             ship.ctrl_now = ctrl;
-            let body = ship.state.body();
-            if fires {
-                p.next_fire = self.tick + FIRE_COOLDOWN_TICKS;
-                shots.push((id, self.kin.shot(&body)));
+            if let Some(shot) = steered.shot {
+                shots.push((id, shot));
             }
         }
         for (owner, body) in shots {

@@ -1,19 +1,20 @@
-//! Phase 10, leaderboard and hotspot, once a second: the top pilots online (AI pilots
+//! The leaderboard phase and hotspot, once a second: the top pilots online (AI pilots
 //! marked; in a universe, ranked with the other sectors' as the directory lists them), the
 //! all-time top
 //! (as the score store last committed it), the number of players, and the hotspot (the centre
 //! of the grid cell with the most ships and bullets: where the action is). Each of its three
 //! parts is re-encoded only when it changed, so sessions send it only then.
 
+use super::frame::Standing;
 use super::game::Game;
-use crate::frame::Standing;
+use super::Surroundings;
 use shared::constants::{HOTSPOT_CELL, LEADERBOARD_SIZE};
 use shared::protocol::{EntityKind, Leaderboard, LeaderboardEntry};
 use std::collections::HashMap;
 use std::sync::Arc;
 
 impl Game {
-    pub(super) fn update_leaderboard(&mut self) {
+    pub(super) fn update_leaderboard(&mut self, surroundings: &Surroundings) {
         // Players waiting to be resumed are not online: only connected ones rank. AI pilots
         // rank too, marked as such, but only humans count as online.
         let mut top: Vec<LeaderboardEntry> = self
@@ -32,9 +33,9 @@ impl Game {
         let here = Standing { online, top };
         // In a universe, the board is the universe's: the other sectors' pilots online (as the
         // directory last listed them) ranked with this world's.
-        let (online, top) = match &self.config.elsewhere {
-            Some(elsewhere) => {
-                let others = elsewhere.borrow();
+        let (online, top) = match self.config.grid {
+            Some(_) => {
+                let others = &surroundings.elsewhere;
                 let mut top: Vec<LeaderboardEntry> = here.top.iter().chain(&others.top).cloned().collect();
                 // A pilot crossing may be listed by the sector it left and the one it entered
                 // (names are unique among humans; AI pilots of one name fly in every sector).
@@ -45,7 +46,7 @@ impl Game {
             }
             None => (here.online, here.top.clone()),
         };
-        let all_time = self.config.all_time.as_ref().map_or_else(Vec::new, |t| t.borrow().as_ref().clone());
+        let all_time = surroundings.all_time.as_ref().clone();
         let board = Leaderboard { online, top, hotspot: self.hotspot(), all_time };
         if let Some(next) = self.leaderboard.next(board, here) {
             self.leaderboard = Arc::new(next);

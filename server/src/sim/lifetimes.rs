@@ -1,4 +1,4 @@
-//! Phase 7, lifetimes: what ends or begins with time alone. Bullets expire; a detached
+//! The lifetimes phase: what ends or begins with time alone. Bullets expire; a detached
 //! player whose resume window ran out leaves, ship and all; a connected dead player whose
 //! respawn delay is over gets a new ship.
 

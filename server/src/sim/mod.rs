@@ -9,8 +9,11 @@
 //! simulation falls more than [`MAX_CATCHUP_TICKS`] behind, the excess ticks are skipped and
 //! counted in [`SimTiming::missed_ticks`] instead of spiralling.
 //!
-//! The world's tick is [`Game::tick`] (its module lists the phases, one file each, over the
-//! entity table of [`entities`] and the players of [`players`]). After each tick this loop
+//! The world's tick is [`Game::tick`], which runs the table of phases in `phases.rs` (one file
+//! each, over the entity table of [`entities`] and the players of [`players`]). What the world
+//! outside is ([`Surroundings`]: the universe's live edges and other sectors, the all-time
+//! board, the wall clock) is sampled here, once per tick, by a function the server gives
+//! [`spawn`]: the simulation itself names none of them. After each tick this loop
 //! delivers what the tick decided ([`outbox`]): answers and events to sessions, score changes
 //! to the store, which the simulation knows only as a [`ScoreSink`]. Then, on snapshot ticks,
 //! it publishes a frame. Every phase is timed; a tick over twice its budget is counted and
@@ -18,28 +21,36 @@
 
 mod borders;
 mod collisions;
+pub mod counters;
 pub mod entities;
 pub mod events;
 mod featured;
+pub mod frame;
 pub mod game;
+pub mod handover;
 mod inbound;
 mod intents;
 mod leaderboard;
 mod lifetimes;
 mod motion;
 pub mod outbox;
+mod phases;
 pub mod physics;
 mod pilots;
 pub mod players;
 mod population;
 mod publish;
+mod surroundings;
 
-use crate::frame::{Frame, SimTiming, TickClock};
+pub use counters::SimCounters;
 pub use events::{Dismissal, Joined, SimEvent, SIM_EVENT_CAPACITY};
-pub use game::{Borders, Game, GameConfig};
-use game::{Laps, Phase};
-pub use inbound::{MAX_ARRIVAL_CATCHUP_TICKS, MAX_INPUT_SEQ_JUMP};
+use frame::{Frame, SimTiming, TickClock};
+pub use game::{Game, GameConfig};
+pub use handover::{catch_up_ticks, Arrival, Departure, MAX_ARRIVAL_CATCHUP_TICKS};
+pub use inbound::MAX_INPUT_SEQ_JUMP;
 pub use outbox::{Outbox, ScoreDelta, ScoreSink, Undelivered};
+pub use phases::PHASES;
+use phases::{Laps, PUBLISH};
 use shared::constants::TICK_HZ;
 use shared::kinematics::Kinematics;
 use shared::protocol::Tick;
@@ -47,25 +58,8 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+pub use surroundings::{Elsewhere, Surroundings};
 use tokio::sync::{mpsc, watch};
-
-/// The phases of a tick, in the order they run: the eight of [`Game::tick`], then the
-/// simulation loop's delivery of the tick's outbox and the building of the published frame.
-/// Each is timed every tick; the timings are published in [`SimTiming`].
-pub const PHASES: [&str; 12] = [
-    "inbound",
-    "pilots",
-    "intents",
-    "motion",
-    "physics",
-    "collisions",
-    "borders",
-    "lifetimes",
-    "population",
-    "leaderboard",
-    "deliver",
-    "publish",
-];
 
 /// Least time between two log lines about slow or skipped ticks: an overloaded server says
 /// so every few seconds, not sixty times a second.
@@ -88,6 +82,9 @@ pub struct SimConfig {
     /// Frames kept for [`SimHandle::frame_at`] (for tests; 0 in production).
     pub frame_history: usize,
 }
+
+/// Samples the world outside the simulation, once per tick (see [`Surroundings`]).
+pub type Sampler = Box<dyn FnMut() -> Surroundings + Send>;
 
 /// Recently published frames, for tests that compare a client's reconstruction with the
 /// server's truth. A std `Mutex`: nothing awaits while holding it, and it is touched once per
@@ -143,8 +140,9 @@ pub fn is_snapshot_tick(tick: Tick, snapshot_hz: u32) -> bool {
 }
 
 /// Builds the world and starts the simulation thread. Score changes of players with an
-/// identity go to `scores` (none: they last as long as the session).
-pub fn spawn(config: SimConfig, scores: Option<Box<dyn ScoreSink>>) -> SimHandle {
+/// identity go to `scores` (none: they last as long as the session); `outside` is called
+/// once before every tick, and the tick sees what it returns.
+pub fn spawn(config: SimConfig, scores: Option<Box<dyn ScoreSink>>, outside: Sampler) -> SimHandle {
     let snapshot_hz = config.snapshot_hz.clamp(1, TICK_HZ);
     let game = Game::new(config.game.clone());
     let kinematics = *game.kinematics();
@@ -156,6 +154,7 @@ pub fn spawn(config: SimConfig, scores: Option<Box<dyn ScoreSink>>) -> SimHandle
         game,
         events,
         scores,
+        outside,
         frames: frames_tx,
         history: history.clone(),
         keep: config.frame_history,
@@ -192,6 +191,7 @@ struct Loop {
     game: Game,
     events: mpsc::Receiver<SimEvent>,
     scores: Option<Box<dyn ScoreSink>>,
+    outside: Sampler,
     frames: watch::Sender<Arc<Frame>>,
     history: History,
     keep: usize,
@@ -246,7 +246,8 @@ impl Loop {
                 Err(_) => break,
             }
         }
-        self.game.tick(self.batch.drain(..));
+        let surroundings = (self.outside)();
+        self.game.tick(self.batch.drain(..), &surroundings);
         let undelivered = self.game.deliver(self.scores.as_deref());
         self.clock.dropped_events(undelivered.dropped_events);
         self.batch.extend(undelivered.leaves);
@@ -262,7 +263,7 @@ impl Loop {
             }
             self.frames.send_replace(frame);
         }
-        laps.lap(&mut self.game.phase_secs, Phase::Publish);
+        laps.lap(&mut self.game.phase_secs, PUBLISH);
     }
 
     /// Runs `log` unless a warning was logged less than [`SLOW_TICK_LOG_INTERVAL`] ago;

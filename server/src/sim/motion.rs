@@ -1,11 +1,11 @@
-//! Phase 4, motion: every entity advances one tick with `shared::kinematics`, exactly as every
+//! The motion phase: every entity advances one tick with `shared::kinematics`, exactly as every
 //! client predicts it, and its collider follows.
 //!
 //! One `Kinematics` step per body (rapier's integrator mirrored operation for operation), the
 //! game's end-of-tick rules (`Kinematics::post_step`: a ship's speed limit, the arena's walls),
 //! then the wire's quantization: the state every client receives or predicts. A body between
 //! contacts therefore never leaves its predicted path, so its *epoch* (see
-//! [`crate::frame::FrameEntity::epoch`]) changes only where something else changed it: a spawn
+//! [`crate::sim::frame::FrameEntity::epoch`]) changes only where something else changed it: a spawn
 //! or new controls (`intents`). Nothing is integrated twice, and nothing is written back.
 //!
 //! A body that became non-finite despite the validation at the socket is removed and logged,
@@ -29,7 +29,7 @@ impl Game {
             e.state = QState::from_body(&body, e.ctrl_now);
         });
         for id in broken {
-            self.nonfinite_removed += 1;
+            self.counters.nonfinite_bodies += 1;
             tracing::error!(entity = id, "non-finite body state; entity removed");
             self.entities.despawn(id);
         }

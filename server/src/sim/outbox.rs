@@ -78,7 +78,9 @@ impl Outbox {
             let _ = dismiss.send(why); // a connection that already ended needs no telling
         }
         for (player, event) in self.events.drain(..) {
-            let Some(p) = players.get(player).filter(|p| !p.is_ai()) else { continue }; // nobody to tell
+            // Nobody to tell: an AI pilot, or a pilot waiting for its connection to come back
+            // (a resumed connection is told where it stands when it comes).
+            let Some(p) = players.get(player).filter(|p| !p.is_ai() && p.session != 0) else { continue };
             if p.mailbox.try_send(event).is_err() {
                 undelivered.dropped_events += 1;
             }

@@ -1,4 +1,4 @@
-//! Phase 2, pilots: server-side AI pilots, company for a lone player.
+//! The pilots phase: server-side AI pilots, company for a lone player.
 //!
 //! An AI pilot is a [`Player`] with a [`Pilot`] and nothing else a human has: no connection,
 //! no identity, no mailbox anyone reads. It plays by the rules a human plays by, because the
@@ -156,7 +156,7 @@ impl Game {
     }
 
     /// What a pilot in `ship` should aim at: an asteroid about to hit it; else the nearest
-    /// ship in sight that can be shot (not its own, not shielded, not a waiting ghost); else
+    /// ship in sight that can be shot (not its own, not shielded); else
     /// the nearest asteroid in sight. Also whether it is a danger.
     fn look(&self, ship: EntityId) -> (Option<EntityId>, bool) {
         let Some(me) = self.entities.get(ship) else { return (None, false) };
@@ -187,11 +187,9 @@ impl Game {
         }
     }
 
-    /// Whether an AI pilot may shoot at this ship: spawn protection makes it pointless, and a
-    /// waiting ghost cannot be hit.
+    /// Whether an AI pilot may shoot at this ship: spawn protection makes it pointless.
     fn shootable(&self, ship: &Entity) -> bool {
-        let ghost = ship.owner.and_then(|o| self.players.get(o)).is_none_or(|p| p.detached_until.is_some());
-        !ship.state.ctrl.shielded() && !ghost
+        !ship.state.ctrl.shielded()
     }
 
     /// The input that turns `ship` toward where its target will be when a bullet gets there,

@@ -9,8 +9,9 @@ use super::events::Dismissal;
 use super::outbox::{Outbox, ScoreDelta};
 use super::pilots::Pilot;
 use shared::constants::{KILL_REPEAT_WINDOW_TICKS, MIN_VICTIM_POINTS, POINTS_PER_KILL};
+use shared::helm::Helm;
 use shared::protocol::{EntityId, GameEvent, Input, InputAck, PlayerId, Score, Tick};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use tokio::sync::{mpsc, oneshot};
 
 /// What a player without a ship watches, decided when its ship was destroyed.
@@ -61,10 +62,8 @@ pub struct Player {
     pub pending: VecDeque<PendingInput>,
     /// The newest input applied, for the player's snapshots.
     pub ack: InputAck,
-    /// The first tick at which the ship may fire again.
-    pub next_fire: Tick,
-    /// The tick at which the ship's spawn protection ends (sooner if its pilot fires).
-    pub shield_until: Tick,
+    /// The ship's gun and spawn protection (the rule is `shared::helm`, the page's too).
+    pub helm: Helm,
     /// While dead: the tick at which the next ship spawns.
     pub respawn_at: Option<Tick>,
     /// While dead: what the player's view shows until its next ship (see `featured.rs`).
@@ -77,6 +76,8 @@ pub struct Player {
     pub session: u64,
     /// While detached: the tick at which the player and its ship are removed.
     pub detached_until: Option<Tick>,
+    /// The tick its last connection dropped, while it waits (to count quick rejoins).
+    pub dropped_at: Option<Tick>,
     /// Dismisses the owning connection (a newer one took the player over, or the identity
     /// was revoked).
     pub dismiss: Option<oneshot::Sender<Dismissal>>,
@@ -110,14 +111,14 @@ impl Player {
             input_seq: 0,
             pending: VecDeque::new(),
             ack: InputAck::default(),
-            next_fire: 0,
-            shield_until: 0,
+            helm: Helm::default(),
             respawn_at: None,
             watch: Watch::Stay,
             score: Score { total_points: total_before, ..Score::default() },
             mailbox,
             session,
             detached_until: None,
+            dropped_at: None,
             dismiss: None,
             scored_kills: HashMap::new(),
             pilot: None,
@@ -169,7 +170,10 @@ pub enum ScoreChange {
 /// Every player, by id and by identity.
 #[derive(Debug)]
 pub struct Players {
-    by_id: HashMap<PlayerId, Player>,
+    /// In id order, so that every walk over the players (who fires first, who respawns
+    /// first, whose ship gets which id and place) is the same in every run: a `HashMap`'s
+    /// order differs from one map to the next, and two games stepped alike diverged on it.
+    by_id: BTreeMap<PlayerId, Player>,
     by_identity: HashMap<i64, PlayerId>,
     next_id: PlayerId,
     next_session: u64,
@@ -177,7 +181,7 @@ pub struct Players {
 
 impl Default for Players {
     fn default() -> Self {
-        Players { by_id: HashMap::new(), by_identity: HashMap::new(), next_id: 1, next_session: 1 }
+        Players { by_id: BTreeMap::new(), by_identity: HashMap::new(), next_id: 1, next_session: 1 }
     }
 }
 

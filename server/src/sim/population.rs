@@ -1,4 +1,4 @@
-//! Phase 8, population: what is in the field and where new things appear. The initial field
+//! The population phase: what is in the field and where new things appear. The initial field
 //! is placed without overlaps; after that the keeper tops the asteroid count up a few per
 //! tick, far from every ship where it can (unseen), else in sight, where the asteroid
 //! appears rather than pops into view. New ships are put where nothing is near.
@@ -168,7 +168,7 @@ impl Game {
             p.watch = Watch::Stay;
             p.life_started = self.tick;
             p.anchor = pos.into();
-            p.shield_until = self.tick + self.config.spawn_protection_ticks;
+            p.helm.shield_until = self.tick + self.config.spawn_protection_ticks;
         }
         id
     }
@@ -177,7 +177,7 @@ impl Game {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::GameConfig;
+    use crate::sim::{GameConfig, Surroundings};
     use shared::protocol::EntityId;
     use std::collections::HashSet;
 
@@ -203,7 +203,7 @@ mod tests {
     /// the ships of that tick by `check(game, asteroid, distance to the nearest ship)`.
     fn refill(game: &mut Game, mut seen: HashSet<EntityId>, mut check: impl FnMut(&Game, EntityId, f32)) {
         for _ in 0..600 {
-            game.tick([]);
+            game.tick([], &Surroundings::default());
             let ships: Vec<Vec2> =
                 game.entities.iter().filter(|e| e.kind == EntityKind::Ship).map(|e| e.state.position()).collect();
             let new: Vec<(EntityId, Vec2, f32)> = game
@@ -248,7 +248,7 @@ mod tests {
         });
         assert_eq!(appearing, 24);
         for _ in 0..ASTEROID_APPEAR_TICKS {
-            game.tick([]);
+            game.tick([], &Surroundings::default());
         }
         let frame = game.frame(Default::default());
         assert!(frame.entities.iter().all(|e| e.appearing == 0), "all there after {ASTEROID_APPEAR_TICKS} ticks");

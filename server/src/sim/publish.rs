@@ -1,9 +1,9 @@
 //! Publishing: the world as sessions see it, built on snapshot ticks by the simulation loop
 //! (the `publish` phase). A [`Frame`] is immutable once built and shared by every session.
 
+use super::frame::{Frame, FrameEntity, PlayerFrame, SimTiming};
 use super::game::Game;
 use super::players::Watch;
-use crate::frame::{Frame, FrameEntity, PlayerFrame, SimTiming};
 use shared::protocol::Watched;
 
 impl Game {
@@ -47,13 +47,7 @@ impl Game {
                 (id, PlayerFrame { ship: p.ship, ack: p.ack, anchor, watching })
             })
             .collect();
-        let timing = SimTiming {
-            nonfinite_bodies: self.nonfinite_removed,
-            late_inputs: self.input_counts.late,
-            edge_turnbacks: self.edge_turnbacks,
-            early_inputs: self.input_counts.too_early,
-            ..timing
-        };
+        let timing = SimTiming { counters: timing.counters.plus(&self.counters), ..timing };
         let slots = self.entities.slot_bound();
         let mut frame = Frame::new(
             self.tick,

@@ -13,12 +13,12 @@
 //! command is bounded by [`REDIS_TIMEOUT`]. Failures are counted (`redis_errors`) and logged
 //! at most once per [`crate::limits::STORE_LOG_INTERVAL`].
 
-use super::grid::sector_name;
 use crate::limits::{LogLimiter, STORE_LOG_INTERVAL};
 use crate::Stats;
 use redis::aio::MultiplexedConnection;
 use redis::AsyncConnectionConfig;
 use serde::{Deserialize, Serialize};
+use shared::grid::sector_name;
 use shared::protocol::SectorCoord;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -78,7 +78,7 @@ pub struct SectorRecord {
 impl SectorRecord {
     /// Its sector, parsed.
     pub fn coord(&self) -> Option<SectorCoord> {
-        super::grid::parse_sector(&self.sector).ok()
+        shared::grid::parse_sector(&self.sector).ok()
     }
 }
 
@@ -253,7 +253,7 @@ impl Directory {
             }
         }
         self.stats.universe_sectors.store(sectors.len() as u64, Ordering::Relaxed);
-        let listing = Arc::new(Listing { sectors, read_unix_ms: super::ticket::unix_ms() });
+        let listing = Arc::new(Listing { sectors, read_unix_ms: crate::clock::unix_ms() });
         self.listing.send_replace(listing.clone());
         Ok(listing)
     }

@@ -1,7 +1,7 @@
 //! The universe: many servers, each one *sector* of a W × H grid, on any machines, sharing a
 //! Redis (the directory) and, usually, a PostgreSQL (identities and scores).
 //!
-//! A sector is an ordinary server with a place in the grid ([`grid`]): its arena's edges that
+//! A sector is an ordinary server with a place in the grid ([`shared::grid`]): its arena's edges that
 //! have a neighbour behind them are open to ships (`shared::kinematics::OpenEdges`, sent to
 //! clients in `Welcome`, so their prediction lets the ship through too). A ship that crosses
 //! one leaves the sector with a hand-over ticket ([`ticket`]): its exact state in the
@@ -15,19 +15,20 @@
 //! `/api/universe`, the admin page and the pages' `Universe` message show.
 
 pub mod directory;
-pub mod grid;
 pub mod ticket;
 
-use crate::frame::Encoded;
+use crate::clock::unix_ms;
+use crate::sim::frame::Encoded;
+use crate::sim::{Departure, Elsewhere};
 use directory::{Directory, Listing, SectorRecord};
-use grid::{sector_name, Grid};
+use shared::grid::{self, sector_name, Grid};
 use shared::kinematics::OpenEdges;
 use shared::protocol::{HandOver, SectorStatus, ServerMsg, UniverseMap};
 use shared::ticket::{Claims, Traveller};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use ticket::{unix_ms, TicketError, TicketKey, TICKET_VALIDITY};
+use ticket::{TicketError, TicketKey, TICKET_VALIDITY};
 use tokio_util::sync::CancellationToken;
 
 /// Least time between two universe maps sent to one page: the players' counts change all
@@ -91,7 +92,7 @@ fn hostname() -> String {
 }
 
 /// The open edges whose neighbour is alive now, as the last listing said: written by
-/// [`Universe::run`], read by the simulation's `borders` phase every tick.
+/// [`Universe::run`], sampled for the simulation before every tick (its `Surroundings`).
 #[derive(Debug, Default)]
 pub struct LiveEdges(AtomicU8);
 
@@ -108,36 +109,6 @@ impl LiveEdges {
             u8::from(edges.left) | u8::from(edges.right) << 1 | u8::from(edges.bottom) << 2 | u8::from(edges.top) << 3;
         self.0.store(bits, Ordering::Relaxed);
     }
-}
-
-/// What the other sectors of the universe have online, as the last listing said: ranked with
-/// this world's own on its board, so that the online board is the universe's.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Elsewhere {
-    /// Humans online in the other sectors.
-    pub online: u32,
-    /// Their best pilots online (each sector's own top, all of them).
-    pub top: Vec<shared::protocol::LeaderboardEntry>,
-}
-
-/// A ship leaving through an edge, as the simulation hands it to the player's session.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Departure {
-    /// The neighbour it flies into.
-    pub to: shared::protocol::SectorCoord,
-    /// Unix milliseconds at the end of the tick it crossed.
-    pub crossed_unix_ms: u64,
-    /// The ship (in the neighbour's coordinates) and its pilot.
-    pub traveller: Traveller,
-}
-
-/// A ship arriving with a checked ticket, as the session hands it to the simulation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Arrival {
-    /// Unix milliseconds at the end of the tick it crossed.
-    pub crossed_unix_ms: u64,
-    /// The ship and its pilot.
-    pub traveller: Traveller,
 }
 
 /// This server's part in a universe.
@@ -220,9 +191,9 @@ impl Universe {
         self.key.verify(ticket, self.grid.sector, unix_ms())
     }
 
-    /// Records a checked ticket's use; on success, the arrival it carries. Refused when
+    /// Records a checked ticket's use; on success, the traveller it carries. Refused when
     /// Redis cannot record the use (`Err(None)`): a ticket is used once or not at all.
-    pub async fn redeem(&self, claims: Claims) -> Result<Arrival, Option<TicketError>> {
+    pub async fn redeem(&self, claims: Claims) -> Result<Traveller, Option<TicketError>> {
         match self.directory.claim_ticket(&claims.nonce).await {
             Ok(true) => {
                 let mut traveller = claims.traveller;
@@ -235,7 +206,7 @@ impl Universe {
                          sector the same --db)"
                     );
                 }
-                Ok(Arrival { crossed_unix_ms: claims.crossed_unix_ms, traveller })
+                Ok(traveller)
             }
             Ok(false) => Err(Some(TicketError::Replayed)),
             Err(_) => Err(None),
@@ -349,7 +320,13 @@ impl Universe {
 
 /// The record this sector writes, from its newest frame and its cap (`instance`: this
 /// process's random number).
-pub fn record_of(grid: &Grid, url: &str, frame: &crate::frame::Frame, capacity: usize, instance: u64) -> SectorRecord {
+pub fn record_of(
+    grid: &Grid,
+    url: &str,
+    frame: &crate::sim::frame::Frame,
+    capacity: usize,
+    instance: u64,
+) -> SectorRecord {
     SectorRecord {
         sector: sector_name(grid.sector),
         url: url.to_string(),
@@ -357,7 +334,7 @@ pub fn record_of(grid: &Grid, url: &str, frame: &crate::frame::Frame, capacity: 
         top: frame.leaderboard.here.top.clone(),
         capacity: capacity.min(u32::MAX as usize) as u32,
         tick_ms_p99: frame.timing.tick_ms_p99,
-        missed_ticks: frame.timing.missed_ticks,
+        missed_ticks: frame.timing.counters.missed_ticks,
         heartbeat_unix_ms: unix_ms(),
         arena: grid.arena_half_size.map(|h| h * 2.0),
         instance,

@@ -105,12 +105,6 @@ impl TicketKey {
     }
 }
 
-/// Milliseconds since the Unix epoch: tickets travel between machines, so their times are
-/// wall-clock times (sectors are expected to keep their clocks in sync, as NTP does).
-pub fn unix_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

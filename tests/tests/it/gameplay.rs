@@ -1,7 +1,7 @@
 //! The game's rules, on the real world (rapier and all), tick by tick.
 
-use asteroids_server::frame::{Frame, FrameEntity};
-use asteroids_server::sim::{Game, GameConfig, Joined, SimEvent};
+use asteroids_server::sim::frame::{Frame, FrameEntity};
+use asteroids_server::sim::{Game, GameConfig, Joined, SimEvent, Surroundings};
 use glam::Vec2;
 use shared::constants::SPAWN_PROTECTION_TICKS;
 use shared::protocol::{DeathCause, EntityKind, GameEvent, Input};
@@ -13,7 +13,7 @@ fn empty_world() -> Game {
 /// One tick as the simulation loop runs it: the world's phases, then the delivery of what
 /// they decided (no store here).
 fn tick(game: &mut Game, events: impl IntoIterator<Item = SimEvent>) {
-    game.tick(events);
+    game.tick(events, &Surroundings::default());
     game.deliver(None);
 }
 

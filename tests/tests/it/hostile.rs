@@ -65,7 +65,7 @@ async fn garbage_is_counted_then_closed_1008() {
         steady.snapshot().await.expect("the other player keeps receiving snapshots");
     }
     let frame = server.latest_frame();
-    assert_eq!(frame.timing.nonfinite_bodies, 0, "no body ever became non-finite");
+    assert_eq!(frame.timing.counters.nonfinite_bodies, 0, "no body ever became non-finite");
     server.shutdown().await;
 }
 

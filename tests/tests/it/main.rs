@@ -11,6 +11,8 @@
 //! - `identities`: what an identity costs: the store's cap, a full store reclaiming one-point
 //!   guests for newcomers, the operator's purge by address, idle guests expiring, a revoke
 //!   ending the live session (4003) and releasing the name.
+//! - `layers`: the server's modules name only the layers below them (a scan of the source):
+//!   the simulation nothing outside it, no wall clock.
 //! - `hostile`: oversized and garbage messages, floods (ping frames too), forged pongs, close echo,
 //!   silent peers, stalled handshakes, connections per address before the upgrade, origins
 //!   (DNS rebinding), the cap, running out of descriptors.
@@ -43,6 +45,7 @@ mod handshake;
 mod hostile;
 mod identities;
 mod kinematics_vs_rapier;
+mod layers;
 mod pilots;
 mod prediction;
 mod resume;

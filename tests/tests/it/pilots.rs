@@ -2,7 +2,7 @@
 //! fly and fire by the players' rules, kill and are killed, never reach the store, and are
 //! marked in the leaderboard; and, over the real server, a lone human sees them.
 
-use asteroids_server::sim::{Game, GameConfig, Joined, ScoreDelta, ScoreSink, SimEvent};
+use asteroids_server::sim::{Game, GameConfig, Joined, ScoreDelta, ScoreSink, SimEvent, Surroundings};
 use asteroids_server::Config;
 use asteroids_tests::*;
 use glam::Vec2;
@@ -28,7 +28,7 @@ impl ScoreSink for Recorder {
 
 /// One tick as the loop runs it, with `sink` as the store; panics if an event was dropped.
 fn tick(game: &mut Game, events: impl IntoIterator<Item = SimEvent>, sink: &Recorder) {
-    game.tick(events);
+    game.tick(events, &Surroundings::default());
     let undelivered = game.deliver(Some(sink));
     assert_eq!(undelivered.dropped_events, 0, "no event is dropped (AI pilots' go nowhere, uncounted)");
 }

@@ -6,7 +6,7 @@ use asteroids_bots::link::{self, Direction, Link, Stall};
 use asteroids_client::input::{Controls, Intent};
 use asteroids_client::predict::Reconciled;
 use asteroids_client::session::{Applied, Phase, Session};
-use asteroids_server::sim::{Game, GameConfig, Joined, SimEvent};
+use asteroids_server::sim::{Game, GameConfig, Joined, SimEvent, Surroundings};
 use asteroids_server::Config;
 use asteroids_tests::{small_world, start_server};
 use futures_util::{SinkExt, StreamExt};
@@ -20,7 +20,10 @@ use tokio_tungstenite::tungstenite::Message;
 
 fn join(game: &mut Game) -> Joined {
     let (reply, mut rx) = tokio::sync::oneshot::channel();
-    game.tick([SimEvent::Join { name: "Pilot".into(), identity: None, total_before: 0, arrival: None, reply }]);
+    game.tick(
+        [SimEvent::Join { name: "Pilot".into(), identity: None, total_before: 0, arrival: None, reply }],
+        &Surroundings::default(),
+    );
     game.deliver(None);
     rx.try_recv().expect("joined within the tick")
 }
@@ -47,44 +50,44 @@ fn inputs_apply_at_the_tick_they_name() {
     };
     // Sent during tick n + 1, for tick n + 6: five ticks to spare.
     let n = game.tick_number();
-    game.tick([input(&me, 1, n + 6, true)]);
+    game.tick([input(&me, 1, n + 6, true)], &Surroundings::default());
     for t in n + 2..n + 6 {
-        game.tick([]);
+        game.tick([], &Surroundings::default());
         assert!(!thrusting(&game).0, "applied early, at tick {t}");
     }
-    game.tick([]);
+    game.tick([], &Surroundings::default());
     let (on, ack) = thrusting(&game);
     assert!(on);
     assert_eq!((ack.seq, ack.tick, ack.margin), (1, n + 6, 5));
 
     // Late: named for a tick already simulated, applied at once.
     let n = game.tick_number();
-    game.tick([input(&me, 2, n - 3, false)]);
+    game.tick([input(&me, 2, n - 3, false)], &Surroundings::default());
     let (on, ack) = thrusting(&game);
     assert!(!on);
     assert_eq!((ack.seq, ack.tick, ack.margin), (2, n + 1, -4));
 
     // Too far ahead: applied at the bound.
     let n = game.tick_number();
-    game.tick([input(&me, 3, n + 10_000, true)]);
+    game.tick([input(&me, 3, n + 10_000, true)], &Surroundings::default());
     for _ in 0..MAX_INPUT_LEAD_TICKS - 1 {
-        game.tick([]);
+        game.tick([], &Surroundings::default());
         assert!(!thrusting(&game).0);
     }
-    game.tick([]);
+    game.tick([], &Surroundings::default());
     assert_eq!(thrusting(&game).1.tick, n + 1 + MAX_INPUT_LEAD_TICKS);
     let timing = game.frame(Default::default()).timing;
-    assert_eq!((timing.late_inputs, timing.early_inputs), (1, 1));
+    assert_eq!((timing.counters.late_inputs, timing.counters.early_inputs), (1, 1));
 
     // Order kept: an input naming an earlier tick than the one sent before it waits for that
     // one's tick, and, due at the same tick, replaces it.
     let n = game.tick_number();
-    game.tick([input(&me, 4, n + 8, false), input(&me, 5, n + 3, true)]);
+    game.tick([input(&me, 4, n + 8, false), input(&me, 5, n + 3, true)], &Surroundings::default());
     for _ in n + 2..n + 8 {
-        game.tick([]);
+        game.tick([], &Surroundings::default());
         assert_eq!(thrusting(&game).1.seq, 3, "nothing applied before tick {}", n + 8);
     }
-    game.tick([]);
+    game.tick([], &Surroundings::default());
     assert_eq!(thrusting(&game), (true, shared::protocol::InputAck { seq: 5, tick: n + 8, margin: 2 }));
 }
 
@@ -131,7 +134,7 @@ async fn fly(server: std::net::SocketAddr, link: Link, secs: f64) -> Flight {
             _ = frame.tick() => {
                 let now = ms();
                 session.poll(now);
-                if session.phase == Phase::Playing {
+                if session.connection.phase == Phase::Playing {
                     let step = ((now - 1000.0) / 230.0).floor();
                     if step >= 0.0 {
                         controls.hold(script[step as usize % script.len()]);
@@ -141,7 +144,7 @@ async fn fly(server: std::net::SocketAddr, link: Link, secs: f64) -> Flight {
                         flight.inputs += 1;
                     }
                     session.predict();
-                    session.follow_view(ViewRect { center: session.ship_hint, size: [1600.0, 1000.0] });
+                    session.follow_view(ViewRect { center: session.world.ship_hint, size: [1600.0, 1000.0] });
                 }
             }
         }
@@ -181,7 +184,7 @@ async fn own_ship_prediction_is_exact_through_a_jittery_link() {
     // The acknowledgement comes a round trip plus the lead after the input: 80–120 ms of link.
     let mean_ms = acked.iter().map(|(ms, _)| ms).sum::<f64>() / acked.len() as f64;
     assert!((80.0..400.0).contains(&mean_ms), "input to acknowledgement {mean_ms} ms");
-    assert_eq!(server.latest_frame().timing.late_inputs, 0);
+    assert_eq!(server.latest_frame().timing.counters.late_inputs, 0);
     server.shutdown().await;
 }
 
@@ -198,7 +201,7 @@ async fn a_stalled_downlink_does_not_disturb_the_prediction() {
     assert!(corrections.len() >= 50, "{} snapshots compared", corrections.len());
     let inexact: Vec<_> = corrections.iter().filter(|(_, exact)| !exact).collect();
     assert!(inexact.is_empty(), "{} of {} predictions were off: {inexact:?}", inexact.len(), corrections.len());
-    assert_eq!(server.latest_frame().timing.late_inputs, 0);
+    assert_eq!(server.latest_frame().timing.counters.late_inputs, 0);
     server.shutdown().await;
 }
 

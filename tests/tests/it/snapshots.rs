@@ -1,9 +1,9 @@
 //! Diffed snapshots: a client that applies every snapshot it receives holds exactly the
 //! server's quantized state of every entity in its view, and nothing else.
 
-use asteroids_server::frame::Frame;
 use asteroids_server::net::interest::{anchored, Interest};
-use asteroids_server::sim::{Game, GameConfig, SimEvent};
+use asteroids_server::sim::frame::Frame;
+use asteroids_server::sim::{Game, GameConfig, SimEvent, Surroundings};
 use asteroids_tests::*;
 use shared::kinematics::Kinematics;
 use shared::protocol::{EntityId, EntityKind, GameEvent, Input, ServerMsg, ViewRect};
@@ -186,7 +186,10 @@ fn baseline_survives_skipped_frames() {
     let mut game = Game::new(GameConfig { resume_window_ticks: 0, ..GameConfig::new(300, [1500.0, 1500.0], 7) });
     let kin: Kinematics = *game.kinematics();
     let (reply, mut joined) = tokio::sync::oneshot::channel();
-    game.tick([SimEvent::Join { name: "Pilot".into(), identity: None, total_before: 0, arrival: None, reply }]);
+    game.tick(
+        [SimEvent::Join { name: "Pilot".into(), identity: None, total_before: 0, arrival: None, reply }],
+        &Surroundings::default(),
+    );
     game.deliver(None);
     let joined = joined.try_recv().expect("joined");
     let (player, session) = (joined.player_id, joined.session);
@@ -204,7 +207,7 @@ fn baseline_survives_skipped_frames() {
     for t in 1..3000u32 {
         let input =
             Input { seq: t, tick: 0, thrust: t % 200 < 120, turn: [1, 0, -1][(t / 50 % 3) as usize], fire: t % 7 == 0 };
-        game.tick([SimEvent::Input { player, session, input }]);
+        game.tick([SimEvent::Input { player, session, input }], &Surroundings::default());
         game.deliver(None);
         if t == tick_of_next_diff {
             tick_of_next_diff += 1 + (next() % 120) as u32;

@@ -62,7 +62,7 @@ struct Crossing {
 fn drawn(session: &Session) -> Option<glam::Vec2> {
     let own = session.clock().own()?;
     let state = session.prediction().state(own.floor().max(0.0) as u32)?;
-    let offset = session.place.map_or([0.0; 2], |p| p.offset);
+    let offset = session.nav.place.map_or([0.0; 2], |p| p.offset);
     Some(state.position() + glam::Vec2::from(offset))
 }
 
@@ -103,7 +103,7 @@ async fn fly_across(entry: SocketAddr, secs_after: f64, limit_secs: f64) -> Cros
                         }
                     }
                     if let Applied::Snapshot { own, .. } = applied {
-                        let sector = session.place.map(|p| p.sector);
+                        let sector = session.nav.place.map(|p| p.sector);
                         if sector != Some(first_sector) && arrived_at.is_none() {
                             arrived_at = Some(ms());
                             out.latency_ms = handed_at.map(|h| ms() - h);
@@ -114,7 +114,7 @@ async fn fly_across(entry: SocketAddr, secs_after: f64, limit_secs: f64) -> Cros
                 Some(Ok(Message::Close(frame))) => {
                     let (code, reason) = frame.map_or((1005, String::new()), |f| (f.code.into(), f.reason.to_string()));
                     session.on_close(code, &reason);
-                    assert!(session.should_reconnect(), "{:?}", session.phase);
+                    assert!(session.should_reconnect(), "{:?}", session.connection.phase);
                     tokio::time::sleep(Duration::from_secs_f64(session.reconnect_delay_ms() / 1000.0)).await;
                     if let Some(next) = session.socket_url() {
                         url = next.to_string();
@@ -128,8 +128,8 @@ async fn fly_across(entry: SocketAddr, secs_after: f64, limit_secs: f64) -> Cros
             _ = frame.tick() => {
                 let now = ms();
                 session.poll(now);
-                if session.phase == Phase::Playing {
-                    let in_first = session.place.map(|p| p.sector) == Some(first_sector);
+                if session.connection.phase == Phase::Playing {
+                    let in_first = session.nav.place.map(|p| p.sector) == Some(first_sector);
                     let rot = session.alive_ship().and_then(|id| session.replica().get(id)).map(|s| s.state.body().rot);
                     let intent = match rot {
                         // Face +x, then thrust; once across, coast (nothing changes the ship).
@@ -144,7 +144,7 @@ async fn fly_across(entry: SocketAddr, secs_after: f64, limit_secs: f64) -> Cros
                         session.send_input(input, now);
                     }
                     session.predict();
-                    session.follow_view(ViewRect { center: session.ship_hint, size: [1600.0, 1000.0] });
+                    session.follow_view(ViewRect { center: session.world.ship_hint, size: [1600.0, 1000.0] });
                 }
             }
         }
@@ -202,7 +202,7 @@ fn claims(to: SectorCoord, expires_unix_ms: u64) -> shared::ticket::Claims {
         nonce: rand_nonce(),
         from: SectorCoord { x: 0, y: 0 },
         to,
-        crossed_unix_ms: asteroids_server::universe::ticket::unix_ms(),
+        crossed_unix_ms: asteroids_server::clock::unix_ms(),
         expires_unix_ms,
         store: "sqlite::memory:".into(),
         traveller: shared::ticket::Traveller {
@@ -247,7 +247,8 @@ async fn present(addr: SocketAddr, ticket: Vec<u8>) -> shared::protocol::ServerM
 /// the ticket's exact state.
 #[tokio::test]
 async fn tickets_are_checked_and_used_once() {
-    use asteroids_server::universe::ticket::{unix_ms, TicketKey};
+    use asteroids_server::clock::unix_ms;
+    use asteroids_server::universe::ticket::TicketKey;
     use shared::protocol::{RejectReason, ServerMsg};
     let redis = Redis::start().expect("redis-server");
     let b = start_server(sector(&redis.url(), [2, 1], 1, 0)).await;

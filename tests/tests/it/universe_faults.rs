@@ -122,13 +122,13 @@ impl Page {
                 _ = frame.tick() => {
                     let now = self.ms();
                     self.session.poll(now);
-                    if self.session.phase == Phase::Playing {
+                    if self.session.connection.phase == Phase::Playing {
                         self.controls.hold(pilot(&self.session));
                         if let Some(input) = self.controls.next_input() {
                             self.session.send_input(input, now);
                         }
                         self.session.predict();
-                        let view = ViewRect { center: self.session.ship_hint, size: [1600.0, 1000.0] };
+                        let view = ViewRect { center: self.session.world.ship_hint, size: [1600.0, 1000.0] };
                         self.session.follow_view(view);
                     }
                 }
@@ -191,7 +191,7 @@ async fn scores_are_summed_across_sectors() {
     // crossed and scored again beyond.
     let mut east_firing = eastward(true);
     let pilot = move |s: &Session| {
-        if s.score.points == 0 && s.place.is_some_and(|p| p.sector.x == 0) {
+        if s.standing.score.points == 0 && s.nav.place.is_some_and(|p| p.sector.x == 0) {
             Intent { thrust: false, turn: 1, fire: true }
         } else {
             east_firing(s)
@@ -200,17 +200,21 @@ async fn scores_are_summed_across_sectors() {
     let mut at_crossing = None;
     let crossed_and_scored = page
         .run(Duration::from_secs(120), pilot, |s, _| {
-            if s.place.map(|p| p.sector) == Some(east) {
-                let carried = *at_crossing.get_or_insert(s.score.points);
-                return carried > 0 && s.score.points > carried;
+            if s.nav.place.map(|p| p.sector) == Some(east) {
+                let carried = *at_crossing.get_or_insert(s.standing.score.points);
+                return carried > 0 && s.standing.score.points > carried;
             }
             false
         })
         .await;
-    assert!(crossed_and_scored, "never scored on both sides: {:?}, score {:?}", at_crossing, page.session.score);
+    assert!(
+        crossed_and_scored,
+        "never scored on both sides: {:?}, score {:?}",
+        at_crossing, page.session.standing.score
+    );
     // Hold fire until every bullet is spent (a second), then read what the page was told last.
     page.run(Duration::from_millis(1500), |_| Intent::default(), |_, _| false).await;
-    let told = page.session.score;
+    let told = page.session.standing.score;
     a.store().flush().await;
     b.store().flush().await;
     let stored = committed(a.local_addr(), "Summer").await;
@@ -284,9 +288,9 @@ async fn a_killed_sectors_pilots_move_on_with_their_scores() {
     // Score something in the first sector (firing while it turns), then stop firing and let
     // the store commit it.
     let spin = |_: &Session| Intent { thrust: false, turn: 1, fire: true };
-    let scored = page.run(Duration::from_secs(30), spin, |s, _| s.score.points > 0).await;
+    let scored = page.run(Duration::from_secs(30), spin, |s, _| s.standing.score.points > 0).await;
     assert!(scored, "scored nothing in the first sector");
-    assert!(page.session.universe.as_ref().is_some_and(|u| u.sectors.len() == 3), "the page knows every sector");
+    assert!(page.session.nav.universe.as_ref().is_some_and(|u| u.sectors.len() == 3), "the page knows every sector");
     page.run(Duration::from_millis(1500), |_| Intent::default(), |_, _| false).await;
     let before = committed(a.addr, "Survivor").await;
     assert!(before["points"].as_u64().unwrap() > 0, "{before}");
@@ -297,14 +301,14 @@ async fn a_killed_sectors_pilots_move_on_with_their_scores() {
         .run(
             Duration::from_secs(10),
             |_| Intent::default(),
-            |s, _| s.phase == Phase::Playing && s.place.is_some_and(|p| p.sector.x != 1),
+            |s, _| s.connection.phase == Phase::Playing && s.nav.place.is_some_and(|p| p.sector.x != 1),
         )
         .await;
     let moved_in = killed.elapsed();
-    assert!(welcomed, "the page did not get back into play within 10 s: {:?}", page.session.phase);
+    assert!(welcomed, "the page did not get back into play within 10 s: {:?}", page.session.connection.phase);
     let others = [west.addr, east.addr].map(|a| format!("ws://{a}/ws"));
     assert!(page.session.socket_url().is_some_and(|u| others.contains(&u.to_string())), "it went to another sector");
-    let welcome = page.session.welcome.clone().expect("welcomed");
+    let welcome = page.session.world.welcome.clone().expect("welcomed");
     assert_eq!(welcome.token, None, "the same identity, not a new one");
     assert_eq!(u64::from(welcome.total_points), before["points"].as_u64().unwrap(), "the committed score came along");
     while listed_in_redis(&redis, 1) {

@@ -7,9 +7,9 @@
 //! The mapping is done on the wire grid (integers), and an arena side is a whole number of
 //! grid steps, so the ship's state in the next sector is exact: nothing is rounded.
 
-use shared::kinematics::OpenEdges;
-use shared::protocol::{Placement, SectorCoord};
-use shared::quant::{QState, POS_SCALE};
+use crate::kinematics::OpenEdges;
+use crate::protocol::{Placement, SectorCoord};
+use crate::quant::{QState, POS_SCALE};
 
 /// Largest number of columns or rows a universe may have.
 pub const MAX_UNIVERSE_SIDE: u16 = 256;
@@ -123,7 +123,7 @@ pub fn sector_name(sector: SectorCoord) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::quant::Ctrl;
+    use crate::quant::Ctrl;
 
     fn at(x: u16, y: u16) -> Grid {
         Grid::new([3, 2], SectorCoord { x, y }, [1000.0, 500.0]).unwrap()

@@ -2,7 +2,7 @@
 //! spatial index over them. Immutable once built and shared (`Arc`) by every session, which
 //! query it for their own view; the simulation never waits for a reader.
 
-use crate::sim::PHASES;
+use super::{SimCounters, PHASES};
 use shared::protocol::{
     EntityId, EntityKind, InputAck, Leaderboard, LeaderboardEntry, PlayerId, ServerMsg, Tick, ViewRect, Watched,
     WorldStatus,
@@ -155,8 +155,6 @@ impl PublishedLeaderboard {
 /// Timing figures of the simulation, published with each frame.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct SimTiming {
-    /// Ticks skipped because the simulation fell too far behind (cumulative).
-    pub missed_ticks: u64,
     /// Tick duration over the last [`TICK_WINDOW`] ticks: median, milliseconds.
     pub tick_ms_p50: f32,
     /// … 99th percentile.
@@ -169,26 +167,13 @@ pub struct SimTiming {
     pub tick_buckets: [u64; TICK_BUCKETS_MS.len()],
     /// Sum of all tick durations since start, seconds.
     pub tick_secs_sum: f64,
-    /// Bodies found with a non-finite state and removed (should stay 0: inputs are validated).
-    pub nonfinite_bodies: u64,
-    /// Inputs that came after the tick they named and were applied at once (cumulative).
-    pub late_inputs: u64,
-    /// Ships turned back at an open edge of a sector: no neighbour alive behind it, or no
-    /// connection to follow the ship there (AI pilots, waiting ghosts) (cumulative).
-    pub edge_turnbacks: u64,
-    /// Inputs that named a tick beyond `MAX_INPUT_LEAD_TICKS` ahead and were applied at that
-    /// bound (cumulative).
-    pub early_inputs: u64,
+    /// The simulation's counts since start (the game's and the loop's).
+    pub counters: SimCounters,
     /// Mean duration of each phase over the last [`TICK_WINDOW`] ticks, milliseconds, in
-    /// [`crate::sim::PHASES`] order.
+    /// [`super::PHASES`] order.
     pub phase_ms_mean: [f32; PHASES.len()],
-    /// Total time spent in each phase since start, seconds, in [`crate::sim::PHASES`] order.
+    /// Total time spent in each phase since start, seconds, in [`super::PHASES`] order.
     pub phase_secs_total: [f64; PHASES.len()],
-    /// Ticks that took more than twice their budget (cumulative).
-    pub slow_ticks: u64,
-    /// Player events (deaths, spawns, scores) dropped because a session did not drain its
-    /// channel (cumulative).
-    pub dropped_events: u64,
 }
 
 /// Ticks over which the tick-time percentiles are computed (10 s).
@@ -233,17 +218,17 @@ impl TickClock {
 
     /// Counts player events that could not be delivered.
     pub fn dropped_events(&mut self, n: u64) {
-        self.timing.dropped_events += n;
+        self.timing.counters.dropped_events += n;
     }
 
     /// Counts a tick that took more than twice its budget.
     pub fn slow(&mut self) {
-        self.timing.slow_ticks += 1;
+        self.timing.counters.slow_ticks += 1;
     }
 
     /// Counts ticks skipped by the catch-up limit.
     pub fn missed(&mut self, ticks: u64) {
-        self.timing.missed_ticks += ticks;
+        self.timing.counters.missed_ticks += ticks;
     }
 
     /// The figures, with the window's percentiles computed now.
