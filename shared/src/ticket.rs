@@ -32,6 +32,10 @@ pub struct Traveller {
     pub shield_ticks: u32,
     /// Ticks until the gun may fire again.
     pub cooldown_ticks: u32,
+    /// The identities the pilot scored a kill of in the last five minutes, and how many ticks
+    /// ago (newest first, a bounded few): a kill of the same victim again scores nothing in
+    /// the next sector either.
+    pub recent_kills: Vec<(i64, u32)>,
 }
 
 /// A ticket's signed content.
@@ -98,6 +102,7 @@ mod tests {
                 life_ticks: 900,
                 shield_ticks: 0,
                 cooldown_ticks: 5,
+                recent_kills: vec![(42, 600), (7, 17_999)],
             },
         };
         let bytes = encode_claims(&claims);

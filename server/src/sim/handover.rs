@@ -59,6 +59,7 @@ impl Game {
     /// nobody). `None` if the player is gone or has no connection to hand over.
     pub(super) fn depart(&mut self, player: PlayerId, to: SectorCoord, state: QState, unix_ms: u64) -> Option<()> {
         let now = self.tick;
+        let recent_kills = self.players.recent_kills(player, now);
         let p = self.players.get_mut(player)?;
         let dismiss = p.dismiss.take()?;
         let traveller = Traveller {
@@ -71,6 +72,7 @@ impl Game {
             life_ticks: now.saturating_sub(p.life_started),
             shield_ticks: p.helm.shield_ticks(now),
             cooldown_ticks: p.helm.cooldown_ticks(now),
+            recent_kills,
         };
         let departure = Departure { to, crossed_unix_ms: unix_ms, traveller };
         self.outbox.dismissed.push((dismiss, super::Dismissal::HandedOver(Box::new(departure))));
@@ -119,6 +121,7 @@ impl Game {
             p.score = t.score;
             p.total_before = t.total_before;
         }
+        self.players.remember_kills(player, &t.recent_kills, now);
         state
     }
 }

@@ -9,6 +9,9 @@ impl Game {
     pub(super) fn lifetimes(&mut self) {
         let now = self.tick;
         self.entities.despawn_expired(now);
+        if now.is_multiple_of(shared::constants::TICK_HZ) {
+            self.players.forget_old_kills(now);
+        }
         let gone: Vec<PlayerId> =
             self.players.iter().filter(|(_, p)| p.detached_until.is_some_and(|t| t <= now)).map(|(id, _)| id).collect();
         for id in gone {

@@ -81,8 +81,6 @@ pub struct Player {
     /// Dismisses the owning connection (a newer one took the player over, or the identity
     /// was revoked).
     pub dismiss: Option<oneshot::Sender<Dismissal>>,
-    /// Victims this player scored a kill of, and when (pruned to the repeat window).
-    pub scored_kills: HashMap<Victim, Tick>,
     /// The AI flying this player, if it is an AI pilot (no connection, no identity: nothing
     /// it does is sent or stored); `None` for humans.
     pub pilot: Option<Pilot>,
@@ -120,7 +118,6 @@ impl Player {
             detached_until: None,
             dropped_at: None,
             dismiss: None,
-            scored_kills: HashMap::new(),
             pilot: None,
         }
     }
@@ -133,6 +130,27 @@ impl Player {
     /// Whether a human is connected to this player now (the ones counted online).
     pub fn is_human_online(&self) -> bool {
         self.session != 0 && !self.is_ai()
+    }
+}
+
+/// Most recent kills a hand-over ticket carries to the next sector (tickets are bounded; a
+/// pilot who scored more than this many kills of distinct identities in the last five minutes
+/// has the oldest forgotten as it crosses).
+pub const MAX_CARRIED_KILLS: usize = 16;
+
+/// Who scored a kill, as far as kill farming is concerned: an identity (its players come and
+/// go, here and in other sectors), or a guest's player.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Shooter {
+    /// A pilot with an identity.
+    Identity(i64),
+    /// A guest (no identity), or an AI pilot.
+    Guest(PlayerId),
+}
+
+impl Shooter {
+    fn of(id: PlayerId, p: &Player) -> Shooter {
+        p.identity.map_or(Shooter::Guest(id), Shooter::Identity)
     }
 }
 
@@ -175,13 +193,24 @@ pub struct Players {
     /// order differs from one map to the next, and two games stepped alike diverged on it.
     by_id: BTreeMap<PlayerId, Player>,
     by_identity: HashMap<i64, PlayerId>,
+    /// Victims each shooter scored a kill of, and when, pruned to the repeat window. Keyed by
+    /// the shooter's identity (a guest by its player), not by its player: a pilot who rejoins
+    /// or comes back from another sector is the same shooter (regression: the window reset on
+    /// every rejoin and crossing).
+    scored_kills: HashMap<Shooter, HashMap<Victim, Tick>>,
     next_id: PlayerId,
     next_session: u64,
 }
 
 impl Default for Players {
     fn default() -> Self {
-        Players { by_id: BTreeMap::new(), by_identity: HashMap::new(), next_id: 1, next_session: 1 }
+        Players {
+            by_id: BTreeMap::new(),
+            by_identity: HashMap::new(),
+            scored_kills: HashMap::new(),
+            next_id: 1,
+            next_session: 1,
+        }
     }
 }
 
@@ -256,13 +285,53 @@ impl Players {
         let Some(v) = self.by_id.get(&victim) else { return 0 };
         let key = v.identity.map_or(Victim::Guest(victim), Victim::Identity);
         let worthless = v.score.total_points < MIN_VICTIM_POINTS;
-        let Some(s) = self.by_id.get_mut(&shooter) else { return 0 };
-        s.scored_kills.retain(|_, at| now - *at < KILL_REPEAT_WINDOW_TICKS);
-        if worthless || s.scored_kills.contains_key(&key) {
+        let Some(s) = self.by_id.get(&shooter) else { return 0 };
+        let scored = self.scored_kills.entry(Shooter::of(shooter, s)).or_default();
+        scored.retain(|_, at| now.saturating_sub(*at) < KILL_REPEAT_WINDOW_TICKS);
+        if worthless || scored.contains_key(&key) {
             return 0;
         }
-        s.scored_kills.insert(key, now);
+        scored.insert(key, now);
         POINTS_PER_KILL
+    }
+
+    /// Forgets the kills older than the repeat window (so that shooters who left cost nothing
+    /// after it).
+    pub fn forget_old_kills(&mut self, now: Tick) {
+        self.scored_kills.retain(|_, scored| {
+            scored.retain(|_, at| now.saturating_sub(*at) < KILL_REPEAT_WINDOW_TICKS);
+            !scored.is_empty()
+        });
+    }
+
+    /// The kills of identities that `player` scored within the repeat window, as ticks ago,
+    /// newest first, at most [`MAX_CARRIED_KILLS`]: what a hand-over carries to the next
+    /// sector (guests' player numbers mean nothing there).
+    pub fn recent_kills(&self, player: PlayerId, now: Tick) -> Vec<(i64, Tick)> {
+        let Some(p) = self.by_id.get(&player) else { return Vec::new() };
+        let Some(scored) = self.scored_kills.get(&Shooter::of(player, p)) else { return Vec::new() };
+        let mut kills: Vec<(i64, Tick)> = scored
+            .iter()
+            .filter_map(|(victim, at)| match victim {
+                Victim::Identity(id) => Some((*id, now.saturating_sub(*at))),
+                Victim::Guest(_) => None,
+            })
+            .filter(|(_, ago)| *ago < KILL_REPEAT_WINDOW_TICKS)
+            .collect();
+        kills.sort_by_key(|&(id, ago)| (ago, id));
+        kills.truncate(MAX_CARRIED_KILLS);
+        kills
+    }
+
+    /// Kills `player` scored elsewhere (identities, ticks ago), remembered as if scored here.
+    pub fn remember_kills(&mut self, player: PlayerId, kills: &[(i64, Tick)], now: Tick) {
+        let Some(p) = self.by_id.get(&player) else { return };
+        let scored = self.scored_kills.entry(Shooter::of(player, p)).or_default();
+        for &(victim, ago) in kills.iter().filter(|(_, ago)| *ago < KILL_REPEAT_WINDOW_TICKS) {
+            let at = now.saturating_sub(ago);
+            let known = scored.entry(Victim::Identity(victim)).or_insert(at);
+            *known = (*known).max(at);
+        }
     }
 
     /// Applies `change` to a player's score, and records the new score for the player and the
@@ -318,6 +387,39 @@ mod tests {
             POINTS_PER_KILL,
             "after the window"
         );
+    }
+
+    /// Regression (the repeat window reset when the shooter rejoined or crossed a sector): the
+    /// window is the shooter's identity's. A new player of the same identity, here or in the
+    /// next sector (the ticket carries the recent kills), scores nothing for the same victim
+    /// until the window is over; memory of shooters who left is dropped after it.
+    #[test]
+    fn the_repeat_window_follows_the_shooters_identity() {
+        let worth = |identity| Player { score: Score { total_points: 3, ..Score::default() }, ..pilot(Some(identity)) };
+        let mut here = Players::default();
+        let hunter = here.insert(pilot(Some(1)));
+        let alt = here.insert(worth(2));
+        assert_eq!(here.kill_points(hunter, alt, 100), POINTS_PER_KILL);
+        here.remove(hunter);
+        let back = here.insert(pilot(Some(1)));
+        assert_eq!(here.kill_points(back, alt, 200), 0, "rejoined: the same shooter");
+        let guest = here.insert(pilot(None));
+        assert_eq!(here.kill_points(guest, alt, 200), POINTS_PER_KILL, "another shooter");
+
+        let carried = here.recent_kills(back, 160);
+        assert_eq!(carried, vec![(2, 60)], "identities only, as ticks ago");
+        let mut there = Players::default();
+        let arrived = there.insert(pilot(Some(1)));
+        there.remember_kills(arrived, &carried, 5_000);
+        let alt_there = there.insert(worth(2));
+        assert_eq!(there.kill_points(arrived, alt_there, 5_001), 0, "crossed: the same shooter");
+        assert_eq!(there.kill_points(arrived, alt_there, 5_000 - 60 + KILL_REPEAT_WINDOW_TICKS), POINTS_PER_KILL);
+
+        here.forget_old_kills(100 + KILL_REPEAT_WINDOW_TICKS + 200);
+        assert!(here.scored_kills.is_empty(), "nothing kept past the window");
+        let many: Vec<(i64, Tick)> = (0..40).map(|i| (100 + i, i as Tick)).collect();
+        there.remember_kills(arrived, &many, 6_000);
+        assert_eq!(there.recent_kills(arrived, 6_000).len(), MAX_CARRIED_KILLS, "a ticket carries a bounded few");
     }
 
     /// Regression (deaths were never saved): every change reaches the store as exactly what

@@ -128,6 +128,7 @@ mod tests {
                 life_ticks: 0,
                 shield_ticks: 0,
                 cooldown_ticks: 0,
+                recent_kills: Vec::new(),
             },
         }
     }
@@ -152,5 +153,31 @@ mod tests {
         assert_eq!(key.verify(&ticket[..20], to, 5000), Err(TicketError::Forged));
         assert_eq!(key.verify(&[], to, 5000), Err(TicketError::Forged));
         assert!(TicketKey::new(b"short").is_err());
+    }
+
+    /// The largest ticket a pilot can carry fits what a `Hello` may hold: the longest name,
+    /// a long store fingerprint, the most kills remembered, every number at its widest.
+    #[test]
+    fn the_largest_ticket_fits_a_hello() {
+        let key = TicketKey::new(b"0123456789abcdef").unwrap();
+        let mut big = claims();
+        big.store = format!("sqlite:/{}@{}", "d".repeat(80), "h".repeat(40));
+        big.crossed_unix_ms = u64::MAX;
+        big.expires_unix_ms = u64::MAX;
+        let t = &mut big.traveller;
+        t.identity = Some(i64::MAX);
+        t.name = "W".repeat(*shared::constants::NAME_LEN.end());
+        t.score = shared::protocol::Score {
+            hits: u32::MAX,
+            kills: u32::MAX,
+            deaths: u32::MAX,
+            points: u32::MAX,
+            total_points: u32::MAX,
+            best_life_ticks: u32::MAX,
+        };
+        let window = shared::constants::KILL_REPEAT_WINDOW_TICKS;
+        t.recent_kills = vec![(i64::MAX, window); crate::sim::players::MAX_CARRIED_KILLS];
+        let ticket = key.sign(&big);
+        assert!(ticket.len() <= shared::constants::MAX_TICKET_BYTES, "{} bytes", ticket.len());
     }
 }

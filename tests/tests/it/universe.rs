@@ -215,6 +215,7 @@ fn claims(to: SectorCoord, expires_unix_ms: u64) -> shared::ticket::Claims {
             life_ticks: 0,
             shield_ticks: 0,
             cooldown_ticks: 0,
+            recent_kills: Vec::new(),
         },
     }
 }
