@@ -12,14 +12,14 @@ trap 'rm -rf "$db"' EXIT
 for link in "40 20 0" "40 20 200" "120 60 0" "120 60 200"; do
   read -r delay jitter stall <<< "$link"
   ./target/release/asteroids-server --bind 127.0.0.1:18090 --asteroids 4000 --ai-pilots 0 \
-    --admin-token benchtoken --db "$db/bench-$delay-$stall.db" > "$db/server.log" 2>&1 &
+    --admin-token bench-admin-token-0 --db "$db/bench-$delay-$stall.db" > "$db/server.log" 2>&1 &
   server=$!
   sleep 2
   echo "=== delay $delay jitter $jitter stall $stall (every 3000 ms, downlink)"
   nice -n 19 ./target/release/asteroids-bots --url ws://127.0.0.1:18090/ws --bots 200 --ramp-secs 10 \
     --duration-secs 30 --behavior mix --link-delay-ms "$delay" --link-jitter-ms "$jitter" \
     --link-stall-ms "$stall" --link-stall-every-ms 3000 2>&1 | sed -n '/bots requested/,$p'
-  curl -s http://127.0.0.1:18090/admin/stats -H "Authorization: Bearer benchtoken" | grep -oE '"(late|early)_inputs":[0-9]+'
+  curl -s http://127.0.0.1:18090/admin/stats -H "Authorization: Bearer bench-admin-token-0" | grep -oE '"(late|early)_inputs":[0-9]+'
   kill -INT "$server"
   wait "$server" || true
 done

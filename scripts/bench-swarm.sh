@@ -12,7 +12,7 @@ asteroids=${2:-10000}
 out=bench-out
 mkdir -p "$out"
 cargo build --release -p asteroids-server -p asteroids-bots
-token=bench-$$
+token=bench-admin-token-$$
 port=18080
 rm -f "$out"/bench.db*
 ASTEROIDS_ADMIN_TOKEN="$token" "${SERVER_BIN:-./target/release/asteroids-server}" --bind 127.0.0.1:$port --asteroids "$asteroids" --db "$out/bench.db" > "$out/server.log" 2>&1 &

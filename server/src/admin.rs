@@ -1,10 +1,15 @@
 //! Operators' routes: `GET /admin/stats` (JSON) and `GET /metrics` (Prometheus text), both
-//! rendered from the one table of figures in [`crate::metrics`], `POST /admin/revoke/{name}`
-//! and `POST /admin/release/{name}`, all behind a bearer token; and `GET /admin`, a page with
+//! rendered from the one table of figures in [`crate::metrics`], `POST /admin/revoke/{name}`,
+//! `POST /admin/release/{name}` and `POST /admin/purge`, all behind a bearer token
+//! (compared in constant time; wrong ones counted, logged at most once per
+//! [`crate::limits::ADMIN_AUTH_LOG_INTERVAL`], and limited per client address by
+//! [`AdminGuard`]); and `GET /admin`, a page with
 //! live charts that asks for the token once and keeps it in the browser's session storage.
 
 use crate::metrics::{self, Sources};
+use crate::net::address::AddressKey;
 use crate::AppState;
+use axum::extract::ConnectInfo;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
@@ -13,7 +18,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::Value;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 /// The admin routes, with the token check on the data routes.
 pub fn router(state: AppState) -> Router<AppState> {
@@ -22,8 +29,79 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/metrics", get(metrics))
         .route("/admin/revoke/{name}", axum::routing::post(revoke))
         .route("/admin/release/{name}", axum::routing::post(release))
+        .route("/admin/purge", axum::routing::post(purge))
         .route_layer(middleware::from_fn_with_state(state, require_token));
     Router::new().route("/admin", get(page)).merge(protected)
+}
+
+/// Wrong admin tokens by client address (an IPv4 address or IPv6 /64, as the game's limits
+/// count them), in fixed windows: an address that presented
+/// [`crate::limits::ADMIN_AUTH_FAILURES_PER_MINUTE`] wrong tokens within its window is
+/// answered 429 until the window ends, without its token being compared, so guessing is held
+/// to that rate per address. The table holds only addresses that failed within their window,
+/// and at most [`crate::limits::ADMIN_AUTH_TABLE_MAX`].
+#[derive(Debug)]
+pub struct AdminGuard {
+    budget: u32,
+    window: std::time::Duration,
+    /// A std `Mutex`: nothing awaits while it is held, and it is taken once per admin request.
+    table: std::sync::Mutex<GuardTable>,
+}
+
+#[derive(Debug)]
+struct GuardTable {
+    /// Each address's window: when it began, and the failures in it.
+    failures: std::collections::HashMap<AddressKey, (Instant, u32)>,
+    log: crate::limits::LogLimiter,
+}
+
+impl AdminGuard {
+    /// At most `budget` failures per address per `window` (`--admin-auth-failures-per-minute`).
+    pub fn new(budget: u32, window: std::time::Duration) -> AdminGuard {
+        let log = crate::limits::LogLimiter::every(crate::limits::ADMIN_AUTH_LOG_INTERVAL);
+        AdminGuard { budget, window, table: std::sync::Mutex::new(GuardTable { failures: Default::default(), log }) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, GuardTable> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How long `address` must wait before its token is looked at again, if it spent its
+    /// budget (or the table is full of other guessers).
+    pub fn wait(&self, address: AddressKey, now: Instant) -> Option<std::time::Duration> {
+        let mut t = self.lock();
+        let window = self.window;
+        match t.failures.get(&address).copied() {
+            Some((since, _)) if now.duration_since(since) >= window => {
+                t.failures.remove(&address);
+                None
+            }
+            Some((since, n)) if n >= self.budget => Some(window - now.duration_since(since)),
+            Some(_) => None,
+            None if t.failures.len() >= crate::limits::ADMIN_AUTH_TABLE_MAX => {
+                t.failures.retain(|_, (since, _)| now.duration_since(*since) < window);
+                (t.failures.len() >= crate::limits::ADMIN_AUTH_TABLE_MAX).then_some(window)
+            }
+            None => None,
+        }
+    }
+
+    /// Counts a wrong token from `address`; `Some(failures suppressed)` if it may be logged.
+    pub fn failed(&self, address: AddressKey, now: Instant) -> Option<u64> {
+        let mut t = self.lock();
+        let window = self.window;
+        let entry = t.failures.entry(address).or_insert((now, 0));
+        if now.duration_since(entry.0) >= window {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        t.log.admit(now)
+    }
+
+    /// Addresses in the table.
+    pub fn addresses(&self) -> usize {
+        self.lock().failures.len()
+    }
 }
 
 /// Compares in time independent of where the strings differ.
@@ -32,6 +110,16 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+    let client = crate::net::address::client_ip(peer, req.headers(), &state.limits.trusted_proxies);
+    let address = AddressKey::of(client);
+    let now = Instant::now();
+    if let Some(wait) = state.admin_guard.wait(address, now) {
+        state.stats.admin_auth_throttled.fetch_add(1, Ordering::Relaxed);
+        let retry_after = wait.as_secs_f64().ceil().max(1.0).to_string();
+        return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, retry_after)], "too many wrong admin tokens\n")
+            .into_response();
+    }
     let given = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -41,6 +129,15 @@ async fn require_token(State(state): State<AppState>, req: Request, next: Next) 
     if same(given.as_bytes(), state.admin_token.as_bytes()) {
         next.run(req).await
     } else {
+        state.stats.admin_auth_failures.fetch_add(1, Ordering::Relaxed);
+        if let Some(suppressed) = state.admin_guard.failed(address, now) {
+            tracing::warn!(
+                %address,
+                path = %req.uri().path(),
+                suppressed,
+                "wrong or missing admin token (further ones counted in admin_auth_failures)"
+            );
+        }
         (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], "missing or wrong admin token\n")
             .into_response()
     }
@@ -156,6 +253,83 @@ async fn release(State(state): State<AppState>, axum::extract::Path(name): axum:
     }
 }
 
+/// `POST /admin/purge?created_after=…&created_before=…&address=…&max_points=…`: deletes the
+/// identities created within a window (Unix seconds, `created_after` inclusive,
+/// `created_before` exclusive) and/or from a network (`address`: an IP address or a prefix
+/// such as `2001:db8::/48`), optionally only those with at most `max_points` points, and frees
+/// their names at once. Revoked identities, pilots online here, and the newest identity are
+/// kept (see [`crate::store::Purge`]). 200 with `{"purged": n}`; 400 for an unknown or
+/// malformed parameter, or for neither a window nor a network (a purge of everything); 503 if
+/// the store failed.
+async fn purge(
+    State(state): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let parsed = parse_purge(&query);
+    let purge = match parsed {
+        Ok(purge) if purge.is_narrowed() => purge,
+        Ok(_) => {
+            return (StatusCode::BAD_REQUEST, "name a window (created_after, created_before) or an address\n")
+                .into_response()
+        }
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    };
+    match state.store.purge(purge.clone()).await {
+        Some(purged) => {
+            tracing::info!(?purge, purged, "identities purged by the operator");
+            Json(serde_json::json!({ "purged": purged })).into_response()
+        }
+        None => (StatusCode::SERVICE_UNAVAILABLE, "the store failed: see the log\n").into_response(),
+    }
+}
+
+/// The purge a query names.
+fn parse_purge(query: &std::collections::HashMap<String, String>) -> Result<crate::store::Purge, String> {
+    let mut purge = crate::store::Purge::default();
+    let number = |key: &str, value: &str| value.parse::<i64>().map_err(|_| format!("{key}={value}: not a number"));
+    for (key, value) in query {
+        match key.as_str() {
+            "created_after" => purge.created_after = Some(number(key, value)?),
+            "created_before" => purge.created_before = Some(number(key, value)?),
+            "max_points" => purge.max_points = Some(number(key, value)?),
+            "address" => purge.network = Some(value.parse()?),
+            _ => return Err(format!("unknown parameter {key}")),
+        }
+    }
+    Ok(purge)
+}
+
 async fn page() -> Html<&'static str> {
     Html(include_str!("admin.html"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn key(last: u8) -> AddressKey {
+        AddressKey::V4(std::net::Ipv4Addr::new(198, 51, 100, last))
+    }
+
+    /// An address gets its budget of failures per window, then waits out the rest of that
+    /// window (the wait shrinking as it passes), and has a fresh budget after it; other
+    /// addresses are not affected, and the table forgets an address whose window ended.
+    #[test]
+    fn the_guard_budgets_failures_per_address_and_window() {
+        let guard = AdminGuard::new(3, Duration::from_secs(60));
+        let t0 = Instant::now();
+        for i in 0..3 {
+            assert_eq!(guard.wait(key(1), t0), None, "failure {i} is within the budget");
+            assert_eq!(guard.failed(key(1), t0).is_some(), i == 0, "only the first is logged");
+        }
+        assert_eq!(guard.wait(key(1), t0 + Duration::from_secs(10)), Some(Duration::from_secs(50)));
+        assert_eq!(guard.wait(key(2), t0), None, "another address");
+        assert_eq!(guard.wait(key(1), t0 + Duration::from_secs(60)), None, "a new window");
+        assert_eq!(guard.addresses(), 0, "forgotten");
+        let logged = (0..100).filter(|_| guard.failed(key(3), t0).is_some()).count();
+        assert_eq!(logged, 0, "within the interval of the first failure's line");
+        let later = t0 + crate::limits::ADMIN_AUTH_LOG_INTERVAL;
+        assert_eq!(guard.failed(key(3), later), Some(102), "the next line counts the ones held back");
+    }
 }

@@ -208,13 +208,26 @@ impl Config {
     /// are collected).
     pub fn settle_admin_token(&mut self, dir: &std::path::Path) -> anyhow::Result<AdminTokenSource> {
         use anyhow::Context;
-        if self.given_admin_token().is_some() {
+        let min = crate::limits::MIN_ADMIN_TOKEN_BYTES;
+        if let Some(token) = self.given_admin_token() {
+            anyhow::ensure!(
+                token.len() >= min,
+                "the admin token (--admin-token or ASTEROIDS_ADMIN_TOKEN) is {} bytes: at least {min} are needed, \
+                 a short one falls to guessing (or give none: one is generated into ./{ADMIN_TOKEN_FILE})",
+                token.len()
+            );
             return Ok(AdminTokenSource::Given);
         }
         if let Some(path) = &self.admin_token_file {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
             let token = text.lines().next().unwrap_or("").trim().to_string();
             anyhow::ensure!(!token.is_empty(), "{} holds no admin token", path.display());
+            anyhow::ensure!(
+                token.len() >= min,
+                "the admin token in {} is {} bytes: at least {min} are needed, a short one falls to guessing",
+                path.display(),
+                token.len()
+            );
             self.admin_token = Some(token);
             return Ok(AdminTokenSource::File(path.clone()));
         }
@@ -320,8 +333,27 @@ mod tests {
             "0.5",
             "--revoked-name-hold-hours",
             "2",
+            "--max-new-identities-per-56-per-hour",
+            "6",
+            "--max-new-identities-per-48-per-hour",
+            "7",
+            "--lasting-points",
+            "9",
+            "--identity-reclaim-idle-minutes",
+            "0.5",
+            "--admin-auth-failures-per-minute",
+            "4",
+            "--max-pending-per-address",
+            "12",
+            "--first-byte-timeout-secs",
+            "1.5",
         ])
         .unwrap();
+        assert_eq!((c.limits.max_new_identities_per_56_per_hour, c.limits.max_new_identities_per_48_per_hour), (6, 7));
+        assert_eq!((c.limits.lasting_points, c.limits.reclaim_min_idle), (9, std::time::Duration::from_secs(30)));
+        assert_eq!(c.limits.admin_auth_failures_per_minute, 4);
+        assert_eq!((c.limits.max_pending_per_address, c.limits.first_byte_timeout.as_millis()), (12, 1500));
+        assert!(Config::try_parse_from([BIN, "--max-pending-per-address", "0"]).is_err(), "at least one");
         assert_eq!(c.limits.max_identities, 3);
         assert_eq!(c.limits.identity_idle_expiry, std::time::Duration::from_secs(12 * 3600));
         assert_eq!(c.limits.revoked_name_hold, std::time::Duration::from_secs(2 * 3600));
@@ -381,6 +413,23 @@ mod tests {
             (limits::MAX_CONNECTIONS_PER_ADDRESS, limits::MAX_NEW_IDENTITIES_PER_ADDRESS_PER_HOUR, 0)
         );
         assert_eq!(
+            (l.max_new_identities_per_56_per_hour, l.max_new_identities_per_48_per_hour),
+            (limits::MAX_NEW_IDENTITIES_PER_56_PER_HOUR, limits::MAX_NEW_IDENTITIES_PER_48_PER_HOUR)
+        );
+        assert_eq!(
+            (l.lasting_points, l.reclaim_min_idle),
+            (limits::LASTING_POINTS, limits::RECLAIM_MIN_IDLE),
+            "the reclaim's flags, written in points and minutes, are the constants"
+        );
+        assert_eq!(
+            (l.admin_auth_failures_per_minute, l.admin_auth_window),
+            (limits::ADMIN_AUTH_FAILURES_PER_MINUTE, limits::ADMIN_AUTH_WINDOW)
+        );
+        assert_eq!(
+            (l.max_pending_per_address, l.first_byte_timeout),
+            (limits::MAX_PENDING_PER_ADDRESS, limits::FIRST_BYTE_TIMEOUT)
+        );
+        assert_eq!(
             (l.max_identities, l.identity_idle_expiry, l.revoked_name_hold),
             (limits::MAX_IDENTITIES, limits::IDENTITY_IDLE_EXPIRY, limits::REVOKED_NAME_HOLD),
             "the flags' defaults, written as days and hours, are the constants"
@@ -408,8 +457,16 @@ mod tests {
         from_file.admin_token = None; // as if ASTEROIDS_ADMIN_TOKEN were unset
         assert_eq!(from_file.settle_admin_token(&dir).unwrap(), AdminTokenSource::File(path.clone()));
         assert_eq!(from_file.given_admin_token(), Some(token.as_str()));
-        let mut given = Config { admin_token: Some("s3cret".into()), ..Config::default() };
+        let mut given = Config { admin_token: Some("s3cret-s3cret-16".into()), ..Config::default() };
         assert_eq!(given.settle_admin_token(&dir).unwrap(), AdminTokenSource::Given);
+        let mut short = Config { admin_token: Some("s3cret".into()), ..Config::default() };
+        let refused = short.settle_admin_token(&dir).unwrap_err().to_string();
+        assert!(refused.contains("6 bytes") && refused.contains("at least 16"), "{refused}");
+        let short_file = dir.join("short-token");
+        std::fs::write(&short_file, "tooshort\n").unwrap();
+        let mut short = Config::try_parse_from([BIN, "--admin-token-file", short_file.to_str().unwrap()]).unwrap();
+        short.admin_token = None;
+        assert!(short.settle_admin_token(&dir).is_err(), "a short token in a file is refused too");
         assert!(Config::try_parse_from([BIN, "--admin-token", "a", "--admin-token-file", "f"]).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }

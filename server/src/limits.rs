@@ -46,19 +46,45 @@ pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 32;
 pub const MAX_NEW_IDENTITIES_PER_ADDRESS_PER_HOUR: u32 = 20;
 /// The sliding window of [`MAX_NEW_IDENTITIES_PER_ADDRESS_PER_HOUR`].
 pub const NEW_IDENTITY_WINDOW: Duration = Duration::from_secs(3600);
-/// Identities the store may hold; beyond it, a `Hello` that would create one is answered
-/// `Rejected { NoNewIdentities }` (returning pilots still play). Each identity is a row of a
-/// few hundred bytes with its indexes: a million is a few hundred megabytes of disk, and the
-/// all-time board and every lookup stay fast at that size (`store-bench`). It bounds what a
-/// script with many addresses can make the store grow to, where the per-address quota cannot.
+/// New identities one IPv6 /56 may create within [`NEW_IDENTITY_WINDOW`], on top of its /64s'
+/// own quotas. An IPv6 subscriber is often given a whole /56 (256 /64s), so a per-/64 quota
+/// alone would give one home 256 quotas: 40 an hour is two /64s' worth, more than a household
+/// makes. Refusals are counted in `new_identities_refused_56`.
+pub const MAX_NEW_IDENTITIES_PER_56_PER_HOUR: u32 = 40;
+/// New identities one IPv6 /48 may create within [`NEW_IDENTITY_WINDOW`], on top of the /56
+/// and /64 quotas. A /48 (65,536 /64s) is a site, a business, or what some providers give one
+/// customer: 100 an hour lets a busy office or a school in, and holds a script that owns the
+/// prefix to 2,400 a day where its /64s alone would make it 1.3 million an hour. Refusals are
+/// counted in `new_identities_refused_48`.
+pub const MAX_NEW_IDENTITIES_PER_48_PER_HOUR: u32 = 100;
+/// Identities the store may hold. A `Hello` that would create one more first reclaims the
+/// lowest-value idle identities (below [`LASTING_POINTS`], unseen for [`RECLAIM_MIN_IDLE`],
+/// offline, not revoked: fewest points, then longest unseen, first); only when none is left to
+/// reclaim is it answered `Rejected { NoNewIdentities }` (returning pilots still play). Each
+/// identity is a row of a few hundred bytes with its indexes: a million is a few hundred
+/// megabytes of disk, and the all-time board and every lookup stay fast at that size
+/// (`store-bench`). It bounds what a script with many addresses can make the store grow to,
+/// where the per-address quotas cannot.
 pub const MAX_IDENTITIES: u64 = 1_000_000;
-/// An identity that never scored a point and has not been seen (no `Hello` with its token)
-/// for this long expires: its row is deleted and its name is free again. Scored identities
-/// never expire. So a name becomes a lasting identity only once its pilot has actually played
-/// (scored); until then it is held for its pilot while they play and for a day after. A day:
-/// a player who tried the game and never scored has lost nothing, and the names a script
+/// An identity below [`LASTING_POINTS`] that has not been seen (no `Hello` with its token, no
+/// score change) for this long expires: its row is deleted and its name is free again.
+/// Lasting identities never expire. So a name becomes a lasting identity only once its pilot
+/// has actually played; until then it is held for its pilot while they play and for a day
+/// after. A day: a player who tried the game briefly has lost little, and the names a script
 /// claimed come back the next day.
 pub const IDENTITY_IDLE_EXPIRY: Duration = Duration::from_secs(24 * 3600);
+/// Points an identity must have committed to become *lasting*: never expired, never reclaimed.
+/// Below it, an identity is a guest's: it expires after [`IDENTITY_IDLE_EXPIRY`] unseen, and
+/// when the store is full it is the first reclaimed (fewest points, longest unseen first). A
+/// point costs about 0.4 s of steady shooting in a dense field; 25 points is a minute or two of
+/// a new player's play, and makes a row that is kept for good cost 25 times what one point
+/// did (a script filling the store with lasting rows must now play, per row, for that long).
+pub const LASTING_POINTS: i64 = 25;
+/// An identity seen (a `Hello` with its token, or a score change committed) within this long
+/// is never reclaimed, nor one whose pilot is connected or waiting as a ghost on this server.
+/// A script that wants to keep a full store full must keep making identities this fast,
+/// against the per-address quotas: 15 minutes means 4 million an hour for the default cap.
+pub const RECLAIM_MIN_IDLE: Duration = Duration::from_secs(15 * 60);
 /// How long a revoked identity's name stays taken (nobody can claim it, its token is
 /// refused) before it is released; `POST /admin/release/{name}` releases it at once. A day,
 /// so the pilot whose token leaked can claim the name again, while whoever revoked it can
@@ -68,6 +94,25 @@ pub const REVOKED_NAME_HOLD: Duration = Duration::from_secs(24 * 3600);
 /// fails every new identity and every batch), and for refusals at [`MAX_IDENTITIES`]; the
 /// rest are counted (`store_errors`, `store_full_refused`) and summed into the next line.
 pub const STORE_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// Shortest admin token accepted at start-up (`--admin-token`, `ASTEROIDS_ADMIN_TOKEN` or
+/// `--admin-token-file`): 16 bytes. A short token falls to guessing (the routes once answered
+/// 60,000 guesses a second); the generated one is 32 hex digits (128 bits).
+pub const MIN_ADMIN_TOKEN_BYTES: usize = 16;
+/// Wrong or missing admin tokens one client address may present within
+/// [`ADMIN_AUTH_WINDOW`]; past it, its admin requests are answered 429 with `Retry-After`
+/// (the token not even compared) until the window ends. 10 a minute lets an operator mistype;
+/// a guesser gets 14,400 tries a day per address instead of 60,000 a second. Counted in
+/// `admin_auth_failures` and `admin_auth_throttled`.
+pub const ADMIN_AUTH_FAILURES_PER_MINUTE: u32 = 10;
+/// The fixed window of [`ADMIN_AUTH_FAILURES_PER_MINUTE`].
+pub const ADMIN_AUTH_WINDOW: Duration = Duration::from_secs(60);
+/// Most addresses the admin failure table holds; past it, windows that have ended are
+/// dropped, and if it is still full, a new address's failures are throttled at once (the
+/// table stays bounded however many addresses guess).
+pub const ADMIN_AUTH_TABLE_MAX: usize = 10_000;
+/// Most "wrong admin token" log lines per interval; the rest are counted
+/// (`admin_auth_failures`) and summed into the next line.
+pub const ADMIN_AUTH_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// File descriptors kept for everything but game sockets: the database and its WAL files,
 /// the listener, the runtime's epoll and event descriptors, standard streams, static files
 /// being served, HTTP requests not yet upgraded (the 503 answers themselves), the reserve the
@@ -76,6 +121,20 @@ pub const FD_HEADROOM: u64 = 64;
 /// Most "accept failed" log lines per interval; the rest are counted (`accept_errors`) and
 /// summed into the next line.
 pub const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// TCP connections one peer address (an IPv4 address or IPv6 /64) may hold open before they
+/// are upgraded or closed: accepted, and still sending their first request or serving plain
+/// HTTP. Beyond it, the accept loop closes a new connection at once, before reading a byte
+/// (counted: `pending_refused`). Without it, one address could hold thousands of sockets
+/// (each a descriptor) for the header timeout each, and keep doing so. 64 is twice
+/// [`MAX_CONNECTIONS_PER_ADDRESS`]: a household reconnecting at once, with its pages'
+/// static files, stays well under it. Trusted proxies (`--trusted-proxy`) are exempt: every
+/// client behind them shares their address.
+pub const MAX_PENDING_PER_ADDRESS: usize = 64;
+/// Time a new TCP connection has to send its first byte (the request-header timeout,
+/// [`HANDSHAKE_TIMEOUT`], starts only then); at most the handshake timeout. A browser sends
+/// its request as soon as it connects; 2 s frees a silent socket's descriptor and pending
+/// place well before the 5 s a slow request may take.
+pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Pause of the accept loop after an accept error it could not shed, so it never spins.
 pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -169,14 +228,29 @@ pub struct Limits {
     /// hour; beyond it, such a Hello is rejected (TooManyNewIdentities). 0: none at all.
     #[arg(long, value_name = "N", default_value_t = MAX_NEW_IDENTITIES_PER_ADDRESS_PER_HOUR)]
     pub max_new_identities_per_address_per_hour: u32,
-    /// Most identities the store may hold; beyond it, a Hello that would create one is
-    /// rejected (NoNewIdentities). Returning pilots are never refused.
+    /// Most new identities per IPv6 /56 within any hour, on top of the per-address quota.
+    #[arg(long = "max-new-identities-per-56-per-hour", value_name = "N", default_value_t = MAX_NEW_IDENTITIES_PER_56_PER_HOUR)]
+    pub max_new_identities_per_56_per_hour: u32,
+    /// Most new identities per IPv6 /48 within any hour, on top of the /56 and per-address quotas.
+    #[arg(long = "max-new-identities-per-48-per-hour", value_name = "N", default_value_t = MAX_NEW_IDENTITIES_PER_48_PER_HOUR)]
+    pub max_new_identities_per_48_per_hour: u32,
+    /// Most identities the store may hold; at it, a Hello that would create one reclaims an
+    /// idle guest identity (below --lasting-points), or is rejected (NoNewIdentities) if there
+    /// is none. Returning pilots are never refused.
     #[arg(long, value_name = "N", default_value_t = MAX_IDENTITIES)]
     pub max_identities: u64,
-    /// Days after which an identity that never scored and has not been seen expires (its name
-    /// is freed); scored identities never expire.
+    /// Days after which an identity below --lasting-points that has not been seen expires (its
+    /// name is freed); lasting identities never expire.
     #[arg(long = "identity-idle-expiry-days", value_name = "DAYS", default_value = "1", value_parser = days)]
     pub identity_idle_expiry: Duration,
+    /// Points an identity must commit to be kept for good; below it, it expires when idle and
+    /// is the first reclaimed when the store is full.
+    #[arg(long, value_name = "POINTS", default_value_t = LASTING_POINTS)]
+    pub lasting_points: i64,
+    /// Minutes an identity below --lasting-points must have been unseen (and offline) before a
+    /// full store reclaims it for a newcomer.
+    #[arg(long = "identity-reclaim-idle-minutes", value_name = "MINUTES", default_value = "15", value_parser = minutes)]
+    pub reclaim_min_idle: Duration,
     /// Hours a revoked identity's name stays taken before anyone may claim it again
     /// (POST /admin/release/{name} releases it at once).
     #[arg(long = "revoked-name-hold-hours", value_name = "HOURS", default_value = "24", value_parser = hours)]
@@ -184,6 +258,21 @@ pub struct Limits {
     /// See [`crate::store::EXPIRY_SWEEP_INTERVAL`].
     #[arg(skip = crate::store::EXPIRY_SWEEP_INTERVAL)]
     pub identity_sweep_interval: Duration,
+    /// Most TCP connections one peer address (IPv4, or IPv6 /64) may hold before they are
+    /// upgraded or closed; more are closed at once. Trusted proxies are exempt.
+    #[arg(long, value_name = "N", default_value_t = MAX_PENDING_PER_ADDRESS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_pending_per_address: usize,
+    /// Seconds a new TCP connection has to send its first byte (at most the handshake timeout).
+    #[arg(long = "first-byte-timeout-secs", value_name = "SECS", default_value = "2", value_parser = seconds)]
+    pub first_byte_timeout: Duration,
+    /// Wrong admin tokens one client address may present per minute before its admin
+    /// requests are answered 429 until the minute ends.
+    #[arg(long, value_name = "N", default_value_t = ADMIN_AUTH_FAILURES_PER_MINUTE)]
+    pub admin_auth_failures_per_minute: u32,
+    /// See [`ADMIN_AUTH_WINDOW`].
+    #[arg(skip = ADMIN_AUTH_WINDOW)]
+    pub admin_auth_window: Duration,
     /// A reverse proxy in front of the server (repeatable). When a request comes from one, the
     /// client's address for the per-address limits is the right-most X-Forwarded-For entry
     /// that is not a trusted proxy; from any other peer the header is ignored.
@@ -207,6 +296,16 @@ pub struct Limits {
 /// A flag's number of days (fractions allowed) as a duration.
 fn days(text: &str) -> Result<Duration, String> {
     in_units(text, 24.0 * 3600.0)
+}
+
+/// A flag's number of seconds (fractions allowed) as a duration.
+fn seconds(text: &str) -> Result<Duration, String> {
+    in_units(text, 1.0)
+}
+
+/// A flag's number of minutes (fractions allowed) as a duration.
+fn minutes(text: &str) -> Result<Duration, String> {
+    in_units(text, 60.0)
 }
 
 /// A flag's number of hours (fractions allowed) as a duration.

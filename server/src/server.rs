@@ -40,6 +40,8 @@ pub struct AppState {
     pub stats: Arc<Stats>,
     /// Bearer token of the admin routes.
     pub admin_token: Arc<str>,
+    /// Wrong admin tokens per client address, and who must wait.
+    pub admin_guard: Arc<crate::admin::AdminGuard>,
     /// Per-connection limits.
     pub limits: Arc<limits::Limits>,
     /// Identities and scores.
@@ -141,9 +143,13 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
     let resume_window = Duration::from_secs_f64(f64::from(config.resume_window_ticks) / f64::from(TICK_HZ));
     let admission = net::admission::Admission::new(&limits, resume_window, stats.clone());
     let new_identities = net::new_identities::NewIdentities::new(
-        limits.max_new_identities_per_address_per_hour,
+        net::new_identities::Quotas::from_limits(&limits),
         limits::NEW_IDENTITY_WINDOW,
+        stats.clone(),
     );
+    // The store never reclaims or purges a pilot who is here (connected, or a ghost).
+    let online = admission.clone();
+    db.handle().guard_online(Arc::new(move |identity| online.holds(identity)));
     let (fanout, shards) = net::fanout::Fanout::new(config.runtime_workers());
     let state = AppState {
         fanout,
@@ -157,6 +163,10 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
         // Without a token given, a random one nobody knows: the admin routes stay closed
         // (the binary makes and prints one itself).
         admin_token: config.given_admin_token().map_or_else(token::random, str::to_owned).into(),
+        admin_guard: Arc::new(crate::admin::AdminGuard::new(
+            limits.admin_auth_failures_per_minute,
+            limits.admin_auth_window,
+        )),
         limits: Arc::new(limits),
         store: db.handle(),
         origins: Arc::new(origins),

@@ -136,12 +136,24 @@ stats! {
         connection_addresses: Gauge "asteroids_connection_addresses";
         /// Hellos refused because their address had created its quota of new identities within the hour (Rejected TooManyNewIdentities).
         new_identities_refused: Counter "asteroids_new_identities_refused_total";
+        /// Of those, refused because their IPv6 /56 had created its quota within the hour (--max-new-identities-per-56-per-hour).
+        new_identities_refused_56: Counter "asteroids_new_identities_refused_56_total";
+        /// Of those, refused because their IPv6 /48 had created its quota within the hour (--max-new-identities-per-48-per-hour).
+        new_identities_refused_48: Counter "asteroids_new_identities_refused_48_total";
         /// Identities in the store (revoked and archived ones included); at --max-identities no new one is created.
         identities: Gauge "asteroids_identities";
-        /// Hellos refused because the store holds --max-identities identities (Rejected NoNewIdentities).
+        /// Hellos refused because the store holds --max-identities identities and none could be reclaimed (Rejected NoNewIdentities).
         store_full_refused: Counter "asteroids_store_full_refused_total";
-        /// Identities deleted because they never scored and were not seen for the idle expiry (their names freed).
+        /// Identities deleted because they stayed below --lasting-points and were not seen for the idle expiry (their names freed).
         identities_expired: Counter "asteroids_identities_expired_total";
+        /// Identities below --lasting-points, idle and offline, deleted to make room for a newcomer at --max-identities (their names freed).
+        identities_reclaimed: Counter "asteroids_identities_reclaimed_total";
+        /// Identities deleted by an operator's POST /admin/purge.
+        identities_purged: Counter "asteroids_identities_purged_total";
+        /// Requests to admin routes refused for a missing or wrong token (401).
+        admin_auth_failures: Counter "asteroids_admin_auth_failures_total";
+        /// Requests to admin routes refused (429) because their address spent its budget of failed tokens.
+        admin_auth_throttled: Counter "asteroids_admin_auth_throttled_total";
         /// Connections closed (4003) because the operator revoked their identity.
         revoked_closed: Counter "asteroids_revoked_closed_total";
         /// Score changes the store discarded because their identity was revoked (or expired) before they arrived.
@@ -166,6 +178,10 @@ stats! {
         max_connections: Gauge "asteroids_max_connections";
         /// The process's soft open-file limit at start-up (0: the platform has none).
         open_files_limit: Gauge "asteroids_open_files_limit";
+        /// TCP connections closed at accept because their peer address held --max-pending-per-address connections not yet upgraded.
+        pending_refused: Counter "asteroids_pending_refused_total";
+        /// TCP connections accepted and not yet upgraded or closed (trusted proxies' not counted).
+        pending_connections: Gauge "asteroids_pending_connections";
         /// Accepts that failed (out of file descriptors, or a connection reset before accept).
         accept_errors: Counter "asteroids_accept_errors_total";
         /// Connections answered 503 and closed at accept because the process was out of file descriptors.

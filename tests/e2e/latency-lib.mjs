@@ -23,7 +23,7 @@ export function percentile(values, p) {
 }
 
 /** The admin token the measured servers are started with (ASTEROIDS_ADMIN_TOKEN). */
-export const ADMIN_TOKEN = 'latency-measure';
+export const ADMIN_TOKEN = 'latency-measure-admin-token';
 
 /**
  * Inputs the server at `addr` has applied late so far (they named a tick already simulated:

@@ -15,7 +15,7 @@ after(() => { for (const c of children) if (c.exitCode === null) c.kill('SIGKILL
 
 // A crowded little field: ships die on rocks and on each other's bullets within seconds.
 const startServer = (db) =>
-  start(['--asteroids', '150', '--arena-size', '1600', '--db', db], children, { ASTEROIDS_ADMIN_TOKEN: 'scores-test' });
+  start(['--asteroids', '150', '--arena-size', '1600', '--db', db], children, { ASTEROIDS_ADMIN_TOKEN: 'scores-test-admin-token' });
 
 async function player(addr, name) {
   const res = await fetch(`http://${addr}/api/players/${encodeURIComponent(name)}`);

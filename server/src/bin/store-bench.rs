@@ -9,7 +9,12 @@
 //!    ([`asteroids_server::store::sqlite::TOP_QUERY`]), and the query it replaced
 //!    ([`PREVIOUS_TOP_QUERY`], with its index), each on the same file.
 //! 3. Opens the real store on the file and times logins (`identify` of new names) while score
-//!    changes keep it committing (and re-reading the board) every flush interval.
+//!    changes keep it committing (and re-reading the board) every flush interval, and the
+//!    squatters, unseen for longer than the idle expiry, are being expired in batches.
+//! 4. Opens it again with `--max-identities` at the count it holds, every squatter left seen
+//!    an hour ago (idle for the reclaim, not for the expiry), and times logins that must reclaim guests to get in
+//!    ([`asteroids_server::store::sqlite::RECLAIM_QUERY`], one batch every
+//!    [`asteroids_server::store::RECLAIM_BATCH`] logins).
 //!
 //! Then, always, the commit load: the real store on a fresh SQLite file, and on the database
 //! `--db` names if given (a `postgres://` URL: use a scratch database, the bench leaves its
@@ -76,17 +81,20 @@ fn squatted_file(rows: usize, scorers: usize) -> anyhow::Result<()> {
     println!("store-bench: {rows} zero-point identities, {scorers} scorers, file {}", path.display());
 
     let started = Instant::now();
+    // Last seen long ago: they expire (in batches) while step 3 measures logins.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
     let mut conn = open_db(&path)?;
     let tx = conn.transaction()?;
     {
         let mut ident = tx.prepare(
-            "INSERT INTO identities (id, name, name_key, token_hash, created_at, skeleton) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+            "INSERT INTO identities (id, name, name_key, token_hash, created_at, skeleton, last_seen)
+             VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6)",
         )?;
         let mut score = tx.prepare("INSERT INTO scores (identity, points, kills, deaths) VALUES (?1, ?2, ?3, 1)")?;
         for i in 1..=(rows + scorers) as i64 {
             let name = format!("z{i}");
             let keys = asteroids_server::net::name::keys(&name);
-            ident.execute(params![i, name, keys.key, Sha256::digest(i.to_le_bytes()).to_vec(), keys.skeleton])?;
+            ident.execute(params![i, name, keys.key, Sha256::digest(i.to_le_bytes()).to_vec(), keys.skeleton, 0])?;
             let points = if i as usize > rows { (i as usize - rows) as i64 * 100 } else { 0 };
             score.execute(params![i, points, points / 100])?;
         }
@@ -106,7 +114,9 @@ fn squatted_file(rows: usize, scorers: usize) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let opened = Instant::now();
-        let store = Store::open(path.as_path())?;
+        // No cap here: this step times logins, not the cap (step 4 does).
+        let policy = StorePolicy { max_identities: u64::MAX, ..StorePolicy::default() };
+        let store = Store::open_with(path.as_path(), policy, Arc::new(Stats::default()))?;
         println!("store open (integrity check included) in {:.0} ms", ms(opened.elapsed()));
         let h = store.handle();
         // Score changes for the scorers every few milliseconds: the store commits (and re-reads
@@ -137,6 +147,35 @@ fn squatted_file(rows: usize, scorers: usize) -> anyhow::Result<()> {
             percentile(&logins, 0.99),
             logins[logins.len() - 1],
             logins.len()
+        );
+        store.close();
+        anyhow::Ok(())
+    })?;
+
+    // A full store of idle squatters: every login reclaims (a batch every RECLAIM_BATCH).
+    let conn = open_db(&path)?;
+    // Seen an hour ago: idle for the reclaim, not for the expiry (which stops).
+    conn.execute("UPDATE identities SET last_seen = ?1 WHERE scored = 0", params![now - 3600])?;
+    let count: i64 = conn.query_row("SELECT COUNT(*) FROM identities", [], |r| r.get(0))?;
+    drop(conn);
+    rt.block_on(async {
+        let stats = Arc::new(Stats::default());
+        let policy = StorePolicy { max_identities: count as u64, ..StorePolicy::default() };
+        let store = Store::open_with(path.as_path(), policy, stats.clone())?;
+        let h = store.handle();
+        let mut logins = Vec::new();
+        for i in 0..200 {
+            let started = Instant::now();
+            h.identify(&format!("newcomer{i}"), None, || true).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            logins.push(ms(started.elapsed()));
+        }
+        logins.sort_by(f64::total_cmp);
+        println!(
+            "login at a full store (reclaiming idle guests, {} reclaimed): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            stats.identities_reclaimed.load(Ordering::Relaxed),
+            percentile(&logins, 0.5),
+            percentile(&logins, 0.99),
+            logins[logins.len() - 1],
         );
         store.close();
         anyhow::Ok(())

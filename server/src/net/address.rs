@@ -42,6 +42,82 @@ impl AddressKey {
     }
 }
 
+impl AddressKey {
+    /// The IPv6 /56 and /48 this key's /64 lies in (as their first 56 and 48 bits), which
+    /// the wider new-identity quotas count by; none for IPv4.
+    pub fn wider(self) -> Option<(u64, u64)> {
+        match self {
+            AddressKey::V4(_) => None,
+            AddressKey::V6Prefix(p64) => Some((p64 >> 8, p64 >> 16)),
+        }
+    }
+
+    /// How the store records the address that created an identity: its family (4 or 6) and
+    /// a number that keeps the addresses' order (the IPv4 address; the IPv6 /64 with its top
+    /// bit flipped, so it fits a signed 64-bit column in order), so a purge by network is one
+    /// range ([`Network`]).
+    pub fn stored(self) -> (i64, i64) {
+        match self {
+            AddressKey::V4(v4) => (4, i64::from(u32::from(v4))),
+            AddressKey::V6Prefix(p64) => (6, ordered(p64)),
+        }
+    }
+}
+
+/// A `u64` as an `i64` of the same order (the top bit flipped).
+fn ordered(n: u64) -> i64 {
+    (n ^ (1 << 63)) as i64
+}
+
+/// A network an operator names to purge the identities created from it (`203.0.113.0/24`,
+/// `2001:db8::/48`, or one address): the family and the range of [`AddressKey::stored`]
+/// numbers in it. IPv6 is recorded by the /64, so an IPv6 network longer than /64 counts as
+/// its /64.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Network {
+    /// 4 or 6.
+    pub family: i64,
+    /// The first stored number in the network.
+    pub first: i64,
+    /// The last stored number in the network.
+    pub last: i64,
+}
+
+impl std::str::FromStr for Network {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Network, String> {
+        let (ip, len) = match text.split_once('/') {
+            Some((ip, len)) => (ip, Some(len.parse::<u32>().map_err(|_| format!("{text}: not a prefix length"))?)),
+            None => (text, None),
+        };
+        let ip: IpAddr = ip.parse().map_err(|_| format!("{text}: not an IP address"))?;
+        match ip.to_canonical() {
+            IpAddr::V4(v4) => {
+                let len = len.unwrap_or(32);
+                if len > 32 {
+                    return Err(format!("{text}: an IPv4 prefix is at most /32"));
+                }
+                let host_bits = u64::from(32 - len);
+                let first = u64::from(u32::from(v4)) >> host_bits << host_bits;
+                let last = first + ((1u64 << host_bits) - 1);
+                Ok(Network { family: 4, first: first as i64, last: last as i64 })
+            }
+            IpAddr::V6(v6) => {
+                let len = len.unwrap_or(128);
+                if len > 128 {
+                    return Err(format!("{text}: an IPv6 prefix is at most /128"));
+                }
+                let p64 = (u128::from(v6) >> 64) as u64;
+                let host_bits = 64u32.saturating_sub(len);
+                let first = if host_bits == 64 { 0 } else { p64 >> host_bits << host_bits };
+                let last = if host_bits == 64 { u64::MAX } else { first | ((1u64 << host_bits) - 1) };
+                Ok(Network { family: 6, first: ordered(first), last: ordered(last) })
+            }
+        }
+    }
+}
+
 impl std::fmt::Display for AddressKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -127,6 +203,37 @@ mod tests {
         assert_eq!(home.to_string(), "2001:db8:1:2::/64");
         assert_eq!(AddressKey::of(ip("127.0.0.2")).to_string(), "127.0.0.2");
         assert_ne!(AddressKey::of(ip("::1")), AddressKey::of(ip("127.0.0.1")), "IPv6 loopback is not mapped");
+    }
+
+    /// A /64 lies in its /56 and /48; IPv4 has none. Networks hold exactly the stored keys
+    /// inside them, in both families, and the order survives the signed column.
+    #[test]
+    fn wider_prefixes_and_networks() {
+        let home = AddressKey::of(ip("2001:db8:1:2::1"));
+        // The /56 2001:db8:1::/56 and the /48 2001:db8:1::/48, as their leading bits.
+        assert_eq!(home.wider(), Some((0x2001_0db8_0001_0000 >> 8, 0x2001_0db8_0001)));
+        let next_56 = AddressKey::of(ip("2001:db8:1:2ff::1")).wider().unwrap().0;
+        assert_eq!(next_56, 0x2001_0db8_0001_0200 >> 8, "2001:db8:1:200::/56, another /56");
+        assert_eq!(AddressKey::of(ip("203.0.113.7")).wider(), None);
+        let inside = |net: &str, key: AddressKey| {
+            let n: Network = net.parse().unwrap();
+            let (family, number) = key.stored();
+            family == n.family && (n.first..=n.last).contains(&number)
+        };
+        assert!(inside("2001:db8:1::/48", home));
+        assert!(inside("2001:db8:1:2::/64", home));
+        assert!(inside("2001:db8:1:2::99", home), "a longer prefix is its /64");
+        assert!(!inside("2001:db8:2::/48", home));
+        assert!(!inside("203.0.113.0/24", home), "another family");
+        assert!(inside("::/0", home));
+        assert!(inside("8000::/1", AddressKey::of(ip("ff02::1"))), "the top half stays in order");
+        assert!(!inside("::/1", AddressKey::of(ip("ff02::1"))));
+        assert!(inside("203.0.113.0/24", AddressKey::of(ip("203.0.113.7"))));
+        assert!(inside("203.0.113.7", AddressKey::of(ip("::ffff:203.0.113.7"))));
+        assert!(!inside("203.0.113.8/32", AddressKey::of(ip("203.0.113.7"))));
+        for bad in ["203.0.113.0/33", "2001:db8::/129", "nginx", "1.2.3.4/x"] {
+            assert!(bad.parse::<Network>().is_err(), "{bad}");
+        }
     }
 
     /// Without trusted proxies, or from a peer that is not one, the header is ignored.

@@ -231,6 +231,15 @@ impl Admission {
         self.publish(&t);
     }
 
+    /// Whether `identity`'s pilot holds a place here: connected, or waiting as a ghost (the
+    /// store never reclaims or purges such an identity).
+    pub fn holds(&self, identity: i64) -> bool {
+        let mut t = self.lock();
+        t.expire(Instant::now());
+        self.publish(&t);
+        t.pilots.contains_key(&identity)
+    }
+
     /// Seconds a refused client should wait (`Retry-After`): the resume window, within which
     /// every ghost frees its place, at least one.
     pub fn retry_after_secs(&self) -> u64 {

@@ -6,6 +6,15 @@
 //! accepting while the server drains (new game connections are then answered 503) and is
 //! stopped by the server once the drain is over.
 //!
+//! **Before the upgrade, per address.** The game's per-address caps start at the upgrade;
+//! before it, a connection is only a socket, and one address could open thousands and hold
+//! each for the header timeout. So the loop counts the connections each TCP peer address (an
+//! IPv4 address or IPv6 /64, [`AddressKey`]) holds until they are upgraded or closed
+//! ([`Pending`]), and closes a new one at once, unread, beyond
+//! [`crate::limits::MAX_PENDING_PER_ADDRESS`]. A connection that sends nothing is closed
+//! after [`crate::limits::FIRST_BYTE_TIMEOUT`]. Trusted proxies are exempt (their clients
+//! share their address; the game's limits still count each client behind them).
+//!
 //! When the process runs out of file descriptors, `accept` fails while the connection stays
 //! queued in the kernel: the client would hang. The loop keeps one descriptor in reserve
 //! (`/dev/null`), and on `EMFILE`/`ENFILE` gives it up to accept the waiting connection,
@@ -14,9 +23,11 @@
 //! is the backstop. Errors are counted and logged at most once per
 //! [`ACCEPT_ERROR_LOG_INTERVAL`].
 
+use super::address::AddressKey;
 use crate::limits::{LogLimiter, ACCEPT_ERROR_BACKOFF, ACCEPT_ERROR_LOG_INTERVAL};
 use crate::server::SHUTDOWN_GRACE;
 use crate::AppState;
+use crate::Stats;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
 use axum::Router;
@@ -25,13 +36,74 @@ use hyper::service::{service_fn, Service};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// Kernel send buffer requested for each connection (`SO_SNDBUF`).
 pub const SOCKET_SEND_BUFFER_BYTES: usize = 64 * 1024;
+
+/// The connections each peer address holds before their upgrade (or close).
+#[derive(Debug)]
+pub struct Pending {
+    max_per_address: usize,
+    stats: Arc<Stats>,
+    /// A std `Mutex`: nothing awaits while it is held, and it is taken twice per connection.
+    /// Only addresses holding a connection are in it.
+    table: Mutex<HashMap<AddressKey, usize>>,
+}
+
+/// One connection's place in [`Pending`], given back when dropped (the connection upgraded or
+/// closed).
+#[derive(Debug)]
+pub struct PendingSlot {
+    pending: Arc<Pending>,
+    address: AddressKey,
+}
+
+impl Pending {
+    /// At most `max_per_address` per address, the total published into `stats`.
+    pub fn new(max_per_address: usize, stats: Arc<Stats>) -> Arc<Pending> {
+        Arc::new(Pending { max_per_address, stats, table: Mutex::default() })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AddressKey, usize>> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A place for one more connection from `address`, if it holds fewer than the maximum.
+    pub fn enter(self: &Arc<Self>, address: AddressKey) -> Option<PendingSlot> {
+        let mut t = self.lock();
+        let held = t.entry(address).or_insert(0);
+        if *held >= self.max_per_address {
+            return None;
+        }
+        *held += 1;
+        self.stats.pending_connections.fetch_add(1, Ordering::Relaxed);
+        Some(PendingSlot { pending: self.clone(), address })
+    }
+
+    /// Addresses holding connections (the table's size).
+    pub fn addresses(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+impl Drop for PendingSlot {
+    fn drop(&mut self) {
+        let mut t = self.pending.lock();
+        if let Some(held) = t.get_mut(&self.address) {
+            *held -= 1;
+            if *held == 0 {
+                t.remove(&self.address);
+            }
+        }
+        self.pending.stats.pending_connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// Accepts connections until the server aborts it, serving each on its own tracked task.
 pub async fn serve(listener: TcpListener, app: Router, state: AppState) {
@@ -40,6 +112,7 @@ pub async fn serve(listener: TcpListener, app: Router, state: AppState) {
     let builder = builder.http1_only();
     let mut reserve = Reserve::open();
     let mut log = LogLimiter::every(ACCEPT_ERROR_LOG_INTERVAL);
+    let pending = Pending::new(state.limits.max_pending_per_address, state.stats.clone());
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -59,6 +132,20 @@ pub async fn serve(listener: TcpListener, app: Router, state: AppState) {
                 continue;
             }
         };
+        // Counted from accept until the upgrade (or close); beyond the maximum, closed unread.
+        let proxy = state.limits.trusted_proxies.iter().any(|p| p.to_canonical() == peer.ip().to_canonical());
+        let slot = if proxy {
+            None
+        } else {
+            match pending.enter(AddressKey::of(peer.ip())) {
+                Some(slot) => Some(slot),
+                None => {
+                    state.stats.pending_refused.fetch_add(1, Ordering::Relaxed);
+                    drop(tcp);
+                    continue;
+                }
+            }
+        };
         // Game traffic is many small messages: send each at once.
         let _ = tcp.set_nodelay(true);
         // Bound the kernel's buffering per connection (Linux doubles the value): a client that
@@ -73,11 +160,14 @@ pub async fn serve(listener: TcpListener, app: Router, state: AppState) {
         });
         let builder = builder.clone();
         let shutdown = state.shutdown.clone();
-        let first_byte_due = state.limits.handshake_timeout;
+        let first_byte_due = state.limits.first_byte_timeout.min(state.limits.handshake_timeout);
         let stats = state.stats.clone();
         state.tracker.spawn(async move {
+            // Held until the connection is upgraded (hyper hands the socket over and this
+            // future ends) or closed.
+            let _slot = slot;
             // hyper's header timeout starts with the request's first byte; a connection that
-            // sends nothing at all is closed here.
+            // sends nothing at all is closed here, sooner.
             let mut probe = [0u8; 1];
             match tokio::time::timeout(first_byte_due, tcp.peek(&mut probe)).await {
                 Ok(Ok(n)) if n > 0 => {}
@@ -172,6 +262,26 @@ mod tests {
         }
         assert!(reserve.0.is_some(), "the reserve is taken back");
         assert!(!reserve.shed(&listener).await, "nothing waiting: nothing shed");
+    }
+
+    /// An address holds at most its maximum of places, another address has its own, a
+    /// dropped slot gives its place back, and the table forgets an address holding none.
+    #[test]
+    fn pending_places_per_address() {
+        let stats = Arc::new(Stats::default());
+        let pending = Pending::new(2, stats.clone());
+        let a = AddressKey::V4(std::net::Ipv4Addr::new(198, 51, 100, 1));
+        let b = AddressKey::V4(std::net::Ipv4Addr::new(198, 51, 100, 2));
+        let first = pending.enter(a).unwrap();
+        let _second = pending.enter(a).unwrap();
+        assert!(pending.enter(a).is_none(), "a third from the same address");
+        let other = pending.enter(b).unwrap();
+        assert_eq!(stats.pending_connections.load(Ordering::Relaxed), 3);
+        drop(first);
+        assert!(pending.enter(a).is_some(), "a place came back");
+        drop(other);
+        assert_eq!(pending.addresses(), 1, "b holds nothing and is forgotten");
+        assert_eq!(stats.pending_connections.load(Ordering::Relaxed), 1, "a's second only");
     }
 
     /// EMFILE and ENFILE are exhaustion; a reset is not.

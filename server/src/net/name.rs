@@ -16,6 +16,10 @@
 //! 4. and by the UTS #39 confusable skeleton ([`NameKeys::skeleton`]: "Аlice" with a Cyrillic
 //!    А, "AIice" with a capital i, "AᏞice" with a Cherokee letter all have the skeleton of
 //!    "Alice"), which the store keeps unique, so a look-alike of an existing name is taken.
+//!    UTS #39's table leaves out many letter-like forms that NFKC does not fold either: small
+//!    capitals ("ᴀlice" with U+1D00, "ʟ", "ɪ", "ꜱ"), turned and sideways letters, and a few
+//!    letterlike symbols. [`fold_letterlike`] maps each to the Latin letter it draws as
+//!    before the skeleton is taken.
 
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
@@ -59,9 +63,61 @@ pub fn keys(name: &str) -> NameKeys {
     // Skeleton, lower case, skeleton again: the first pass maps look-alikes in the case they
     // were written (capital I and l look alike, i and l do not; a Cherokee Ꮮ is an L, its
     // lower-case form nothing Latin), the second folds what case left apart.
-    let once: String = unicode_security::skeleton(&nfkc).collect();
+    let letters: String = nfkc.chars().map(|c| fold_letterlike(c).unwrap_or(c)).collect();
+    let once: String = unicode_security::skeleton(&letters).collect();
     let skeleton = unicode_security::skeleton(&once.to_lowercase()).collect();
     NameKeys { key, skeleton }
+}
+
+/// The Latin letter a letter-like form draws as, for the forms that neither NFKC nor the
+/// UTS #39 confusables fold: the small capitals of the Phonetic Extensions block
+/// (U+1D00–U+1D2B) and of IPA and Latin Extended-D, and letterlike symbols without a
+/// compatibility decomposition. A lower-case letter, as the skeleton's second pass compares
+/// them; `None` for everything else.
+pub fn fold_letterlike(c: char) -> Option<char> {
+    Some(match c {
+        // Phonetic Extensions: small capitals, and turned, reversed, sideways and barred forms.
+        '\u{1D00}' => 'a',
+        '\u{1D03}' => 'b',
+        '\u{1D04}' => 'c',
+        '\u{1D05}' | '\u{1D06}' => 'd',
+        '\u{1D07}' => 'e',
+        '\u{1D09}' => 'i',
+        '\u{1D0A}' => 'j',
+        '\u{1D0B}' => 'k',
+        '\u{1D0C}' => 'l',
+        '\u{1D0D}' | '\u{1D1F}' => 'm',
+        '\u{1D0E}' | '\u{1D28}' => 'n',
+        '\u{1D0F}' | '\u{1D10}' | '\u{1D11}' | '\u{1D12}' | '\u{1D13}' | '\u{1D16}' | '\u{1D17}' => 'o',
+        '\u{1D18}' | '\u{1D29}' => 'p',
+        '\u{1D19}' | '\u{1D1A}' | '\u{1D26}' => 'r',
+        '\u{1D1B}' => 't',
+        '\u{1D1C}' | '\u{1D1D}' | '\u{1D1E}' => 'u',
+        '\u{1D20}' => 'v',
+        '\u{1D21}' => 'w',
+        '\u{1D22}' => 'z',
+        '\u{1D7B}' => 'i',
+        '\u{1D7E}' => 'u',
+        // IPA small capitals.
+        '\u{0262}' | '\u{029B}' => 'g',
+        '\u{026A}' => 'i',
+        '\u{0274}' => 'n',
+        '\u{0280}' | '\u{0281}' => 'r',
+        '\u{028F}' => 'y',
+        '\u{0299}' => 'b',
+        '\u{029C}' => 'h',
+        '\u{029F}' => 'l',
+        // Latin Extended-D small capitals.
+        '\u{A730}' => 'f',
+        '\u{A731}' => 's',
+        '\u{A7AF}' => 'q',
+        // Letterlike symbols NFKC leaves alone.
+        '\u{2129}' => 'i',
+        '\u{2132}' | '\u{214E}' => 'f',
+        '\u{212E}' => 'e',
+        '\u{2118}' => 'p',
+        _ => return None,
+    })
 }
 
 /// Applies the rules to a name that passed `validate_name`, with at most `max_marks`
@@ -113,8 +169,28 @@ mod tests {
             assert_eq!(keys(look_alike).skeleton, alice.skeleton, "{look_alike}");
         }
         assert_eq!(keys("ALlCE").skeleton, keys("ALICE").skeleton, "capital I and l");
+        assert_ne!(keys("Alice").skeleton, keys("Alike").skeleton);
         assert_ne!(keys("Alicia").skeleton, alice.skeleton);
         assert_ne!(keys("Bob").key, alice.key);
+    }
+
+    /// Regression (issue 23: "ᴀlice" with a small capital A, U+1D00, passed as a new name
+    /// beside "Alice"): small capitals and the other letter-like forms share the skeleton of
+    /// the Latin letters they draw as, whichever of them a name mixes.
+    #[test]
+    fn small_capitals_and_letterlike_forms_share_alices_skeleton() {
+        let alice = keys("Alice").skeleton;
+        for look_alike in ["\u{1D00}lice", "\u{1D00}\u{029F}\u{026A}\u{1D04}\u{1D07}", "AL\u{026A}CE", "A\u{029F}ice"] {
+            assert!(validate_name(look_alike).is_ok(), "{look_alike} passes the shared rules");
+            assert_eq!(keys(look_alike).skeleton, alice, "{look_alike}");
+        }
+        assert_eq!(keys("\u{A731}\u{1D1B}\u{1D00}\u{0280}").skeleton, keys("star").skeleton);
+        assert_eq!(keys("\u{1D0D}\u{1D0F}\u{1D0F}\u{0274}").skeleton, keys("moon").skeleton);
+        // Every small capital of the Phonetic Extensions block that draws as a Latin letter folds.
+        for c in ('\u{1D00}'..='\u{1D2B}').filter(|c| fold_letterlike(*c).is_some()) {
+            let folded = fold_letterlike(c).unwrap();
+            assert_eq!(keys(&format!("x{c}x")).skeleton, keys(&format!("x{folded}x")).skeleton, "U+{:04X}", c as u32);
+        }
     }
 
     /// Names of fillers, or hiding one, and towers of marks are refused; real names of many

@@ -21,7 +21,7 @@
 //!   keeps score changes waiting.
 
 use super::pending::Change;
-use super::{Backend, Created, DbError, NewIdentity, Row, Totals};
+use super::{Backend, Created, DbError, NewIdentity, Purge, Row, Totals};
 use crate::net::name::NameKeys;
 use crate::Stats;
 use postgres::error::SqlState;
@@ -62,11 +62,24 @@ const SCHEMA: &str = "
         skeleton TEXT NOT NULL UNIQUE,
         -- Unix seconds of the last Hello with its token (or its creation).
         last_seen BIGINT NOT NULL,
-        -- True once it has committed a point: it never expires.
+        -- True once it is lasting (has committed --lasting-points): it never expires and is
+        -- never reclaimed.
         scored BOOLEAN NOT NULL DEFAULT FALSE,
         -- Unix seconds of the revoke; its name is released a hold after it.
-        revoked_at BIGINT
+        revoked_at BIGINT,
+        -- The address that created it (net::address::AddressKey::stored). NULL before it was
+        -- recorded.
+        created_family BIGINT,
+        created_net BIGINT,
+        -- A guest's points (copied from scores at each commit while it is not lasting), so
+        -- the reclaim's order is one index: identities_reclaim.
+        guest_points BIGINT NOT NULL DEFAULT 0
     );
+    -- Databases made before the creating address and guests' points were kept gain their
+    -- columns (guest_points is filled by Postgres::open when it adds it).
+    ALTER TABLE identities ADD COLUMN IF NOT EXISTS created_family BIGINT;
+    ALTER TABLE identities ADD COLUMN IF NOT EXISTS created_net BIGINT;
+    ALTER TABLE identities ADD COLUMN IF NOT EXISTS guest_points BIGINT NOT NULL DEFAULT 0;
     CREATE TABLE IF NOT EXISTS scores (
         identity BIGINT PRIMARY KEY REFERENCES identities(id),
         hits BIGINT NOT NULL DEFAULT 0,
@@ -77,13 +90,19 @@ const SCHEMA: &str = "
     );
     -- The board and the expiry each read a partial index, as in SQLite.
     CREATE INDEX IF NOT EXISTS scores_top ON scores (points DESC, kills DESC) WHERE points > 0;
-    CREATE INDEX IF NOT EXISTS identities_idle ON identities (last_seen) WHERE NOT scored;";
+    CREATE INDEX IF NOT EXISTS identities_idle ON identities (last_seen) WHERE NOT scored;
+    CREATE INDEX IF NOT EXISTS identities_reclaim ON identities (guest_points, last_seen, id)
+        WHERE NOT scored AND NOT revoked;";
+/// Fills `guest_points` for the guests of a database that had no such column.
+const FILL_GUEST_POINTS: &str = "UPDATE identities i SET guest_points = s.points FROM scores s
+     WHERE s.identity = i.id AND NOT i.scored";
 
 const FIND: &str = "SELECT id, name, token_hash, CASE WHEN revoked THEN COALESCE(revoked_at, 0) END, name_key = $1
      FROM identities WHERE name_key = $1 OR skeleton = $2 ORDER BY name_key = $1 DESC LIMIT 1";
 const TOKEN_KNOWN: &str = "SELECT 1 FROM identities WHERE token_hash = $1";
-const CREATE: &str = "INSERT INTO identities (name, name_key, token_hash, created_at, skeleton, last_seen)
-     VALUES ($1, $2, $3, $4, $5, $4) RETURNING id";
+const CREATE: &str = "INSERT INTO identities (name, name_key, token_hash, created_at, skeleton, last_seen,
+         created_family, created_net)
+     VALUES ($1, $2, $3, $4, $5, $4, $6, $7) RETURNING id";
 const TOTALS: &str = "SELECT hits, kills, deaths, best_life_ticks, points FROM scores WHERE identity = $1";
 const RELEASE: &str = "UPDATE identities SET name_key = '#' || id, skeleton = '#' || id WHERE id = $1";
 /// Upserts a batch given as six arrays (identity, hits, kills, deaths, life, points) for
@@ -99,7 +118,9 @@ const UPSERT: &str = "INSERT INTO scores (identity, hits, kills, deaths, best_li
          deaths = scores.deaths + EXCLUDED.deaths, points = scores.points + EXCLUDED.points,
          best_life_ticks = GREATEST(scores.best_life_ticks, EXCLUDED.best_life_ticks)
      RETURNING identity";
-const MARK_SCORED: &str = "UPDATE identities SET scored = TRUE WHERE id = ANY($1) AND NOT scored";
+/// A guest's points follow its score row; at the lasting points (`$2`) it is lasting.
+const MARK_SCORED: &str = "UPDATE identities i SET guest_points = s.points, scored = s.points >= $2 FROM scores s
+     WHERE i.id = ANY($1) AND NOT i.scored AND s.identity = i.id";
 const TOUCH: &str = "UPDATE identities SET last_seen = $2 WHERE id = ANY($1)";
 const REVOKE: &str =
     "UPDATE identities SET revoked = TRUE, revoked_at = COALESCE(revoked_at, $2) WHERE name_key = $1 RETURNING id";
@@ -120,6 +141,20 @@ const EXPIRY: &str = "SELECT id FROM identities WHERE NOT scored AND last_seen <
 const DELETE_SCORES: &str = "DELETE FROM scores WHERE identity = ANY($1)";
 const DELETE_IDENTITIES: &str = "DELETE FROM identities WHERE id = ANY($1)";
 const COUNT: &str = "SELECT COUNT(*) FROM identities";
+/// Guests to reclaim, as [`super::sqlite::RECLAIM_QUERY`].
+const RECLAIM: &str = "SELECT id FROM identities
+     WHERE NOT scored AND NOT revoked AND last_seen < $1 AND id < (SELECT MAX(id) FROM identities)
+     ORDER BY guest_points, last_seen, id LIMIT $2";
+/// Identities a purge names, as in SQLite's backend.
+const PURGE: &str = "SELECT i.id FROM identities i LEFT JOIN scores s ON s.identity = i.id
+     WHERE NOT i.revoked AND i.id > $1 AND i.id < (SELECT MAX(id) FROM identities)
+       AND ($2::BIGINT IS NULL OR i.created_at >= $2) AND ($3::BIGINT IS NULL OR i.created_at < $3)
+       AND ($4::BIGINT IS NULL OR (i.created_family = $4 AND i.created_net BETWEEN $5 AND $6))
+       AND ($7::BIGINT IS NULL OR COALESCE(s.points, 0) <= $7)
+     ORDER BY i.id LIMIT $8";
+/// Those of the ids still to delete, locked (rows another process is deleting are skipped).
+const DELETABLE: &str = "SELECT id FROM identities WHERE id = ANY($1) AND NOT revoked
+     AND ($2::BIGINT IS NULL OR (NOT scored AND last_seen < $2)) FOR UPDATE SKIP LOCKED";
 
 impl From<postgres::Error> for DbError {
     fn from(e: postgres::Error) -> DbError {
@@ -174,7 +209,17 @@ impl Postgres {
         let mut client = config.connect(NoTls)?;
         let mut tx = client.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK_KEY])?;
+        let had_guest_points = tx
+            .query_opt(
+                "SELECT 1 FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name = 'identities' AND column_name = 'guest_points'",
+                &[],
+            )?
+            .is_some();
         tx.batch_execute(SCHEMA)?;
+        if !had_guest_points {
+            tx.execute(FILL_GUEST_POINTS, &[])?;
+        }
         tx.commit()?;
         let version: String = client.query_one("SELECT current_setting('server_version')", &[])?.get(0);
         let db = Postgres {
@@ -260,8 +305,9 @@ impl Backend for Postgres {
     fn create(&mut self, new: &NewIdentity<'_>) -> Result<Created, DbError> {
         self.with(|c| {
             let s = c.stmt(CREATE)?;
-            let params: [&(dyn postgres::types::ToSql + Sync); 5] =
-                [&new.name, &new.keys.key, &new.token_hash, &new.now, &new.keys.skeleton];
+            let (family, net) = new.from.map(|a| a.stored()).unzip();
+            let params: [&(dyn postgres::types::ToSql + Sync); 7] =
+                [&new.name, &new.keys.key, &new.token_hash, &new.now, &new.keys.skeleton, &family, &net];
             match c.client.query_one(&s, &params) {
                 Ok(row) => Ok(Created::Id(row.get(0))),
                 Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Ok(Created::Conflict),
@@ -290,7 +336,13 @@ impl Backend for Postgres {
         })
     }
 
-    fn commit(&mut self, changes: &[Change], seen: &BTreeSet<i64>, now: i64) -> Result<u64, DbError> {
+    fn commit(
+        &mut self,
+        changes: &[Change],
+        seen: &BTreeSet<i64>,
+        now: i64,
+        lasting_points: i64,
+    ) -> Result<u64, DbError> {
         let column = |f: fn(&Change) -> i64| changes.iter().map(f).collect::<Vec<i64>>();
         let ids = column(|c| c.delta.identity);
         let hits = column(|c| c.delta.hits.into());
@@ -313,7 +365,7 @@ impl Backend for Postgres {
                     .map(|c| c.delta.identity)
                     .collect();
                 if !scorers.is_empty() {
-                    tx.execute(&mark, &[&scorers])?;
+                    tx.execute(&mark, &[&scorers, &lasting_points])?;
                 }
             }
             if !seen.is_empty() {
@@ -389,6 +441,50 @@ impl Backend for Postgres {
         self.with(|c| {
             let s = c.stmt(COUNT)?;
             Ok(c.client.query_one(&s, &[])?.get::<_, i64>(0) as u64)
+        })
+    }
+
+    fn reclaimable(&mut self, cutoff: i64, limit: usize) -> Result<Vec<i64>, DbError> {
+        self.with(|c| {
+            let s = c.stmt(RECLAIM)?;
+            Ok(c.client.query(&s, &[&cutoff, &(limit as i64)])?.iter().map(|r| r.get(0)).collect())
+        })
+    }
+
+    fn purgeable(&mut self, purge: &Purge, after: i64, limit: usize) -> Result<Vec<i64>, DbError> {
+        let net = purge.network;
+        let (family, first, last) = (net.map(|n| n.family), net.map_or(0, |n| n.first), net.map_or(0, |n| n.last));
+        self.with(|c| {
+            let s = c.stmt(PURGE)?;
+            let params: [&(dyn postgres::types::ToSql + Sync); 8] = [
+                &after,
+                &purge.created_after,
+                &purge.created_before,
+                &family,
+                &first,
+                &last,
+                &purge.max_points,
+                &(limit as i64),
+            ];
+            Ok(c.client.query(&s, &params)?.iter().map(|r| r.get(0)).collect())
+        })
+    }
+
+    fn delete(&mut self, ids: &[i64], idle_guests_before: Option<i64>) -> Result<usize, DbError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        self.with(|c| {
+            let (find, scores, identities) = (c.stmt(DELETABLE)?, c.stmt(DELETE_SCORES)?, c.stmt(DELETE_IDENTITIES)?);
+            let mut tx = c.client.transaction()?;
+            let ids: Vec<i64> = tx.query(&find, &[&ids, &idle_guests_before])?.iter().map(|r| r.get(0)).collect();
+            let mut deleted = 0;
+            if !ids.is_empty() {
+                tx.execute(&scores, &[&ids])?;
+                deleted = tx.execute(&identities, &[&ids])?;
+            }
+            tx.commit()?;
+            Ok(deleted as usize)
         })
     }
 }

@@ -3,13 +3,16 @@
 //!
 //! The file runs in WAL mode with `synchronous = FULL`: a committed batch survives a crash.
 //! Its schema grew over time; [`open_db`] creates it or brings an older file up to date
-//! (look-alike keys, then the columns identities expire by), so any file the server ever
-//! wrote opens. Two queries are written for SQLite's planner and pinned by a test: the
-//! all-time top ([`TOP_QUERY`]) and the expiry's walk ([`EXPIRY_QUERY`]) each read a partial
-//! index, so their cost does not grow with the identities that never scored.
+//! (look-alike keys, then the columns identities expire by, then the creating address and
+//! guests' points), so any file the server ever wrote opens. Three queries are written for
+//! SQLite's planner and pinned by a test: the all-time top ([`TOP_QUERY`]), the expiry's walk
+//! ([`EXPIRY_QUERY`]) and the reclaim's ([`RECLAIM_QUERY`]) each read a partial index in their
+//! own order, so their cost does not grow with the identities they skip. For the reclaim's
+//! order a guest's points are kept on its identity row too (`guest_points`), beside its last
+//! sighting.
 
 use super::pending::Change;
-use super::{unix_now, Backend, Created, DbError, NewIdentity, Row, Totals};
+use super::{unix_now, Backend, Created, DbError, NewIdentity, Purge, Row, Totals};
 use crate::net::name::NameKeys;
 use rusqlite::{params, Connection, OptionalExtension};
 use shared::constants::LEADERBOARD_SIZE;
@@ -71,10 +74,18 @@ pub fn open_db(path: &Path) -> rusqlite::Result<Connection> {
              skeleton TEXT,
              -- Unix seconds of the last Hello with its token (or its creation).
              last_seen INTEGER,
-             -- 1 once it has committed a point: it never expires.
+             -- 1 once it is lasting (has committed --lasting-points): it never expires and
+             -- is never reclaimed.
              scored INTEGER NOT NULL DEFAULT 0,
              -- Unix seconds of the revoke; its name is released a hold after it.
-             revoked_at INTEGER
+             revoked_at INTEGER,
+             -- The address that created it (net::address::AddressKey::stored): 4 or 6, and
+             -- the IPv4 address or IPv6 /64 as an ordered number. NULL before it was recorded.
+             created_family INTEGER,
+             created_net INTEGER,
+             -- A guest's points (copied from scores at each commit while it is not lasting),
+             -- so the reclaim's order is one index: identities_reclaim.
+             guest_points INTEGER NOT NULL DEFAULT 0
          );
          CREATE TABLE IF NOT EXISTS scores (
              identity INTEGER PRIMARY KEY REFERENCES identities(id),
@@ -92,6 +103,7 @@ pub fn open_db(path: &Path) -> rusqlite::Result<Connection> {
     )?;
     migrate_skeletons(&conn)?;
     migrate_lifetimes(&conn)?;
+    migrate_origins(&conn)?;
     Ok(conn)
 }
 
@@ -118,12 +130,58 @@ fn migrate_lifetimes(conn: &Connection) -> rusqlite::Result<()> {
         conn.execute_batch("ALTER TABLE identities ADD COLUMN revoked_at INTEGER")?;
         conn.execute("UPDATE identities SET revoked_at = ?1 WHERE revoked = 1", params![unix_now()])?;
     }
-    // The expiry reads only never-scored identities, oldest first, so its cost does not grow
-    // with the scorers (who never expire).
+    // The expiry reads only guests (`scored = 0`: not lasting), oldest first, so its cost does
+    // not grow with the lasting identities (which never expire).
     conn.execute_batch("CREATE INDEX IF NOT EXISTS identities_idle ON identities(last_seen) WHERE scored = 0")
 }
 
-/// Identities to expire: never scored, last seen before `?1`, not revoked, not the newest;
+/// Brings a database from before the creating address was recorded up to date: adds
+/// `created_family` and `created_net`, unknown (NULL) for the identities already there, which
+/// a purge by network then never matches (a purge by creation time still does).
+fn migrate_origins(conn: &Connection) -> rusqlite::Result<()> {
+    let has = |column: &str| {
+        conn.prepare("SELECT 1 FROM pragma_table_info('identities') WHERE name = ?1")?.exists(params![column])
+    };
+    for column in ["created_family", "created_net"] {
+        if !has(column)? {
+            conn.execute_batch(&format!("ALTER TABLE identities ADD COLUMN {column} INTEGER"))?;
+        }
+    }
+    // Guests' points, copied beside last_seen so the reclaim walks one index in its order
+    // (sorting a million guests by their score rows took 3 s).
+    if !has("guest_points")? {
+        conn.execute_batch(
+            "ALTER TABLE identities ADD COLUMN guest_points INTEGER NOT NULL DEFAULT 0;
+             UPDATE identities SET guest_points = COALESCE((SELECT points FROM scores WHERE identity = identities.id), 0)
+                 WHERE scored = 0;",
+        )?;
+    }
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS identities_reclaim ON identities(guest_points, last_seen)
+             WHERE scored = 0 AND revoked = 0",
+    )
+}
+
+/// Guests a full store may reclaim: not lasting, last seen before `?1`, not revoked, not the
+/// newest (see [`EXPIRY_QUERY`]); fewest points first, then longest unseen, at most `?2`. It
+/// walks the partial index `identities_reclaim` (guests' points, then last sighting) in that
+/// order and stops at the limit, skipping only guests seen within the reclaim time: well
+/// under a millisecond with a million guests, where sorting them took 3 s.
+pub const RECLAIM_QUERY: &str = "SELECT id FROM identities
+     WHERE scored = 0 AND revoked = 0 AND last_seen < ?1 AND id < (SELECT MAX(id) FROM identities)
+     ORDER BY guest_points, last_seen, id LIMIT ?2";
+
+/// Identities a purge names (`?2`..`?7` are its filters, NULL when not given), above id `?1`,
+/// not revoked, not the newest; in id order, at most `?8`. An operator's rare request: it
+/// reads the table.
+const PURGE_QUERY: &str = "SELECT i.id FROM identities i LEFT JOIN scores s ON s.identity = i.id
+     WHERE i.revoked = 0 AND i.id > ?1 AND i.id < (SELECT MAX(id) FROM identities)
+       AND (?2 IS NULL OR i.created_at >= ?2) AND (?3 IS NULL OR i.created_at < ?3)
+       AND (?4 IS NULL OR (i.created_family = ?4 AND i.created_net BETWEEN ?5 AND ?6))
+       AND (?7 IS NULL OR COALESCE(s.points, 0) <= ?7)
+     ORDER BY i.id LIMIT ?8";
+
+/// Identities to expire: guests (not lasting), last seen before `?1`, not revoked, not the newest;
 /// oldest first, at most `?2`. It walks the partial index `identities_idle`, so its cost does
 /// not grow with the scorers, who never expire. The newest identity is never deleted because
 /// SQLite numbers a new row one past the largest: deleting it would give the next identity
@@ -208,10 +266,12 @@ impl Backend for Sqlite {
     }
 
     fn create(&mut self, new: &NewIdentity<'_>) -> Result<Created, DbError> {
+        let (family, net) = new.from.map(|a| a.stored()).unzip();
         let inserted = self.conn.execute(
-            "INSERT INTO identities (name, name_key, token_hash, created_at, skeleton, last_seen)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?4)",
-            params![new.name, new.keys.key, new.token_hash, new.now, new.keys.skeleton],
+            "INSERT INTO identities (name, name_key, token_hash, created_at, skeleton, last_seen, created_family,
+                 created_net)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?4, ?6, ?7)",
+            params![new.name, new.keys.key, new.token_hash, new.now, new.keys.skeleton, family, net],
         );
         match inserted {
             Ok(_) => Ok(Created::Id(self.conn.last_insert_rowid())),
@@ -233,7 +293,13 @@ impl Backend for Sqlite {
         Ok(())
     }
 
-    fn commit(&mut self, changes: &[Change], seen: &BTreeSet<i64>, now: i64) -> Result<u64, DbError> {
+    fn commit(
+        &mut self,
+        changes: &[Change],
+        seen: &BTreeSet<i64>,
+        now: i64,
+        lasting_points: i64,
+    ) -> Result<u64, DbError> {
         let tx = self.conn.transaction()?;
         let mut discarded = 0;
         {
@@ -244,13 +310,18 @@ impl Backend for Sqlite {
                      hits = hits + excluded.hits, kills = kills + excluded.kills, deaths = deaths + excluded.deaths,
                      best_life_ticks = MAX(best_life_ticks, excluded.best_life_ticks), points = points + excluded.points",
             )?;
-            let mut scored = tx.prepare_cached("UPDATE identities SET scored = 1 WHERE id = ?1 AND scored = 0")?;
+            // A guest's points follow its score row; at the lasting points it is lasting.
+            let mut scored = tx.prepare_cached(
+                "UPDATE identities SET guest_points = (SELECT points FROM scores WHERE identity = ?1),
+                     scored = (SELECT points FROM scores WHERE identity = ?1) >= ?2
+                 WHERE id = ?1 AND scored = 0",
+            )?;
             for c in changes {
                 let d = &c.delta;
                 if upsert.execute(params![d.identity, d.hits, d.kills, d.deaths, d.life_ticks, d.points])? == 0 {
                     discarded += c.changes;
                 } else if d.points > 0 {
-                    scored.execute(params![d.identity])?;
+                    scored.execute(params![d.identity, lasting_points])?;
                 }
             }
             let mut touch = tx.prepare_cached("UPDATE identities SET last_seen = ?2 WHERE id = ?1")?;
@@ -319,6 +390,54 @@ impl Backend for Sqlite {
     fn count(&mut self) -> Result<u64, DbError> {
         let n: i64 = self.conn.query_row("SELECT COUNT(*) FROM identities", [], |r| r.get(0))?;
         Ok(n as u64)
+    }
+
+    fn reclaimable(&mut self, cutoff: i64, limit: usize) -> Result<Vec<i64>, DbError> {
+        Ok(self
+            .conn
+            .prepare_cached(RECLAIM_QUERY)?
+            .query_map(params![cutoff, limit as i64], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn purgeable(&mut self, purge: &Purge, after: i64, limit: usize) -> Result<Vec<i64>, DbError> {
+        let net = purge.network;
+        Ok(self
+            .conn
+            .prepare_cached(PURGE_QUERY)?
+            .query_map(
+                params![
+                    after,
+                    purge.created_after,
+                    purge.created_before,
+                    net.map(|n| n.family),
+                    net.map_or(0, |n| n.first),
+                    net.map_or(0, |n| n.last),
+                    purge.max_points,
+                    limit as i64
+                ],
+                |r| r.get(0),
+            )?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn delete(&mut self, ids: &[i64], idle_guests_before: Option<i64>) -> Result<usize, DbError> {
+        let tx = self.conn.transaction()?;
+        let mut deleted = 0;
+        for id in ids {
+            let eligible = tx
+                .prepare_cached(
+                    "SELECT 1 FROM identities WHERE id = ?1 AND revoked = 0
+                         AND (?2 IS NULL OR (scored = 0 AND last_seen < ?2))",
+                )?
+                .exists(params![id, idle_guests_before])?;
+            if eligible {
+                tx.prepare_cached("DELETE FROM scores WHERE identity = ?1")?.execute(params![id])?;
+                deleted += tx.prepare_cached("DELETE FROM identities WHERE id = ?1")?.execute(params![id])?;
+            }
+        }
+        tx.commit()?;
+        Ok(deleted)
     }
 }
 
@@ -400,6 +519,15 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         assert!(plan.iter().any(|p| p.contains("identities_idle")), "the expiry walks its index: {plan:?}");
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {RECLAIM_QUERY}"))
+            .unwrap()
+            .query_map(params![0, 32], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(plan.iter().any(|p| p.contains("identities_reclaim")), "the reclaim walks its index: {plan:?}");
+        assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "in the index's order, no sort: {plan:?}");
     }
 
     fn temp_path(tag: &str) -> PathBuf {
@@ -477,6 +605,56 @@ mod tests {
         let unseen: i64 =
             conn.query_row("SELECT COUNT(*) FROM identities WHERE last_seen IS NULL", [], |r| r.get(0)).unwrap();
         assert_eq!(unseen, 0, "existing identities were last seen at their creation");
+        let unknown: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM identities WHERE created_family IS NULL AND created_net IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(unknown, 3, "the creating address is a new column, unknown for identities made without one");
+    }
+
+    /// A database from before guests' points were kept beside them gains the column on open,
+    /// filled from the score rows for guests only, so the reclaim's order holds for the
+    /// identities already there.
+    #[test]
+    fn old_databases_gain_guest_points() {
+        let path = temp_path("guest-points");
+        {
+            let conn = open_db(&path).unwrap();
+            conn.execute_batch(
+                "DROP INDEX identities_reclaim;
+                 ALTER TABLE identities DROP COLUMN guest_points;",
+            )
+            .unwrap();
+            for (id, points, scored) in [(1, 3, 0), (2, 0, 0), (3, 40, 1), (4, 0, 0)] {
+                conn.execute(
+                    "INSERT INTO identities (id, name, name_key, token_hash, created_at, last_seen, scored)
+                     VALUES (?1, ?2, ?2, ?3, 0, 0, ?4)",
+                    params![id, format!("p{id}"), vec![id as u8], scored],
+                )
+                .unwrap();
+                conn.execute("INSERT INTO scores (identity, points) VALUES (?1, ?2)", params![id, points]).unwrap();
+            }
+        }
+        let conn = open_db(&path).unwrap();
+        let guest_points: Vec<i64> = conn
+            .prepare("SELECT guest_points FROM identities ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(guest_points, [3, 0, 0, 0], "guests' points copied; the lasting one needs none");
+        let order: Vec<i64> = conn
+            .prepare(RECLAIM_QUERY)
+            .unwrap()
+            .query_map(params![1, 10], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(order, [2, 1], "fewest points first; lasting and newest never");
     }
 
     /// While another connection holds the file's write lock past the busy timeout, commits

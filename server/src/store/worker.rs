@@ -2,14 +2,15 @@
 //! commands in order (so a `MayCreate` quota is exact), collects score changes into
 //! [`Pending`] and commits them every [`FLUSH_INTERVAL`] (or at [`MAX_BATCH`]), retries a
 //! failed commit a flush interval later while counting the wait, expires idle identities in
-//! small batches, and, on a shared database, re-reads the board and the identity count. It
-//! knows the database only as a [`Backend`].
+//! small batches, reclaims idle guests when the store is full, purges what an operator names,
+//! and, on a shared database, re-reads the board and the identity count. It knows the
+//! database only as a [`Backend`].
 
 use super::pending::Pending;
 use super::{
     hash_token, name_key, unix_now, Backend, Command, Created, DbError, Identity, IdentityError, MayCreate,
-    NewIdentity, Release, Row, StorePolicy, Totals, EXPIRY_BATCH, FLUSH_INTERVAL, MAX_BATCH, SHARED_RECOUNT_INTERVAL,
-    SHARED_REFRESH_INTERVAL, SHUTDOWN_COMMIT_WAIT,
+    NewIdentity, Online, Purge, Release, Row, StorePolicy, Totals, EXPIRY_BATCH, EXPIRY_BATCH_PAUSE, FLUSH_INTERVAL,
+    MAX_BATCH, SHARED_RECOUNT_INTERVAL, SHARED_REFRESH_INTERVAL, SHUTDOWN_COMMIT_WAIT,
 };
 use crate::limits::{LogLimiter, STORE_LOG_INTERVAL};
 use crate::Stats;
@@ -53,6 +54,9 @@ pub(super) struct Worker<B: Backend> {
     next_recount: Option<Instant>,
     error_log: LogLimiter,
     full_log: LogLimiter,
+    reclaim_log: LogLimiter,
+    /// Who is online on this server ([`super::StoreHandle::guard_online`]), once told.
+    online: Option<Online>,
 }
 
 impl<B: Backend> Worker<B> {
@@ -82,6 +86,8 @@ impl<B: Backend> Worker<B> {
             outage: None,
             error_log: LogLimiter::every(STORE_LOG_INTERVAL),
             full_log: LogLimiter::every(STORE_LOG_INTERVAL),
+            reclaim_log: LogLimiter::every(STORE_LOG_INTERVAL),
+            online: None,
         }
     }
 
@@ -119,7 +125,7 @@ impl<B: Backend> Worker<B> {
                     }
                 }
                 // Before the quota is asked: a refusal here must not spend the address's quota.
-                if self.identities >= self.policy.max_identities {
+                if self.identities >= self.policy.max_identities && !self.reclaim()? {
                     self.stats.store_full_refused.fetch_add(1, Ordering::Relaxed);
                     if let Some(suppressed) = self.full_log.admit(Instant::now()) {
                         tracing::warn!(
@@ -131,11 +137,13 @@ impl<B: Backend> Worker<B> {
                     }
                     return Ok(Err(IdentityError::StoreFull));
                 }
+                crate::net::new_identities::take_granted(); // nothing left over from before
                 if !may_create() {
                     return Ok(Err(IdentityError::CreationRefused));
                 }
+                let from = crate::net::new_identities::take_granted();
                 let token = crate::token::random();
-                let new = NewIdentity { name, keys: &keys, token_hash: &hash_token(&token), now: unix_now() };
+                let new = NewIdentity { name, keys: &keys, token_hash: &hash_token(&token), now: unix_now(), from };
                 match self.db.create(&new)? {
                     Created::Id(id) => {
                         self.identities += 1;
@@ -153,6 +161,65 @@ impl<B: Backend> Worker<B> {
                 }
             }
         }
+    }
+
+    /// Whether `id`'s pilot is online on this server (or was seen since the last commit).
+    fn is_online(&self, id: i64) -> bool {
+        self.seen.contains(&id) || self.online.as_ref().is_some_and(|online| online(id))
+    }
+
+    /// Makes room at the cap by deleting up to [`StorePolicy::reclaim_batch`] guests: idle for
+    /// the reclaim time, offline, fewest points first, then longest unseen. What is queued is
+    /// committed first, so the points that decide (and that may have made a pilot lasting)
+    /// are the latest; while commits fail, nothing is reclaimed. True if there is room now.
+    fn reclaim(&mut self) -> Result<bool, DbError> {
+        self.commit();
+        if self.outage.is_some() {
+            return Ok(false);
+        }
+        let batch = self.policy.reclaim_batch.max(1);
+        let cutoff = unix_now() - self.policy.reclaim_min_idle.as_secs() as i64;
+        // Online pilots are passed over; ask for enough that a batch is left after them.
+        let candidates = self.db.reclaimable(cutoff, batch * 4)?;
+        let ids: Vec<i64> = candidates.into_iter().filter(|id| !self.is_online(*id)).take(batch).collect();
+        let n = self.db.delete(&ids, Some(cutoff))? as u64;
+        if n > 0 {
+            self.identities = self.identities.saturating_sub(n);
+            self.stats.identities.store(self.identities, Ordering::Relaxed);
+            self.stats.identities_reclaimed.fetch_add(n, Ordering::Relaxed);
+            if let Some(suppressed) = self.reclaim_log.admit(Instant::now()) {
+                tracing::info!(
+                    reclaimed = n,
+                    suppressed,
+                    "the store is full: idle guest identities reclaimed for newcomers (further ones counted in \
+                     identities_reclaimed)"
+                );
+            }
+        }
+        Ok(self.identities < self.policy.max_identities)
+    }
+
+    /// Deletes what `purge` names, in batches, after committing what is queued; online
+    /// pilots are kept. Returns how many were deleted.
+    fn purge(&mut self, purge: &Purge) -> Result<u64, DbError> {
+        self.commit();
+        let (mut after, mut total) = (0, 0u64);
+        loop {
+            let ids = self.db.purgeable(purge, after, EXPIRY_BATCH)?;
+            let Some(&last) = ids.last() else { break };
+            after = last;
+            let full = ids.len() == EXPIRY_BATCH;
+            let ids: Vec<i64> = ids.into_iter().filter(|id| !self.is_online(*id)).collect();
+            let n = self.db.delete(&ids, None)? as u64;
+            total += n;
+            self.identities = self.identities.saturating_sub(n);
+            if !full {
+                break;
+            }
+        }
+        self.stats.identities.store(self.identities, Ordering::Relaxed);
+        self.stats.identities_purged.fetch_add(total, Ordering::Relaxed);
+        Ok(total)
     }
 
     /// Counts a failed read or write and logs it, at most once per interval.
@@ -188,7 +255,9 @@ impl<B: Backend> Worker<B> {
         while !self.pending.is_empty() || !self.seen.is_empty() {
             let (batch, taken) = self.pending.batch(MAX_BATCH);
             let started = Instant::now();
-            match self.db.commit(&batch, &self.seen, unix_now()) {
+            // A pilot whose score changes is playing: seen now, as much as by a Hello.
+            let seen: BTreeSet<i64> = self.seen.iter().copied().chain(batch.iter().map(|c| c.delta.identity)).collect();
+            match self.db.commit(&batch, &seen, unix_now(), self.policy.lasting_points) {
                 Ok(discarded) => {
                     let changes: u64 = batch.iter().map(|c| c.changes).sum();
                     let s = &self.stats;
@@ -256,7 +325,8 @@ impl<B: Backend> Worker<B> {
                 self.stats.identities.store(self.identities, Ordering::Relaxed);
                 self.stats.identities_expired.fetch_add(n as u64, Ordering::Relaxed);
                 if n == EXPIRY_BATCH {
-                    self.next_sweep = now;
+                    // The next batch after a pause, in which every command waiting is handled.
+                    self.next_sweep = Instant::now() + EXPIRY_BATCH_PAUSE;
                 } else {
                     if n > 0 {
                         tracing::info!(expired = n, "idle identities expired, their names freed");
@@ -340,6 +410,11 @@ impl<B: Backend> Worker<B> {
                         None
                     });
                     let _ = reply.send(found);
+                }
+                Ok(Command::Online(online)) => self.online = Some(online),
+                Ok(Command::Purge { purge, reply }) => {
+                    let purged = self.purge(&purge).map_err(|e| self.failed("purging identities", &e)).ok();
+                    let _ = reply.send(purged);
                 }
                 Ok(Command::Flush { reply }) => {
                     self.commit();

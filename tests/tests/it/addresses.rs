@@ -1,7 +1,7 @@
 //! Per-address limits on the real server: open connections per address (429), dropped
 //! players' ships holding their places for the resume window (and their pilots getting back
-//! in), new identities per address per hour (`Rejected { TooManyNewIdentities }`), and the
-//! client address behind a trusted proxy. 127.0.0.1 and 127.0.0.2 are two client addresses.
+//! in), new identities per address per hour (`Rejected { TooManyNewIdentities }`), and per
+//! IPv6 /56 and /48, and the client address behind a trusted proxy. 127.0.0.1 and 127.0.0.2 are two client addresses.
 
 use asteroids_server::limits::Limits;
 use asteroids_server::Config;
@@ -218,5 +218,50 @@ async fn a_trusted_proxys_forwarded_for_names_the_client() {
     let _direct = forwarded(NEIGHBOUR, addr, "198.51.100.3").await.expect("a direct client");
     let refused = forwarded(NEIGHBOUR, addr, "198.51.100.4").await.err().expect("the same direct client");
     assert_eq!(refused.status, 429, "an untrusted peer's header is ignored");
+    server.shutdown().await;
+}
+
+/// The answer to a `Hello` as `name` from the IPv6 client `client` behind the trusted proxy
+/// (HOME), its connection then dropped.
+async fn hello_behind_proxy(addr: SocketAddr, client: &str, name: &str) -> ServerMsg {
+    let mut c = forwarded(HOME, addr, client).await.expect("the upgrade was accepted");
+    c.say_hello(name, None).await.unwrap()
+}
+
+fn too_many(answer: &ServerMsg) -> bool {
+    matches!(answer, ServerMsg::Rejected(r) if r.reason == RejectReason::TooManyNewIdentities)
+}
+
+/// Regression (issue 23: every /64 of an IPv6 /48 had its own quota, 65,536 of them): on the
+/// real server, behind a trusted proxy, new identities are held to the /56's quota across its
+/// /64s and to the /48's across its /56s, each refusal counted by the prefix that made it;
+/// and the store records the address each identity was created from, so the operator's purge
+/// of the /48 deletes exactly those (not the IPv4 player's, not the newest row).
+#[tokio::test]
+async fn ipv6_prefixes_share_their_quotas_and_can_be_purged() {
+    let limits = Limits {
+        trusted_proxies: vec![HOME],
+        max_new_identities_per_56_per_hour: 2,
+        max_new_identities_per_48_per_hour: 3,
+        ..Limits::default()
+    };
+    let server = start_server(Config { resume_window_ticks: 6, ..config(limits) }).await;
+    let addr = server.local_addr();
+    assert!(matches!(hello_behind_proxy(addr, "2001:db8:1:1::1", "Six1").await, ServerMsg::Welcome(_)));
+    assert!(matches!(hello_behind_proxy(addr, "2001:db8:1:2::1", "Six2").await, ServerMsg::Welcome(_)));
+    assert!(too_many(&hello_behind_proxy(addr, "2001:db8:1:3::1", "Six3").await), "a third /64 of the /56");
+    assert_eq!(stat(addr, "new_identities_refused_56").await, 1);
+    assert!(matches!(hello_behind_proxy(addr, "2001:db8:1:100::1", "Six4").await, ServerMsg::Welcome(_)));
+    assert!(too_many(&hello_behind_proxy(addr, "2001:db8:1:200::1", "Six5").await), "a fourth in the /48");
+    assert_eq!(stat(addr, "new_identities_refused_48").await, 1);
+    assert_eq!(stat(addr, "new_identities_refused").await, 2, "each refusal counted once in the total");
+    assert!(matches!(hello_behind_proxy(addr, "2001:db8:2::1", "Other48").await, ServerMsg::Welcome(_)));
+    assert!(matches!(hello_behind_proxy(addr, "198.51.100.7", "Four").await, ServerMsg::Welcome(_)));
+    tokio::time::sleep(Duration::from_millis(300)).await; // their ships' resume windows end
+    let (status, body) = http_request(addr, "POST", "/admin/purge?address=2001:db8:1::/48", Some(TOKEN)).await.unwrap();
+    assert_eq!((status, body.trim()), (200, r#"{"purged":3}"#), "Six1, Six2 and Six4");
+    assert!(matches!(hello_behind_proxy(addr, "2001:db8:3::1", "Six1").await, ServerMsg::Welcome(_)), "free again");
+    let (status, body) = http_request(addr, "POST", "/admin/purge?address=198.51.100.0/24", Some(TOKEN)).await.unwrap();
+    assert_eq!((status, body.trim()), (200, r#"{"purged":1}"#), "Four");
     server.shutdown().await;
 }

@@ -278,3 +278,53 @@ async fn stats_and_metrics_carry_the_same_figures() {
     assert!(doc["connections_detail"].is_array(), "the drill-down is still there");
     server.shutdown().await;
 }
+
+/// One admin request from the local address `source` (another client address to the server
+/// when it is not 127.0.0.1): its status and `Retry-After`.
+async fn admin_from(source: std::net::IpAddr, addr: std::net::SocketAddr, bearer: &str) -> (u16, Option<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::new(source, 0)).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    let request = format!(
+        "GET /admin/stats HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {bearer}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    let status = text.split(' ').nth(1).unwrap().parse().unwrap();
+    let retry_after =
+        text.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("retry-after: ").map(|v| v.trim().to_string()));
+    (status, retry_after)
+}
+
+/// Regression (issue 23: admin tokens could be guessed 59,940 times a second, unseen): wrong
+/// tokens are counted, and past the per-address budget that address is answered 429 with
+/// `Retry-After`, even with the right token (its guesses are not even compared), while
+/// another address still gets in; both counters reach /metrics.
+#[tokio::test]
+async fn wrong_admin_tokens_are_counted_and_slowed_per_address() {
+    let mut config = config();
+    config.limits.admin_auth_failures_per_minute = 3;
+    let server = start_server(config).await;
+    let addr = server.local_addr();
+    let guesser: std::net::IpAddr = [127, 0, 0, 2].into();
+    for guess in ["guess-0000000001", "guess-0000000002", "guess-0000000003"] {
+        assert_eq!(admin_from(guesser, addr, guess).await, (401, None));
+    }
+    let (status, retry_after) = admin_from(guesser, addr, "guess-0000000004").await;
+    assert_eq!(status, 429, "the budget is spent");
+    let secs: u64 = retry_after.expect("a Retry-After").parse().unwrap();
+    assert!((1..=60).contains(&secs), "until the minute ends: {secs}");
+    assert_eq!(admin_from(guesser, addr, TOKEN).await.0, 429, "not even the right token is compared meanwhile");
+    assert_eq!(admin_from([127, 0, 0, 3].into(), addr, TOKEN).await.0, 200, "another address is not slowed");
+    let stats = server.stats();
+    use std::sync::atomic::Ordering;
+    assert_eq!(stats.admin_auth_failures.load(Ordering::Relaxed), 3);
+    assert_eq!(stats.admin_auth_throttled.load(Ordering::Relaxed), 2);
+    let (_, metrics) = http_get(addr, "/metrics", Some(TOKEN)).await.unwrap();
+    assert!(metrics.contains("asteroids_admin_auth_failures_total 3"), "{metrics}");
+    assert!(metrics.contains("asteroids_admin_auth_throttled_total 2"), "{metrics}");
+    server.shutdown().await;
+}

@@ -438,3 +438,59 @@ async fn connection_cap_fits_the_open_file_limit() {
     assert_eq!(small.stats().max_connections.load(Ordering::Relaxed), 3, "the flag wins when lower");
     small.shutdown().await;
 }
+
+/// A TCP connection from the loopback address `127.0.0.{last}`.
+async fn tcp_from(addr: std::net::SocketAddr, last: u8) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::from(([127, 0, 0, last], 0))).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// Whether the server closes `tcp` within `within` (without answering anything).
+async fn closed_within(tcp: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 64];
+    matches!(tokio::time::timeout(within, tcp.read(&mut buf)).await, Ok(Ok(0) | Err(_)))
+}
+
+/// Sends a plain GET and returns the status.
+async fn get_over(mut tcp: tokio::net::TcpStream, path: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tcp.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tcp.read_to_end(&mut raw).await.unwrap();
+    String::from_utf8_lossy(&raw).split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+/// Regression (issue 23: nothing limited one address's connections before the upgrade): an
+/// address holding `--max-pending-per-address` connections that have not upgraded has its
+/// next one closed at once, unread and counted, while another address is served; a closed
+/// one gives its place back; and silent ones are closed at the first-byte deadline.
+#[tokio::test]
+async fn one_address_holds_few_connections_before_the_upgrade() {
+    let limits =
+        Limits { max_pending_per_address: 4, first_byte_timeout: Duration::from_millis(1500), ..Limits::default() };
+    const TOKEN: &str = "hostile-test-admin-token";
+    let server = start_server(Config { admin_token: Some(TOKEN.into()), ..config(limits) }).await;
+    let addr = server.local_addr();
+    let mut silent = Vec::new();
+    for _ in 0..4 {
+        silent.push(tcp_from(addr, 2).await);
+    }
+    let mut fifth = tcp_from(addr, 2).await;
+    assert!(closed_within(&mut fifth, Duration::from_millis(500)).await, "the fifth is closed at once");
+    assert_eq!(server.stats().pending_refused.load(Ordering::Relaxed), 1);
+    assert_eq!(get_over(tcp_from(addr, 3).await, "/api/leaderboard").await, 200, "another address is served");
+    drop(silent.pop());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(get_over(tcp_from(addr, 2).await, "/api/leaderboard").await, 200, "a place came back");
+    let started = Instant::now();
+    for mut tcp in silent {
+        assert!(closed_within(&mut tcp, Duration::from_secs(3)).await, "a silent connection outlived the deadline");
+    }
+    assert!(started.elapsed() < Duration::from_secs(2), "closed at the first-byte deadline, not the handshake's");
+    assert_eq!(server.stats().pending_connections.load(Ordering::Relaxed), 0);
+    let (_, metrics) = http_get(addr, "/metrics", Some(TOKEN)).await.unwrap();
+    assert!(metrics.contains("asteroids_pending_refused_total 1"), "{metrics}");
+    server.shutdown().await;
+}

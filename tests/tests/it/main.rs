@@ -3,17 +3,19 @@
 //!
 //! - `addresses`: per-address limits: connections (429), ghosts holding places (and their
 //!   pilots getting back in), new identities per hour, the client behind a trusted proxy.
-//! - `admin`: the admin token, /admin/stats fields, /metrics as Prometheus text, and the two
-//!   carrying the same figures.
+//! - `admin`: the admin token (wrong ones counted and slowed per address), /admin/stats
+//!   fields, /metrics as Prometheus text, and the two carrying the same figures.
 //! - `drain`: graceful shutdown: 1001 to clients, new connections refused, scores flushed, no task left.
 //! - `gameplay`: the rules (splitting, deaths, respawn, kills, stale inputs, revokes) on the real world.
 //! - `handshake`: Welcome, version and name rejections (look-alike and invisible names), ping.
-//! - `identities`: what an identity costs: the store's cap, idle never-scored identities
-//!   expiring, a revoke ending the live session (4003) and releasing the name.
+//! - `identities`: what an identity costs: the store's cap, a full store reclaiming one-point
+//!   guests for newcomers, the operator's purge by address, idle guests expiring, a revoke
+//!   ending the live session (4003) and releasing the name.
 //! - `layers`: the server's modules name only the layers below them (a scan of the source):
 //!   the simulation nothing outside it, no wall clock.
 //! - `hostile`: oversized and garbage messages, floods (ping frames too), forged pongs, close echo,
-//!   silent peers, stalled handshakes, origins (DNS rebinding), the cap, running out of descriptors.
+//!   silent peers, stalled handshakes, connections per address before the upgrade, origins
+//!   (DNS rebinding), the cap, running out of descriptors.
 //! - `pilots`: AI pilots: filling the world less the humans, flying and firing by the players'
 //!   rules, killing and being killed, never stored, marked in the leaderboard; seen over the socket.
 //! - `kinematics_vs_rapier`: the shared motion model against real rapier bodies.
@@ -25,8 +27,8 @@
 //! - `resume`: coming back within the window, after it, and a second connection taking over.
 //! - `scores`: tokens, name clashes, scores across a restart, the leaderboard and player API (real SQLite file).
 //! - `store`: the store on both backends (an SQLite file and a real PostgreSQL): identities
-//!   and tokens, taken and look-alike names, creation asking first, the cap, expiry,
-//!   revoke/release, scores persisting; two stores sharing one PostgreSQL; PostgreSQL stopped
+//!   and tokens, taken and look-alike names, creation asking first, the cap, the reclaim's
+//!   order, purges by network and window, expiry, revoke/release, scores persisting; two stores sharing one PostgreSQL; PostgreSQL stopped
 //!   for seconds with nothing lost; the Redis starter.
 //! - `spectators`: watching the featured pilot without playing: served around its ship only,
 //!   no player, inputs refused.

@@ -231,17 +231,20 @@ on_both! {
         store.close();
     }
 
-    /// An identity that never scored and was not seen for the idle expiry is deleted and its
-    /// name is free for someone else; one that scored is kept however old, and so is the
-    /// newest; a pilot seen recently is kept.
+    /// An identity below the lasting points (never scored, or one point: issue 23's
+    /// throwaways) not seen for the idle expiry is deleted and its name is free for someone
+    /// else; a lasting one is kept however old, and so is the newest; a pilot seen recently is
+    /// kept.
     async fn idle_identities_expire_and_free_their_names(db: &Db) {
         let store = db.open();
         let h = store.handle();
         let mut tokens = Vec::new();
-        for name in ["Idle", "Scorer", "Seen", "Newest"] {
+        for name in ["Idle", "Scorer", "Seen", "OnePoint", "Newest"] {
             tokens.push(h.identify(name, None, || true).await.unwrap());
         }
-        h.record(ScoreDelta { identity: tokens[1].id, points: 3, hits: 1, ..Default::default() });
+        let lasting = u32::try_from(policy().lasting_points).unwrap();
+        h.record(ScoreDelta { identity: tokens[1].id, points: lasting, hits: 1, ..Default::default() });
+        h.record(ScoreDelta { identity: tokens[3].id, points: 1, hits: 1, ..Default::default() });
         h.flush().await;
         store.close();
         db.execute(&format!("UPDATE identities SET last_seen = {}", unix_now() - 40 * 24 * 3600));
@@ -251,14 +254,16 @@ on_both! {
         let seen = h.identify("Seen", tokens[2].new_token.as_deref(), || true).await.unwrap();
         h.flush().await; // its sighting is written with the next batch
         let deadline = Instant::now() + Duration::from_secs(10);
-        while stats.identities_expired.load(Ordering::Relaxed) == 0 {
-            assert!(Instant::now() < deadline, "nothing expired");
+        while stats.identities_expired.load(Ordering::Relaxed) < 2 {
+            assert!(Instant::now() < deadline, "Idle and OnePoint did not expire");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert_eq!(stats.identities_expired.load(Ordering::Relaxed), 1, "Idle only");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(stats.identities_expired.load(Ordering::Relaxed), 2, "Idle and OnePoint only");
         assert_eq!(stats.identities.load(Ordering::Relaxed), 3);
         assert_eq!(h.player("Idle").await, None);
-        assert!(h.player("Scorer").await.is_some(), "scored identities never expire");
+        assert_eq!(h.player("OnePoint").await, None, "one point does not keep a name");
+        assert!(h.player("Scorer").await.is_some(), "lasting identities never expire");
         assert!(h.player("Newest").await.is_some(), "the newest row is kept");
         assert_eq!(seen.id, tokens[2].id);
         assert!(h.player("Seen").await.is_some(), "seen just now");
@@ -268,6 +273,165 @@ on_both! {
             "the name is free: its old token opens nothing, a new identity is made"
         );
         assert!(h.identify("Scorer", None, || true).await.is_err());
+        store.close();
+    }
+
+    /// Regression (issue 23: a store filled with one-point identities refused every newcomer
+    /// for good): at the cap, a newcomer reclaims an idle guest, fewest points first, then
+    /// longest unseen; a pilot online, one seen within the reclaim time, a lasting one, a
+    /// revoked one and the newest (here a newcomer) are never reclaimed, and points still
+    /// queued count (they are committed first). With nothing left to reclaim, the newcomer is
+    /// refused.
+    async fn a_full_store_reclaims_idle_guests_lowest_first(db: &Db) {
+        let stats = Arc::new(Stats::default());
+        let policy = StorePolicy {
+            max_identities: 7,
+            lasting_points: 10,
+            reclaim_min_idle: Duration::from_secs(30),
+            reclaim_batch: 1,
+            ..policy()
+        };
+        let store = db.open_with(policy, stats.clone());
+        let h = store.handle();
+        // Name, points, seconds since last seen.
+        let rows = [
+            ("Veteran", 10, 1000),
+            ("Online", 0, 900),
+            ("Revoked", 0, 900),
+            ("OneOld", 1, 500),
+            ("Earning", 1, 800),
+            ("Two", 2, 400),
+            ("TwoLater", 2, 40),
+        ];
+        let mut ids = HashMap::new();
+        for (name, points, _) in rows {
+            let id = h.identify(name, None, || true).await.unwrap().id;
+            if points > 0 {
+                h.record(ScoreDelta { identity: id, points, hits: 1, ..Default::default() });
+            }
+            ids.insert(name, id);
+        }
+        h.flush().await;
+        h.revoke("Revoked").await.unwrap();
+        for (name, _, ago) in rows {
+            db.execute(&format!("UPDATE identities SET last_seen = {} WHERE id = {}", unix_now() - ago, ids[name]));
+        }
+        let online = ids["Online"];
+        h.guard_online(Arc::new(move |id| id == online));
+        // Queued, not committed: makes Earning lasting before the reclaim looks.
+        h.record(ScoreDelta { identity: ids["Earning"], points: 9, hits: 1, ..Default::default() });
+        let mut reclaimed = Vec::new();
+        for newcomer in ["New1", "New2", "New3"] {
+            assert!(h.identify(newcomer, None, || true).await.is_ok(), "{newcomer} got in");
+            for (name, _, _) in rows {
+                if h.player(name).await.is_none() && name != "Revoked" && !reclaimed.contains(&name) {
+                    reclaimed.push(name);
+                }
+            }
+        }
+        assert_eq!(reclaimed, ["OneOld", "Two", "TwoLater"], "fewest points, then longest unseen");
+        assert_eq!(stats.identities_reclaimed.load(Ordering::Relaxed), 3);
+        assert_eq!(h.identify("New4", None, || true).await, Err(IdentityError::StoreFull), "nothing left to reclaim");
+        assert_eq!(stats.store_full_refused.load(Ordering::Relaxed), 1);
+        assert_eq!(h.player("Veteran").await.map(|(_, t)| t.points), Some(10), "lasting: kept");
+        assert_eq!(h.player("Earning").await.map(|(_, t)| t.points), Some(10), "its queued points made it lasting");
+        assert!(h.player("Online").await.is_some(), "online: kept");
+        assert_eq!(h.identify("Revoked", None, || true).await, Err(IdentityError::NameTaken), "revoked: held");
+        assert_eq!(stats.identities.load(Ordering::Relaxed), 7);
+        store.close();
+    }
+
+    /// A database from before guests' points were kept beside them (the reclaim's index)
+    /// gains the column on open, filled from the score rows, so the reclaim's order holds for
+    /// the identities already there: the older one-point guest goes before the five-point one.
+    async fn old_databases_gain_guest_points(db: &Db) {
+        let store = db.open();
+        let h = store.handle();
+        let high = h.identify("High", None, || true).await.unwrap().id;
+        let low = h.identify("Low", None, || true).await.unwrap().id;
+        h.identify("Newest", None, || true).await.unwrap();
+        h.record(ScoreDelta { identity: high, points: 5, hits: 5, ..Default::default() });
+        h.record(ScoreDelta { identity: low, points: 1, hits: 1, ..Default::default() });
+        h.flush().await;
+        store.close();
+        db.execute(&format!(
+            "DROP INDEX IF EXISTS identities_reclaim;
+             ALTER TABLE identities DROP COLUMN guest_points;
+             UPDATE identities SET last_seen = {};",
+            unix_now() - 1000
+        ));
+        let policy = StorePolicy {
+            max_identities: 3,
+            lasting_points: 10,
+            reclaim_min_idle: Duration::from_secs(30),
+            reclaim_batch: 1,
+            ..policy()
+        };
+        let store = db.open_with(policy, Arc::new(Stats::default()));
+        let h = store.handle();
+        assert!(h.identify("New", None, || true).await.is_ok());
+        assert_eq!(h.player("Low").await, None, "the one-point guest was reclaimed");
+        assert_eq!(h.player("High").await.map(|(_, t)| t.points), Some(5), "before the five-point one");
+        store.close();
+    }
+
+    /// An operator's purge deletes what was created from a network or within a window, and
+    /// frees those names; it spares what `max_points` protects, revoked identities, pilots
+    /// online and the newest row; identities are recorded with the address (IPv4, or IPv6
+    /// /64) their creation was counted under.
+    async fn a_purge_deletes_by_network_and_window(db: &Db) {
+        use asteroids_server::net::address::AddressKey;
+        use asteroids_server::net::new_identities::{NewIdentities, Quotas};
+        let stats = Arc::new(Stats::default());
+        let store = db.open_with(policy(), stats.clone());
+        let h = store.handle();
+        let quotas = Quotas { per_address: 100, per_56: 100, per_48: 100 };
+        let quota = Arc::new(NewIdentities::new(quotas, Duration::from_secs(3600), stats.clone()));
+        let from = |ip: &str| {
+            let (quota, key) = (quota.clone(), AddressKey::of(ip.parse().unwrap()));
+            move || quota.try_take(key, std::time::Instant::now())
+        };
+        let mut ids = HashMap::new();
+        for (name, ip) in [
+            ("Squat1", "2001:db8:1:1::1"),
+            ("Squat2", "2001:db8:1:2::9"),
+            ("SquatOnline", "2001:db8:1:3::1"),
+            ("SquatRevoked", "2001:db8:1:4::1"),
+            ("Neighbour", "2001:db8:2::1"),
+            ("Player", "203.0.113.7"),
+            ("Old", "198.51.100.1"),
+            ("Newest", "2001:db8:1:5::1"),
+        ] {
+            ids.insert(name, h.identify(name, None, from(ip)).await.unwrap().id);
+        }
+        h.record(ScoreDelta { identity: ids["Player"], points: 5, hits: 1, ..Default::default() });
+        h.flush().await;
+        h.revoke("SquatRevoked").await.unwrap();
+        let online = ids["SquatOnline"];
+        h.guard_online(Arc::new(move |id| id == online));
+        db.execute(&format!("UPDATE identities SET created_at = {} WHERE id = {}", unix_now() - 7200, ids["Old"]));
+        let by_network = asteroids_server::store::Purge {
+            network: Some("2001:db8:1::/48".parse().unwrap()),
+            ..Default::default()
+        };
+        assert_eq!(h.purge(by_network).await, Some(2), "Squat1 and Squat2");
+        assert_eq!((h.player("Squat1").await, h.player("Squat2").await), (None, None));
+        assert!(h.identify("Squat1", None, || true).await.is_ok(), "the name is free");
+        for kept in ["SquatOnline", "Neighbour", "Newest"] {
+            assert!(h.player(kept).await.is_some(), "{kept}");
+        }
+        assert_eq!(h.identify("SquatRevoked", None, || true).await, Err(IdentityError::NameTaken));
+        let spare_players = asteroids_server::store::Purge {
+            network: Some("203.0.113.0/24".parse().unwrap()),
+            max_points: Some(0),
+            ..Default::default()
+        };
+        assert_eq!(h.purge(spare_players).await, Some(0), "Player has points");
+        let window =
+            asteroids_server::store::Purge { created_before: Some(unix_now() - 3600), ..Default::default() };
+        assert_eq!(h.purge(window).await, Some(1), "Old");
+        assert_eq!(h.player("Old").await, None);
+        assert_eq!(stats.identities_purged.load(Ordering::Relaxed), 3);
         store.close();
     }
 
