@@ -135,7 +135,7 @@ fn squatted_file(rows: usize, scorers: usize) -> anyhow::Result<()> {
         let mut logins = Vec::new();
         for i in 0..200 {
             let started = Instant::now();
-            h.identify(&format!("login{i}"), None, || true).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            h.identify(&format!("login{i}"), None, None, || true).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
             logins.push(ms(started.elapsed()));
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -166,7 +166,7 @@ fn squatted_file(rows: usize, scorers: usize) -> anyhow::Result<()> {
         let mut logins = Vec::new();
         for i in 0..200 {
             let started = Instant::now();
-            h.identify(&format!("newcomer{i}"), None, || true).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            h.identify(&format!("newcomer{i}"), None, None, || true).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
             logins.push(ms(started.elapsed()));
         }
         logins.sort_by(f64::total_cmp);
@@ -206,7 +206,7 @@ fn commit_load(label: &str, location: StoreLocation, load: Load) -> anyhow::Resu
         let mut ids = Vec::new();
         for i in 0..load.players {
             let name = format!("b{run}x{i}");
-            ids.push(h.identify(&name, None, || true).await.map_err(|e| anyhow::anyhow!("{e:?}"))?.id);
+            ids.push(h.identify(&name, None, None, || true).await.map_err(|e| anyhow::anyhow!("{e:?}"))?.id);
         }
         anyhow::Ok(ids)
     })?;

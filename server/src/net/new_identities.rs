@@ -22,30 +22,15 @@
 //! each of which is also a row in the store.
 //!
 //! The store also records which address created an identity (so an operator can purge by
-//! network: `POST /admin/purge`). The session hands the store only a yes/no closure that calls
-//! [`NewIdentities::try_take`] on the store's thread, so the address a granted creation
-//! counted under is left there, in a thread-local, for the store to pick up at once
-//! ([`take_granted`]).
+//! network: `POST /admin/purge`): the session gives it the address beside the closure that
+//! asks [`NewIdentities::try_take`] on the store's thread.
 
 use super::address::AddressKey;
 use crate::Stats;
-use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-thread_local! {
-    /// The address of the last creation [`NewIdentities::try_take`] granted on this thread,
-    /// until [`take_granted`] takes it.
-    static GRANTED: Cell<Option<AddressKey>> = const { Cell::new(None) };
-}
-
-/// The address the last creation granted on this thread counted under (once: it is cleared).
-/// The store calls it right after a `MayCreate` said yes, on the same thread.
-pub fn take_granted() -> Option<AddressKey> {
-    GRANTED.with(Cell::take)
-}
 
 /// What a quota counts by: an address (IPv4, or IPv6 /64), or a wider IPv6 prefix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -139,8 +124,7 @@ impl NewIdentities {
     }
 
     /// Counts a creation for `address` at `now` if it and its wider prefixes each made fewer
-    /// than their maximum within the window; false (and nothing counted) otherwise. A granted
-    /// creation's address is left for [`take_granted`] on this thread.
+    /// than their maximum within the window; false (and nothing counted) otherwise.
     pub fn try_take(&self, address: AddressKey, now: Instant) -> bool {
         let keys = self.keys(address);
         let mut t = self.table.lock().unwrap_or_else(|e| e.into_inner());
@@ -161,7 +145,6 @@ impl NewIdentities {
             t.by_key.entry(key).or_default().push_back(now);
             t.in_order.push_back((now, key));
         }
-        GRANTED.with(|g| g.set(Some(address)));
         true
     }
 
@@ -304,18 +287,5 @@ mod tests {
         assert!(quota.try_take(AddressKey::V6Prefix(0x2001_0db8_0002_0000), t0), "another /48");
         let v4 = NewIdentities::new(Quotas { per_address: 20, per_56: 0, per_48: 0 }, HOUR, stats);
         assert!(v4.try_take(key(1), t0), "IPv4 is held to its address's quota only");
-    }
-
-    /// A granted creation leaves its address for the store's thread, once; a refusal leaves
-    /// nothing.
-    #[test]
-    fn the_granted_address_is_left_for_the_store() {
-        let quota = per_address(1);
-        let t0 = Instant::now();
-        assert!(quota.try_take(key(7), t0));
-        assert_eq!(take_granted(), Some(key(7)));
-        assert_eq!(take_granted(), None, "taken once");
-        assert!(!quota.try_take(key(7), t0));
-        assert_eq!(take_granted(), None);
     }
 }

@@ -244,6 +244,7 @@ enum Command {
     Identify {
         name: String,
         token: Option<String>,
+        from: Option<crate::net::address::AddressKey>,
         may_create: MayCreate,
         reply: oneshot::Sender<Result<Identity, IdentityError>>,
     },
@@ -287,17 +288,20 @@ impl std::fmt::Debug for Command {
 
 impl StoreHandle {
     /// Resolves a `Hello`'s name and token to an identity, creating one for a free name if
-    /// `may_create` (see [`MayCreate`]) allows it.
+    /// `may_create` (see [`MayCreate`]) allows it; a new identity records `from`, the address
+    /// that created it (for the operator's purge).
     pub async fn identify(
         &self,
         name: &str,
         token: Option<&str>,
+        from: Option<crate::net::address::AddressKey>,
         may_create: impl FnOnce() -> bool + Send + 'static,
     ) -> Result<Identity, IdentityError> {
         let (reply, rx) = oneshot::channel();
         let cmd = Command::Identify {
             name: name.to_string(),
             token: token.map(str::to_string),
+            from,
             may_create: Box::new(may_create),
             reply,
         };

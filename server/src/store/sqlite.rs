@@ -555,13 +555,13 @@ mod tests {
         let h = store.handle();
         let mut unavailable = 0;
         for i in 0..300 {
-            if h.identify(&format!("Pilot{i}"), None, || true).await == Err(IdentityError::Unavailable) {
+            if h.identify(&format!("Pilot{i}"), None, None, || true).await == Err(IdentityError::Unavailable) {
                 unavailable += 1;
             }
         }
         assert!(unavailable > 200, "only {unavailable} failed once the pages ran out");
         assert_eq!(stats.store_errors.load(Ordering::Relaxed), unavailable);
-        assert_eq!(h.identify("Pilot0", None, || true).await, Err(IdentityError::NameTaken), "reads still work");
+        assert_eq!(h.identify("Pilot0", None, None, || true).await, Err(IdentityError::NameTaken), "reads still work");
         store.close();
     }
 
@@ -592,11 +592,11 @@ mod tests {
         }
         let store = Store::open(path.as_path()).unwrap();
         let h = store.handle();
-        assert_eq!(h.identify("Alice", Some("t-latin"), || true).await.unwrap().name, "Alice");
-        assert_eq!(h.identify("\u{410}lice", Some("t-cyrillic"), || true).await.unwrap().name, "\u{410}lice");
-        assert_eq!(h.identify("Al\u{456}ce", None, || true).await, Err(IdentityError::LookAlike));
-        assert_eq!(h.identify("ALICE", None, || true).await, Err(IdentityError::NameTaken));
-        assert!(h.identify("Bob", None, || true).await.is_ok());
+        assert_eq!(h.identify("Alice", Some("t-latin"), None, || true).await.unwrap().name, "Alice");
+        assert_eq!(h.identify("\u{410}lice", Some("t-cyrillic"), None, || true).await.unwrap().name, "\u{410}lice");
+        assert_eq!(h.identify("Al\u{456}ce", None, None, || true).await, Err(IdentityError::LookAlike));
+        assert_eq!(h.identify("ALICE", None, None, || true).await, Err(IdentityError::NameTaken));
+        assert!(h.identify("Bob", None, None, || true).await.is_ok());
         store.close();
         let conn = Connection::open(&path).unwrap();
         let nulls: i64 =
@@ -666,7 +666,7 @@ mod tests {
         let stats = Arc::new(Stats::default());
         let store = Store::open_with(path.as_path(), policy(), stats.clone()).unwrap();
         let h = store.handle();
-        let id = h.identify("Ada", None, || true).await.unwrap().id;
+        let id = h.identify("Ada", None, None, || true).await.unwrap().id;
         let blocker = Connection::open(&path).unwrap();
         blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
         for _ in 0..50 {

@@ -95,6 +95,7 @@ impl<B: Backend> Worker<B> {
         &mut self,
         name: &str,
         token: Option<&str>,
+        from: Option<crate::net::address::AddressKey>,
         may_create: MayCreate,
     ) -> Result<Result<Identity, IdentityError>, DbError> {
         let keys = crate::net::name::keys(name);
@@ -137,11 +138,9 @@ impl<B: Backend> Worker<B> {
                     }
                     return Ok(Err(IdentityError::StoreFull));
                 }
-                crate::net::new_identities::take_granted(); // nothing left over from before
                 if !may_create() {
                     return Ok(Err(IdentityError::CreationRefused));
                 }
-                let from = crate::net::new_identities::take_granted();
                 let token = crate::token::random();
                 let new = NewIdentity { name, keys: &keys, token_hash: &hash_token(&token), now: unix_now(), from };
                 match self.db.create(&new)? {
@@ -383,8 +382,8 @@ impl<B: Backend> Worker<B> {
                         self.stats.store_pending_changes.store(self.pending.changes(), Ordering::Relaxed);
                     }
                 }
-                Ok(Command::Identify { name, token, may_create, reply }) => {
-                    let result = self.identify(&name, token.as_deref(), may_create).unwrap_or_else(|e| {
+                Ok(Command::Identify { name, token, from, may_create, reply }) => {
+                    let result = self.identify(&name, token.as_deref(), from, may_create).unwrap_or_else(|e| {
                         self.failed("identity lookup or creation", &e);
                         Err(IdentityError::Unavailable)
                     });

@@ -145,20 +145,20 @@ on_both! {
     async fn identities_and_tokens(db: &Db) {
         let store = db.open();
         let h = store.handle();
-        let ada = h.identify("Ada", None, || true).await.unwrap();
+        let ada = h.identify("Ada", None, None, || true).await.unwrap();
         let token = ada.new_token.clone().expect("a new identity gets a token");
         assert_eq!(token.len(), 32, "128 bits, hex");
-        assert_eq!(h.identify("ada", None, || true).await, Err(IdentityError::NameTaken));
-        let again = h.identify("ADA", Some(&token), || true).await.unwrap();
+        assert_eq!(h.identify("ada", None, None, || true).await, Err(IdentityError::NameTaken));
+        let again = h.identify("ADA", Some(&token), None, || true).await.unwrap();
         assert_eq!((again.id, again.new_token), (ada.id, None));
-        assert_eq!(h.identify("Ada", Some("0000"), || true).await, Err(IdentityError::InvalidToken));
+        assert_eq!(h.identify("Ada", Some("0000"), None, || true).await, Err(IdentityError::InvalidToken));
         assert_eq!(
-            h.identify("Bob", Some(&token), || true).await,
+            h.identify("Bob", Some(&token), None, || true).await,
             Err(IdentityError::InvalidToken),
             "not for another name"
         );
         assert!(h.revoke("Ada").await.is_some());
-        assert_eq!(h.identify("Ada", Some(&token), || true).await, Err(IdentityError::InvalidToken), "revoked");
+        assert_eq!(h.identify("Ada", Some(&token), None, || true).await, Err(IdentityError::InvalidToken), "revoked");
         store.close();
         let stored = db.token_hashes();
         assert_eq!(stored, [Sha256::digest(token.as_bytes()).to_vec()]);
@@ -171,12 +171,12 @@ on_both! {
     async fn look_alike_names_are_taken(db: &Db) {
         let store = db.open();
         let h = store.handle();
-        let alice = h.identify("Alice", None, || true).await.unwrap();
-        assert_eq!(h.identify("\u{410}lice", None, || true).await, Err(IdentityError::LookAlike), "Cyrillic A");
-        assert_eq!(h.identify("Al\u{456}ce", None, || true).await, Err(IdentityError::LookAlike), "Cyrillic i");
-        assert_eq!(h.identify("ALICE", None, || true).await, Err(IdentityError::NameTaken));
-        assert_eq!(h.identify("alice", alice.new_token.as_deref(), || true).await.map(|i| i.id), Ok(alice.id));
-        assert!(h.identify("Bob", None, || true).await.is_ok());
+        let alice = h.identify("Alice", None, None, || true).await.unwrap();
+        assert_eq!(h.identify("\u{410}lice", None, None, || true).await, Err(IdentityError::LookAlike), "Cyrillic A");
+        assert_eq!(h.identify("Al\u{456}ce", None, None, || true).await, Err(IdentityError::LookAlike), "Cyrillic i");
+        assert_eq!(h.identify("ALICE", None, None, || true).await, Err(IdentityError::NameTaken));
+        assert_eq!(h.identify("alice", alice.new_token.as_deref(), None, || true).await.map(|i| i.id), Ok(alice.id));
+        assert!(h.identify("Bob", None, None, || true).await.is_ok());
         store.close();
     }
 
@@ -193,15 +193,15 @@ on_both! {
                 answer
             }
         };
-        assert_eq!(h.identify("Ada", None, ask(false)).await, Err(IdentityError::CreationRefused));
-        assert_eq!(h.identify("Ada", Some("made-up"), ask(false)).await, Err(IdentityError::CreationRefused));
+        assert_eq!(h.identify("Ada", None, None, ask(false)).await, Err(IdentityError::CreationRefused));
+        assert_eq!(h.identify("Ada", Some("made-up"), None, ask(false)).await, Err(IdentityError::CreationRefused));
         assert_eq!(asked.load(Ordering::Relaxed), 2);
         assert_eq!(h.player("Ada").await, None, "nothing was created");
-        let token = h.identify("Ada", None, ask(true)).await.unwrap().new_token.unwrap();
+        let token = h.identify("Ada", None, None, ask(true)).await.unwrap().new_token.unwrap();
         assert_eq!(asked.load(Ordering::Relaxed), 3);
-        assert!(h.identify("Ada", Some(&token), ask(false)).await.is_ok(), "the returning pilot");
-        assert_eq!(h.identify("Ada", None, ask(false)).await, Err(IdentityError::NameTaken));
-        assert_eq!(h.identify("Ada", Some("0000"), ask(false)).await, Err(IdentityError::InvalidToken));
+        assert!(h.identify("Ada", Some(&token), None, ask(false)).await.is_ok(), "the returning pilot");
+        assert_eq!(h.identify("Ada", None, None, ask(false)).await, Err(IdentityError::NameTaken));
+        assert_eq!(h.identify("Ada", Some("0000"), None, ask(false)).await, Err(IdentityError::InvalidToken));
         assert_eq!(asked.load(Ordering::Relaxed), 3, "none of them asked");
         store.close();
     }
@@ -212,13 +212,13 @@ on_both! {
         let stats = Arc::new(Stats::default());
         let store = db.open_with(StorePolicy { max_identities: 2, ..policy() }, stats.clone());
         let h = store.handle();
-        let token = h.identify("Ada", None, || true).await.unwrap().new_token.unwrap();
-        h.identify("Bob", None, || true).await.unwrap();
+        let token = h.identify("Ada", None, None, || true).await.unwrap().new_token.unwrap();
+        h.identify("Bob", None, None, || true).await.unwrap();
         assert_eq!(stats.identities.load(Ordering::Relaxed), 2);
         let asked = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let ask = asked.clone();
         let refused = h
-            .identify("Cy", None, move || {
+            .identify("Cy", None, None, move || {
                 ask.store(true, Ordering::Relaxed);
                 true
             })
@@ -226,7 +226,7 @@ on_both! {
         assert_eq!(refused, Err(IdentityError::StoreFull));
         assert!(!asked.load(Ordering::Relaxed), "the address's quota was not spent");
         assert_eq!(stats.store_full_refused.load(Ordering::Relaxed), 1);
-        assert!(h.identify("Ada", Some(&token), || false).await.is_ok(), "a returning pilot");
+        assert!(h.identify("Ada", Some(&token), None, || false).await.is_ok(), "a returning pilot");
         assert_eq!(h.player("Cy").await, None);
         store.close();
     }
@@ -240,7 +240,7 @@ on_both! {
         let h = store.handle();
         let mut tokens = Vec::new();
         for name in ["Idle", "Scorer", "Seen", "OnePoint", "Newest"] {
-            tokens.push(h.identify(name, None, || true).await.unwrap());
+            tokens.push(h.identify(name, None, None, || true).await.unwrap());
         }
         let lasting = u32::try_from(policy().lasting_points).unwrap();
         h.record(ScoreDelta { identity: tokens[1].id, points: lasting, hits: 1, ..Default::default() });
@@ -251,7 +251,7 @@ on_both! {
         let stats = Arc::new(Stats::default());
         let store = db.open_with(policy(), stats.clone());
         let h = store.handle();
-        let seen = h.identify("Seen", tokens[2].new_token.as_deref(), || true).await.unwrap();
+        let seen = h.identify("Seen", tokens[2].new_token.as_deref(), None, || true).await.unwrap();
         h.flush().await; // its sighting is written with the next batch
         let deadline = Instant::now() + Duration::from_secs(10);
         while stats.identities_expired.load(Ordering::Relaxed) < 2 {
@@ -268,11 +268,11 @@ on_both! {
         assert_eq!(seen.id, tokens[2].id);
         assert!(h.player("Seen").await.is_some(), "seen just now");
         assert_eq!(
-            h.identify("Idle", tokens[0].new_token.as_deref(), || true).await.map(|i| i.id == tokens[0].id),
+            h.identify("Idle", tokens[0].new_token.as_deref(), None, || true).await.map(|i| i.id == tokens[0].id),
             Ok(false),
             "the name is free: its old token opens nothing, a new identity is made"
         );
-        assert!(h.identify("Scorer", None, || true).await.is_err());
+        assert!(h.identify("Scorer", None, None, || true).await.is_err());
         store.close();
     }
 
@@ -305,7 +305,7 @@ on_both! {
         ];
         let mut ids = HashMap::new();
         for (name, points, _) in rows {
-            let id = h.identify(name, None, || true).await.unwrap().id;
+            let id = h.identify(name, None, None, || true).await.unwrap().id;
             if points > 0 {
                 h.record(ScoreDelta { identity: id, points, hits: 1, ..Default::default() });
             }
@@ -322,7 +322,7 @@ on_both! {
         h.record(ScoreDelta { identity: ids["Earning"], points: 9, hits: 1, ..Default::default() });
         let mut reclaimed = Vec::new();
         for newcomer in ["New1", "New2", "New3"] {
-            assert!(h.identify(newcomer, None, || true).await.is_ok(), "{newcomer} got in");
+            assert!(h.identify(newcomer, None, None, || true).await.is_ok(), "{newcomer} got in");
             for (name, _, _) in rows {
                 if h.player(name).await.is_none() && name != "Revoked" && !reclaimed.contains(&name) {
                     reclaimed.push(name);
@@ -331,12 +331,12 @@ on_both! {
         }
         assert_eq!(reclaimed, ["OneOld", "Two", "TwoLater"], "fewest points, then longest unseen");
         assert_eq!(stats.identities_reclaimed.load(Ordering::Relaxed), 3);
-        assert_eq!(h.identify("New4", None, || true).await, Err(IdentityError::StoreFull), "nothing left to reclaim");
+        assert_eq!(h.identify("New4", None, None, || true).await, Err(IdentityError::StoreFull), "nothing left to reclaim");
         assert_eq!(stats.store_full_refused.load(Ordering::Relaxed), 1);
         assert_eq!(h.player("Veteran").await.map(|(_, t)| t.points), Some(10), "lasting: kept");
         assert_eq!(h.player("Earning").await.map(|(_, t)| t.points), Some(10), "its queued points made it lasting");
         assert!(h.player("Online").await.is_some(), "online: kept");
-        assert_eq!(h.identify("Revoked", None, || true).await, Err(IdentityError::NameTaken), "revoked: held");
+        assert_eq!(h.identify("Revoked", None, None, || true).await, Err(IdentityError::NameTaken), "revoked: held");
         assert_eq!(stats.identities.load(Ordering::Relaxed), 7);
         store.close();
     }
@@ -347,9 +347,9 @@ on_both! {
     async fn old_databases_gain_guest_points(db: &Db) {
         let store = db.open();
         let h = store.handle();
-        let high = h.identify("High", None, || true).await.unwrap().id;
-        let low = h.identify("Low", None, || true).await.unwrap().id;
-        h.identify("Newest", None, || true).await.unwrap();
+        let high = h.identify("High", None, None, || true).await.unwrap().id;
+        let low = h.identify("Low", None, None, || true).await.unwrap().id;
+        h.identify("Newest", None, None, || true).await.unwrap();
         h.record(ScoreDelta { identity: high, points: 5, hits: 5, ..Default::default() });
         h.record(ScoreDelta { identity: low, points: 1, hits: 1, ..Default::default() });
         h.flush().await;
@@ -369,7 +369,7 @@ on_both! {
         };
         let store = db.open_with(policy, Arc::new(Stats::default()));
         let h = store.handle();
-        assert!(h.identify("New", None, || true).await.is_ok());
+        assert!(h.identify("New", None, None, || true).await.is_ok());
         assert_eq!(h.player("Low").await, None, "the one-point guest was reclaimed");
         assert_eq!(h.player("High").await.map(|(_, t)| t.points), Some(5), "before the five-point one");
         store.close();
@@ -389,7 +389,7 @@ on_both! {
         let quota = Arc::new(NewIdentities::new(quotas, Duration::from_secs(3600), stats.clone()));
         let from = |ip: &str| {
             let (quota, key) = (quota.clone(), AddressKey::of(ip.parse().unwrap()));
-            move || quota.try_take(key, std::time::Instant::now())
+            (Some(key), move || quota.try_take(key, std::time::Instant::now()))
         };
         let mut ids = HashMap::new();
         for (name, ip) in [
@@ -402,7 +402,8 @@ on_both! {
             ("Old", "198.51.100.1"),
             ("Newest", "2001:db8:1:5::1"),
         ] {
-            ids.insert(name, h.identify(name, None, from(ip)).await.unwrap().id);
+            let (address, may_create) = from(ip);
+            ids.insert(name, h.identify(name, None, address, may_create).await.unwrap().id);
         }
         h.record(ScoreDelta { identity: ids["Player"], points: 5, hits: 1, ..Default::default() });
         h.flush().await;
@@ -416,11 +417,11 @@ on_both! {
         };
         assert_eq!(h.purge(by_network).await, Some(2), "Squat1 and Squat2");
         assert_eq!((h.player("Squat1").await, h.player("Squat2").await), (None, None));
-        assert!(h.identify("Squat1", None, || true).await.is_ok(), "the name is free");
+        assert!(h.identify("Squat1", None, None, || true).await.is_ok(), "the name is free");
         for kept in ["SquatOnline", "Neighbour", "Newest"] {
             assert!(h.player(kept).await.is_some(), "{kept}");
         }
-        assert_eq!(h.identify("SquatRevoked", None, || true).await, Err(IdentityError::NameTaken));
+        assert_eq!(h.identify("SquatRevoked", None, None, || true).await, Err(IdentityError::NameTaken));
         let spare_players = asteroids_server::store::Purge {
             network: Some("203.0.113.0/24".parse().unwrap()),
             max_points: Some(0),
@@ -443,7 +444,7 @@ on_both! {
         let stats = Arc::new(Stats::default());
         let store = db.open_with(policy(), stats.clone());
         let h = store.handle();
-        let ada = h.identify("Ada", None, || true).await.unwrap();
+        let ada = h.identify("Ada", None, None, || true).await.unwrap();
         h.record(ScoreDelta { identity: ada.id, points: 5, hits: 1, ..Default::default() });
         assert_eq!(h.revoke("ada").await, Some(ada.id));
         h.record(ScoreDelta { identity: ada.id, points: 7, hits: 1, ..Default::default() });
@@ -451,12 +452,12 @@ on_both! {
         assert_eq!(stats.discarded_score_changes.load(Ordering::Relaxed), 1);
         assert!(h.all_time().is_empty(), "revoked identities are on no board");
         assert_eq!(h.player("Ada").await, None);
-        assert_eq!(h.identify("Ada", None, || true).await, Err(IdentityError::NameTaken), "held");
+        assert_eq!(h.identify("Ada", None, None, || true).await, Err(IdentityError::NameTaken), "held");
         assert_eq!(h.release("Bob").await, Release::Unknown);
-        let bob = h.identify("Bob", None, || true).await.unwrap();
+        let bob = h.identify("Bob", None, None, || true).await.unwrap();
         assert_eq!(h.release("Bob").await, Release::NotRevoked);
         assert_eq!(h.release("Ada").await, Release::Released);
-        let again = h.identify("Ada", None, || true).await.unwrap();
+        let again = h.identify("Ada", None, None, || true).await.unwrap();
         assert_ne!(again.id, ada.id);
         assert_eq!(again.totals, Totals::default(), "a new identity");
         store.close();
@@ -464,8 +465,8 @@ on_both! {
         let store = db.open_with(StorePolicy { revoked_name_hold: Duration::ZERO, ..policy() }, stats);
         let h = store.handle();
         assert_eq!(h.revoke("Bob").await, Some(bob.id));
-        assert_eq!(h.identify("Bob", bob.new_token.as_deref(), || true).await, Err(IdentityError::InvalidToken));
-        assert!(h.identify("Bob", None, || true).await.is_ok_and(|i| i.id != bob.id), "no hold: free at once");
+        assert_eq!(h.identify("Bob", bob.new_token.as_deref(), None, || true).await, Err(IdentityError::InvalidToken));
+        assert!(h.identify("Bob", None, None, || true).await.is_ok_and(|i| i.id != bob.id), "no hold: free at once");
         store.close();
     }
 
@@ -475,8 +476,8 @@ on_both! {
         let stats = Arc::new(Stats::default());
         let store = db.open_with(policy(), stats.clone());
         let h = store.handle();
-        let a = h.identify("Ada", None, || true).await.unwrap().id;
-        let b = h.identify("Bob", None, || true).await.unwrap().id;
+        let a = h.identify("Ada", None, None, || true).await.unwrap().id;
+        let b = h.identify("Bob", None, None, || true).await.unwrap().id;
         for i in 0..2000u32 {
             h.record(ScoreDelta { identity: a, hits: 1, points: 1, ..Default::default() });
             if i % 100 == 0 {
@@ -493,7 +494,7 @@ on_both! {
         store.close();
         let store = db.open();
         let h = store.handle();
-        assert_eq!(h.identify("Bob", None, || true).await, Err(IdentityError::NameTaken), "identities persist");
+        assert_eq!(h.identify("Bob", None, None, || true).await, Err(IdentityError::NameTaken), "identities persist");
         assert_eq!(h.all_time()[0].points, 2000, "the board is read at open");
         assert_eq!(h.player("ada").await.map(|(_, t)| (t.hits, t.points)), Some((2000, 2000)));
         store.close();
@@ -542,18 +543,23 @@ async fn two_stores_on_one_postgres_share_names_and_the_board() {
         s.close();
     }
     let (ha, hb) = (a.handle(), b.handle());
-    let ada = ha.identify("Ada", None, || true).await.unwrap();
-    assert_eq!(hb.identify("ada", None, || true).await, Err(IdentityError::NameTaken));
-    assert_eq!(hb.identify("\u{410}da", None, || true).await, Err(IdentityError::LookAlike));
-    assert_eq!(hb.identify("ADA", ada.new_token.as_deref(), || true).await.map(|i| i.id), Ok(ada.id), "its token");
+    let ada = ha.identify("Ada", None, None, || true).await.unwrap();
+    assert_eq!(hb.identify("ada", None, None, || true).await, Err(IdentityError::NameTaken));
+    assert_eq!(hb.identify("\u{410}da", None, None, || true).await, Err(IdentityError::LookAlike));
+    assert_eq!(
+        hb.identify("ADA", ada.new_token.as_deref(), None, || true).await.map(|i| i.id),
+        Ok(ada.id),
+        "its token"
+    );
     for i in 0..20 {
         let name = format!("Racer{i}");
-        let (one, other) = tokio::join!(ha.identify(&name, None, || true), hb.identify(&name, None, || true));
+        let (one, other) =
+            tokio::join!(ha.identify(&name, None, None, || true), hb.identify(&name, None, None, || true));
         let winners = [&one, &other].iter().filter(|r| r.is_ok()).count();
         assert_eq!(winners, 1, "{name}: {one:?} / {other:?}");
         assert!([one, other].contains(&Err(IdentityError::NameTaken)), "the loser is told the name is taken");
     }
-    let bob = hb.identify("Bob", None, || true).await.unwrap();
+    let bob = hb.identify("Bob", None, None, || true).await.unwrap();
     ha.record(ScoreDelta { identity: ada.id, points: 5, kills: 1, ..Default::default() });
     hb.record(ScoreDelta { identity: ada.id, points: 3, ..Default::default() });
     hb.record(ScoreDelta { identity: bob.id, points: 7, ..Default::default() });
@@ -586,7 +592,7 @@ async fn postgres_stopped_for_seconds_loses_no_score_change() {
     let h = store.handle();
     let mut ids = Vec::new();
     for i in 0..5 {
-        ids.push(h.identify(&format!("Pilot{i}"), None, || true).await.unwrap().id);
+        ids.push(h.identify(&format!("Pilot{i}"), None, None, || true).await.unwrap().id);
     }
     let mut expected: HashMap<i64, Totals> = HashMap::new();
     let mut record = |n: u32| {
@@ -617,7 +623,7 @@ async fn postgres_stopped_for_seconds_loses_no_score_change() {
     }
     let during = n - 100;
     assert!(during as usize > asteroids_server::store::pending::MAX_PENDING_CHANGES, "{during} changes");
-    assert_eq!(h.identify("Newcomer", None, || true).await, Err(IdentityError::Unavailable));
+    assert_eq!(h.identify("Newcomer", None, None, || true).await, Err(IdentityError::Unavailable));
     eventually(Duration::from_secs(2), "the waiting changes are counted", || {
         stats.store_pending_changes.load(Ordering::Relaxed) > 0
     })
@@ -637,7 +643,7 @@ async fn postgres_stopped_for_seconds_loses_no_score_change() {
     let waited_ms = stats.store_wait_ms.load(Ordering::Relaxed);
     assert!(waited_ms >= OUTAGE.as_millis() as u64 / 2, "store_wait_ms {waited_ms}");
     assert!(stats.store_reconnects.load(Ordering::Relaxed) >= 1);
-    assert!(h.identify("Newcomer", None, || true).await.is_ok(), "Hellos are answered again");
+    assert!(h.identify("Newcomer", None, None, || true).await.is_ok(), "Hellos are answered again");
     store.close();
 }
 
@@ -719,7 +725,7 @@ async fn closing_during_a_short_outage_still_commits() {
     let mut pg = Postgres::start().expect("starting PostgreSQL for the test");
     let store = Store::open(pg.url().parse::<StoreLocation>().unwrap()).unwrap();
     let h = store.handle();
-    let id = h.identify("Late", None, || true).await.unwrap().id;
+    let id = h.identify("Late", None, None, || true).await.unwrap().id;
     off_runtime(|| pg.stop().unwrap());
     for _ in 0..10 {
         h.record(ScoreDelta { identity: id, points: 1, ..Default::default() });

@@ -100,14 +100,15 @@ pub(super) async fn handshake(link: &Link, state: &AppState, slot: &mut Connecti
     let over_cap = slot.over_cap();
     let quota = state.new_identities.clone();
     let may_create = move || over_cap.is_none() && quota.try_take(address, std::time::Instant::now());
-    let identity = match (state.store.identify(&name, hello.token.as_deref(), may_create).await, over_cap) {
-        (Ok(identity), _) => identity,
-        (Err(IdentityError::CreationRefused), Some(refusal)) => {
-            refuse_over_cap(link, state, refusal).await;
-            return None;
-        }
-        (Err(e), _) => {
-            let (reason, message) = match e {
+    let identity =
+        match (state.store.identify(&name, hello.token.as_deref(), Some(address), may_create).await, over_cap) {
+            (Ok(identity), _) => identity,
+            (Err(IdentityError::CreationRefused), Some(refusal)) => {
+                refuse_over_cap(link, state, refusal).await;
+                return None;
+            }
+            (Err(e), _) => {
+                let (reason, message) = match e {
                 IdentityError::NameTaken => {
                     (RejectReason::NameTaken, "that name belongs to another pilot: pick another".to_string())
                 }
@@ -142,10 +143,10 @@ pub(super) async fn handshake(link: &Link, state: &AppState, slot: &mut Connecti
                     (RejectReason::TooManyNewIdentities, message)
                 }
             };
-            reject(link, state, reason, message).await;
-            return None;
-        }
-    };
+                reject(link, state, reason, message).await;
+                return None;
+            }
+        };
     if let Err(refusal) = slot.settle(identity.id) {
         refuse_over_cap(link, state, refusal).await;
         return None;
