@@ -210,7 +210,7 @@ async fn stats(State(state): State<AppState>) -> Json<Value> {
     let detail = serde_json::to_value(connections_detail(&state)).unwrap_or_default();
     doc.insert("connections_detail".into(), detail);
     if let Some(universe) = &state.universe {
-        doc.insert("universe".into(), crate::net::http::universe_json(universe));
+        doc.insert("universe".into(), universe.json());
     }
     Json(Value::Object(doc))
 }

@@ -258,13 +258,6 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     }
 }
 
-/// The defaults of a group of flags, as parsing an empty command line gives them (for the
-/// `Default` of a struct flattened into [`Config`], such as [`Limits`]).
-pub(crate) fn defaults<T: clap::Args>() -> T {
-    let matches = T::augment_args(clap::Command::new(BIN)).get_matches_from([BIN]);
-    T::from_arg_matches(&matches).expect("every flag of the group has a default")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@
 pub mod admin;
 pub mod clock;
 pub mod config;
+pub mod figure;
 pub mod limits;
 pub mod metrics;
 pub mod net;

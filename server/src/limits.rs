@@ -73,6 +73,8 @@ pub const MAX_IDENTITIES: u64 = 1_000_000;
 /// after. A day: a player who tried the game briefly has lost little, and the names a script
 /// claimed come back the next day.
 pub const IDENTITY_IDLE_EXPIRY: Duration = Duration::from_secs(24 * 3600);
+/// How often the store looks for idle identities to expire (or to reclaim when full).
+pub const EXPIRY_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// Points an identity must have committed to become *lasting*: never expired, never reclaimed.
 /// Below it, an identity is a guest's: it expires after [`IDENTITY_IDLE_EXPIRY`] unseen, and
 /// when the store is full it is the first reclaimed (fewest points, longest unseen first). A
@@ -255,8 +257,8 @@ pub struct Limits {
     /// (POST /admin/release/{name} releases it at once).
     #[arg(long = "revoked-name-hold-hours", value_name = "HOURS", default_value = "24", value_parser = hours)]
     pub revoked_name_hold: Duration,
-    /// See [`crate::store::EXPIRY_SWEEP_INTERVAL`].
-    #[arg(skip = crate::store::EXPIRY_SWEEP_INTERVAL)]
+    /// See [`EXPIRY_SWEEP_INTERVAL`].
+    #[arg(skip = EXPIRY_SWEEP_INTERVAL)]
     pub identity_sweep_interval: Duration,
     /// Most TCP connections one peer address (IPv4, or IPv6 /64) may hold before they are
     /// upgraded or closed; more are closed at once. Trusted proxies are exempt.
@@ -319,9 +321,12 @@ fn in_units(text: &str, unit_secs: f64) -> Result<Duration, String> {
 }
 
 impl Default for Limits {
-    /// The limits of [`crate::Config::default`]: the constants above.
+    /// The limits of [`crate::Config::default`]: the constants above, as parsing no flags
+    /// gives them.
     fn default() -> Self {
-        crate::config::defaults()
+        use clap::{Args, FromArgMatches};
+        let matches = Limits::augment_args(clap::Command::new("limits")).get_matches_from(["limits"]);
+        Limits::from_arg_matches(&matches).expect("every limit has a default")
     }
 }
 

@@ -17,6 +17,7 @@
 //! Prometheus series: one series per connection would be unbounded label cardinality that
 //! changes with every visit.
 
+pub use crate::figure::{Figure, Kind, Num, Reading};
 use crate::sim::frame::{Frame, TICK_BUCKETS_MS};
 use crate::sim::PHASES;
 use crate::stats::Stats;
@@ -24,98 +25,6 @@ use serde_json::{Map, Value};
 use shared::constants::TICK_HZ;
 use shared::protocol::EntityKind;
 use std::fmt::Write;
-
-/// What kind of series a figure is, in Prometheus' terms.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// Only ever grows (until a restart); Prometheus name ends in `_total`.
-    Counter,
-    /// Goes up and down.
-    Gauge,
-    /// Cumulative buckets, a sum and a count.
-    Histogram,
-}
-
-impl Kind {
-    fn prometheus(self) -> &'static str {
-        match self {
-            Kind::Counter => "counter",
-            Kind::Gauge => "gauge",
-            Kind::Histogram => "histogram",
-        }
-    }
-}
-
-/// One number: integers stay integers in the JSON.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Num {
-    /// A count.
-    Int(u64),
-    /// A measurement.
-    Real(f64),
-}
-
-impl Num {
-    /// An `f32` measurement, widened through its shortest decimal form, so that 0.39126 ms
-    /// reads as that and not as 0.3912619948387146 in either document.
-    fn from_f32(x: f32) -> Num {
-        Num::Real(x.to_string().parse().unwrap_or(f64::NAN))
-    }
-
-    fn json(self) -> Value {
-        match self {
-            Num::Int(n) => n.into(),
-            // JSON has no NaN or infinity; a figure that is not finite reads as null.
-            Num::Real(x) => serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number),
-        }
-    }
-
-    fn prometheus(self) -> String {
-        match self {
-            Num::Int(n) => n.to_string(),
-            Num::Real(x) => x.to_string(),
-        }
-    }
-}
-
-/// A figure's value at one moment.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Reading {
-    /// One number.
-    One(Num),
-    /// One number per value of a label: in the JSON an object keyed by the label's value, in
-    /// Prometheus one series per value.
-    By {
-        /// The Prometheus label's name.
-        label: &'static str,
-        /// Each label value (also the JSON key) and its number.
-        values: Vec<(&'static str, Num)>,
-    },
-    /// A histogram: cumulative counts at most each upper bound, the count and the sum.
-    Histogram {
-        /// `(upper bound, observations at most that)`, ascending; `+Inf` is `count`.
-        buckets: Vec<(f64, u64)>,
-        /// Observations.
-        count: u64,
-        /// Sum of the observations.
-        sum: f64,
-    },
-}
-
-/// One figure: declared once, rendered into both documents.
-#[derive(Clone, Copy, Debug)]
-pub struct Figure {
-    /// Its name in `/admin/stats`.
-    pub json: &'static str,
-    /// Its name in `/metrics`.
-    pub prom: &'static str,
-    /// Counter, gauge or histogram.
-    pub kind: Kind,
-    /// What it means (the Prometheus `HELP`; one line).
-    pub help: &'static str,
-    /// Reads it now.
-    pub read: fn(&Sources<'_>) -> Reading,
-}
 
 /// Everything a figure can be read from.
 #[derive(Clone, Copy, Debug)]
@@ -127,6 +36,9 @@ pub struct Sources<'a> {
     /// The store's count of score changes it had to drop (`StoreHandle::dropped`).
     pub dropped_score_changes: u64,
 }
+
+/// How a published figure is read: from everything the documents are made from.
+pub type ReadSources = for<'a, 'b> fn(&'a Sources<'b>) -> Reading;
 
 fn int(n: impl TryInto<u64>) -> Reading {
     Reading::One(Num::Int(n.try_into().unwrap_or(u64::MAX)))
@@ -142,7 +54,7 @@ fn by_phase(values: impl IntoIterator<Item = Num>) -> Reading {
 
 /// The rows for what the server does not count itself: the frame, the simulation's timing
 /// and the store. (The server's own counters are [`Stats::FIGURES`].)
-const PUBLISHED: &[Figure] = &[
+const PUBLISHED: &[Figure<ReadSources>] = &[
     Figure {
         json: "uptime_secs",
         prom: "asteroids_uptime_seconds",
@@ -250,7 +162,7 @@ const PUBLISHED: &[Figure] = &[
 macro_rules! simulation_figures {
     ($( $(#[doc = $doc:literal])+ $name:ident $prom:literal; )+) => {
         /// The rows for the simulation's counters (declared in `sim/counters.rs`).
-        const SIMULATION: &[Figure] = &[
+        const SIMULATION: &[Figure<ReadSources>] = &[
             $( Figure {
                 json: stringify!($name),
                 prom: $prom,
@@ -263,16 +175,23 @@ macro_rules! simulation_figures {
 }
 crate::sim::counters::sim_counters!(simulation_figures);
 
-/// Every figure: the server's counters, then what the simulation and the store publish.
-pub fn figures() -> impl Iterator<Item = &'static Figure> {
-    Stats::FIGURES.iter().chain(PUBLISHED).chain(SIMULATION)
+/// Every figure (its names, kind and help; not how it is read): the server's counters, then
+/// what the simulation and the store publish.
+pub fn figures() -> impl Iterator<Item = Figure<()>> {
+    Stats::FIGURES.iter().map(Figure::head).chain(PUBLISHED.iter().chain(SIMULATION).map(Figure::head))
+}
+
+/// Every figure, in [`figures`] order, with its reading from `sources` now.
+fn readings<'s>(sources: &'s Sources<'s>) -> impl Iterator<Item = (Figure<()>, Reading)> + 's {
+    let counters = Stats::FIGURES.iter().map(move |f| (f.head(), (f.read)(sources.stats)));
+    counters.chain(PUBLISHED.iter().chain(SIMULATION).map(move |f| (f.head(), (f.read)(sources))))
 }
 
 /// Every figure as a JSON object (the `/admin/stats` document without its drill-down).
 pub fn json(sources: &Sources<'_>) -> Map<String, Value> {
     let mut doc = Map::new();
-    for figure in figures() {
-        let value = match (figure.read)(sources) {
+    for (figure, reading) in readings(sources) {
+        let value = match reading {
             Reading::One(n) => n.json(),
             Reading::By { values, .. } => values.into_iter().map(|(key, n)| (key.to_string(), n.json())).collect(),
             Reading::Histogram { buckets, count, sum } => {
@@ -302,8 +221,8 @@ pub fn prometheus(sources: &Sources<'_>, sector: Option<&str>) -> String {
             format!("{{{}}}", all.join(","))
         }
     };
-    for figure in figures() {
-        let (name, reading) = (figure.prom, (figure.read)(sources));
+    for (figure, reading) in readings(sources) {
+        let name = figure.prom;
         let place = match &reading {
             Reading::By { label, .. } => format!("{}.{{{label}}}", figure.json),
             _ => figure.json.to_string(),

@@ -193,7 +193,7 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
         };
         state.tracker.spawn(universe.clone().run(record, state.shutdown.clone()));
     }
-    let app = net::http::router(state.clone(), &config.www_dir);
+    let app = net::http::router(state.clone(), &config.www_dir, crate::admin::router(state.clone()));
     let http = tokio::spawn(net::listener::serve(listener, app, state.clone()));
     Ok(Server { addr, state, sim, http, db: Some(db) })
 }

@@ -5,7 +5,7 @@
 //! independent, and a reader only needs a recent value. The registry's `Mutex` is taken on
 //! connect, disconnect and admin reads, never per message.
 
-use crate::metrics::{Figure, Kind, Num, Reading};
+use crate::figure::{Figure, Kind, Num, Reading};
 use shared::protocol::ViewRect;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -73,20 +73,20 @@ macro_rules! stats {
 
         impl Stats {
             /// The rows of the [`crate::metrics`] table for these counters.
-            pub const FIGURES: &'static [Figure] = &[
+            pub const FIGURES: &'static [Figure<fn(&Stats) -> Reading>] = &[
                 $( Figure {
                     json: stringify!($field),
                     prom: $prom,
                     kind: Kind::$kind,
                     help: concat!($($doc),+),
-                    read: |s| Reading::One(Num::Int(s.stats.$field.load(Ordering::Relaxed))),
+                    read: |s| Reading::One(Num::Int(s.$field.load(Ordering::Relaxed))),
                 }, )+
                 $( Figure {
                     json: stringify!($rate),
                     prom: $rprom,
                     kind: Kind::Gauge,
                     help: concat!($($rdoc),+),
-                    read: |s| Reading::One(Num::Real(s.stats.$rate.get())),
+                    read: |s| Reading::One(Num::Real(s.$rate.get())),
                 }, )+
             ];
 

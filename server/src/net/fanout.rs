@@ -12,7 +12,7 @@
 //! What each client has had (its [`Interest`], the parts and acknowledgement it was sent) is
 //! the fan-out's alone: it lives beside the link in the task's own list, behind no lock.
 
-use super::interest::{anchored, follow, Interest, MAX_VIEW_OFFSET_SPEED};
+use super::interest::{anchored, follow, view_step, Interest};
 use super::link::{Due, Link};
 use crate::sim::frame::{Encoded, Frame};
 use crate::AppState;
@@ -54,9 +54,9 @@ struct Duty {
     top_sent: Paced<Vec<LeaderboardEntry>>,
     all_time_sent: Paced<Vec<LeaderboardEntry>>,
     map_sent: Paced<UniverseMap>,
-    /// The view last served, the anchor it was served around, and when (its offset from the
-    /// anchor moves at a bounded speed: see [`MAX_VIEW_OFFSET_SPEED`]).
-    served: Option<(ViewRect, [f32; 2], Instant)>,
+    /// The view of the last snapshot, and the anchor it was served around (its offset from the
+    /// anchor moves a bounded step per snapshot: see [`view_step`]).
+    served: Option<(ViewRect, [f32; 2])>,
 }
 
 impl Duty {
@@ -132,17 +132,15 @@ impl Duty {
             if anchored(&asked, anchor) != asked {
                 state.stats.views_moved.fetch_add(1, Ordering::Relaxed);
             }
-            let last = self.served.map(|(view, at, when)| {
-                let secs = now.saturating_duration_since(when).as_secs_f32();
-                ((view, at), MAX_VIEW_OFFSET_SPEED * secs)
-            });
-            let (served, held) = follow(&asked, anchor, last.map(|(l, _)| l), last.map_or(0.0, |(_, step)| step));
-            if held {
-                state.stats.views_held.fetch_add(1, Ordering::Relaxed);
-            }
-            self.served = Some((served, anchor, now));
+            let (served, held) = follow(&asked, anchor, self.served, view_step(state.snapshot_hz));
             let news = (ack != self.ack_sent).then_some(ack);
             if let Some(snap) = self.interest.diff(frame, &served, news) {
+                // The view moves on by a step per snapshot sent: what the client was served
+                // is what the next step starts from.
+                self.served = Some((served, anchor));
+                if held {
+                    state.stats.views_held.fetch_add(1, Ordering::Relaxed);
+                }
                 self.ack_sent = ack;
                 state.stats.snapshots.fetch_add(1, Ordering::Relaxed);
                 if let Some(conn) = link.conn() {

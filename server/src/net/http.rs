@@ -30,16 +30,16 @@ pub const READ_BUFFER_BYTES: usize = 8 * 1024;
 /// The file the wasm build produces; without it the page cannot run.
 pub const CLIENT_WASM: &str = "pkg/asteroids_client_bg.wasm";
 
-/// The server's routes. `www` is the directory of the browser client (with the wasm build in
-/// `www/pkg/`).
-pub fn router(state: AppState, www: &Path) -> Router {
+/// The server's routes, with `operators`' (the admin routes, which have their own auth layer)
+/// merged in. `www` is the directory of the browser client (with the wasm build in `www/pkg/`).
+pub fn router(state: AppState, www: &Path, operators: Router<AppState>) -> Router {
     let routes = Router::new()
         .route("/ws", get(ws_upgrade))
         .route("/healthz", get(healthz))
         .route("/api/leaderboard", get(leaderboard))
         .route("/api/players/{name}", get(player))
         .route("/api/universe", get(universe))
-        .merge(crate::admin::router(state.clone()));
+        .merge(operators);
     let missing: Vec<&str> = ["index.html", CLIENT_WASM].into_iter().filter(|f| !www.join(f).is_file()).collect();
     let routes = if missing.is_empty() {
         routes.fallback_service(ServeDir::new(www))
@@ -78,37 +78,7 @@ async fn universe(State(state): State<AppState>) -> Response {
     let Some(universe) = &state.universe else {
         return axum::Json(serde_json::json!({ "universe": false, "sectors": [] })).into_response();
     };
-    axum::Json(universe_json(universe)).into_response()
-}
-
-/// The directory as `/api/universe` and `/admin/stats` show it.
-pub fn universe_json(universe: &crate::universe::Universe) -> serde_json::Value {
-    use shared::grid::sector_name;
-    let listing = universe.directory.listing();
-    let now = crate::clock::unix_ms();
-    let sectors: Vec<_> = listing
-        .sectors
-        .iter()
-        .map(|s| {
-            serde_json::json!({
-                "sector": s.sector,
-                "url": s.url,
-                "players": s.players,
-                "capacity": s.capacity,
-                "heartbeat_age_ms": now.saturating_sub(s.heartbeat_unix_ms),
-                "tick_ms_p99": s.tick_ms_p99,
-                "missed_ticks": s.missed_ticks,
-            })
-        })
-        .collect();
-    let [w, h] = universe.grid.size;
-    serde_json::json!({
-        "universe": true,
-        "size": format!("{w},{h}"),
-        "sector": sector_name(universe.grid.sector),
-        "listed_age_ms": now.saturating_sub(listing.read_unix_ms),
-        "sectors": sectors,
-    })
+    axum::Json(universe.json()).into_response()
 }
 
 /// `GET /api/leaderboard`: the best players online now, and of all time.

@@ -46,6 +46,14 @@ pub fn anchored(view: &ViewRect, anchor: [f32; 2]) -> ViewRect {
 /// per cent of the view wide.
 pub const MAX_VIEW_OFFSET_SPEED: f32 = 2000.0;
 
+/// How far, in world units, the served view may move (see [`follow`]) from one snapshot to
+/// the next at `snapshot_hz`: [`MAX_VIEW_OFFSET_SPEED`] spread over the snapshots of a
+/// second. Per snapshot rather than per second of the wall clock, so that a client (or a test)
+/// can tell exactly which view it was served.
+pub fn view_step(snapshot_hz: u32) -> f32 {
+    MAX_VIEW_OFFSET_SPEED / snapshot_hz.max(1) as f32
+}
+
 /// The view to serve: `asked` anchored at `anchor` (see [`anchored`]), changed from the
 /// `last` one served (and the anchor it was served around) by at most `max_step` world units:
 /// its offset from the anchor slides at most that far, and each side grows at most that far

@@ -78,8 +78,7 @@ pub const MAX_BATCH: usize = 1024;
 /// Capacity of the channel into the store; a full channel drops a score change (counted)
 /// rather than block the simulation.
 pub const STORE_CHANNEL_CAPACITY: usize = 65_536;
-/// How often the store looks for idle identities to expire.
-pub const EXPIRY_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+pub use crate::limits::EXPIRY_SWEEP_INTERVAL;
 /// Most identities deleted in one transaction: a few milliseconds of writing, so score
 /// commits and `Hello`s never wait long behind a sweep. A full batch is followed by the next
 /// one after [`EXPIRY_BATCH_PAUSE`], once the commands waiting meanwhile are handled.

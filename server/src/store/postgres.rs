@@ -204,7 +204,7 @@ impl Postgres {
             config.tcp_user_timeout(TCP_USER_TIMEOUT);
         }
         if config.get_application_name().is_none() {
-            config.application_name(crate::config::BIN);
+            config.application_name(env!("CARGO_PKG_NAME"));
         }
         let mut client = config.connect(NoTls)?;
         let mut tx = client.transaction()?;

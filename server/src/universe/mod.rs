@@ -222,6 +222,35 @@ impl Universe {
         }
     }
 
+    /// The directory as `/api/universe` and `/admin/stats` show it.
+    pub fn json(&self) -> serde_json::Value {
+        let listing = self.directory.listing();
+        let now = unix_ms();
+        let sectors: Vec<_> = listing
+            .sectors
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "sector": s.sector,
+                    "url": s.url,
+                    "players": s.players,
+                    "capacity": s.capacity,
+                    "heartbeat_age_ms": now.saturating_sub(s.heartbeat_unix_ms),
+                    "tick_ms_p99": s.tick_ms_p99,
+                    "missed_ticks": s.missed_ticks,
+                })
+            })
+            .collect();
+        let [w, h] = self.grid.size;
+        serde_json::json!({
+            "universe": true,
+            "size": format!("{w},{h}"),
+            "sector": sector_name(self.grid.sector),
+            "listed_age_ms": now.saturating_sub(listing.read_unix_ms),
+            "sectors": sectors,
+        })
+    }
+
     /// The universe's sectors as the pages are sent them, as of the last listing.
     pub fn published_map(&self) -> Arc<Encoded<UniverseMap>> {
         self.map.borrow().clone()
