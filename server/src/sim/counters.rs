@@ -1,5 +1,5 @@
 //! The simulation's own counts, declared once: [`SimCounters`] is made from the list in
-//! [`sim_counters!`], and so are their rows of the operators' table (`crate::metrics`), so a
+//! `sim_counters!`, and so are their rows of the operators' table (`crate::metrics`), so a
 //! new counter is one line here plus its increment where it happens.
 //!
 //! The tick's phases count into the game's copy and the loop into its own (ticks missed or
@@ -34,7 +34,7 @@ pub(crate) use sim_counters;
 /// Makes [`SimCounters`] from the list.
 macro_rules! declare {
     ($( $(#[doc = $doc:literal])+ $name:ident $prom:literal; )+) => {
-        /// The simulation's counts since it started (see [`sim_counters!`]).
+        /// The simulation's counts since it started (see `sim_counters!` in `counters.rs`).
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
         pub struct SimCounters {
             $( $(#[doc = $doc])+ pub $name: u64, )+

@@ -7,7 +7,7 @@
 //! Timing: ticks are scheduled on a fixed grid (`start + n·dt`), never with a wall-clock dt.
 //! A tick that starts late is caught up by running the next ones back to back; if the
 //! simulation falls more than [`MAX_CATCHUP_TICKS`] behind, the excess ticks are skipped and
-//! counted in [`SimTiming::missed_ticks`] instead of spiralling.
+//! counted in [`SimCounters::missed_ticks`] instead of spiralling.
 //!
 //! The world's tick is [`Game::tick`], which runs the table of phases in `phases.rs` (one file
 //! each, over the entity table of [`entities`] and the players of [`players`]). What the world
