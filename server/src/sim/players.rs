@@ -138,30 +138,20 @@ impl Player {
 /// has the oldest forgotten as it crosses).
 pub const MAX_CARRIED_KILLS: usize = 16;
 
-/// Who scored a kill, as far as kill farming is concerned: an identity (its players come and
-/// go, here and in other sectors), or a guest's player.
+/// A pilot as kill farming sees it, shooter or victim: an identity (its players come and go,
+/// here and in other sectors), or a guest's (or an AI pilot's) player.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Shooter {
+pub enum Farmer {
     /// A pilot with an identity.
     Identity(i64),
     /// A guest (no identity), or an AI pilot.
     Guest(PlayerId),
 }
 
-impl Shooter {
-    fn of(id: PlayerId, p: &Player) -> Shooter {
-        p.identity.map_or(Shooter::Guest(id), Shooter::Identity)
+impl Farmer {
+    fn of(id: PlayerId, p: &Player) -> Farmer {
+        p.identity.map_or(Farmer::Guest(id), Farmer::Identity)
     }
-}
-
-/// Who was killed, as far as kill farming is concerned: an identity (its accounts' players
-/// come and go), or a guest's player.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Victim {
-    /// A pilot with an identity.
-    Identity(i64),
-    /// A guest (no identity).
-    Guest(PlayerId),
 }
 
 /// Something that changes a score.
@@ -193,11 +183,11 @@ pub struct Players {
     /// order differs from one map to the next, and two games stepped alike diverged on it.
     by_id: BTreeMap<PlayerId, Player>,
     by_identity: HashMap<i64, PlayerId>,
-    /// Victims each shooter scored a kill of, and when, pruned to the repeat window. Keyed by
+    /// The pilots each shooter scored a kill of, and when, pruned to the repeat window. Keyed by
     /// the shooter's identity (a guest by its player), not by its player: a pilot who rejoins
     /// or comes back from another sector is the same shooter (regression: the window reset on
     /// every rejoin and crossing).
-    scored_kills: HashMap<Shooter, HashMap<Victim, Tick>>,
+    scored_kills: HashMap<Farmer, HashMap<Farmer, Tick>>,
     next_id: PlayerId,
     next_session: u64,
 }
@@ -283,10 +273,10 @@ impl Players {
     /// remembered.
     pub fn kill_points(&mut self, shooter: PlayerId, victim: PlayerId, now: Tick) -> u32 {
         let Some(v) = self.by_id.get(&victim) else { return 0 };
-        let key = v.identity.map_or(Victim::Guest(victim), Victim::Identity);
+        let key = Farmer::of(victim, v);
         let worthless = v.score.total_points < MIN_VICTIM_POINTS;
         let Some(s) = self.by_id.get(&shooter) else { return 0 };
-        let scored = self.scored_kills.entry(Shooter::of(shooter, s)).or_default();
+        let scored = self.scored_kills.entry(Farmer::of(shooter, s)).or_default();
         scored.retain(|_, at| now.saturating_sub(*at) < KILL_REPEAT_WINDOW_TICKS);
         if worthless || scored.contains_key(&key) {
             return 0;
@@ -309,12 +299,12 @@ impl Players {
     /// sector (guests' player numbers mean nothing there).
     pub fn recent_kills(&self, player: PlayerId, now: Tick) -> Vec<(i64, Tick)> {
         let Some(p) = self.by_id.get(&player) else { return Vec::new() };
-        let Some(scored) = self.scored_kills.get(&Shooter::of(player, p)) else { return Vec::new() };
+        let Some(scored) = self.scored_kills.get(&Farmer::of(player, p)) else { return Vec::new() };
         let mut kills: Vec<(i64, Tick)> = scored
             .iter()
             .filter_map(|(victim, at)| match victim {
-                Victim::Identity(id) => Some((*id, now.saturating_sub(*at))),
-                Victim::Guest(_) => None,
+                Farmer::Identity(id) => Some((*id, now.saturating_sub(*at))),
+                Farmer::Guest(_) => None,
             })
             .filter(|(_, ago)| *ago < KILL_REPEAT_WINDOW_TICKS)
             .collect();
@@ -326,10 +316,10 @@ impl Players {
     /// Kills `player` scored elsewhere (identities, ticks ago), remembered as if scored here.
     pub fn remember_kills(&mut self, player: PlayerId, kills: &[(i64, Tick)], now: Tick) {
         let Some(p) = self.by_id.get(&player) else { return };
-        let scored = self.scored_kills.entry(Shooter::of(player, p)).or_default();
+        let scored = self.scored_kills.entry(Farmer::of(player, p)).or_default();
         for &(victim, ago) in kills.iter().filter(|(_, ago)| *ago < KILL_REPEAT_WINDOW_TICKS) {
             let at = now.saturating_sub(ago);
-            let known = scored.entry(Victim::Identity(victim)).or_insert(at);
+            let known = scored.entry(Farmer::Identity(victim)).or_insert(at);
             *known = (*known).max(at);
         }
     }
