@@ -209,6 +209,12 @@ async fn stats(State(state): State<AppState>) -> Json<Value> {
     let mut doc = with_sources(&state, metrics::json);
     let detail = serde_json::to_value(connections_detail(&state)).unwrap_or_default();
     doc.insert("connections_detail".into(), detail);
+    let crowded = state.admission.crowded_addresses();
+    let crowded = crowded.iter().map(|(a, held)| serde_json::json!({ "address": a.to_string(), "connections": held }));
+    doc.insert("crowded_addresses".into(), Value::Array(crowded.collect()));
+    let forwarders = state.untrusted_forwarders.list();
+    let forwarders = forwarders.iter().map(|(ip, n)| serde_json::json!({ "peer": ip.to_string(), "requests": n }));
+    doc.insert("untrusted_forwarders".into(), Value::Array(forwarders.collect()));
     if let Some(universe) = &state.universe {
         doc.insert("universe".into(), universe.json());
     }

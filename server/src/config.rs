@@ -340,8 +340,18 @@ mod tests {
             "12",
             "--first-byte-timeout-secs",
             "1.5",
+            "--proxy-protocol-from",
+            "10.0.0.9",
+            "--max-proxy-header-bytes",
+            "300",
+            "--shared-address-warning",
+            "8",
         ])
         .unwrap();
+        assert_eq!(c.limits.proxy_protocol_peers, ["10.0.0.9".parse::<std::net::IpAddr>().unwrap()]);
+        assert_eq!((c.limits.max_proxy_header_bytes, c.limits.shared_address_warning), (300, 8));
+        assert!(Config::try_parse_from([BIN, "--max-proxy-header-bytes", "15"]).is_err(), "a v2 header's fixed part");
+        assert!(Config::try_parse_from([BIN, "--shared-address-warning", "0"]).is_err(), "at least one");
         assert_eq!((c.limits.max_new_identities_per_56_per_hour, c.limits.max_new_identities_per_48_per_hour), (6, 7));
         assert_eq!((c.limits.lasting_points, c.limits.reclaim_min_idle), (9, std::time::Duration::from_secs(30)));
         assert_eq!(c.limits.admin_auth_failures_per_minute, 4);

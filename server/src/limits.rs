@@ -137,6 +137,21 @@ pub const MAX_PENDING_PER_ADDRESS: usize = 64;
 /// its request as soon as it connects; 2 s frees a silent socket's descriptor and pending
 /// place well before the 5 s a slow request may take.
 pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest PROXY protocol v2 header a peer named with `--proxy-protocol-from` may send (its
+/// fixed 16 bytes, addresses and TLVs); a longer one closes the connection (counted:
+/// `proxy_header_rejected`). The addresses take at most 52 bytes; 1 KiB leaves room for the
+/// TLVs balancers add (ALPN, authority, a unique id, a cloud endpoint id). v1 lines have their
+/// own bound of 107 bytes.
+pub const MAX_PROXY_HEADER_BYTES: usize = 1024;
+/// Game connections (live, or ghosts waiting) one address may hold before the operator is
+/// warned that many players share it (log, `/admin/stats` `crowded_addresses`, counted:
+/// `address_crowded`): half of [`MAX_CONNECTIONS_PER_ADDRESS`]. A household rarely comes near;
+/// a balancer or reverse proxy that is not named with `--trusted-proxy` or
+/// `--proxy-protocol-from`, whose players all share its address, reaches it first.
+pub const SHARED_ADDRESS_WARNING: usize = 16;
+/// Most log lines per interval for each warning about addresses (a crowded address, an
+/// `X-Forwarded-For` from a peer that is not a trusted proxy); the rest are counted.
+pub const ADDRESS_WARNING_LOG_INTERVAL: Duration = Duration::from_secs(60);
 /// Pause of the accept loop after an accept error it could not shed, so it never spins.
 pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -280,6 +295,21 @@ pub struct Limits {
     /// that is not a trusted proxy; from any other peer the header is ignored.
     #[arg(long = "trusted-proxy", value_name = "IP")]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// A TCP balancer in front of the server that sends the PROXY protocol (v1 or v2) header
+    /// (repeatable). Every connection from it must begin with one, and the header's source
+    /// address is the client's for every per-address limit; from any other peer, a header is
+    /// not accepted.
+    #[arg(long = "proxy-protocol-from", value_name = "IP")]
+    pub proxy_protocol_peers: Vec<std::net::IpAddr>,
+    /// Longest PROXY protocol v2 header accepted, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = MAX_PROXY_HEADER_BYTES,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(16..=65_551))]
+    pub max_proxy_header_bytes: usize,
+    /// Game connections (ghosts included) one address may hold before the operator is warned
+    /// that many players share it (logged, and listed in /admin/stats).
+    #[arg(long, value_name = "N", default_value_t = SHARED_ADDRESS_WARNING,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub shared_address_warning: usize,
     /// Combining marks allowed on one letter of a name.
     #[arg(long, value_name = "N", default_value_t = MAX_MARKS_PER_BASE)]
     pub max_marks_per_base: usize,

@@ -57,6 +57,8 @@ pub struct AppState {
     pub universe: Option<Arc<crate::universe::Universe>>,
     /// Writes every connection its frames.
     pub fanout: Arc<net::fanout::Fanout>,
+    /// Peers that sent `X-Forwarded-For` without being trusted proxies.
+    pub untrusted_forwarders: Arc<net::address::UntrustedForwarders>,
 }
 
 /// A running server.
@@ -153,6 +155,7 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
     let (fanout, shards) = net::fanout::Fanout::new(config.runtime_workers());
     let state = AppState {
         fanout,
+        untrusted_forwarders: Arc::new(net::address::UntrustedForwarders::new(stats.clone())),
         sim: sim.events.clone(),
         frames: relay(sim.frames.clone(), stats.clone()),
         kinematics: sim.kinematics,

@@ -186,6 +186,14 @@ stats! {
         accept_errors: Counter "asteroids_accept_errors_total";
         /// Connections answered 503 and closed at accept because the process was out of file descriptors.
         fd_exhausted_rejected: Counter "asteroids_fd_exhausted_rejected_total";
+        /// Connections from a --proxy-protocol-from balancer whose PROXY header named the client.
+        proxy_headers: Counter "asteroids_proxy_headers_total";
+        /// Connections from a --proxy-protocol-from balancer closed for a missing, malformed, too long or late PROXY header.
+        proxy_header_rejected: Counter "asteroids_proxy_header_rejected_total";
+        /// Game socket requests carrying X-Forwarded-For from a peer not named with --trusted-proxy (the header was ignored).
+        forwarded_untrusted: Counter "asteroids_forwarded_untrusted_total";
+        /// Times an address came to hold --shared-address-warning game connections (many players behind one address).
+        address_crowded: Counter "asteroids_address_crowded_total";
         /// Snapshots sent.
         snapshots: Counter "asteroids_snapshots_sent_total";
         /// Snapshots whose view was moved to contain the player's ship (or where it died): the client asked to see elsewhere.

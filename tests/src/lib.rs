@@ -100,11 +100,22 @@ impl Client {
         addr: SocketAddr,
         headers: &[(&'static str, &str)],
     ) -> anyhow::Result<Result<Client, HttpRefusal>> {
-        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        use tokio_tungstenite::tungstenite::Error as WsError;
         let socket = if source.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
         socket.bind(SocketAddr::new(source, 0)).with_context(|| format!("binding {source}"))?;
         let stream = socket.connect(addr).await?;
+        Client::upgrade_over(stream, addr, headers).await
+    }
+
+    /// Opens the game socket over an already-connected TCP stream (one that has sent a PROXY
+    /// protocol header first, say), with extra request headers. `Ok(Err(_))` when the server
+    /// answered the upgrade with a status.
+    pub async fn upgrade_over(
+        stream: TcpStream,
+        addr: SocketAddr,
+        headers: &[(&'static str, &str)],
+    ) -> anyhow::Result<Result<Client, HttpRefusal>> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        use tokio_tungstenite::tungstenite::Error as WsError;
         let mut request = format!("ws://{addr}/ws").into_client_request()?;
         for (name, value) in headers {
             request.headers_mut().append(*name, value.parse()?);

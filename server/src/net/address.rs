@@ -14,6 +14,7 @@
 //!   IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, what a dual-stack socket reports for an IPv4
 //!   client) is that IPv4 address.
 
+use crate::limits::{LogLimiter, ADDRESS_WARNING_LOG_INTERVAL};
 use axum::http::HeaderMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -158,8 +159,56 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAdd
 }
 
 /// Whether two addresses are the same host (an IPv4-mapped IPv6 address is its IPv4 one).
-fn same_ip(a: IpAddr, b: IpAddr) -> bool {
+pub fn same_ip(a: IpAddr, b: IpAddr) -> bool {
     a.to_canonical() == b.to_canonical()
+}
+
+/// Most peers [`UntrustedForwarders`] names (more are only counted).
+pub const UNTRUSTED_FORWARDERS_LISTED: usize = 10;
+
+/// Peers that sent `X-Forwarded-For` on the game socket without being named with
+/// `--trusted-proxy`. The header is ignored (anyone can write it), but such a peer is most
+/// often a reverse proxy the operator forgot to name, whose players then all share its
+/// address: each request is counted (`forwarded_untrusted`), logged at most once per
+/// [`ADDRESS_WARNING_LOG_INTERVAL`], and the first [`UNTRUSTED_FORWARDERS_LISTED`] peers are
+/// listed with their counts in `/admin/stats`.
+#[derive(Debug)]
+pub struct UntrustedForwarders {
+    stats: std::sync::Arc<crate::Stats>,
+    seen: std::sync::Mutex<(LogLimiter, std::collections::BTreeMap<IpAddr, u64>)>,
+}
+
+impl UntrustedForwarders {
+    /// Counting into `stats`.
+    pub fn new(stats: std::sync::Arc<crate::Stats>) -> UntrustedForwarders {
+        let log = LogLimiter::every(ADDRESS_WARNING_LOG_INTERVAL);
+        UntrustedForwarders { stats, seen: std::sync::Mutex::new((log, Default::default())) }
+    }
+
+    /// A request from `peer` (not a trusted proxy) carried `X-Forwarded-For`.
+    pub fn saw(&self, peer: IpAddr) {
+        self.stats.forwarded_untrusted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let peer = peer.to_canonical();
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let (log, peers) = &mut *seen;
+        if peers.len() < UNTRUSTED_FORWARDERS_LISTED || peers.contains_key(&peer) {
+            *peers.entry(peer).or_default() += 1;
+        }
+        if let Some(suppressed) = log.admit(std::time::Instant::now()) {
+            tracing::warn!(
+                %peer,
+                suppressed,
+                "X-Forwarded-For from a peer not named with --trusted-proxy was ignored: if it is your reverse \
+                 proxy, name it, or its players share one address's limits"
+            );
+        }
+    }
+
+    /// The peers seen, with their requests.
+    pub fn list(&self) -> Vec<(IpAddr, u64)> {
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.1.iter().map(|(ip, n)| (*ip, *n)).collect()
+    }
 }
 
 /// One `X-Forwarded-For` entry: an address, or (as some proxies write it) an address with a

@@ -27,13 +27,16 @@
 //! ghost waits the same window), at every admission and once a second.
 
 use super::address::AddressKey;
-use crate::limits::Limits;
+use crate::limits::{Limits, LogLimiter, ADDRESS_WARNING_LOG_INTERVAL};
 use crate::Stats;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// Most crowded addresses `/admin/stats` lists.
+pub const CROWDED_LISTED: usize = 10;
 
 /// Why a connection was refused a place.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +54,9 @@ pub struct Admission {
     max_connections: usize,
     max_per_address: usize,
     resume_window: Duration,
+    /// Places one address may hold before the operator is warned (`--shared-address-warning`).
+    warn_at: usize,
+    crowded_log: Mutex<LogLimiter>,
     stats: Arc<Stats>,
     /// A std `Mutex`: nothing awaits while it is held, and it is taken per connection (admit,
     /// settle, end), never per message.
@@ -156,6 +162,8 @@ impl Admission {
             max_connections: limits.max_connections,
             max_per_address: limits.max_connections_per_address,
             resume_window,
+            warn_at: limits.shared_address_warning,
+            crowded_log: Mutex::new(LogLimiter::every(ADDRESS_WARNING_LOG_INTERVAL)),
             stats,
             table: Mutex::default(),
         })
@@ -197,8 +205,41 @@ impl Admission {
         }
         t.next_slot += 1;
         let id = t.next_slot;
+        let held = t.places(address).held();
         self.publish(&t);
+        drop(t);
+        if held == self.warn_at {
+            self.crowded(address, held);
+        }
         Ok(ConnectionSlot { admission: self.clone(), id, address, credit, identity: None, ended: false })
+    }
+
+    /// `address` has come to hold `held` places, [`Limits::shared_address_warning`]: counted,
+    /// and logged (at most once per [`ADDRESS_WARNING_LOG_INTERVAL`]), since it most often
+    /// means a relay whose players all share its address.
+    fn crowded(&self, address: AddressKey, held: usize) {
+        self.stats.address_crowded.fetch_add(1, Ordering::Relaxed);
+        let admitted = self.crowded_log.lock().unwrap_or_else(|e| e.into_inner()).admit(std::time::Instant::now());
+        if let Some(suppressed) = admitted {
+            tracing::warn!(
+                %address,
+                held,
+                suppressed,
+                "many game connections share one address: if it is a balancer or reverse proxy, name it with \
+                 --proxy-protocol-from or --trusted-proxy, or its players share one address's limits"
+            );
+        }
+    }
+
+    /// The addresses holding at least [`Limits::shared_address_warning`] places (connections
+    /// and ghosts), most first, at most [`CROWDED_LISTED`] of them, for `/admin/stats`.
+    pub fn crowded_addresses(&self) -> Vec<(AddressKey, usize)> {
+        let t = self.lock();
+        let mut crowded: Vec<_> =
+            t.by_address.iter().map(|(a, p)| (*a, p.held())).filter(|(_, held)| *held >= self.warn_at).collect();
+        crowded.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.to_string().cmp(&b.0.to_string())));
+        crowded.truncate(CROWDED_LISTED);
+        crowded
     }
 
     /// Frees the places of ghosts whose window has ended (admissions do it too; this keeps the
@@ -374,6 +415,31 @@ mod tests {
         let again = a.admit(addr(1)).unwrap();
         drop((held, again));
         assert_eq!(gauges(&stats), [0, 0, 0], "no address is kept without places");
+    }
+
+    /// An address coming to hold `--shared-address-warning` places (ghosts included) is
+    /// counted each time it gets there, and listed for the operator while it holds them.
+    #[tokio::test(start_paused = true)]
+    async fn crowded_addresses_are_counted_and_listed() {
+        let stats = Arc::new(Stats::default());
+        let limits = Limits { shared_address_warning: 3, ..Limits::default() };
+        let a = Admission::new(&limits, WINDOW, stats.clone());
+        let mut crowd: Vec<_> = (0..3).map(|_| a.admit(addr(1)).unwrap()).collect();
+        let _alone = a.admit(addr(2)).unwrap();
+        assert_eq!(stats.address_crowded.load(Ordering::Relaxed), 1);
+        assert_eq!(a.crowded_addresses(), [(addr(1), 3)]);
+        let _fourth = a.admit(addr(1)).unwrap();
+        assert_eq!(stats.address_crowded.load(Ordering::Relaxed), 1, "counted when it gets there, not after");
+        assert_eq!(a.crowded_addresses(), [(addr(1), 4)]);
+        // A ghost still holds its place: the address stays crowded.
+        crowd[0].settle(7).unwrap();
+        crowd.remove(0).end(true);
+        assert_eq!(a.crowded_addresses(), [(addr(1), 4)], "three connections and a ghost");
+        drop(_fourth);
+        drop(crowd.pop());
+        assert!(a.crowded_addresses().is_empty());
+        let _back = a.admit(addr(1)).unwrap();
+        assert_eq!(stats.address_crowded.load(Ordering::Relaxed), 2, "it got there again");
     }
 
     /// The server-wide cap is checked first and answered as before (503).

@@ -150,7 +150,11 @@ async fn ws_upgrade(
         state.stats.origin_rejected.fetch_add(1, Ordering::Relaxed);
         return (StatusCode::FORBIDDEN, "this origin may not open the game socket").into_response();
     }
-    let client = address::client_ip(peer.ip(), &headers, &state.limits.trusted_proxies);
+    let trusted = &state.limits.trusted_proxies;
+    if headers.contains_key(address::X_FORWARDED_FOR) && !trusted.iter().any(|t| address::same_ip(*t, peer.ip())) {
+        state.untrusted_forwarders.saw(peer.ip());
+    }
+    let client = address::client_ip(peer.ip(), &headers, trusted);
     let slot = match state.admission.admit(AddressKey::of(client)) {
         Ok(slot) => slot,
         Err(Refusal::Full) => {

@@ -23,7 +23,8 @@
 //! is the backstop. Errors are counted and logged at most once per
 //! [`ACCEPT_ERROR_LOG_INTERVAL`].
 
-use super::address::AddressKey;
+use super::address::{same_ip, AddressKey};
+use super::proxy_protocol::{self, Relayed};
 use crate::limits::{LogLimiter, ACCEPT_ERROR_BACKOFF, ACCEPT_ERROR_LOG_INTERVAL};
 use crate::server::SHUTDOWN_GRACE;
 use crate::AppState;
@@ -113,6 +114,7 @@ pub async fn serve(listener: TcpListener, app: Router, state: AppState) {
     let mut reserve = Reserve::open();
     let mut log = LogLimiter::every(ACCEPT_ERROR_LOG_INTERVAL);
     let pending = Pending::new(state.limits.max_pending_per_address, state.stats.clone());
+    let header_log = Arc::new(Mutex::new(LogLimiter::every(ACCEPT_ERROR_LOG_INTERVAL)));
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -132,9 +134,11 @@ pub async fn serve(listener: TcpListener, app: Router, state: AppState) {
                 continue;
             }
         };
-        // Counted from accept until the upgrade (or close); beyond the maximum, closed unread.
-        let proxy = state.limits.trusted_proxies.iter().any(|p| p.to_canonical() == peer.ip().to_canonical());
-        let slot = if proxy {
+        // A balancer's connections carry their client's address in a PROXY header, read (and
+        // counted under that address) on the connection's task; any other peer's are counted
+        // here, from accept until the upgrade (or close), and beyond the maximum closed unread.
+        let relayed = state.limits.proxy_protocol_peers.iter().any(|p| same_ip(*p, peer.ip()));
+        let slot = if relayed || is_trusted_proxy(&state, peer.ip()) {
             None
         } else {
             match pending.enter(AddressKey::of(peer.ip())) {
@@ -152,20 +156,54 @@ pub async fn serve(listener: TcpListener, app: Router, state: AppState) {
         // stops reading blocks the session's send after this much, instead of after the
         // autotuned maximum of several MiB, and is then closed as too slow.
         let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(SOCKET_SEND_BUFFER_BYTES);
-        // Each request carries its TCP peer (`ConnectInfo`), for the per-address limits.
-        let app = TowerToHyperService::new(app.clone());
-        let service = service_fn(move |mut request: Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            app.call(request)
-        });
         let builder = builder.clone();
         let shutdown = state.shutdown.clone();
         let first_byte_due = state.limits.first_byte_timeout.min(state.limits.handshake_timeout);
-        let stats = state.stats.clone();
-        state.tracker.spawn(async move {
+        let state = state.clone();
+        let pending = pending.clone();
+        let header_log = header_log.clone();
+        let app = app.clone();
+        state.tracker.clone().spawn(async move {
+            let mut tcp = tcp;
+            let mut slot = slot;
+            let mut client = peer;
+            if relayed {
+                let max = state.limits.max_proxy_header_bytes;
+                match proxy_protocol::read_header(&mut tcp, max, first_byte_due).await {
+                    Ok(Relayed::Client(source)) => {
+                        state.stats.proxy_headers.fetch_add(1, Ordering::Relaxed);
+                        client = source;
+                    }
+                    Ok(Relayed::Local) => {}
+                    Err(error) => {
+                        state.stats.proxy_header_rejected.fetch_add(1, Ordering::Relaxed);
+                        let admitted = header_log.lock().unwrap_or_else(|e| e.into_inner()).admit(std::time::Instant::now());
+                        if let Some(suppressed) = admitted {
+                            tracing::warn!(%peer, %error, suppressed, "connection from a --proxy-protocol-from peer closed (further ones counted in proxy_header_rejected)");
+                        }
+                        return;
+                    }
+                }
+                if !is_trusted_proxy(&state, client.ip()) {
+                    match pending.enter(AddressKey::of(client.ip())) {
+                        Some(held) => slot = Some(held),
+                        None => {
+                            state.stats.pending_refused.fetch_add(1, Ordering::Relaxed);
+                            return;
+                        }
+                    }
+                }
+            }
             // Held until the connection is upgraded (hyper hands the socket over and this
             // future ends) or closed.
             let _slot = slot;
+            // Each request carries its client's address (`ConnectInfo`: the TCP peer, or the
+            // one its balancer's PROXY header named), for the per-address limits.
+            let app = TowerToHyperService::new(app);
+            let service = service_fn(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(client));
+                app.call(request)
+            });
             // hyper's header timeout starts with the request's first byte; a connection that
             // sends nothing at all is closed here, sooner.
             let mut probe = [0u8; 1];
@@ -173,7 +211,7 @@ pub async fn serve(listener: TcpListener, app: Router, state: AppState) {
                 Ok(Ok(n)) if n > 0 => {}
                 Ok(_) => return,
                 Err(_) => {
-                    stats.handshake_timeouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    state.stats.handshake_timeouts.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
             }
@@ -188,6 +226,11 @@ pub async fn serve(listener: TcpListener, app: Router, state: AppState) {
             }
         });
     }
+}
+
+/// Whether `ip` is a reverse proxy named with `--trusted-proxy`.
+fn is_trusted_proxy(state: &AppState, ip: std::net::IpAddr) -> bool {
+    state.limits.trusted_proxies.iter().any(|p| same_ip(*p, ip))
 }
 
 /// The answer to a connection accepted only to be refused for lack of descriptors.

@@ -12,4 +12,5 @@ pub mod listener;
 pub mod name;
 pub mod new_identities;
 pub mod origin;
+pub mod proxy_protocol;
 pub mod session;

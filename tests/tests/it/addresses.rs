@@ -218,6 +218,126 @@ async fn a_trusted_proxys_forwarded_for_names_the_client() {
     let _direct = forwarded(NEIGHBOUR, addr, "198.51.100.3").await.expect("a direct client");
     let refused = forwarded(NEIGHBOUR, addr, "198.51.100.4").await.err().expect("the same direct client");
     assert_eq!(refused.status, 429, "an untrusted peer's header is ignored");
+    // ... and the operator is told: counted, and the peer named in /admin/stats.
+    assert_eq!(stat(addr, "forwarded_untrusted").await, 2, "the trusted proxy's requests are not counted");
+    let (_, body) = http_get(addr, "/admin/stats", Some(TOKEN)).await.unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["untrusted_forwarders"], serde_json::json!([{ "peer": "127.0.0.2", "requests": 2 }]));
+    server.shutdown().await;
+}
+
+/// A TCP balancer in front of the server (the tests' requests for figures come from HOME).
+const BALANCER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3));
+
+/// The game socket from the BALANCER, sending `header` first.
+async fn behind_balancer(addr: SocketAddr, header: &[u8]) -> Result<Client, HttpRefusal> {
+    use tokio::io::AsyncWriteExt;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(BALANCER, 0)).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    stream.write_all(header).await.unwrap();
+    Client::upgrade_over(stream, addr, &[]).await.expect("the upgrade got an answer")
+}
+
+/// Regression (issue 23: behind a TCP balancer every player shared its address, and one
+/// client's quota was everyone's): from a peer named with `--proxy-protocol-from`, each
+/// connection's PROXY header (v1 or v2, IPv4 or IPv6) names the client, and the per-address
+/// limits count that client: two clients of one balancer are two addresses, one client is
+/// held to its own cap. A connection from the balancer without a header, with a malformed
+/// one, or one that never finishes it is closed unanswered and counted; the balancer's own
+/// health check (v2 LOCAL) is served; and a peer not named may not send one.
+#[tokio::test]
+async fn a_balancers_proxy_header_names_the_client() {
+    use asteroids_server::net::proxy_protocol::{v1_header, v2_header};
+    let limits = Limits {
+        max_connections_per_address: 2,
+        proxy_protocol_peers: vec![BALANCER],
+        first_byte_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let server = start_server(config(limits)).await;
+    let addr = server.local_addr();
+    let alice: SocketAddr = "198.51.100.7:40001".parse().unwrap();
+    let bob: SocketAddr = "[2001:db8::7]:40002".parse().unwrap();
+    let mut held = Vec::new();
+    held.push(behind_balancer(addr, v1_header(alice, addr).as_bytes()).await.expect("alice, v1"));
+    held.push(behind_balancer(addr, &v2_header(alice, addr)).await.expect("alice again, v2"));
+    let refused = behind_balancer(addr, &v2_header(alice, addr)).await.err().expect("alice a third time");
+    assert_eq!(refused.status, 429, "alice is held to her own address's cap");
+    let bob_at: SocketAddr = "[2001:db8::1]:443".parse().unwrap();
+    held.push(behind_balancer(addr, &v2_header(bob, bob_at)).await.expect("bob, another client of the balancer"));
+    held.push(behind_balancer(addr, v1_header(bob, bob_at).as_bytes()).await.expect("bob, v1"));
+    assert_eq!(stat(addr, "proxy_headers").await, 5);
+    assert_eq!(stat(addr, "connection_addresses").await, 2, "alice's address and bob's /64");
+    assert_eq!(stat(addr, "proxy_header_rejected").await, 0);
+
+    // The balancer's own connection: no client to name, its address stands; served.
+    let mut local = shared_v2_local();
+    local.extend(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let answer = raw_exchange(BALANCER, addr, &local).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    // No header, a malformed one, and one cut short: closed without an answer.
+    for (bad, why) in [
+        (&b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"[..], "no header"),
+        (b"PROXY TCP4 198.51.100.7 nonsense 1 2\r\nGET / HTTP/1.1\r\n\r\n", "a malformed one"),
+        (b"PROXY TCP4 198.51.", "one that never ends"),
+    ] {
+        assert_eq!(raw_exchange(BALANCER, addr, bad).await, "", "{why}: closed unanswered");
+    }
+    assert_eq!(stat(addr, "proxy_header_rejected").await, 3);
+
+    // A peer not named may not claim an address: its header is not HTTP, and is refused.
+    let forged = [v1_header(alice, addr).as_bytes(), b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"].concat();
+    let answer = raw_exchange(NEIGHBOUR, addr, &forged).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert_eq!(stat(addr, "proxy_headers").await, 5, "nothing was read from the header");
+    server.shutdown().await;
+}
+
+/// A v2 header for the balancer's own connection (LOCAL, no addresses).
+fn shared_v2_local() -> Vec<u8> {
+    let mut h = asteroids_server::net::proxy_protocol::V2_SIGNATURE.to_vec();
+    h.extend([0x20, 0x00, 0x00, 0x00]);
+    h
+}
+
+/// Sends `bytes` over a TCP connection from `from` and returns all the server answers until
+/// it closes the connection (at most 5 s).
+async fn raw_exchange(from: IpAddr, addr: SocketAddr, bytes: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(from, 0)).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the server kept the connection open: {}", String::from_utf8_lossy(bytes));
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Many game connections from one address warn the operator: counted when the address gets
+/// to `--shared-address-warning`, and the address listed in /admin/stats while it holds them.
+#[tokio::test]
+async fn many_connections_from_one_address_warn_the_operator() {
+    let limits = Limits { shared_address_warning: 3, ..Limits::default() };
+    let server = start_server(config(limits)).await;
+    let addr = server.local_addr();
+    let mut crowd = Vec::new();
+    for _ in 0..3 {
+        crowd.push(open(NEIGHBOUR, addr).await.expect("within the cap"));
+    }
+    let _home = open(HOME, addr).await.expect("another address");
+    assert_eq!(stat(addr, "address_crowded").await, 1);
+    let (_, body) = http_get(addr, "/admin/stats", Some(TOKEN)).await.unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["crowded_addresses"], serde_json::json!([{ "address": "127.0.0.2", "connections": 3 }]));
+    crowd.pop().unwrap().close().await.unwrap();
+    eventually("the closed connection's place is freed", || server.stats().connections.load(Ordering::Relaxed) == 3)
+        .await;
+    let (_, body) = http_get(addr, "/admin/stats", Some(TOKEN)).await.unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["crowded_addresses"], serde_json::json!([]), "no longer crowded");
     server.shutdown().await;
 }
 
