@@ -20,7 +20,7 @@
 //! [`SLEW`] ticks per tick (the picture runs a few percent fast or slow for a moment), except
 //! when it is more than [`RESYNC_TICKS`] off (a new connection, a server that restarted).
 
-use shared::constants::MAX_INPUT_LEAD_TICKS;
+use shared::constants::MAX_INPUT_LEAD;
 use shared::protocol::Tick;
 use std::collections::VecDeque;
 
@@ -49,7 +49,7 @@ pub const MARGIN_WINDOW_MS: f64 = 5000.0;
 pub const LEAD_SLACK_TICKS: f64 = 0.5;
 /// The longest lead (ticks): short of the server's bound on how far ahead an input may name
 /// its tick, beyond which it would be applied early.
-pub const MAX_LEAD_TICKS: f64 = MAX_INPUT_LEAD_TICKS as f64 - 1.0;
+pub const MAX_LEAD_TICKS: f64 = MAX_INPUT_LEAD.get() as f64 - 1.0;
 /// The window over which the quickest ping sets the round trip, milliseconds (five pings).
 pub const RTT_WINDOW_MS: f64 = 10_000.0;
 /// The round trip assumed until the first ping is answered, milliseconds.

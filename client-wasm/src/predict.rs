@@ -12,22 +12,23 @@
 //! inputs the server has acknowledged are forgotten, the others replayed.
 //!
 //! Shots are predicted the same way: a held trigger fires when the gun has cooled down
-//! ([`FIRE_COOLDOWN_TICKS`]), from the predicted ship, by the server's own rule ([`Helm`]) and
+//! ([`FIRE_COOLDOWN`]), from the predicted ship, by the server's own rule ([`Helm`]) and
 //! formula ([`Kinematics::shot`]). When the snapshot for a shot's tick comes, the shot is matched to
 //! the bullet the server spawned (the nearest new bullet within [`SHOT_MATCH_DISTANCE`]),
 //! which from then on is drawn on the ship's timeline; a shot the server did not fire (or whose
 //! bullet struck something before it could be seen) is dropped without a trace.
 
-use shared::constants::FIRE_COOLDOWN_TICKS;
+use shared::constants::FIRE_COOLDOWN;
 use shared::helm::Helm;
 use shared::kinematics::Kinematics;
 use shared::protocol::{EntityId, EntityKind, Input, Snapshot, Tick};
 use shared::quant::{Ctrl, QState};
+use shared::time::{TickExt, Ticks};
 use std::collections::{HashSet, VecDeque};
 
-/// Furthest the prediction runs ahead of its base, ticks (2 s): past that the link is down,
-/// and the ship waits where it is instead of costing more each frame.
-pub const MAX_PREDICTION_TICKS: u32 = 120;
+/// Furthest the prediction runs ahead of its base: past that the link is down, and the ship
+/// waits where it is instead of costing more each frame.
+pub const MAX_PREDICTION: Ticks = Ticks::from_secs(2);
 /// A predicted shot is matched to a new server bullet at most this far from where the shot
 /// should be, world units: exact when the input came in time; an input that came k ticks late
 /// puts the bullet k ticks of flight (9 units each, plus the ship's motion) behind, so this
@@ -148,7 +149,7 @@ impl Prediction {
     pub fn on_snapshot(&mut self, snap: &Snapshot, own: Option<QState>, now_ms: f64) -> Reconciled {
         let mut out = Reconciled::default();
         if let (Some((base, _)), Some(actual)) = (self.base, own) {
-            if snap.tick > base && snap.tick - base <= MAX_PREDICTION_TICKS {
+            if snap.tick > base && snap.tick.since(base) <= MAX_PREDICTION {
                 // The prediction for this tick, with what was known before the snapshot: every
                 // input sent, each at the tick it named.
                 self.extend_to(snap.tick);
@@ -242,10 +243,10 @@ impl Prediction {
         input
     }
 
-    /// Predicts up to tick `to` (no further than [`MAX_PREDICTION_TICKS`] past the base).
+    /// Predicts up to tick `to` (no further than [`MAX_PREDICTION`] past the base).
     pub fn extend_to(&mut self, to: Tick) {
         let (Some(kin), Some((base, base_state))) = (self.kin, self.base) else { return };
-        let to = to.min(base + MAX_PREDICTION_TICKS);
+        let to = to.min(base + MAX_PREDICTION);
         if self.states.is_empty() {
             self.states.push(base_state);
         }
@@ -254,7 +255,7 @@ impl Prediction {
         // first predicted shot (the server's word on its time comes with the next snapshot).
         let last_shot = self.shots.last().map(|s| s.tick).or(self.last_shot);
         let mut helm = Helm {
-            next_fire: last_shot.map_or(0, |l| l + FIRE_COOLDOWN_TICKS),
+            next_fire: last_shot.map_or(0, |l| l + FIRE_COOLDOWN),
             shield_until: if base_state.ctrl.shielded() && self.shots.is_empty() { Tick::MAX } else { 0 },
         };
         while base + (self.states.len() as Tick) <= to {
@@ -349,7 +350,7 @@ mod tests {
                 current = *i;
             }
             if current.fire && t >= next_fire {
-                next_fire = t + FIRE_COOLDOWN_TICKS;
+                next_fire = t + FIRE_COOLDOWN;
                 let b = QState::from_body(&kin.shot(&s.body()), Ctrl(0));
                 shots.push(Shot { tick: t, state: kin.tick(&b, EntityKind::Bullet) });
             }

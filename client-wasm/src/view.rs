@@ -7,7 +7,7 @@
 //! that moment, eased away over [`BLEND_MS`] or longer, at most [`MAX_EASE_SPEED`] (or
 //! dropped, a snap, beyond [`SNAP_DISTANCE`]).
 
-use crate::predict::MAX_PREDICTION_TICKS;
+use crate::predict::MAX_PREDICTION;
 use crate::session::Model;
 use shared::kinematics::lerp_pose;
 use shared::protocol::{EntityId, EntityKind, Snapshot, Tick};
@@ -96,7 +96,7 @@ fn render_tick(model: Model<'_>) -> Option<f64> {
 fn own_tick(model: Model<'_>) -> Option<f64> {
     let base = model.prediction.base_tick()? as f64;
     let t = model.clock.own()?;
-    Some(t.clamp(base, base + MAX_PREDICTION_TICKS as f64 - 1.0))
+    Some(t.clamp(base, base + f64::from(MAX_PREDICTION.get()) - 1.0))
 }
 
 impl View {

@@ -8,6 +8,7 @@ use crate::store::{StoreLocation, DEFAULT_DB_PATH};
 use clap::Parser;
 use shared::constants::{DEFAULT_SNAPSHOT_HZ, TICK_HZ};
 use shared::protocol::SectorCoord;
+use shared::time::Ticks;
 use std::path::PathBuf;
 
 /// The binary's name, as its `--help` shows it.
@@ -107,8 +108,8 @@ pub struct Config {
     #[arg(skip)]
     pub frame_history: usize,
     /// How long a dropped player can come back to its ship, ticks. Not a flag (tests shorten it).
-    #[arg(skip = shared::constants::RESUME_WINDOW_TICKS)]
-    pub resume_window_ticks: u32,
+    #[arg(skip = shared::constants::RESUME_WINDOW)]
+    pub resume_window: Ticks,
 }
 
 /// Cores the simulation thread needs to itself: one.
@@ -394,7 +395,7 @@ mod tests {
             (DEFAULT_ASTEROIDS, None, DEFAULT_SNAPSHOT_HZ, DEFAULT_SEED)
         );
         assert_eq!((c.www_dir.to_str(), &c.db), (Some(DEFAULT_WWW_DIR), &StoreLocation::sqlite(DEFAULT_DB_PATH)));
-        assert_eq!((c.frame_history, c.resume_window_ticks), (0, shared::constants::RESUME_WINDOW_TICKS));
+        assert_eq!((c.frame_history, c.resume_window), (0, shared::constants::RESUME_WINDOW));
         let l = &c.limits;
         assert_eq!(
             (l.handshake_timeout, l.ping_interval, l.idle_timeout, l.slow_client_timeout),

@@ -7,7 +7,6 @@
 use crate::sim::frame::Frame;
 use crate::stats::{self, Stats};
 use crate::{limits, net, sim, store, token, Config};
-use shared::constants::TICK_HZ;
 use shared::kinematics::Kinematics;
 use shared::protocol::Tick;
 use std::net::SocketAddr;
@@ -130,9 +129,9 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
                 asteroids: config.asteroids,
                 arena_half_size: config.arena_half_size(),
                 seed: config.seed,
-                resume_window_ticks: config.resume_window_ticks,
+                resume_window: config.resume_window,
                 ai_pilots: config.ai_pilots,
-                spawn_protection_ticks: shared::constants::SPAWN_PROTECTION_TICKS,
+                spawn_protection: shared::constants::SPAWN_PROTECTION,
                 grid: universe.as_ref().map(|u| u.grid),
             },
             snapshot_hz: config.snapshot_hz,
@@ -142,7 +141,7 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
         outside(&db.handle(), universe.as_ref()),
     );
     // A dropped player's place is held as long as the simulation keeps its ship waiting.
-    let resume_window = Duration::from_secs_f64(f64::from(config.resume_window_ticks) / f64::from(TICK_HZ));
+    let resume_window = Duration::from_millis(config.resume_window.as_millis());
     let admission = net::admission::Admission::new(&limits, resume_window, stats.clone());
     let new_identities = net::new_identities::NewIdentities::new(
         net::new_identities::Quotas::from_limits(&limits),

@@ -8,6 +8,8 @@
 /// presents another version is answered with `Rejected { reason: ProtocolMismatch }`.
 pub const PROTOCOL_VERSION: u32 = 7;
 
+use crate::time::Ticks;
+
 /// Simulation ticks per second.
 pub const TICK_HZ: u32 = 60;
 
@@ -16,7 +18,7 @@ pub const TICK_HZ: u32 = 60;
 /// to a round trip of most of a second.
 /// An input naming a later tick is applied at this bound instead and counted
 /// (`inputs_too_early`), so the server never holds more than this many inputs per player.
-pub const MAX_INPUT_LEAD_TICKS: u32 = TICK_HZ;
+pub const MAX_INPUT_LEAD: Ticks = Ticks::from_secs(1);
 
 /// The fixed simulation step, in seconds. Set once in rapier's `IntegrationParameters`; the
 /// simulation never steps with a wall-clock dt.
@@ -76,8 +78,8 @@ pub const MAX_ENTITY_RADIUS: f32 = ASTEROID_RADII[0];
 /// Lines in the leaderboard.
 pub const LEADERBOARD_SIZE: usize = 10;
 
-/// Ticks between two leaderboard updates (one second).
-pub const LEADERBOARD_INTERVAL_TICKS: u32 = TICK_HZ;
+/// Time between two leaderboard updates.
+pub const LEADERBOARD_INTERVAL: Ticks = Ticks::from_secs(1);
 
 /// Shortest time between two `TopOnline` messages to one client, milliseconds. With a
 /// thousand pilots fighting, the online top changes every second; sent that often, its ten
@@ -95,31 +97,31 @@ pub const TOP_ALL_TIME_INTERVAL_MS: u64 = 10_000;
 
 /// Speed of a bullet relative to the ship that fired it, units per second.
 pub const BULLET_SPEED: f32 = 550.0;
-/// Ticks a new ship is protected (3 s): it cannot be destroyed, and cannot destroy anything
+/// How long a new ship is protected: it cannot be destroyed, and cannot destroy anything
 /// or score, until then or until its pilot first fires. Without it, a ship spawned into a
 /// busy field was often destroyed before its pilot had pressed a key.
-pub const SPAWN_PROTECTION_TICKS: u32 = 3 * TICK_HZ;
-/// Ticks a bullet lives (1.5 s).
-pub const BULLET_LIFETIME_TICKS: u32 = 90;
+pub const SPAWN_PROTECTION: Ticks = Ticks::from_secs(3);
+/// How long a bullet lives.
+pub const BULLET_LIFETIME: Ticks = Ticks::from_millis(1500);
 /// Gap between a ship's hull and a new bullet's edge, world units, so a shot never starts
 /// touching its own ship.
 pub const MUZZLE_GAP: f32 = 4.0;
-/// Minimum ticks between two shots of one ship (5 shots per second).
-pub const FIRE_COOLDOWN_TICKS: u32 = 12;
-/// Ticks between a ship's destruction and its replacement (2 s).
-pub const RESPAWN_TICKS: u32 = 120;
-/// How long a dropped player with an identity can come back to its ship, position and score
-/// (10 s), by default.
-pub const RESUME_WINDOW_TICKS: u32 = 600;
+/// Shortest time between two shots of one ship (5 shots per second).
+pub const FIRE_COOLDOWN: Ticks = Ticks::from_millis(200);
+/// Time between a ship's destruction and its replacement.
+pub const RESPAWN_DELAY: Ticks = Ticks::from_secs(2);
+/// How long a dropped player with an identity can come back to its ship, position and score,
+/// by default.
+pub const RESUME_WINDOW: Ticks = Ticks::from_secs(10);
 /// Points for hitting a large or medium asteroid; small ones give twice this.
 pub const POINTS_PER_HIT: u32 = 1;
-/// Points for destroying another player's ship (but see [`KILL_REPEAT_WINDOW_TICKS`] and
+/// Points for destroying another player's ship (but see [`KILL_REPEAT_WINDOW`] and
 /// [`MIN_VICTIM_POINTS`]).
 pub const POINTS_PER_KILL: u32 = 10;
 /// A kill scores points only if the shooter has not scored a kill of the same victim (the
-/// same identity) within this window (5 minutes): shooting one's own throw-away accounts
+/// same identity) within this window: shooting one's own throw-away accounts
 /// over and over pays nothing.
-pub const KILL_REPEAT_WINDOW_TICKS: u32 = 5 * 60 * 60;
+pub const KILL_REPEAT_WINDOW: Ticks = Ticks::from_secs(5 * 60);
 /// A kill scores points only if the victim has at least this many all-time points: a pilot
 /// who has never scored (a fresh throw-away account, or a newcomer) is worth nothing to hunt.
 pub const MIN_VICTIM_POINTS: u32 = 1;
@@ -143,12 +145,12 @@ pub const SPLIT_PUSH: f32 = 10.0;
 /// reaches (half the largest view's diagonal plus a large asteroid). In a world crowded enough
 /// that no such place is found (every point of the arena in someone's view: a few hundred
 /// players in the default field), the keeper spawns in sight instead, and the asteroid
-/// *appears* (see [`ASTEROID_APPEAR_TICKS`]), so that the field never empties.
+/// *appears* (see [`ASTEROID_APPEAR`]), so that the field never empties.
 pub const ASTEROID_SPAWN_CLEARANCE: f32 = 0.5 * 1.4143 * MAX_VIEW_SIZE[0] + ASTEROID_RADII[0];
-/// How long an asteroid spawned in sight takes to appear (0.5 s): clients draw it growing
+/// How long an asteroid spawned in sight takes to appear: clients draw it growing
 /// from nothing instead of popping into view. It is solid from its first tick; see
 /// [`ASTEROID_APPEAR_CLEARANCE`].
-pub const ASTEROID_APPEAR_TICKS: u32 = 30;
+pub const ASTEROID_APPEAR: Ticks = Ticks::from_millis(500);
 /// No asteroid is spawned in sight closer than this to any ship, world units: farther than a
 /// ship at top speed (420 units/s) flies while it appears, so a pilot meets one still growing
 /// only by flying straight at it from the moment it shows.

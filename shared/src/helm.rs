@@ -1,5 +1,5 @@
 //! The helm: what a pilot's input does to its ship in one tick, beyond motion. The gun fires
-//! when the trigger is held and it has cooled down ([`FIRE_COOLDOWN_TICKS`]), the bullet leaves
+//! when the trigger is held and it has cooled down ([`FIRE_COOLDOWN`]), the bullet leaves
 //! the muzzle by [`Kinematics::shot`], and a new ship's spawn shield ends when its time is up
 //! or when its pilot first fires.
 //!
@@ -9,10 +9,11 @@
 //! the one rule lives here once, pinned by the tests below and by the prediction tests that
 //! compare the page's shots with the server's bullets.
 
-use crate::constants::FIRE_COOLDOWN_TICKS;
+use crate::constants::FIRE_COOLDOWN;
 use crate::kinematics::Kinematics;
 use crate::protocol::{Input, Tick};
 use crate::quant::{Body, Ctrl};
+use crate::time::{TickExt, Ticks};
 
 /// A ship's gun and shield, as ticks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -39,7 +40,7 @@ impl Helm {
     pub fn steer(&mut self, kin: &Kinematics, tick: Tick, input: &Input, ship: &Body) -> Steered {
         let fires = input.fire && tick >= self.next_fire;
         if fires {
-            self.next_fire = tick.saturating_add(FIRE_COOLDOWN_TICKS);
+            self.next_fire = tick + FIRE_COOLDOWN;
             self.shield_until = self.shield_until.min(tick);
         }
         let shielded = tick < self.shield_until;
@@ -49,14 +50,14 @@ impl Helm {
         }
     }
 
-    /// Ticks of shield left at `tick`.
-    pub fn shield_ticks(&self, tick: Tick) -> Tick {
-        self.shield_until.saturating_sub(tick)
+    /// Shield left at `tick`.
+    pub fn shield_left(&self, tick: Tick) -> Ticks {
+        self.shield_until.since(tick)
     }
 
-    /// Ticks until the gun may fire again, at `tick`.
-    pub fn cooldown_ticks(&self, tick: Tick) -> Tick {
-        self.next_fire.saturating_sub(tick)
+    /// Time until the gun may fire again, at `tick`.
+    pub fn cooldown_left(&self, tick: Tick) -> Ticks {
+        self.next_fire.since(tick)
     }
 }
 
@@ -77,12 +78,12 @@ mod tests {
         let mut helm = Helm::default();
         let fire = Input { fire: true, thrust: true, turn: 1, ..Input::default() };
         let fired: Vec<Tick> = (1..=40).filter(|&t| helm.steer(&kin, t, &fire, &ship()).shot.is_some()).collect();
-        assert_eq!(fired, vec![1, 1 + FIRE_COOLDOWN_TICKS, 1 + 2 * FIRE_COOLDOWN_TICKS, 1 + 3 * FIRE_COOLDOWN_TICKS]);
+        assert_eq!(fired, vec![1, 1 + FIRE_COOLDOWN, 1 + 2 * FIRE_COOLDOWN, 1 + 3 * FIRE_COOLDOWN]);
         let mut helm = Helm::default();
         let steered = helm.steer(&kin, 5, &fire, &ship());
         assert_eq!(steered.shot, Some(kin.shot(&ship())));
         assert_eq!(steered.ctrl, Ctrl::from_intent(true, 1));
-        assert_eq!(helm.cooldown_ticks(5), FIRE_COOLDOWN_TICKS);
+        assert_eq!(helm.cooldown_left(5), FIRE_COOLDOWN);
     }
 
     /// The shield holds until its time is up, or until the pilot first fires.
@@ -94,7 +95,7 @@ mod tests {
         assert!(helm.steer(&kin, 9, &coast, &ship()).ctrl.shielded());
         assert!(!helm.steer(&kin, 10, &coast, &ship()).ctrl.shielded(), "time is up");
         let mut helm = Helm { next_fire: 0, shield_until: 10 };
-        assert_eq!(helm.shield_ticks(4), 6);
+        assert_eq!(helm.shield_left(4), Ticks::new(6));
         let shot = helm.steer(&kin, 4, &Input { fire: true, ..coast }, &ship());
         assert!(shot.shot.is_some() && !shot.ctrl.shielded(), "firing drops the shield at once");
         assert!(!helm.steer(&kin, 5, &coast, &ship()).ctrl.shielded());

@@ -16,7 +16,8 @@
 //! - [`kinematics`]: the damping-exact motion model (a mirror of rapier2d's integrator);
 //! - [`replica`]: a client's copy of the world, built by applying snapshots;
 //! - [`stats`]: percentiles, computed one way by the server, the benchmark and the bots;
-//! - [`ticket`]: what a hand-over ticket between two sectors of a universe says.
+//! - [`ticket`]: what a hand-over ticket between two sectors of a universe says;
+//! - [`time`]: an instant ([`time::Tick`]) and a duration ([`time::Ticks`]) of the simulation.
 
 pub mod codec;
 pub mod constants;
@@ -29,5 +30,6 @@ pub mod quant;
 pub mod replica;
 pub mod stats;
 pub mod ticket;
+pub mod time;
 
 pub use constants::PROTOCOL_VERSION;

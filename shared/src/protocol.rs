@@ -15,8 +15,7 @@ use serde::{Deserialize, Serialize};
 pub type EntityId = u64;
 /// Identifies a connected player for as long as the server runs; never reused.
 pub type PlayerId = u32;
-/// A simulation tick number.
-pub type Tick = u32;
+pub use crate::time::Tick;
 
 // ---------------------------------------------------------------------------------------------
 // Client → server
@@ -69,7 +68,7 @@ pub struct Input {
     /// this tick on. The server applies it at exactly this tick when it arrives in time, and
     /// otherwise at the earliest tick it can, never in the past and never before an input sent
     /// earlier on the connection; a tick more than
-    /// [`crate::constants::MAX_INPUT_LEAD_TICKS`] ahead is brought back to that bound. The
+    /// [`crate::constants::MAX_INPUT_LEAD`] ahead is brought back to that bound. The
     /// snapshot's [`InputAck`] says when it was applied.
     pub tick: Tick,
     /// Main engine on.
@@ -396,7 +395,7 @@ pub struct EntityEnter {
     pub state: QState,
     /// Ticks until it has appeared (0 for nearly every entity): an asteroid spawned in sight,
     /// which clients draw growing from nothing over
-    /// [`crate::constants::ASTEROID_APPEAR_TICKS`] instead of popping into view.
+    /// [`crate::constants::ASTEROID_APPEAR`] instead of popping into view.
     pub appearing: u8,
 }
 

@@ -34,7 +34,7 @@ impl Ctrl {
     /// Turning clockwise.
     pub const TURN_RIGHT: u8 = 4;
     /// Spawn protection: the ship can neither be destroyed nor destroy anything (see
-    /// [`crate::constants::SPAWN_PROTECTION_TICKS`]). It changes no motion; it is here so that
+    /// [`crate::constants::SPAWN_PROTECTION`]). It changes no motion; it is here so that
     /// every client draws the shield from the state it already has.
     pub const SHIELD: u8 = 8;
     /// Every defined bit.

@@ -7,6 +7,7 @@
 use crate::kinematics::Kinematics;
 use crate::protocol::{EntityEnter, EntityId, EntityKind, Snapshot, Tick};
 use crate::quant::QState;
+use crate::time::TickExt;
 use std::collections::HashMap;
 
 /// One entity as the client knows it.
@@ -24,7 +25,7 @@ pub struct Known {
 /// The ticks left at `tick` until an entity that has appeared by `appears_until` is all there,
 /// as [`EntityEnter::appearing`] carries them (the inverse of [`Known::entered`]).
 pub fn appearing(appears_until: Tick, tick: Tick) -> u8 {
-    appears_until.saturating_sub(tick).min(u8::MAX.into()) as u8
+    appears_until.since(tick).get().min(u8::MAX.into()) as u8
 }
 
 impl Known {
@@ -36,7 +37,7 @@ impl Known {
     /// How far it has appeared at (fractional) tick `t`: 0 just spawned in sight, 1 all there.
     pub fn appeared(&self, t: f64) -> f32 {
         let left = self.appears_until as f64 - t;
-        (1.0 - left / crate::constants::ASTEROID_APPEAR_TICKS as f64).clamp(0.0, 1.0) as f32
+        (1.0 - left / f64::from(crate::constants::ASTEROID_APPEAR.get())).clamp(0.0, 1.0) as f32
     }
 }
 
@@ -210,20 +211,20 @@ mod tests {
     }
 
     /// An entity that enters appearing has appeared in proportion to the ticks gone by, and
-    /// wholly after [`crate::constants::ASTEROID_APPEAR_TICKS`]; any other is all there.
+    /// wholly after [`crate::constants::ASTEROID_APPEAR`]; any other is all there.
     #[test]
     fn appearing_entities_grow_in() {
-        use crate::constants::ASTEROID_APPEAR_TICKS as T;
+        let t = crate::constants::ASTEROID_APPEAR.get();
         let kin = Kinematics::new([10_000.0, 10_000.0]);
         let mut r = Replica::new();
         let rock =
             |id, appearing| EntityEnter { id, kind: EntityKind::AsteroidLarge, state: state(0.0, 0.0), appearing };
-        let entered = vec![rock(1, T as u8), rock(2, (T / 3) as u8), rock(3, 0)];
+        let entered = vec![rock(1, t as u8), rock(2, (t / 3) as u8), rock(3, 0)];
         r.apply(&Snapshot { tick: 100, entered, ..Default::default() }, &kin).unwrap();
         let at = |id, t: f64| r.get(id).unwrap().appeared(t);
         assert_eq!((at(1, 100.0), at(2, 100.0), at(3, 100.0)), (0.0, 2.0 / 3.0, 1.0));
-        assert_eq!(at(1, 100.0 + T as f64 / 2.0), 0.5);
-        assert_eq!((at(1, 100.0 + T as f64), at(2, 200.0)), (1.0, 1.0));
+        assert_eq!(at(1, 100.0 + f64::from(t) / 2.0), 0.5);
+        assert_eq!((at(1, 100.0 + f64::from(t)), at(2, 200.0)), (1.0, 1.0));
     }
 
     /// Protocol violations are errors and leave the replica untouched.

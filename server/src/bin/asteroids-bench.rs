@@ -26,6 +26,7 @@ use asteroids_server::Config;
 use shared::codec::{encode_server, ws_frame_len};
 use shared::constants::{DEFAULT_SNAPSHOT_HZ, TICK_HZ};
 use shared::protocol::{Input, PlayerId, ServerMsg, Snapshot, ViewRect};
+use shared::time::Ticks;
 use std::time::Instant;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -35,7 +36,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 fn world(asteroids: usize, seed: u64, ai_pilots: usize) -> Game {
     let config = Config { asteroids, ..Config::default() };
     let game = GameConfig::new(asteroids, config.arena_half_size(), seed);
-    Game::new(GameConfig { resume_window_ticks: 0, ai_pilots, ..game })
+    Game::new(GameConfig { resume_window: Ticks::ZERO, ai_pilots, ..game })
 }
 
 /// One tick as the simulation loop runs it: the world's phases, then the outbox's delivery
@@ -233,13 +234,13 @@ fn fanout(asteroids: usize, clients: u32, seconds: u32) {
 /// (asteroids, arena, AI pilots) with `protection` ticks of spawn protection, over `ticks`.
 /// Every life is a sample; a ship still flying at the end counts with its age so far (its
 /// life is at least that).
-fn idle_life(pilots: u32, protection: u32, ticks: u32) {
+fn idle_life(pilots: u32, protection: Ticks, ticks: u32) {
     let defaults = Config::default();
     let game = GameConfig::new(defaults.asteroids, defaults.arena_half_size(), 21);
     let mut game = Game::new(GameConfig {
         ai_pilots: defaults.ai_pilots,
-        spawn_protection_ticks: protection,
-        resume_window_ticks: 0,
+        spawn_protection: protection,
+        resume_window: Ticks::ZERO,
         ..game
     });
     let mut joined = Vec::new();
@@ -285,7 +286,7 @@ fn idle_life(pilots: u32, protection: u32, ticks: u32) {
     };
     println!(
         "idle_life protection_s={:.1} pilots={pilots} ai_pilots_configured={} asteroids={} seconds={:.0} lives={} deaths={deaths} median_life_s={:.2} died_within_2s={:.1}% died_within_5s={:.1}%",
-        f64::from(protection) / f64::from(TICK_HZ),
+        protection.as_secs_f32(),
         defaults.ai_pilots,
         defaults.asteroids,
         f64::from(ticks) / f64::from(TICK_HZ),
@@ -322,7 +323,7 @@ fn main() {
         tick_time(20_000, 100, 0, ticks);
     }
     if only == "idle-life" {
-        for protection in [0, shared::constants::SPAWN_PROTECTION_TICKS] {
+        for protection in [Ticks::ZERO, shared::constants::SPAWN_PROTECTION] {
             idle_life(40, protection, if quick { 1800 } else { 3600 });
         }
         return;

@@ -19,7 +19,7 @@
 use super::game::Game;
 use super::players::ScoreChange;
 use rapier2d::prelude::{ColliderHandle, CollisionEvent};
-use shared::constants::{POINTS_PER_HIT, RESPAWN_TICKS, SPLIT_KICK, SPLIT_PUSH};
+use shared::constants::{POINTS_PER_HIT, RESPAWN_DELAY, SPLIT_KICK, SPLIT_PUSH};
 use shared::protocol::{DeathCause, EntityId, EntityKind, GameEvent};
 
 impl Game {
@@ -146,10 +146,10 @@ impl Game {
         let Some(p) = self.players.get_mut(pid) else { return };
         p.ship = None;
         p.anchor = gone.state.position().into();
-        p.respawn_at = Some(self.tick + RESPAWN_TICKS);
+        p.respawn_at = Some(self.tick + RESPAWN_DELAY);
         p.watch = watch;
         let life_ticks = self.tick - p.life_started;
-        let destroyed = GameEvent::ShipDestroyed { ship_id: ship, cause, respawn_in_ticks: RESPAWN_TICKS };
+        let destroyed = GameEvent::ShipDestroyed { ship_id: ship, cause, respawn_in_ticks: RESPAWN_DELAY.get() };
         self.outbox.events.push((pid, destroyed));
         self.players.award(Some(pid), ScoreChange::Death { life_ticks }, &mut self.outbox);
     }

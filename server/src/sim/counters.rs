@@ -20,7 +20,7 @@ macro_rules! sim_counters {
             late_inputs "asteroids_late_inputs_total";
             /// Ships turned back at an open edge of a sector: no neighbour alive behind it, or no connection to follow the ship (AI pilots, ghosts).
             edge_turnbacks "asteroids_edge_turnbacks_total";
-            /// Inputs that named a tick more than MAX_INPUT_LEAD_TICKS ahead and were applied at that bound.
+            /// Inputs that named a tick more than MAX_INPUT_LEAD ahead and were applied at that bound.
             early_inputs "asteroids_early_inputs_total";
             /// Player events (deaths, spawns, scores) dropped because a session did not drain its channel.
             dropped_events "asteroids_dropped_events_total";

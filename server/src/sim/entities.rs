@@ -39,7 +39,7 @@ pub struct Entity {
     /// The player who owns it (ships, bullets).
     pub owner: Option<PlayerId>,
     /// For an asteroid spawned in sight: the tick by which it has appeared (see
-    /// [`shared::constants::ASTEROID_APPEAR_TICKS`]); 0 otherwise.
+    /// [`shared::constants::ASTEROID_APPEAR`]); 0 otherwise.
     pub appears_until: Tick,
 }
 

@@ -17,10 +17,11 @@ use super::{SimCounters, SimEvent, Surroundings};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use rapier2d::prelude::{ChannelEventCollector, CollisionEvent};
-use shared::constants::{RESUME_WINDOW_TICKS, SPAWN_PROTECTION_TICKS};
+use shared::constants::{RESUME_WINDOW, SPAWN_PROTECTION};
 use shared::grid::Grid;
 use shared::kinematics::Kinematics;
 use shared::protocol::{EntityId, EntityKind, Leaderboard, PlayerId, Tick};
+use shared::time::Ticks;
 use std::sync::{mpsc, Arc};
 
 /// How the world is set up.
@@ -34,13 +35,13 @@ pub struct GameConfig {
     pub seed: u64,
     /// How long a disconnected player with an identity keeps its ship for a resume, ticks
     /// (0: players leave at once).
-    pub resume_window_ticks: Tick,
+    pub resume_window: Ticks,
     /// Ships the world is filled up to with AI pilots: `ai_pilots` less the humans online
     /// (see `pilots.rs`).
     pub ai_pilots: usize,
-    /// How long a new ship is protected, ticks ([`SPAWN_PROTECTION_TICKS`]; the benchmark
+    /// How long a new ship is protected, ticks ([`SPAWN_PROTECTION`]; the benchmark
     /// sets 0 to measure what the protection buys).
-    pub spawn_protection_ticks: Tick,
+    pub spawn_protection: Ticks,
     /// This world's place in a universe (none: a lone world, every edge closed). Which of its
     /// open edges lead to a live neighbour is the tick's [`Surroundings::live_edges`].
     pub grid: Option<Grid>,
@@ -54,9 +55,9 @@ impl GameConfig {
             asteroids,
             arena_half_size,
             seed,
-            resume_window_ticks: RESUME_WINDOW_TICKS,
+            resume_window: RESUME_WINDOW,
             ai_pilots: 0,
-            spawn_protection_ticks: SPAWN_PROTECTION_TICKS,
+            spawn_protection: SPAWN_PROTECTION,
             grid: None,
         }
     }

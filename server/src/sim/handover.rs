@@ -7,21 +7,22 @@
 //! connection is dismissed with it), and whoever carries it (the universe, through the
 //! session) signs and sends it. An arriving ship reaches the simulation in a `Join`, already
 //! checked, with the whole ticks it spent between sectors counted by the session
-//! ([`catch_up_ticks`]), so nothing here reads a clock.
+//! ([`catch_up`]), so nothing here reads a clock.
 
 use super::entities::Spawn;
 use super::game::Game;
 use super::players::Watch;
 use shared::constants::TICK_HZ;
 use shared::helm::Helm;
-use shared::protocol::{EntityKind, Input, PlayerId, SectorCoord, Tick};
+use shared::protocol::{EntityKind, Input, PlayerId, SectorCoord};
 use shared::quant::QState;
 use shared::ticket::Traveller;
+use shared::time::{TickExt, Ticks};
 
-/// Most ticks an arriving ship is moved on for the time since it crossed (half a second):
+/// Most an arriving ship is moved on for the time since it crossed:
 /// the sectors' clocks are in sync to a few milliseconds, so more means a clock is wrong, and
 /// the ship should not jump far on its word.
-pub const MAX_ARRIVAL_CATCHUP_TICKS: Tick = TICK_HZ / 2;
+pub const MAX_ARRIVAL_CATCHUP: Ticks = Ticks::from_millis(500);
 
 /// A ship leaving through an edge, as the simulation hands it to the player's session.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,19 +38,19 @@ pub struct Departure {
 /// A ship arriving with a checked ticket, as the session hands it to the simulation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Arrival {
-    /// Whole ticks since it crossed, at most [`MAX_ARRIVAL_CATCHUP_TICKS`]: the ship is moved
+    /// The whole ticks since it crossed, at most [`MAX_ARRIVAL_CATCHUP`]: the ship is moved
     /// on by these, so it continues where it would be had it never stopped.
-    pub catch_up_ticks: Tick,
+    pub catch_up: Ticks,
     /// The ship and its pilot.
     pub traveller: Traveller,
 }
 
 /// The whole ticks between a crossing at `crossed_unix_ms` and `now_unix_ms` (0 if the clocks
-/// disagree the other way), at most [`MAX_ARRIVAL_CATCHUP_TICKS`].
-pub fn catch_up_ticks(crossed_unix_ms: u64, now_unix_ms: u64) -> Tick {
+/// disagree the other way), at most [`MAX_ARRIVAL_CATCHUP`].
+pub fn catch_up(crossed_unix_ms: u64, now_unix_ms: u64) -> Ticks {
     let elapsed_ms = now_unix_ms.saturating_sub(crossed_unix_ms);
     let ticks = elapsed_ms.saturating_mul(u64::from(TICK_HZ)) / 1000;
-    ticks.min(u64::from(MAX_ARRIVAL_CATCHUP_TICKS)) as Tick
+    Ticks::new(ticks.min(u64::from(MAX_ARRIVAL_CATCHUP.get())) as u32)
 }
 
 impl Game {
@@ -69,9 +70,9 @@ impl Game {
             fire: p.input.fire,
             score: p.score,
             total_before: p.total_before,
-            life_ticks: now.saturating_sub(p.life_started),
-            shield_ticks: p.helm.shield_ticks(now),
-            cooldown_ticks: p.helm.cooldown_ticks(now),
+            life_ticks: now.since(p.life_started).get(),
+            shield_ticks: p.helm.shield_left(now).get(),
+            cooldown_ticks: p.helm.cooldown_left(now).get(),
             recent_kills,
         };
         let departure = Departure { to, crossed_unix_ms: unix_ms, traveller };
@@ -96,8 +97,8 @@ impl Game {
     /// previous tick, stepped from there this tick.
     pub(super) fn arrive(&mut self, player: PlayerId, arrival: Arrival) -> QState {
         let t = arrival.traveller;
-        let ticks = arrival.catch_up_ticks.min(MAX_ARRIVAL_CATCHUP_TICKS);
-        let state = self.kin.advance(&t.state, EntityKind::Ship, ticks);
+        let ticks = arrival.catch_up.min(MAX_ARRIVAL_CATCHUP);
+        let state = self.kin.advance(&t.state, EntityKind::Ship, ticks.get());
         if let Some(old) = self.players.get_mut(player).and_then(|p| p.ship.take()) {
             self.entities.despawn(old);
         }
@@ -116,7 +117,8 @@ impl Game {
             p.watch = Watch::Stay;
             p.anchor = state.position().into();
             p.life_started = now.saturating_sub(t.life_ticks);
-            p.helm = Helm { next_fire: now + t.cooldown_ticks, shield_until: now + t.shield_ticks };
+            p.helm =
+                Helm { next_fire: now + Ticks::new(t.cooldown_ticks), shield_until: now + Ticks::new(t.shield_ticks) };
             p.input = Input { thrust: state.ctrl.thrust(), turn: state.ctrl.turn(), fire: t.fire, ..Input::default() };
             p.score = t.score;
             p.total_before = t.total_before;
@@ -133,11 +135,11 @@ mod tests {
     /// Whole ticks only, none for a clock that runs behind, and never more than the bound.
     #[test]
     fn catch_up_counts_whole_ticks_within_the_bound() {
-        assert_eq!(catch_up_ticks(1_000, 1_000), 0);
-        assert_eq!(catch_up_ticks(1_000, 1_016), 0, "16 ms is less than a tick");
-        assert_eq!(catch_up_ticks(1_000, 1_017), 1);
-        assert_eq!(catch_up_ticks(1_000, 1_100), 6);
-        assert_eq!(catch_up_ticks(2_000, 1_000), 0, "a clock behind the crossing's");
-        assert_eq!(catch_up_ticks(0, 60_000), MAX_ARRIVAL_CATCHUP_TICKS);
+        assert_eq!(catch_up(1_000, 1_000), Ticks::new(0));
+        assert_eq!(catch_up(1_000, 1_016), Ticks::new(0), "16 ms is less than a tick");
+        assert_eq!(catch_up(1_000, 1_017), Ticks::new(1));
+        assert_eq!(catch_up(1_000, 1_100), Ticks::new(6));
+        assert_eq!(catch_up(2_000, 1_000), Ticks::new(0), "a clock behind the crossing's");
+        assert_eq!(catch_up(0, 60_000), MAX_ARRIVAL_CATCHUP);
     }
 }

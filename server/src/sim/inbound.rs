@@ -9,7 +9,7 @@
 //! An input is scheduled for the tick it names ([`shared::protocol::Input::tick`]): the client
 //! already predicts its own ship with it from that tick on, so applying it then makes the
 //! prediction exact. One that comes late applies at once (this tick: never in the past, no
-//! rewinds), one that names a tick too far ahead at [`MAX_INPUT_LEAD_TICKS`], and none before
+//! rewinds), one that names a tick too far ahead at [`MAX_INPUT_LEAD`], and none before
 //! an input sent earlier on the connection; of several due at one tick, the newest wins. After
 //! the events, [`Game::apply_due_inputs`] makes each player's due input the one in effect and
 //! records it as the acknowledgement its snapshots carry.
@@ -18,13 +18,14 @@ use super::events::{Dismissal, Joined, SimEvent, PLAYER_EVENT_CAPACITY};
 use super::game::Game;
 use super::handover::Arrival;
 use super::players::{PendingInput, Player};
-use shared::constants::MAX_INPUT_LEAD_TICKS;
-use shared::protocol::{GameEvent, Input, InputAck, PlayerId, Tick};
+use shared::constants::MAX_INPUT_LEAD;
+use shared::protocol::{GameEvent, Input, InputAck, PlayerId};
+use shared::time::{TickExt, Ticks};
 use tokio::sync::{mpsc, oneshot};
 
-/// A pilot back on its waiting ship within this many ticks (2 s) of dropping its connection
-/// is counted as a quick rejoin (`quick_rejoins`).
-pub const QUICK_REJOIN_TICKS: Tick = 2 * shared::constants::TICK_HZ;
+/// A pilot back on its waiting ship within this time of dropping its connection is counted as
+/// a quick rejoin (`quick_rejoins`).
+pub const QUICK_REJOIN: Ticks = Ticks::from_secs(2);
 
 /// Largest accepted step between a player's consecutive input sequence numbers. A client
 /// numbers its inputs one by one, and TCP delivers them in order, so only a forged sequence
@@ -64,7 +65,7 @@ impl Game {
                 if let Some(older) = p.dismiss.take() {
                     self.outbox.dismissed.push((older, Dismissal::Replaced));
                 }
-                if p.dropped_at.take().is_some_and(|at| self.tick.saturating_sub(at) <= QUICK_REJOIN_TICKS) {
+                if p.dropped_at.take().is_some_and(|at| self.tick.since(at) <= QUICK_REJOIN) {
                     // Dropped and back within moments: harmless on a flaky link, and the way a
                     // cheat would try to dodge; counted for the operator either way.
                     self.counters.quick_rejoins += 1;
@@ -141,12 +142,12 @@ impl Game {
     /// any other, coasting, and is destroyed (and its death scored) by whatever it meets, so
     /// dropping the connection is no way out of a crash or a shot. Others leave at once.
     pub(super) fn leave(&mut self, player: PlayerId, session: u64, resumable: bool) {
-        let window = self.config.resume_window_ticks;
+        let window = self.config.resume_window;
         let Some(p) = self.players.get_mut(player) else { return };
         if p.session != session {
             return;
         }
-        if p.identity.is_some() && window > 0 && resumable {
+        if p.identity.is_some() && window > Ticks::ZERO && resumable {
             p.session = 0;
             p.dismiss = None;
             p.detached_until = Some(self.tick + window);
@@ -172,7 +173,7 @@ impl Game {
         }
         p.input_seq = input.seq;
         let margin = (i64::from(input.tick) - i64::from(now)).clamp(i16::MIN.into(), i16::MAX.into()) as i16;
-        let latest = now.saturating_add(MAX_INPUT_LEAD_TICKS);
+        let latest = now + MAX_INPUT_LEAD;
         if input.tick < now {
             self.counters.late_inputs += 1;
         } else if input.tick > latest {
@@ -217,7 +218,7 @@ mod tests {
 
     /// A world with Ada flying (an identity, no spawn protection); returns it and her join.
     fn ada_flying() -> (Game, Joined) {
-        let config = GameConfig { spawn_protection_ticks: 0, ..GameConfig::new(0, [3000.0, 3000.0], 3) };
+        let config = GameConfig { spawn_protection: Ticks::ZERO, ..GameConfig::new(0, [3000.0, 3000.0], 3) };
         let mut game = Game::new(config);
         let (reply, mut answer) = oneshot::channel();
         let join = SimEvent::Join { name: "Ada".into(), identity: Some(1), total_before: 0, arrival: None, reply };
@@ -258,7 +259,7 @@ mod tests {
     fn quick_rejoins_are_counted() {
         let (mut game, ada) = ada_flying();
         let mut session = ada.session;
-        for wait in [1, QUICK_REJOIN_TICKS + 5] {
+        for wait in [1, QUICK_REJOIN.get() + 5] {
             let leave = SimEvent::Leave { player: ada.player_id, session, resumable: true };
             game.tick([leave], &Surroundings::default());
             for _ in 0..wait {

@@ -8,7 +8,7 @@
 
 use super::entities::Spawn;
 use super::game::Game;
-use shared::constants::BULLET_LIFETIME_TICKS;
+use shared::constants::BULLET_LIFETIME;
 use shared::protocol::{EntityKind, PlayerId};
 use shared::quant::{Body, Ctrl};
 
@@ -39,7 +39,7 @@ impl Game {
                 body,
                 ctrl: Ctrl(0),
                 owner: Some(owner),
-                expires_at: Some(self.tick + BULLET_LIFETIME_TICKS),
+                expires_at: Some(self.tick + BULLET_LIFETIME),
             };
             self.entities.spawn(bullet, self.tick);
         }

@@ -46,7 +46,7 @@ pub use counters::SimCounters;
 pub use events::{Dismissal, Joined, SimEvent, SIM_EVENT_CAPACITY};
 use frame::{Frame, SimTiming, TickClock};
 pub use game::{Game, GameConfig};
-pub use handover::{catch_up_ticks, Arrival, Departure, MAX_ARRIVAL_CATCHUP_TICKS};
+pub use handover::{catch_up, Arrival, Departure, MAX_ARRIVAL_CATCHUP};
 pub use inbound::MAX_INPUT_SEQ_JUMP;
 pub use outbox::{Outbox, ScoreDelta, ScoreSink, Undelivered};
 pub use phases::PHASES;

@@ -11,7 +11,7 @@
 
 use super::game::Game;
 use super::Surroundings;
-use shared::constants::LEADERBOARD_INTERVAL_TICKS;
+use shared::constants::LEADERBOARD_INTERVAL;
 use std::time::Instant;
 
 /// A phase of the tick: its published name, and what it does to the game.
@@ -54,7 +54,7 @@ pub(super) const TICK: [(&str, PhaseFn); 10] = [
     // Once a second: the leaderboard (the universe's, with the other sectors' pilots) and the
     // hotspot, and the featured pilot is reconsidered (`leaderboard.rs`).
     ("leaderboard", |game, surroundings| {
-        if game.tick_number().is_multiple_of(LEADERBOARD_INTERVAL_TICKS) {
+        if game.tick_number().is_multiple_of(LEADERBOARD_INTERVAL.get()) {
             game.update_leaderboard(surroundings);
             game.keep_featured(true);
         }

@@ -15,7 +15,7 @@
 //! entity table), so humans take the AI pilots' places as they come.
 //!
 //! What it costs: a pilot *looks* (one scene query of rapier's broad phase for what is within
-//! [`SIGHT`]) at most [`LOOK_INTERVAL_TICKS`] apart, spread over ticks, and remembers what it
+//! [`SIGHT`]) at most [`LOOK_INTERVAL`] apart, spread over ticks, and remembers what it
 //! chose; every tick it only *steers* toward that target (one lookup by id and a little
 //! arithmetic), so its aim does not overshoot between looks.
 
@@ -23,8 +23,9 @@ use super::entities::Entity;
 use super::game::Game;
 use super::players::Player;
 use glam::Vec2;
-use shared::constants::{BULLET_LIFETIME_TICKS, BULLET_SPEED, DT_SECS, TICK_HZ};
+use shared::constants::{BULLET_LIFETIME, BULLET_SPEED};
 use shared::protocol::{EntityId, EntityKind, Input, PlayerId, Tick};
+use shared::time::Ticks;
 use std::collections::HashSet;
 use tokio::sync::mpsc;
 
@@ -49,14 +50,14 @@ pub const AI_NAMES: [&str; 16] = [
     "AI Nova",
 ];
 
-/// Most ticks between two looks of one pilot: ten times a second.
-pub const LOOK_INTERVAL_TICKS: Tick = TICK_HZ / 10;
+/// Longest time between two looks of one pilot: ten times a second.
+pub const LOOK_INTERVAL: Ticks = Ticks::from_millis(100);
 
 /// How far a pilot sees, world units: about half a screen's width beyond its edge.
 pub const SIGHT: f32 = 900.0;
 
 /// How far a pilot shoots, world units: most of a bullet's reach (550 u/s for 1.5 s).
-pub const FIRE_RANGE: f32 = 0.8 * BULLET_SPEED * BULLET_LIFETIME_TICKS as f32 * DT_SECS;
+pub const FIRE_RANGE: f32 = 0.8 * BULLET_SPEED * BULLET_LIFETIME.as_secs_f32();
 
 /// Largest angle between nose and aim at which a pilot fires, radians.
 pub const FIRE_ANGLE: f32 = 0.12;
@@ -75,8 +76,8 @@ pub const CRUISE_SPEED: f32 = 220.0;
 /// thrusting and shoots it rather than chase anything else, world units.
 pub const DANGER_DISTANCE: f32 = 140.0;
 
-/// A new ship's pilot holds fire this long (its shield lasts until it fires), ticks.
-pub const HOLD_FIRE_TICKS: Tick = TICK_HZ;
+/// A new ship's pilot holds fire this long (its shield lasts until it fires).
+pub const HOLD_FIRE: Ticks = Ticks::from_secs(1);
 
 /// An AI pilot's mind: what it is after, and when it looks around again.
 #[derive(Debug, Default)]
@@ -110,7 +111,7 @@ impl Game {
             if looks {
                 let (target, danger) = self.look(ship);
                 if let Some(mind) = self.players.get_mut(id).and_then(|p| p.pilot.as_mut()) {
-                    *mind = Pilot { next_look: now + LOOK_INTERVAL_TICKS, target, danger };
+                    *mind = Pilot { next_look: now + LOOK_INTERVAL, target, danger };
                 }
             }
             let input = self.steer(id, ship);
@@ -147,7 +148,7 @@ impl Game {
         // A session number of its own keeps it "connected" for the rules that ask (respawns,
         // the leaderboard), and spreads the pilots' looks over the ticks.
         let session = self.players.new_session();
-        let next_look = self.tick + (session % u64::from(LOOK_INTERVAL_TICKS)) as Tick;
+        let next_look = self.tick + (session % u64::from(LOOK_INTERVAL.get())) as Tick;
         let id = self.players.insert(Player {
             pilot: Some(Pilot { next_look, ..Pilot::default() }),
             ..Player::new(name, None, 0, self.tick, session, mpsc::channel(1).0)
@@ -214,7 +215,7 @@ impl Game {
             && body.vel.length() < CRUISE_SPEED;
         let fire = angle.abs() < FIRE_ANGLE
             && distance - target.kind.radius() < FIRE_RANGE
-            && self.tick >= p.life_started + HOLD_FIRE_TICKS
+            && self.tick >= p.life_started + HOLD_FIRE
             && (target.kind != EntityKind::Ship || self.shootable(target));
         Input { seq: 0, tick: self.tick, thrust, turn, fire }
     }

@@ -8,9 +8,10 @@
 use super::events::Dismissal;
 use super::outbox::{Outbox, ScoreDelta};
 use super::pilots::Pilot;
-use shared::constants::{KILL_REPEAT_WINDOW_TICKS, MIN_VICTIM_POINTS, POINTS_PER_KILL};
+use shared::constants::{KILL_REPEAT_WINDOW, MIN_VICTIM_POINTS, POINTS_PER_KILL};
 use shared::helm::Helm;
 use shared::protocol::{EntityId, GameEvent, Input, InputAck, PlayerId, Score, Tick};
+use shared::time::{TickExt, Ticks};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use tokio::sync::{mpsc, oneshot};
 
@@ -58,7 +59,7 @@ pub struct Player {
     /// Highest input sequence number accepted this session; older or equal ones are replays.
     pub input_seq: u32,
     /// Inputs accepted but not yet due, by the tick they apply at (strictly increasing, each
-    /// at most [`shared::constants::MAX_INPUT_LEAD_TICKS`] ahead, so at most that many).
+    /// at most [`shared::constants::MAX_INPUT_LEAD`] ahead, so at most that many).
     pub pending: VecDeque<PendingInput>,
     /// The newest input applied, for the player's snapshots.
     pub ack: InputAck,
@@ -269,7 +270,7 @@ impl Players {
 
     /// What killing `victim` is worth to `shooter` at `now`: [`POINTS_PER_KILL`], or nothing
     /// when the victim has never scored ([`MIN_VICTIM_POINTS`]) or the shooter already scored
-    /// a kill of the same victim within [`KILL_REPEAT_WINDOW_TICKS`]. A scoring kill is
+    /// a kill of the same victim within [`KILL_REPEAT_WINDOW`]. A scoring kill is
     /// remembered.
     pub fn kill_points(&mut self, shooter: PlayerId, victim: PlayerId, now: Tick) -> u32 {
         let Some(v) = self.by_id.get(&victim) else { return 0 };
@@ -277,7 +278,7 @@ impl Players {
         let worthless = v.score.total_points < MIN_VICTIM_POINTS;
         let Some(s) = self.by_id.get(&shooter) else { return 0 };
         let scored = self.scored_kills.entry(Farmer::of(shooter, s)).or_default();
-        scored.retain(|_, at| now.saturating_sub(*at) < KILL_REPEAT_WINDOW_TICKS);
+        scored.retain(|_, at| now.since(*at) < KILL_REPEAT_WINDOW);
         if worthless || scored.contains_key(&key) {
             return 0;
         }
@@ -289,7 +290,7 @@ impl Players {
     /// after it).
     pub fn forget_old_kills(&mut self, now: Tick) {
         self.scored_kills.retain(|_, scored| {
-            scored.retain(|_, at| now.saturating_sub(*at) < KILL_REPEAT_WINDOW_TICKS);
+            scored.retain(|_, at| now.since(*at) < KILL_REPEAT_WINDOW);
             !scored.is_empty()
         });
     }
@@ -303,10 +304,10 @@ impl Players {
         let mut kills: Vec<(i64, Tick)> = scored
             .iter()
             .filter_map(|(victim, at)| match victim {
-                Farmer::Identity(id) => Some((*id, now.saturating_sub(*at))),
+                Farmer::Identity(id) => Some((*id, now.since(*at).get())),
                 Farmer::Guest(_) => None,
             })
-            .filter(|(_, ago)| *ago < KILL_REPEAT_WINDOW_TICKS)
+            .filter(|(_, ago)| Ticks::new(*ago) < KILL_REPEAT_WINDOW)
             .collect();
         kills.sort_by_key(|&(id, ago)| (ago, id));
         kills.truncate(MAX_CARRIED_KILLS);
@@ -317,7 +318,7 @@ impl Players {
     pub fn remember_kills(&mut self, player: PlayerId, kills: &[(i64, Tick)], now: Tick) {
         let Some(p) = self.by_id.get(&player) else { return };
         let scored = self.scored_kills.entry(Farmer::of(player, p)).or_default();
-        for &(victim, ago) in kills.iter().filter(|(_, ago)| *ago < KILL_REPEAT_WINDOW_TICKS) {
+        for &(victim, ago) in kills.iter().filter(|(_, ago)| Ticks::new(*ago) < KILL_REPEAT_WINDOW) {
             let at = now.saturating_sub(ago);
             let known = scored.entry(Farmer::Identity(victim)).or_insert(at);
             *known = (*known).max(at);
@@ -372,11 +373,7 @@ mod tests {
             players.insert(Player { score: Score { total_points: 3, ..Score::default() }, ..pilot(Some(2)) });
         assert_eq!(players.kill_points(hunter, alt_again, 300), 0, "the same identity on a new player");
         assert_eq!(players.kill_points(hunter, fresh, 300), 0, "a victim who never scored");
-        assert_eq!(
-            players.kill_points(hunter, alt, 100 + KILL_REPEAT_WINDOW_TICKS),
-            POINTS_PER_KILL,
-            "after the window"
-        );
+        assert_eq!(players.kill_points(hunter, alt, 100 + KILL_REPEAT_WINDOW), POINTS_PER_KILL, "after the window");
     }
 
     /// Regression (the repeat window reset when the shooter rejoined or crossed a sector): the
@@ -403,9 +400,9 @@ mod tests {
         there.remember_kills(arrived, &carried, 5_000);
         let alt_there = there.insert(worth(2));
         assert_eq!(there.kill_points(arrived, alt_there, 5_001), 0, "crossed: the same shooter");
-        assert_eq!(there.kill_points(arrived, alt_there, 5_000 - 60 + KILL_REPEAT_WINDOW_TICKS), POINTS_PER_KILL);
+        assert_eq!(there.kill_points(arrived, alt_there, 5_000 - 60 + KILL_REPEAT_WINDOW), POINTS_PER_KILL);
 
-        here.forget_old_kills(100 + KILL_REPEAT_WINDOW_TICKS + 200);
+        here.forget_old_kills(100 + KILL_REPEAT_WINDOW + 200);
         assert!(here.scored_kills.is_empty(), "nothing kept past the window");
         let many: Vec<(i64, Tick)> = (0..40).map(|i| (100 + i, i as Tick)).collect();
         there.remember_kills(arrived, &many, 6_000);

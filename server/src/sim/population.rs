@@ -9,7 +9,7 @@ use super::players::Watch;
 use glam::Vec2;
 use rand::Rng;
 use shared::constants::{
-    ASTEROID_APPEAR_CLEARANCE, ASTEROID_APPEAR_TICKS, ASTEROID_MAX_DRIFT, ASTEROID_MAX_SPIN, ASTEROID_MIN_DRIFT,
+    ASTEROID_APPEAR, ASTEROID_APPEAR_CLEARANCE, ASTEROID_MAX_DRIFT, ASTEROID_MAX_SPIN, ASTEROID_MIN_DRIFT,
     ASTEROID_RADII, ASTEROID_SIZE_ODDS, ASTEROID_SPAWNS_PER_TICK, ASTEROID_SPAWN_CLEARANCE,
     ASTEROID_SPAWN_TRIES_PER_TICK, SHIP_SPAWN_ATTEMPTS, SHIP_SPAWN_CLEARANCE,
 };
@@ -31,7 +31,7 @@ impl Game {
     /// [`ASTEROID_SPAWN_TRIES_PER_TICK`] random places: unseen ones, far from every ship, where
     /// any is found; where none of this tick's places is (a crowded world, where every point is
     /// in someone's view), places in sight but clear of every ship by
-    /// [`ASTEROID_APPEAR_CLEARANCE`], for asteroids that appear over [`ASTEROID_APPEAR_TICKS`].
+    /// [`ASTEROID_APPEAR_CLEARANCE`], for asteroids that appear over [`ASTEROID_APPEAR`].
     /// Unseen places are always preferred: a place in sight is used only on a tick that found
     /// no unseen one.
     pub(super) fn population(&mut self) {
@@ -73,7 +73,7 @@ impl Game {
         for (kind, pos) in in_sight {
             let id = self.spawn_asteroid(kind, pos, None);
             if let Some(rock) = self.entities.get_mut(id) {
-                rock.appears_until = self.tick + ASTEROID_APPEAR_TICKS;
+                rock.appears_until = self.tick + ASTEROID_APPEAR;
             }
         }
     }
@@ -168,7 +168,7 @@ impl Game {
             p.watch = Watch::Stay;
             p.life_started = self.tick;
             p.anchor = pos.into();
-            p.helm.shield_until = self.tick + self.config.spawn_protection_ticks;
+            p.helm.shield_until = self.tick + self.config.spawn_protection;
         }
         id
     }
@@ -241,17 +241,17 @@ mod tests {
             assert!(nearest < ASTEROID_SPAWN_CLEARANCE, "the whole arena is in sight");
             assert!(nearest >= ASTEROID_APPEAR_CLEARANCE, "asteroid {id} spawned {nearest} from a ship");
             let rock = game.entities.get(id).unwrap();
-            assert_eq!(rock.appears_until, game.tick + ASTEROID_APPEAR_TICKS, "spawned this tick, appearing");
+            assert_eq!(rock.appears_until, game.tick + ASTEROID_APPEAR, "spawned this tick, appearing");
             let frame = game.frame(Default::default());
-            assert_eq!(u32::from(frame.entity(id).unwrap().appearing), ASTEROID_APPEAR_TICKS);
+            assert_eq!(u32::from(frame.entity(id).unwrap().appearing), ASTEROID_APPEAR.get());
             appearing += 1;
         });
         assert_eq!(appearing, 24);
-        for _ in 0..ASTEROID_APPEAR_TICKS {
+        for _ in 0..ASTEROID_APPEAR.get() {
             game.tick([], &Surroundings::default());
         }
         let frame = game.frame(Default::default());
-        assert!(frame.entities.iter().all(|e| e.appearing == 0), "all there after {ASTEROID_APPEAR_TICKS} ticks");
+        assert!(frame.entities.iter().all(|e| e.appearing == 0), "all there after {ASTEROID_APPEAR} ticks");
     }
 
     /// With unseen places to be had (one ship in a corner of a large arena), the keeper uses

@@ -192,7 +192,7 @@ mod tests {
             total_points: u32::MAX,
             best_life_ticks: u32::MAX,
         };
-        let window = shared::constants::KILL_REPEAT_WINDOW_TICKS;
+        let window = shared::constants::KILL_REPEAT_WINDOW.get();
         t.recent_kills = vec![(i64::MAX, window); crate::sim::players::MAX_CARRIED_KILLS];
         let ticket = key.sign(&big);
         assert!(ticket.len() <= shared::constants::MAX_TICKET_BYTES, "{} bytes", ticket.len());

@@ -7,6 +7,7 @@ use asteroids_server::limits::Limits;
 use asteroids_server::Config;
 use asteroids_tests::*;
 use shared::protocol::{RejectReason, ServerMsg};
+use shared::time::Ticks;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -84,7 +85,7 @@ async fn connections_over_the_address_cap_get_429() {
 async fn ghosts_hold_their_address_places_and_their_pilots_get_back_in() {
     let limits = Limits { max_connections_per_address: 3, ..Limits::default() };
     // A 3 s window: long enough for the steps below, short enough to wait out.
-    let server = start_server(Config { resume_window_ticks: 180, ..config(limits) }).await;
+    let server = start_server(Config { resume_window: Ticks::new(180), ..config(limits) }).await;
     let addr = server.local_addr();
     let mut pilots = Vec::new();
     for i in 0..3 {
@@ -365,7 +366,7 @@ async fn ipv6_prefixes_share_their_quotas_and_can_be_purged() {
         max_new_identities_per_48_per_hour: 3,
         ..Limits::default()
     };
-    let server = start_server(Config { resume_window_ticks: 6, ..config(limits) }).await;
+    let server = start_server(Config { resume_window: Ticks::new(6), ..config(limits) }).await;
     let addr = server.local_addr();
     assert!(matches!(hello_behind_proxy(addr, "2001:db8:1:1::1", "Six1").await, ServerMsg::Welcome(_)));
     assert!(matches!(hello_behind_proxy(addr, "2001:db8:1:2::1", "Six2").await, ServerMsg::Welcome(_)));

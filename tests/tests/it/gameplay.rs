@@ -3,11 +3,12 @@
 use asteroids_server::sim::frame::{Frame, FrameEntity};
 use asteroids_server::sim::{Game, GameConfig, Joined, SimEvent, Surroundings};
 use glam::Vec2;
-use shared::constants::SPAWN_PROTECTION_TICKS;
+use shared::constants::SPAWN_PROTECTION;
 use shared::protocol::{DeathCause, EntityKind, GameEvent, Input};
+use shared::time::Ticks;
 
 fn empty_world() -> Game {
-    Game::new(GameConfig { resume_window_ticks: 0, ..GameConfig::new(0, [2000.0, 2000.0], 3) })
+    Game::new(GameConfig { resume_window: Ticks::ZERO, ..GameConfig::new(0, [2000.0, 2000.0], 3) })
 }
 
 /// One tick as the simulation loop runs it: the world's phases, then the delivery of what
@@ -71,7 +72,7 @@ fn shooting_splits_asteroids_and_scores() {
 fn asteroid_kills_ship_and_ship_respawns() {
     let mut game = empty_world();
     let mut me = join(&mut game, "Pilot");
-    for _ in 0..SPAWN_PROTECTION_TICKS {
+    for _ in 0..SPAWN_PROTECTION.get() {
         tick(&mut game, []); // the spawn protection runs out
     }
     let s = ship(&game.frame(Default::default()), &me).expect("ship");
@@ -92,7 +93,7 @@ fn asteroid_kills_ship_and_ship_respawns() {
                 GameEvent::ShipSpawned { ship_id, .. } => {
                     let died = died_at.expect("spawned only after dying");
                     assert!(ship_id != s.id);
-                    assert_eq!(t - died, shared::constants::RESPAWN_TICKS);
+                    assert_eq!(t - died, shared::constants::RESPAWN_DELAY.get());
                     let frame = game.frame(Default::default());
                     assert!(ship(&frame, &me).is_some_and(|e| e.id == ship_id));
                     return;
@@ -105,7 +106,7 @@ fn asteroid_kills_ship_and_ship_respawns() {
 }
 
 /// A new ship is protected: an asteroid passes through it and its shield shows in its state
-/// (`Ctrl::SHIELD`) until exactly `SPAWN_PROTECTION_TICKS` after it spawned; a ship still
+/// (`Ctrl::SHIELD`) until exactly `SPAWN_PROTECTION` after it spawned; a ship still
 /// inside an asteroid when its protection ends is destroyed then (rapier reports a touch only
 /// when it starts); firing ends the protection at once.
 #[test]
@@ -120,17 +121,17 @@ fn spawn_protection_holds_for_its_time_or_until_the_pilot_fires() {
     // ends (64 + 14 units of overlap at 40 units a second: about four seconds inside).
     game.spawn_asteroid(EntityKind::AsteroidLarge, pos + Vec2::new(100.0, 0.0), Some(Vec2::new(-40.0, 0.0)));
     let mut died_at = None;
-    while died_at.is_none() && game.tick_number() < spawned + 2 * SPAWN_PROTECTION_TICKS {
+    while died_at.is_none() && game.tick_number() < spawned + 2 * SPAWN_PROTECTION {
         tick(&mut game, []);
         let t = game.tick_number();
         if let Some(s) = ship(&game.frame(Default::default()), &me) {
-            assert_eq!(s.state.ctrl.shielded(), t < spawned + SPAWN_PROTECTION_TICKS, "tick {t}");
+            assert_eq!(s.state.ctrl.shielded(), t < spawned + SPAWN_PROTECTION, "tick {t}");
         }
         if drain(&mut me).iter().any(|e| matches!(e, GameEvent::ShipDestroyed { cause: DeathCause::Asteroid, .. })) {
             died_at = Some(t);
         }
     }
-    assert_eq!(died_at, Some(spawned + SPAWN_PROTECTION_TICKS), "destroyed the tick its shield ended, not before");
+    assert_eq!(died_at, Some(spawned + SPAWN_PROTECTION), "destroyed the tick its shield ended, not before");
 
     let mut game = empty_world();
     let me = join(&mut game, "Trigger");
@@ -145,7 +146,7 @@ fn spawn_protection_holds_for_its_time_or_until_the_pilot_fires() {
 #[test]
 fn bullets_pass_through_a_shielded_ship() {
     // A small arena: Alice is within range of Bob long before his shield is down.
-    let mut game = Game::new(GameConfig { resume_window_ticks: 0, ..GameConfig::new(0, [400.0, 400.0], 3) });
+    let mut game = Game::new(GameConfig { resume_window: Ticks::ZERO, ..GameConfig::new(0, [400.0, 400.0], 3) });
     let a = join(&mut game, "Alice");
     let mut b = join_with(&mut game, "Bob", None, 5);
     let bob_spawned = game.tick_number();
@@ -176,7 +177,7 @@ fn bullets_pass_through_a_shielded_ship() {
         "Alice fired at Bob, in range, during his protection ({aimed_while_shielded} ticks)"
     );
     let died_at = died_at.expect("Bob was shot once his shield was down");
-    assert!(died_at >= bob_spawned + SPAWN_PROTECTION_TICKS, "not before: died at {died_at}, spawned {bob_spawned}");
+    assert!(died_at >= bob_spawned + SPAWN_PROTECTION, "not before: died at {died_at}, spawned {bob_spawned}");
 }
 
 /// One player's bullet destroys another player's ship: a kill for the shooter, a death for
@@ -307,7 +308,7 @@ fn stale_inputs_are_ignored() {
 /// collisions, and a tick that grew slower by the minute.)
 #[test]
 fn despawned_entities_leave_no_collider_behind() {
-    let mut game = Game::new(GameConfig { resume_window_ticks: 0, ..GameConfig::new(200, [1500.0, 1500.0], 9) });
+    let mut game = Game::new(GameConfig { resume_window: Ticks::ZERO, ..GameConfig::new(200, [1500.0, 1500.0], 9) });
     let mut pilots: Vec<Joined> = (0..5).map(|i| join(&mut game, &format!("p{i}"))).collect();
     for t in 1..=900u32 {
         let events: Vec<SimEvent> = pilots
@@ -334,7 +335,7 @@ fn despawned_entities_leave_no_collider_behind() {
 /// exceeds the top speed (both enforced by the server whatever the client sends).
 #[test]
 fn fire_rate_and_top_speed_are_enforced() {
-    use shared::constants::FIRE_COOLDOWN_TICKS;
+    use shared::constants::FIRE_COOLDOWN;
     let mut game = empty_world();
     let me = join(&mut game, "Cheater");
     for seq in 1..=60u32 {
@@ -343,7 +344,7 @@ fn fire_rate_and_top_speed_are_enforced() {
         tick(&mut game, [sent(&me, input)]);
     }
     let (_, _, bullets) = game.census();
-    assert!(bullets as u32 <= 60 / FIRE_COOLDOWN_TICKS + 1, "{bullets} bullets in 60 ticks");
+    assert!(bullets as u32 <= 60 / FIRE_COOLDOWN.get() + 1, "{bullets} bullets in 60 ticks");
     assert!(bullets >= 4, "it did fire ({bullets})");
     let max_speed = game.kinematics().ship_max_speed;
     for seq in 61..=900u32 {
@@ -424,7 +425,7 @@ fn an_asteroid_touches_where_it_is_not_where_its_collider_lags() {
     use shared::quant::QState;
     let mut game = empty_world();
     let mut me = join(&mut game, "Pilot");
-    for _ in 0..SPAWN_PROTECTION_TICKS {
+    for _ in 0..SPAWN_PROTECTION.get() {
         tick(&mut game, []);
     }
     let s = ship(&game.frame(Default::default()), &me).expect("ship");

@@ -7,6 +7,7 @@ use asteroids_server::Config;
 use asteroids_tests::*;
 use shared::codec::encode_client;
 use shared::protocol::{ClientMsg, Input, ViewRect};
+use shared::time::Ticks;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -126,7 +127,7 @@ async fn input_flood_is_closed_and_others_unaffected() {
 async fn silent_peer_is_removed() {
     let limits =
         Limits { idle_timeout: Duration::from_secs(2), ping_interval: Duration::from_millis(500), ..Limits::default() };
-    let server = start_server(Config { resume_window_ticks: 30, ..config(limits) }).await;
+    let server = start_server(Config { resume_window: Ticks::new(30), ..config(limits) }).await;
     let (_silent, w) = Client::join(server.local_addr(), "Ghost").await.unwrap();
     assert_eq!(server.stats().connections.load(Ordering::Relaxed), 1);
     let started = Instant::now();
@@ -271,7 +272,7 @@ async fn public_url_sets_the_pages_origin() {
 #[tokio::test]
 async fn connection_cap_refuses_with_503() {
     let limits = Limits { max_connections: 3, ..Limits::default() };
-    let server = start_server(Config { resume_window_ticks: 30, ..config(limits) }).await;
+    let server = start_server(Config { resume_window: Ticks::new(30), ..config(limits) }).await;
     let addr = server.local_addr();
     let mut held = Vec::new();
     for i in 0..3 {

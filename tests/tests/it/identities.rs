@@ -7,6 +7,7 @@ use asteroids_server::Config;
 use asteroids_tests::*;
 use rusqlite::{params, Connection};
 use shared::protocol::{RejectReason, ServerMsg, Welcome};
+use shared::time::Ticks;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -202,7 +203,7 @@ async fn a_store_full_of_one_point_identities_still_takes_newcomers() {
     config.limits.max_identities = 4;
     config.limits.lasting_points = 3;
     config.limits.reclaim_min_idle = Duration::ZERO;
-    config.resume_window_ticks = 6; // a closed pilot's ghost is gone at once
+    config.resume_window = Ticks::new(6); // a closed pilot's ghost is gone at once
     let server = start_server(config).await;
     let addr = server.local_addr();
     let (mut veteran, w) = match hello_from(addr, 10, "Veteran", None).await {
@@ -243,7 +244,7 @@ async fn a_store_full_of_one_point_identities_still_takes_newcomers() {
 #[tokio::test]
 async fn an_operator_purges_what_one_address_created() {
     let db = temp_db();
-    let server = start_server(Config { resume_window_ticks: 6, ..config(&db) }).await;
+    let server = start_server(Config { resume_window: Ticks::new(6), ..config(&db) }).await;
     let addr = server.local_addr();
     for name in ["Spam1", "Spam2", "Spam3"] {
         let (_c, answer) = hello_from(addr, 30, name, None).await;

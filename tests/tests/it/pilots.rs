@@ -8,12 +8,13 @@ use asteroids_tests::*;
 use glam::Vec2;
 use shared::constants::TICK_HZ;
 use shared::protocol::{DeathCause, EntityId, EntityKind, GameEvent, Input, ServerMsg};
+use shared::time::Ticks;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 fn world(asteroids: usize, half: f32, ai_pilots: usize) -> Game {
     let config = GameConfig::new(asteroids, [half, half], 5);
-    Game::new(GameConfig { resume_window_ticks: 0, ai_pilots, ..config })
+    Game::new(GameConfig { resume_window: Ticks::ZERO, ai_pilots, ..config })
 }
 
 /// A store stand-in that keeps every change it is given.

@@ -11,7 +11,7 @@ use asteroids_server::Config;
 use asteroids_tests::{small_world, start_server};
 use futures_util::{SinkExt, StreamExt};
 use shared::codec::decode_server;
-use shared::constants::MAX_INPUT_LEAD_TICKS;
+use shared::constants::MAX_INPUT_LEAD;
 use shared::protocol::{Input, ViewRect};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -70,12 +70,12 @@ fn inputs_apply_at_the_tick_they_name() {
     // Too far ahead: applied at the bound.
     let n = game.tick_number();
     game.tick([input(&me, 3, n + 10_000, true)], &Surroundings::default());
-    for _ in 0..MAX_INPUT_LEAD_TICKS - 1 {
+    for _ in 0..MAX_INPUT_LEAD.get() - 1 {
         game.tick([], &Surroundings::default());
         assert!(!thrusting(&game).0);
     }
     game.tick([], &Surroundings::default());
-    assert_eq!(thrusting(&game).1.tick, n + 1 + MAX_INPUT_LEAD_TICKS);
+    assert_eq!(thrusting(&game).1.tick, n + 1 + MAX_INPUT_LEAD);
     let timing = game.frame(Default::default()).timing;
     assert_eq!((timing.counters.late_inputs, timing.counters.early_inputs), (1, 1));
 

@@ -5,6 +5,7 @@
 use asteroids_server::Config;
 use asteroids_tests::*;
 use shared::protocol::{ServerMsg, Welcome};
+use shared::time::Ticks;
 use std::time::Duration;
 
 async fn join_with(addr: std::net::SocketAddr, name: &str, token: &str) -> (Client, Welcome) {
@@ -42,7 +43,7 @@ async fn comeback_within_the_window_keeps_the_ship() {
 /// After the window the old ship is gone, and the identity gets a new one.
 #[tokio::test]
 async fn comeback_after_the_window_gets_a_new_ship() {
-    let server = start_server(Config { resume_window_ticks: 30, db: temp_db().into(), ..small_world() }).await;
+    let server = start_server(Config { resume_window: Ticks::new(30), db: temp_db().into(), ..small_world() }).await;
     let addr = server.local_addr();
     let (c, w) = Client::join(addr, "Latecomer").await.unwrap();
     let token = w.token.clone().unwrap();

@@ -9,6 +9,7 @@ use shared::kinematics::Kinematics;
 use shared::protocol::{EntityId, EntityKind, GameEvent, Input, ServerMsg, ViewRect};
 use shared::quant::QState;
 use shared::replica::{Known, Replica};
+use shared::time::Ticks;
 use std::collections::HashMap;
 
 /// The entities of `frame` inside `view`, as a client should hold them.
@@ -231,7 +232,7 @@ async fn flipping_the_view_does_not_resend_it() {
 /// on the real game and the real diff, with a pilot and random gaps of up to 2 s.
 #[test]
 fn baseline_survives_skipped_frames() {
-    let mut game = Game::new(GameConfig { resume_window_ticks: 0, ..GameConfig::new(300, [1500.0, 1500.0], 7) });
+    let mut game = Game::new(GameConfig { resume_window: Ticks::ZERO, ..GameConfig::new(300, [1500.0, 1500.0], 7) });
     let kin: Kinematics = *game.kinematics();
     let (reply, mut joined) = tokio::sync::oneshot::channel();
     game.tick(

@@ -285,7 +285,7 @@ async fn tickets_are_checked_and_used_once() {
             let arrival = w.arrival.expect("an arrival");
             // Exactly the state it crossed with, moved on by the whole ticks since it crossed.
             let elapsed_ticks = (unix_ms() - good.crossed_unix_ms) as f64 * 60.0 / 1000.0;
-            let moved_on = (0..=asteroids_server::sim::MAX_ARRIVAL_CATCHUP_TICKS)
+            let moved_on = (0..=asteroids_server::sim::MAX_ARRIVAL_CATCHUP.get())
                 .find(|&k| w.kinematics.advance(&good.traveller.state, shared::entity::EntityKind::Ship, k) == arrival)
                 .expect("the arrival is the ticket's state moved on by whole ticks");
             assert!(f64::from(moved_on) <= elapsed_ticks + 1.0, "{moved_on} ticks in {elapsed_ticks}");

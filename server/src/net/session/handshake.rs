@@ -8,7 +8,7 @@ use super::super::link::Link;
 use super::close::Close;
 use super::inbound::is_too_big;
 use super::Admitted;
-use crate::sim::{catch_up_ticks, Arrival, SimEvent};
+use crate::sim::{catch_up, Arrival, SimEvent};
 use crate::store::IdentityError;
 use crate::AppState;
 use axum::extract::ws::Message;
@@ -192,7 +192,7 @@ async fn arrive(link: &Link, state: &AppState, slot: &mut ConnectionSlot, ticket
             universe.redeem(claims).await.map(|traveller| Arrival {
                 // The whole ticks the ship spent between sectors: the simulation moves it on by
                 // these (it reads no clock itself).
-                catch_up_ticks: catch_up_ticks(crossed_unix_ms, crate::clock::unix_ms()),
+                catch_up: catch_up(crossed_unix_ms, crate::clock::unix_ms()),
                 traveller,
             })
         }
