@@ -65,6 +65,8 @@ pub struct Server {
     addr: SocketAddr,
     state: AppState,
     sim: sim::SimHandle,
+    /// The relayed frames' channel, held open until the server is dropped (see [`relay`]).
+    _relayed: Arc<watch::Sender<Arc<Frame>>>,
     http: tokio::task::JoinHandle<()>,
     db: Option<store::Store>,
 }
@@ -152,15 +154,17 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
     let online = admission.clone();
     db.handle().guard_online(Arc::new(move |identity| online.holds(identity)));
     let (fanout, shards) = net::fanout::Fanout::new(config.runtime_workers());
+    let (tracker, shutdown) = (TaskTracker::new(), CancellationToken::new());
+    let (frames, relayed) = relay(sim.frames.clone(), stats.clone(), &tracker, shutdown.clone());
     let state = AppState {
         fanout,
         untrusted_forwarders: Arc::new(net::address::UntrustedForwarders::new(stats.clone())),
         sim: sim.events.clone(),
-        frames: relay(sim.frames.clone(), stats.clone()),
+        frames,
         kinematics: sim.kinematics,
         snapshot_hz: sim.snapshot_hz,
-        shutdown: CancellationToken::new(),
-        tracker: TaskTracker::new(),
+        shutdown,
+        tracker,
         stats,
         // Without a token given, a random one nobody knows: the admin routes stay closed
         // (the binary makes and prints one itself).
@@ -197,7 +201,7 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
     }
     let app = net::http::router(state.clone(), &config.www_dir, crate::admin::router(state.clone()));
     let http = tokio::spawn(net::listener::serve(listener, app, state.clone()));
-    Ok(Server { addr, state, sim, http, db: Some(db) })
+    Ok(Server { addr, state, sim, _relayed: relayed, http, db: Some(db) })
 }
 
 impl Server {
@@ -261,17 +265,28 @@ impl Server {
 /// onto the runtime's shared queue, paid on the tick. The simulation now wakes this one task,
 /// and its wake-ups of the sessions go to its worker's own queue.
 /// It also notes when each frame came (`last_frame_unix_ms`: the simulation's progress).
-fn relay(mut from: watch::Receiver<Arc<Frame>>, stats: Arc<Stats>) -> watch::Receiver<Arc<Frame>> {
+/// The task is `tracker`'s, so shutdown waits for it; it ends with the simulation or at
+/// `shutdown` (the simulation has stopped by then). The channel stays open after it, held by
+/// the returned sender, so sessions see the last frame of a stopped world until the server
+/// closes them, not a vanished one.
+fn relay(
+    mut from: watch::Receiver<Arc<Frame>>,
+    stats: Arc<Stats>,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) -> (watch::Receiver<Arc<Frame>>, Arc<watch::Sender<Arc<Frame>>>) {
     let (to, frames) = watch::channel(from.borrow_and_update().clone());
-    tokio::spawn(async move {
-        while from.changed().await.is_ok() {
+    let to = Arc::new(to);
+    let relayed = to.clone();
+    tracker.spawn(async move {
+        while shutdown.run_until_cancelled(from.changed()).await.is_some_and(|changed| changed.is_ok()) {
             let frame = from.borrow_and_update().clone();
             to.send_replace(frame);
             let now = crate::clock::unix_ms();
             stats.last_frame_unix_ms.store(now, std::sync::atomic::Ordering::Relaxed);
         }
     });
-    frames
+    (frames, relayed)
 }
 
 /// Runs until `shutdown` completes, then shuts down gracefully. If the simulation thread dies
