@@ -19,6 +19,7 @@ use shared::codec::decode_server;
 use shared::protocol::{EntityId, EntityKind, ServerMsg};
 
 /// The client.
+#[derive(Debug)]
 pub struct Client {
     /// Protocol state, and the one replica.
     session: Session,

@@ -20,14 +20,14 @@ pub const TRIGGER_THRESHOLD: f32 = 0.2;
 
 /// Standard-mapping button indices.
 mod button {
-    pub const A: usize = 0;
-    pub const B: usize = 1;
-    pub const X: usize = 2;
-    pub const RIGHT_BUMPER: usize = 5;
-    pub const RIGHT_TRIGGER: usize = 7;
-    pub const DPAD_UP: usize = 12;
-    pub const DPAD_LEFT: usize = 14;
-    pub const DPAD_RIGHT: usize = 15;
+    pub(super) const A: usize = 0;
+    pub(super) const B: usize = 1;
+    pub(super) const X: usize = 2;
+    pub(super) const RIGHT_BUMPER: usize = 5;
+    pub(super) const RIGHT_TRIGGER: usize = 7;
+    pub(super) const DPAD_UP: usize = 12;
+    pub(super) const DPAD_LEFT: usize = 14;
+    pub(super) const DPAD_RIGHT: usize = 15;
 }
 
 /// What a pad holds: `axes` (−1..1, up negative), each button's `values` (0..1) and `pressed`

@@ -10,9 +10,15 @@
 //! phones and desktops, so it scales up only on screens whose shorter side exceeds
 //! [`UI_REFERENCE_PX`] (where CSS pixels are physically small, or the screen is far away).
 
-use crate::scene::VIEW_PADDING;
 use glam::Vec2;
-use shared::constants::MAX_VIEW_SIZE;
+use shared::constants::{MAX_ENTITY_RADIUS, MAX_VIEW_SIZE};
+
+/// Extra margin around the screen in the view sent to the server, world units: the view need
+/// not be re-sent until the camera has moved half of it.
+pub const VIEW_SLACK: f32 = 128.0;
+/// Total padding on each side of the screen in the view sent to the server: an entity whose
+/// centre is off screen but whose body shows is still sent.
+pub const VIEW_PADDING: f32 = MAX_ENTITY_RADIUS + VIEW_SLACK;
 
 /// World units² the camera shows on every screen: what a 1280×720 desktop showed at one pixel
 /// per unit. Chosen as large as a 19.5:9 portrait phone can come close to within the server's

@@ -1,17 +1,12 @@
 //! What to draw, as data: the camera, and a list of primitives in screen pixels. Built in
 //! plain Rust (and tested natively); `canvas.rs` only walks the list.
 
+use crate::layout::VIEW_PADDING;
 use crate::view::Pose;
 use glam::Vec2;
-use shared::constants::{MAX_ENTITY_RADIUS, MAX_VIEW_SIZE, SHIP_RADIUS};
+use shared::constants::{MAX_VIEW_SIZE, SHIP_RADIUS};
 use shared::protocol::{EntityId, EntityKind, ViewRect};
 
-/// Extra margin around the screen in the view sent to the server, world units: the view need
-/// not be re-sent until the camera has moved half of it.
-pub const VIEW_SLACK: f32 = 128.0;
-/// Total padding on each side of the screen in the view sent to the server: an entity whose
-/// centre is off screen but whose body shows is still sent.
-pub const VIEW_PADDING: f32 = MAX_ENTITY_RADIUS + VIEW_SLACK;
 use shared::kinematics::OpenEdges;
 
 /// Spacing of the background grid, world units.

@@ -144,7 +144,7 @@ async fn require_token(State(state): State<AppState>, req: Request, next: Next) 
 }
 
 /// One connection in the drill-down.
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 pub struct Connection {
     /// Connection id.
     pub id: u64,

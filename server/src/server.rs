@@ -21,7 +21,7 @@ use tokio_util::task::TaskTracker;
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// What every request handler and session shares. Cheap to clone.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct AppState {
     /// Events for the simulation.
     pub sim: mpsc::Sender<sim::SimEvent>,
@@ -61,6 +61,7 @@ pub struct AppState {
 }
 
 /// A running server.
+#[derive(Debug)]
 pub struct Server {
     addr: SocketAddr,
     state: AppState,

@@ -70,6 +70,7 @@ pub struct HttpRefusal {
 }
 
 /// A WebSocket client speaking the game protocol.
+#[derive(Debug)]
 pub struct Client {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     /// Bytes received in binary messages.

@@ -21,7 +21,7 @@ pub const RECONNECT_MAX_MS: f64 = 10_000.0;
 /// How far (world units) the wanted view's centre may drift from the one last sent before it
 /// is sent again: half the slack the page pads its view with, so what is on screen is always
 /// inside what the server sends.
-pub const VIEW_RESEND_DISTANCE: f32 = crate::scene::VIEW_SLACK * 0.5;
+pub const VIEW_RESEND_DISTANCE: f32 = crate::layout::VIEW_SLACK * 0.5;
 
 /// Where the connection stands.
 #[derive(Clone, Debug, PartialEq)]

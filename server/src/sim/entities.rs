@@ -74,6 +74,17 @@ pub struct Entities {
     expiries: BinaryHeap<Reverse<(Tick, EntityId)>>,
 }
 
+impl std::fmt::Debug for Entities {
+    /// The counts, not the rapier world (which has no `Debug`) or every entity.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entities")
+            .field("entities", &self.list.len())
+            .field("counts", &self.counts)
+            .field("next_id", &self.next_id)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Entities {
     /// An empty table over an empty world configured by [`physics::new_world`].
     pub fn new(kin: &Kinematics) -> Entities {
@@ -208,11 +219,6 @@ impl Entities {
     /// Rigid bodies and colliders in the physics world (no bodies; one collider per entity).
     pub fn physics_census(&self) -> (usize, usize) {
         (self.world.bodies.len(), self.world.colliders.len())
-    }
-
-    /// The entity a collider belongs to (its `user_data`), if the collider still exists.
-    pub fn id_of_collider(&self, collider: ColliderHandle) -> Option<EntityId> {
-        self.world.colliders.get(collider).map(|c| c.user_data as EntityId)
     }
 
     /// Runs rapier's collision detection on the colliders where they are now, reporting new

@@ -17,10 +17,10 @@ use shared::protocol::{EntityId, EntityKind};
 
 /// How close the ship that destroyed a player's must be for the player to watch it, world
 /// units: about half a view's diagonal, so the camera pans to it rather than cutting away.
-pub const WATCH_KILLER_RANGE: f32 = 1200.0;
+pub(crate) const WATCH_KILLER_RANGE: f32 = 1200.0;
 /// How far around where a ship was destroyed another ship makes its pilot stay and watch,
 /// world units: about half a view's width.
-pub const STAY_RANGE: f32 = 700.0;
+pub(crate) const STAY_RANGE: f32 = 700.0;
 
 impl Game {
     /// What a pilot whose ship was destroyed at `spot` (by the ship `killer`, if one) watches.

@@ -101,6 +101,18 @@ pub struct Game {
     pub phase_secs: [f32; PHASES.len()],
 }
 
+impl std::fmt::Debug for Game {
+    /// Where the world is, not everything in it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Game")
+            .field("tick", &self.tick)
+            .field("config", &self.config)
+            .field("entities", &self.entities)
+            .field("players", &self.players.iter().count())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Game {
     /// A world with its initial asteroid population placed without overlaps.
     pub fn new(config: GameConfig) -> Game {

@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 
 /// A pilot back on its waiting ship within this time of dropping its connection is counted as
 /// a quick rejoin (`quick_rejoins`).
-pub const QUICK_REJOIN: Ticks = Ticks::from_secs(2);
+pub(crate) const QUICK_REJOIN: Ticks = Ticks::from_secs(2);
 
 /// Largest accepted step between a player's consecutive input sequence numbers. A client
 /// numbers its inputs one by one, and TCP delivers them in order, so only a forged sequence

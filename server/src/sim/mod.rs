@@ -92,6 +92,7 @@ pub type Sampler = Box<dyn FnMut() -> Surroundings + Send>;
 type History = Arc<Mutex<VecDeque<Arc<Frame>>>>;
 
 /// The running simulation, as the rest of the server sees it.
+#[derive(Debug)]
 pub struct SimHandle {
     /// Where sessions send their events.
     pub events: mpsc::Sender<SimEvent>,

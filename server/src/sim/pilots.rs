@@ -31,7 +31,7 @@ use tokio::sync::mpsc;
 
 /// Names AI pilots take, in order (a second round adds a number: "AI Vega 2"). Each passes
 /// `shared::codec::validate_name`; the leaderboard marks AI pilots by a flag, not by name.
-pub const AI_NAMES: [&str; 16] = [
+pub(crate) const AI_NAMES: [&str; 16] = [
     "AI Vega",
     "AI Orion",
     "AI Lyra",
@@ -51,33 +51,33 @@ pub const AI_NAMES: [&str; 16] = [
 ];
 
 /// Longest time between two looks of one pilot: ten times a second.
-pub const LOOK_INTERVAL: Ticks = Ticks::from_millis(100);
+pub(crate) const LOOK_INTERVAL: Ticks = Ticks::from_millis(100);
 
 /// How far a pilot sees, world units: about half a screen's width beyond its edge.
-pub const SIGHT: f32 = 900.0;
+pub(crate) const SIGHT: f32 = 900.0;
 
 /// How far a pilot shoots, world units: most of a bullet's reach (550 u/s for 1.5 s).
-pub const FIRE_RANGE: f32 = 0.8 * BULLET_SPEED * BULLET_LIFETIME.as_secs_f32();
+pub(crate) const FIRE_RANGE: f32 = 0.8 * BULLET_SPEED * BULLET_LIFETIME.as_secs_f32();
 
 /// Largest angle between nose and aim at which a pilot fires, radians.
-pub const FIRE_ANGLE: f32 = 0.12;
+pub(crate) const FIRE_ANGLE: f32 = 0.12;
 
 /// Angle between nose and aim below which a pilot stops turning, radians: one tick's turn at
 /// 4 rad/s is 0.067, so it settles instead of swinging across the aim.
-pub const AIM_DEADBAND: f32 = 0.04;
+pub(crate) const AIM_DEADBAND: f32 = 0.04;
 
 /// A pilot thrusts toward a target farther than this, world units.
-pub const CLOSE_IN_DISTANCE: f32 = 350.0;
+pub(crate) const CLOSE_IN_DISTANCE: f32 = 350.0;
 
 /// A pilot does not thrust beyond this speed, units per second (it would fly past everything).
-pub const CRUISE_SPEED: f32 = 220.0;
+pub(crate) const CRUISE_SPEED: f32 = 220.0;
 
 /// An asteroid whose surface is nearer than this, and closing, is a danger: the pilot stops
 /// thrusting and shoots it rather than chase anything else, world units.
-pub const DANGER_DISTANCE: f32 = 140.0;
+pub(crate) const DANGER_DISTANCE: f32 = 140.0;
 
 /// A new ship's pilot holds fire this long (its shield lasts until it fires).
-pub const HOLD_FIRE: Ticks = Ticks::from_secs(1);
+pub(crate) const HOLD_FIRE: Ticks = Ticks::from_secs(1);
 
 /// An AI pilot's mind: what it is after, and when it looks around again.
 #[derive(Debug, Default)]

@@ -501,6 +501,7 @@ pub trait Backend: Send + 'static {
 }
 
 /// The store: its thread and the handle to it.
+#[derive(Debug)]
 pub struct Store {
     handle: StoreHandle,
     thread: Option<std::thread::JoinHandle<()>>,

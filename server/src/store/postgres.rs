@@ -191,6 +191,17 @@ pub struct Postgres {
     stats: Arc<Stats>,
 }
 
+impl std::fmt::Debug for Postgres {
+    /// Where it connects and whether it is connected (the client has no `Debug`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Postgres")
+            .field("config", &self.config)
+            .field("connected", &self.conn.is_some())
+            .field("retry_at", &self.retry_at)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Postgres {
     /// Connects to `url`, creates the schema if it is missing, and returns the backend with
     /// the server's version. Fails if the database cannot be reached now: a server that

@@ -213,6 +213,7 @@ pub fn top(conn: &Connection) -> rusqlite::Result<Vec<LeaderboardEntry>> {
 }
 
 /// The store's connection to an SQLite file.
+#[derive(Debug)]
 pub struct Sqlite {
     conn: Connection,
 }

@@ -137,11 +137,6 @@ impl Directory {
         self.listing.borrow().clone()
     }
 
-    /// Every new listing.
-    pub fn listings(&self) -> watch::Receiver<Arc<Listing>> {
-        self.listing.subscribe()
-    }
-
     /// The game socket of `sector`: listed now, or last time it was.
     pub fn url_of(&self, sector: SectorCoord) -> Option<String> {
         self.urls.lock().expect("urls lock").get(&sector).cloned()

@@ -62,7 +62,7 @@ async fn connections_over_the_address_cap_get_429() {
     for _ in 0..3 {
         held.push(open(HOME, addr).await.expect("within the cap"));
     }
-    let refused = open(HOME, addr).await.err().expect("the fourth from one address");
+    let refused = open(HOME, addr).await.expect_err("the fourth from one address");
     assert_eq!(refused, HttpRefusal { status: 429, retry_after: Some("10".into()) });
     assert_eq!(stat(addr, "address_rejected").await, 1);
     assert_eq!(stat(addr, "full_rejected").await, 0);
@@ -214,10 +214,10 @@ async fn a_trusted_proxys_forwarded_for_names_the_client() {
     let addr = server.local_addr();
     let _first = forwarded(HOME, addr, "198.51.100.1").await.expect("one client behind the proxy");
     let _second = forwarded(HOME, addr, "198.51.100.2").await.expect("another client behind the proxy");
-    let refused = forwarded(HOME, addr, "198.51.100.2, 198.51.100.1").await.err().expect("the first client again");
+    let refused = forwarded(HOME, addr, "198.51.100.2, 198.51.100.1").await.expect_err("the first client again");
     assert_eq!(refused.status, 429, "a forged entry left of the proxy's own is not believed");
     let _direct = forwarded(NEIGHBOUR, addr, "198.51.100.3").await.expect("a direct client");
-    let refused = forwarded(NEIGHBOUR, addr, "198.51.100.4").await.err().expect("the same direct client");
+    let refused = forwarded(NEIGHBOUR, addr, "198.51.100.4").await.expect_err("the same direct client");
     assert_eq!(refused.status, 429, "an untrusted peer's header is ignored");
     // ... and the operator is told: counted, and the peer named in /admin/stats.
     assert_eq!(stat(addr, "forwarded_untrusted").await, 2, "the trusted proxy's requests are not counted");
@@ -263,7 +263,7 @@ async fn a_balancers_proxy_header_names_the_client() {
     let mut held = Vec::new();
     held.push(behind_balancer(addr, v1_header(alice, addr).as_bytes()).await.expect("alice, v1"));
     held.push(behind_balancer(addr, &v2_header(alice, addr)).await.expect("alice again, v2"));
-    let refused = behind_balancer(addr, &v2_header(alice, addr)).await.err().expect("alice a third time");
+    let refused = behind_balancer(addr, &v2_header(alice, addr)).await.expect_err("alice a third time");
     assert_eq!(refused.status, 429, "alice is held to her own address's cap");
     let bob_at: SocketAddr = "[2001:db8::1]:443".parse().unwrap();
     held.push(behind_balancer(addr, &v2_header(bob, bob_at)).await.expect("bob, another client of the balancer"));

@@ -7,11 +7,16 @@ use std::path::{Path, PathBuf};
 
 /// Every module of `server/src` (by path, `sim::game`), with its source without comments.
 fn modules() -> BTreeMap<String, String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/src");
+    modules_under("../server/src")
+}
+
+/// Every module of the crate whose source is at `dir` (from `tests/`).
+fn modules_under(dir: &str) -> BTreeMap<String, String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     let mut found = BTreeMap::new();
     let mut dirs = vec![root.clone()];
     while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).expect("server/src is readable") {
+        for entry in std::fs::read_dir(&dir).expect("the source directory is readable") {
             let path = entry.expect("a directory entry").path();
             if path.is_dir() {
                 dirs.push(path);
@@ -25,16 +30,21 @@ fn modules() -> BTreeMap<String, String> {
 
 /// `sim/game.rs` → `sim::game`; `sim/mod.rs` → `sim`; `lib.rs` → ``.
 fn module_of(root: &Path, file: &Path) -> String {
-    let relative: PathBuf = file.strip_prefix(root).expect("under server/src").with_extension("");
+    let relative: PathBuf = file.strip_prefix(root).expect("under the source directory").with_extension("");
     let parts: Vec<String> = relative.iter().map(|p| p.to_string_lossy().into_owned()).collect();
     let parts: Vec<&str> = parts.iter().map(String::as_str).filter(|p| !matches!(*p, "mod" | "lib" | "main")).collect();
     parts.join("::")
 }
 
-/// The file's lines with `//` comments (doc comments included) cut off.
+/// The file's lines with `//` comments (doc comments included) cut off, up to its unit
+/// tests (a `#[cfg(test)] mod` at the end of the file: tests sit above every layer, and may
+/// name any).
 fn code_of(file: &Path) -> String {
     let text = std::fs::read_to_string(file).expect("a readable source file");
-    text.lines().map(|line| line.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n")
+    let lines: Vec<&str> = text.lines().collect();
+    let tests =
+        lines.windows(2).position(|w| w[0] == "#[cfg(test)]" && w[1].starts_with("mod ")).unwrap_or(lines.len());
+    lines[..tests].iter().map(|line| line.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n")
 }
 
 /// The modules `module`'s code names, resolved against `known` (the longest known prefix of
@@ -152,6 +162,16 @@ fn the_network_modules_import_one_way() {
     let found = cycles(&modules(), "net");
     assert!(found.is_empty(), "import cycles in net/: {found:#?}");
     assert!(modules().contains_key("net::link"), "the scan finds the modules");
+}
+
+/// No import cycle between the page's modules (regression: `layout` and `scene` named each
+/// other, for the view's padding).
+#[test]
+fn the_pages_modules_import_one_way() {
+    let known = modules_under("../client-wasm/src");
+    let found = cycles(&known, "");
+    assert!(found.is_empty(), "import cycles in client-wasm/src: {found:#?}");
+    assert!(known.contains_key("session::connection") && known.contains_key("layout"), "the scan finds the modules");
 }
 
 /// The server's rooms, each as one node: a top-level module (`sim`, `store`, `universe`…),
