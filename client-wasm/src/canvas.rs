@@ -5,7 +5,7 @@ use crate::scene::{Align, Prim, Scene};
 use web_sys::CanvasRenderingContext2d;
 
 /// Draws `scene` at device-pixel ratio `dpr` (scene coordinates are CSS pixels).
-pub fn draw(ctx: &CanvasRenderingContext2d, scene: &Scene, width: f64, height: f64, dpr: f64) {
+pub(crate) fn draw(ctx: &CanvasRenderingContext2d, scene: &Scene, width: f64, height: f64, dpr: f64) {
     let _ = ctx.set_transform(dpr, 0.0, 0.0, dpr, 0.0, 0.0);
     ctx.set_fill_style_str(scene.background);
     ctx.fill_rect(0.0, 0.0, width, height);

@@ -9,6 +9,7 @@ use web_sys::CanvasRenderingContext2d;
 
 /// The game client, as the page holds it.
 #[wasm_bindgen]
+#[derive(Debug)]
 pub struct GameClient {
     inner: Client,
     width: f64,
