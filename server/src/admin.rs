@@ -213,7 +213,7 @@ async fn stats(State(state): State<AppState>) -> Json<Value> {
     let crowded = crowded.iter().map(|(a, held)| serde_json::json!({ "address": a.to_string(), "connections": held }));
     doc.insert("crowded_addresses".into(), Value::Array(crowded.collect()));
     let forwarders = state.untrusted_forwarders.list();
-    let forwarders = forwarders.iter().map(|(ip, n)| serde_json::json!({ "peer": ip.to_string(), "requests": n }));
+    let forwarders = forwarders.iter().map(|(peer, n)| serde_json::json!({ "peer": peer, "requests": n }));
     doc.insert("untrusted_forwarders".into(), Value::Array(forwarders.collect()));
     if let Some(universe) = &state.universe {
         doc.insert("universe".into(), universe.json());

@@ -345,13 +345,16 @@ mod tests {
             "10.0.0.9",
             "--max-proxy-header-bytes",
             "300",
+            "--max-pending-per-balancer",
+            "10",
             "--shared-address-warning",
             "8",
         ])
         .unwrap();
         assert_eq!(c.limits.proxy_protocol_peers, ["10.0.0.9".parse::<std::net::IpAddr>().unwrap()]);
         assert_eq!((c.limits.max_proxy_header_bytes, c.limits.shared_address_warning), (300, 8));
-        assert!(Config::try_parse_from([BIN, "--max-proxy-header-bytes", "15"]).is_err(), "a v2 header's fixed part");
+        assert_eq!(c.limits.max_pending_per_balancer, 10);
+        assert!(Config::try_parse_from([BIN, "--max-proxy-header-bytes", "51"]).is_err(), "an IPv6 header's length");
         assert!(Config::try_parse_from([BIN, "--shared-address-warning", "0"]).is_err(), "at least one");
         assert_eq!((c.limits.max_new_identities_per_56_per_hour, c.limits.max_new_identities_per_48_per_hour), (6, 7));
         assert_eq!((c.limits.lasting_points, c.limits.reclaim_min_idle), (9, std::time::Duration::from_secs(30)));

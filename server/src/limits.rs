@@ -143,6 +143,12 @@ pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(2);
 /// TLVs balancers add (ALPN, authority, a unique id, a cloud endpoint id). v1 lines have their
 /// own bound of 107 bytes.
 pub const MAX_PROXY_HEADER_BYTES: usize = 1024;
+/// TCP connections one `--proxy-protocol-from` balancer may hold open while they await their
+/// PROXY header; more are closed at once (counted: `pending_refused`). A balancer that sends
+/// the header as it connects (HAProxy) holds few; one that sends it with the client's first
+/// byte (a cloud balancer's default) holds every client socket that has not spoken yet, each
+/// for at most the first-byte deadline: this bounds what such silent sockets can hold.
+pub const MAX_PENDING_PER_BALANCER: usize = 1024;
 /// Game connections (live, or ghosts waiting) one address may hold before the operator is
 /// warned that many players share it (log, `/admin/stats` `crowded_addresses`, counted:
 /// `address_crowded`): half of [`MAX_CONNECTIONS_PER_ADDRESS`]. A household rarely comes near;
@@ -301,12 +307,17 @@ pub struct Limits {
     /// not accepted.
     #[arg(long = "proxy-protocol-from", value_name = "IP")]
     pub proxy_protocol_peers: Vec<std::net::IpAddr>,
-    /// Longest PROXY protocol v2 header accepted, in bytes.
+    /// Longest PROXY protocol v2 header accepted, in bytes (at least 52: an IPv6 header's).
     #[arg(long, value_name = "BYTES", default_value_t = MAX_PROXY_HEADER_BYTES,
-          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(16..=65_551))]
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(52..=65_551))]
     pub max_proxy_header_bytes: usize,
-    /// Game connections (ghosts included) one address may hold before the operator is warned
-    /// that many players share it (logged, and listed in /admin/stats).
+    /// Most TCP connections one --proxy-protocol-from balancer may hold while they await
+    /// their PROXY header; more are closed at once.
+    #[arg(long, value_name = "N", default_value_t = MAX_PENDING_PER_BALANCER,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_pending_per_balancer: usize,
+    /// Game connections (ghosts included) at which one address warns the operator that many
+    /// players share it (logged, and listed in /admin/stats); at most the per-address cap.
     #[arg(long, value_name = "N", default_value_t = SHARED_ADDRESS_WARNING,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub shared_address_warning: usize,

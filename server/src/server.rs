@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -21,7 +21,7 @@ use tokio_util::task::TaskTracker;
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// What every request handler and session shares. Cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AppState {
     /// Events for the simulation.
     pub sim: mpsc::Sender<sim::SimEvent>,
@@ -60,14 +60,28 @@ pub struct AppState {
     pub untrusted_forwarders: Arc<net::address::UntrustedForwarders>,
 }
 
+impl std::fmt::Debug for AppState {
+    /// The shape of the state, never the admin token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("snapshot_hz", &self.snapshot_hz)
+            .field("limits", &self.limits)
+            .field("admin_token", &"<redacted>")
+            .field("universe", &self.universe.as_ref().map(|u| u.grid))
+            .field("shutting_down", &self.shutdown.is_cancelled())
+            .finish_non_exhaustive()
+    }
+}
+
 /// A running server.
 #[derive(Debug)]
 pub struct Server {
     addr: SocketAddr,
     state: AppState,
     sim: sim::SimHandle,
-    /// The relayed frames' channel, held open until the server is dropped (see [`relay`]).
-    _relayed: Arc<watch::Sender<Arc<Frame>>>,
+    /// The relayed frames' channel, which the relay hands over when shutdown stops it, so
+    /// the drain can hold it open to its end (see [`relay`]).
+    parked_frames: oneshot::Receiver<watch::Sender<Arc<Frame>>>,
     http: tokio::task::JoinHandle<()>,
     db: Option<store::Store>,
 }
@@ -99,6 +113,7 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
         per_address = limits.max_connections_per_address,
         new_identities_per_address_per_hour = limits.max_new_identities_per_address_per_hour,
         trusted_proxies = ?limits.trusted_proxies,
+        proxy_protocol_from = ?limits.proxy_protocol_peers,
         "connection cap"
     );
     let stats = Arc::new(Stats::default());
@@ -144,7 +159,7 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
         outside(&db.handle(), universe.as_ref()),
     );
     // A dropped player's place is held as long as the simulation keeps its ship waiting.
-    let resume_window = Duration::from_millis(config.resume_window.as_millis());
+    let resume_window = Duration::from_secs_f64(config.resume_window.as_secs_f64());
     let admission = net::admission::Admission::new(&limits, resume_window, stats.clone());
     let new_identities = net::new_identities::NewIdentities::new(
         net::new_identities::Quotas::from_limits(&limits),
@@ -156,7 +171,7 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
     db.handle().guard_online(Arc::new(move |identity| online.holds(identity)));
     let (fanout, shards) = net::fanout::Fanout::new(config.runtime_workers());
     let (tracker, shutdown) = (TaskTracker::new(), CancellationToken::new());
-    let (frames, relayed) = relay(sim.frames.clone(), stats.clone(), &tracker, shutdown.clone());
+    let (frames, parked_frames) = relay(sim.frames.clone(), stats.clone(), &tracker, shutdown.clone());
     let state = AppState {
         fanout,
         untrusted_forwarders: Arc::new(net::address::UntrustedForwarders::new(stats.clone())),
@@ -202,7 +217,7 @@ pub async fn start(listener: TcpListener, config: Config) -> anyhow::Result<Serv
     }
     let app = net::http::router(state.clone(), &config.www_dir, crate::admin::router(state.clone()));
     let http = tokio::spawn(net::listener::serve(listener, app, state.clone()));
-    Ok(Server { addr, state, sim, _relayed: relayed, http, db: Some(db) })
+    Ok(Server { addr, state, sim, parked_frames, http, db: Some(db) })
 }
 
 impl Server {
@@ -245,6 +260,8 @@ impl Server {
         self.state.tracker.close();
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.state.tracker.wait()).await;
         let left = self.state.tracker.len();
+        // Held to the end: a session still draining sees a stopped world, not a vanished one.
+        let _frames = self.parked_frames.try_recv().ok();
         self.http.abort();
         let _ = (&mut self.http).await;
         drop(sim); // closes the frame channel
@@ -266,28 +283,42 @@ impl Server {
 /// onto the runtime's shared queue, paid on the tick. The simulation now wakes this one task,
 /// and its wake-ups of the sessions go to its worker's own queue.
 /// It also notes when each frame came (`last_frame_unix_ms`: the simulation's progress).
-/// The task is `tracker`'s, so shutdown waits for it; it ends with the simulation or at
-/// `shutdown` (the simulation has stopped by then). The channel stays open after it, held by
-/// the returned sender, so sessions see the last frame of a stopped world until the server
-/// closes them, not a vanished one.
+///
+/// The task is `tracker`'s, so shutdown waits for it. Two ways it ends:
+/// - **The simulation died** (its channel closed without a shutdown): the relayed channel
+///   closes too, which is how every session and [`run`] learn of it.
+/// - **Shutdown** (the simulation was stopped first, its channel parked open): the task hands
+///   the relayed channel's sender over through the returned receiver and ends, so the drain
+///   can keep the channel open while sessions say goodbye.
 fn relay(
     mut from: watch::Receiver<Arc<Frame>>,
     stats: Arc<Stats>,
     tracker: &TaskTracker,
     shutdown: CancellationToken,
-) -> (watch::Receiver<Arc<Frame>>, Arc<watch::Sender<Arc<Frame>>>) {
+) -> (watch::Receiver<Arc<Frame>>, oneshot::Receiver<watch::Sender<Arc<Frame>>>) {
     let (to, frames) = watch::channel(from.borrow_and_update().clone());
-    let to = Arc::new(to);
-    let relayed = to.clone();
+    let (park, parked) = oneshot::channel();
     tracker.spawn(async move {
-        while shutdown.run_until_cancelled(from.changed()).await.is_some_and(|changed| changed.is_ok()) {
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => {
+                    let _ = park.send(to);
+                    return;
+                }
+                changed = from.changed() => {
+                    if changed.is_err() {
+                        return; // the simulation died: `to` is dropped, the channel closes
+                    }
+                }
+            }
             let frame = from.borrow_and_update().clone();
             to.send_replace(frame);
             let now = crate::clock::unix_ms();
             stats.last_frame_unix_ms.store(now, std::sync::atomic::Ordering::Relaxed);
         }
     });
-    (frames, relayed)
+    (frames, parked)
 }
 
 /// Runs until `shutdown` completes, then shuts down gracefully. If the simulation thread dies
@@ -323,4 +354,49 @@ fn outside(store: &store::StoreHandle, universe: Option<&Arc<crate::universe::Un
         all_time: all_time.borrow().clone(),
         unix_ms: crate::clock::unix_ms(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::frame::SimTiming;
+    use crate::sim::{Game, GameConfig};
+
+    fn a_frame() -> Arc<Frame> {
+        Arc::new(Game::new(GameConfig::new(0, [500.0, 500.0], 1)).frame(SimTiming::default()))
+    }
+
+    /// Regression (the relay became a tracked task and the server held its channel open for
+    /// good, so a simulation that died went unnoticed): when the simulation's channel closes,
+    /// the relayed one closes too, which is what ends the sessions and `run`.
+    #[tokio::test]
+    async fn a_dead_simulation_closes_the_relayed_frames() {
+        let (sim, from) = watch::channel(a_frame());
+        let tracker = TaskTracker::new();
+        let (mut frames, _parked) = relay(from, Arc::new(Stats::default()), &tracker, CancellationToken::new());
+        sim.send_replace(a_frame());
+        frames.changed().await.expect("a frame is relayed");
+        drop(sim);
+        let closed = tokio::time::timeout(Duration::from_secs(5), frames.changed()).await;
+        assert!(closed.expect("noticed at once").is_err(), "the relayed channel closed");
+        tracker.close();
+        tracker.wait().await;
+    }
+
+    /// At shutdown the relay ends (the drain waits for it) and hands its channel over, so the
+    /// channel stays open while sessions say goodbye, though the simulation's stays parked.
+    #[tokio::test]
+    async fn at_shutdown_the_relay_ends_and_parks_its_channel() {
+        let (_sim, from) = watch::channel(a_frame());
+        let tracker = TaskTracker::new();
+        let shutdown = CancellationToken::new();
+        let (mut frames, mut parked) = relay(from, Arc::new(Stats::default()), &tracker, shutdown.clone());
+        shutdown.cancel();
+        tracker.close();
+        tokio::time::timeout(Duration::from_secs(5), tracker.wait()).await.expect("the relay ended");
+        let held = parked.try_recv().expect("the channel was handed over");
+        assert!(frames.has_changed().is_ok(), "still open while held");
+        drop(held);
+        assert!(frames.changed().await.is_err(), "closed once the drain lets go");
+    }
 }

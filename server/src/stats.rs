@@ -186,9 +186,9 @@ stats! {
         accept_errors: Counter "asteroids_accept_errors_total";
         /// Connections answered 503 and closed at accept because the process was out of file descriptors.
         fd_exhausted_rejected: Counter "asteroids_fd_exhausted_rejected_total";
-        /// Connections from a --proxy-protocol-from balancer whose PROXY header named the client.
+        /// Connections from a --proxy-protocol-from balancer whose PROXY header was read (a client's, or the balancer's own).
         proxy_headers: Counter "asteroids_proxy_headers_total";
-        /// Connections from a --proxy-protocol-from balancer closed for a missing, malformed, too long or late PROXY header.
+        /// Connections from a --proxy-protocol-from balancer closed for a missing, malformed, too long or incomplete PROXY header (one that sent nothing counts as any silent connection).
         proxy_header_rejected: Counter "asteroids_proxy_header_rejected_total";
         /// Game socket requests carrying X-Forwarded-For from a peer not named with --trusted-proxy (the header was ignored).
         forwarded_untrusted: Counter "asteroids_forwarded_untrusted_total";

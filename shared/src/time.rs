@@ -51,6 +51,11 @@ impl Ticks {
         self.0 as f32 / TICK_HZ as f32
     }
 
+    /// The duration in seconds, as precisely as an `f64` holds it.
+    pub fn as_secs_f64(self) -> f64 {
+        f64::from(self.0) / f64::from(TICK_HZ)
+    }
+
     /// The duration in milliseconds (rounded down).
     pub const fn as_millis(self) -> u64 {
         self.0 as u64 * 1000 / TICK_HZ as u64

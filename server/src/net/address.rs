@@ -3,7 +3,9 @@
 //!
 //! Two questions, one answer each:
 //!
-//! - **Which address is the client's?** The TCP peer's, unless that peer is a reverse proxy
+//! - **Which address is the client's?** The TCP peer's (or, behind a `--proxy-protocol-from`
+//!   balancer, the one its PROXY header names: the listener hands that on as the peer), unless
+//!   that peer is a reverse proxy
 //!   the operator named with `--trusted-proxy`: then the right-most address of
 //!   `X-Forwarded-For` that is not itself a trusted proxy ([`client_ip`]). Everything left of
 //!   that entry was written by the client and could be anything; the header of an untrusted
@@ -167,15 +169,17 @@ pub fn same_ip(a: IpAddr, b: IpAddr) -> bool {
 pub const UNTRUSTED_FORWARDERS_LISTED: usize = 10;
 
 /// Peers that sent `X-Forwarded-For` on the game socket without being named with
-/// `--trusted-proxy`. The header is ignored (anyone can write it), but such a peer is most
-/// often a reverse proxy the operator forgot to name, whose players then all share its
-/// address: each request is counted (`forwarded_untrusted`), logged at most once per
-/// [`ADDRESS_WARNING_LOG_INTERVAL`], and the first [`UNTRUSTED_FORWARDERS_LISTED`] peers are
-/// listed with their counts in `/admin/stats`.
+/// `--trusted-proxy`. The header is ignored (anyone can write it: a client, or its own forward
+/// proxy), but such a peer may be a reverse proxy of the operator's that was forgotten, whose
+/// players then all share its address: each request is counted (`forwarded_untrusted`), logged
+/// at most once per [`ADDRESS_WARNING_LOG_INTERVAL`], and the first
+/// [`UNTRUSTED_FORWARDERS_LISTED`] peers (by [`AddressKey`], so one IPv6 /64 is one entry) are
+/// listed with their counts in `/admin/stats`. Only the operator can tell which it is, so the
+/// warning says both.
 #[derive(Debug)]
 pub struct UntrustedForwarders {
     stats: std::sync::Arc<crate::Stats>,
-    seen: std::sync::Mutex<(LogLimiter, std::collections::BTreeMap<IpAddr, u64>)>,
+    seen: std::sync::Mutex<(LogLimiter, std::collections::BTreeMap<String, u64>)>,
 }
 
 impl UntrustedForwarders {
@@ -188,26 +192,30 @@ impl UntrustedForwarders {
     /// A request from `peer` (not a trusted proxy) carried `X-Forwarded-For`.
     pub fn saw(&self, peer: IpAddr) {
         self.stats.forwarded_untrusted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let peer = peer.to_canonical();
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        let (log, peers) = &mut *seen;
-        if peers.len() < UNTRUSTED_FORWARDERS_LISTED || peers.contains_key(&peer) {
-            *peers.entry(peer).or_default() += 1;
-        }
-        if let Some(suppressed) = log.admit(std::time::Instant::now()) {
+        let peer = AddressKey::of(peer).to_string();
+        let suppressed = {
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            let (log, peers) = &mut *seen;
+            if peers.len() < UNTRUSTED_FORWARDERS_LISTED || peers.contains_key(&peer) {
+                *peers.entry(peer.clone()).or_default() += 1;
+            }
+            log.admit(std::time::Instant::now())
+        };
+        if let Some(suppressed) = suppressed {
             tracing::warn!(
                 %peer,
                 suppressed,
-                "X-Forwarded-For from a peer not named with --trusted-proxy was ignored: if it is your reverse \
-                 proxy, name it, or its players share one address's limits"
+                "X-Forwarded-For from a peer not named with --trusted-proxy was ignored: if the peer is a \
+                 reverse proxy of yours, name it (its players now share its address's limits); if it is not \
+                 yours (a client, or a client's own proxy), do not"
             );
         }
     }
 
-    /// The peers seen, with their requests.
-    pub fn list(&self) -> Vec<(IpAddr, u64)> {
+    /// The peers seen (an address, or an IPv6 /64), with their requests.
+    pub fn list(&self) -> Vec<(String, u64)> {
         let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        seen.1.iter().map(|(ip, n)| (*ip, *n)).collect()
+        seen.1.iter().map(|(peer, n)| (peer.clone(), *n)).collect()
     }
 }
 

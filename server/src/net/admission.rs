@@ -162,7 +162,8 @@ impl Admission {
             max_connections: limits.max_connections,
             max_per_address: limits.max_connections_per_address,
             resume_window,
-            warn_at: limits.shared_address_warning,
+            // A mark above the cap could never be reached.
+            warn_at: limits.shared_address_warning.min(limits.max_connections_per_address),
             crowded_log: Mutex::new(LogLimiter::every(ADDRESS_WARNING_LOG_INTERVAL)),
             stats,
             table: Mutex::default(),
@@ -234,10 +235,12 @@ impl Admission {
     /// The addresses holding at least [`Limits::shared_address_warning`] places (connections
     /// and ghosts), most first, at most [`CROWDED_LISTED`] of them, for `/admin/stats`.
     pub fn crowded_addresses(&self) -> Vec<(AddressKey, usize)> {
-        let t = self.lock();
-        let mut crowded: Vec<_> =
-            t.by_address.iter().map(|(a, p)| (*a, p.held())).filter(|(_, held)| *held >= self.warn_at).collect();
-        crowded.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.to_string().cmp(&b.0.to_string())));
+        let mut crowded: Vec<_> = {
+            let t = self.lock();
+            t.by_address.iter().map(|(a, p)| (*a, p.held())).filter(|(_, held)| *held >= self.warn_at).collect()
+        };
+        // Sorted after the lock is given back (the admin page asks every second).
+        crowded.sort_by_cached_key(|(address, held)| (std::cmp::Reverse(*held), address.to_string()));
         crowded.truncate(CROWDED_LISTED);
         crowded
     }

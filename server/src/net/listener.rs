@@ -1,8 +1,10 @@
 //! The accept loop. axum's own `serve` sets no timeout on reading a request, so a TCP
 //! connection that never sends one would stay open forever; this loop serves each connection
 //! with hyper directly, with the request headers due within the handshake timeout, and the
-//! socket options the game needs; each request carries its TCP peer's address (axum's
-//! `ConnectInfo<SocketAddr>`), which the game socket's per-address limits start from. It keeps
+//! socket options the game needs; each request carries its client's address (axum's
+//! `ConnectInfo<SocketAddr>`): the TCP peer's, or, from a balancer named with
+//! `--proxy-protocol-from`, the one its PROXY header names ([`super::proxy_protocol`]), which
+//! the game socket's per-address limits start from. It keeps
 //! accepting while the server drains (new game connections are then answered 503) and is
 //! stopped by the server once the drain is over.
 //!
@@ -13,7 +15,9 @@
 //! ([`Pending`]), and closes a new one at once, unread, beyond
 //! [`crate::limits::MAX_PENDING_PER_ADDRESS`]. A connection that sends nothing is closed
 //! after [`crate::limits::FIRST_BYTE_TIMEOUT`]. Trusted proxies are exempt (their clients
-//! share their address; the game's limits still count each client behind them).
+//! share their address; the game's limits still count each client behind them). A balancer's
+//! connections count against [`crate::limits::MAX_PENDING_PER_BALANCER`] until their header
+//! is read, then under the address it names (its own, for its own connections).
 //!
 //! When the process runs out of file descriptors, `accept` fails while the connection stays
 //! queued in the kernel: the client would hang. The loop keeps one descriptor in reserve
@@ -24,7 +28,7 @@
 //! [`ACCEPT_ERROR_LOG_INTERVAL`].
 
 use super::address::{same_ip, AddressKey};
-use super::proxy_protocol::{self, Relayed};
+use super::proxy_protocol::{self, HeaderError, Relayed};
 use crate::limits::{LogLimiter, ACCEPT_ERROR_BACKOFF, ACCEPT_ERROR_LOG_INTERVAL};
 use crate::server::SHUTDOWN_GRACE;
 use crate::AppState;
@@ -115,6 +119,7 @@ pub async fn serve(listener: TcpListener, app: Router, state: AppState) {
     let mut log = LogLimiter::every(ACCEPT_ERROR_LOG_INTERVAL);
     let pending = Pending::new(state.limits.max_pending_per_address, state.stats.clone());
     let header_log = Arc::new(Mutex::new(LogLimiter::every(ACCEPT_ERROR_LOG_INTERVAL)));
+    let awaiting_header = Pending::new(state.limits.max_pending_per_balancer, state.stats.clone());
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -138,10 +143,13 @@ pub async fn serve(listener: TcpListener, app: Router, state: AppState) {
         // counted under that address) on the connection's task; any other peer's are counted
         // here, from accept until the upgrade (or close), and beyond the maximum closed unread.
         let relayed = state.limits.proxy_protocol_peers.iter().any(|p| same_ip(*p, peer.ip()));
-        let slot = if relayed || is_trusted_proxy(&state, peer.ip()) {
+        let slot = if is_trusted_proxy(&state, peer.ip()) {
             None
         } else {
-            match pending.enter(AddressKey::of(peer.ip())) {
+            // A balancer's connections awaiting their header count against its own, larger,
+            // limit; once the header names a client, against the client's.
+            let table = if relayed { &awaiting_header } else { &pending };
+            match table.enter(AddressKey::of(peer.ip())) {
                 Some(slot) => Some(slot),
                 None => {
                     state.stats.pending_refused.fetch_add(1, Ordering::Relaxed);
@@ -169,12 +177,19 @@ pub async fn serve(listener: TcpListener, app: Router, state: AppState) {
             let mut client = peer;
             if relayed {
                 let max = state.limits.max_proxy_header_bytes;
-                match proxy_protocol::read_header(&mut tcp, max, first_byte_due).await {
-                    Ok(Relayed::Client(source)) => {
-                        state.stats.proxy_headers.fetch_add(1, Ordering::Relaxed);
-                        client = source;
-                    }
+                let header = proxy_protocol::read_header(&mut tcp, max, first_byte_due).await;
+                if header.is_ok() {
+                    state.stats.proxy_headers.fetch_add(1, Ordering::Relaxed);
+                }
+                match header {
+                    Ok(Relayed::Client(source)) => client = source,
                     Ok(Relayed::Local) => {}
+                    // As any connection that sends nothing: closed quietly, or at the deadline.
+                    Err(HeaderError::Closed) => return,
+                    Err(HeaderError::Silent) => {
+                        state.stats.handshake_timeouts.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
                     Err(error) => {
                         state.stats.proxy_header_rejected.fetch_add(1, Ordering::Relaxed);
                         let admitted = header_log.lock().unwrap_or_else(|e| e.into_inner()).admit(std::time::Instant::now());
@@ -184,6 +199,10 @@ pub async fn serve(listener: TcpListener, app: Router, state: AppState) {
                         return;
                     }
                 }
+                // The header is read: the balancer's place is given back, and the connection
+                // counts under its client's address (or the balancer's own, for its own
+                // connections), as any other until its upgrade.
+                slot = None;
                 if !is_trusted_proxy(&state, client.ip()) {
                     match pending.enter(AddressKey::of(client.ip())) {
                         Some(held) => slot = Some(held),

@@ -51,8 +51,14 @@ pub enum HeaderError {
     Malformed,
     /// A v2 header longer than `--max-proxy-header-bytes`.
     TooLong,
-    /// The header did not arrive within the first-byte deadline, or the connection closed.
+    /// The header did not arrive within the first-byte deadline, or the connection closed
+    /// part-way through it.
     Incomplete,
+    /// The connection closed before sending a byte (a balancer's TCP health check, a
+    /// browser's preconnect): nothing to complain of.
+    Closed,
+    /// Not a byte within the first-byte deadline (a silent connection, like any other).
+    Silent,
 }
 
 impl std::fmt::Display for HeaderError {
@@ -62,6 +68,8 @@ impl std::fmt::Display for HeaderError {
             HeaderError::Malformed => "a malformed PROXY protocol header",
             HeaderError::TooLong => "a PROXY protocol header over --max-proxy-header-bytes",
             HeaderError::Incomplete => "an incomplete PROXY protocol header",
+            HeaderError::Closed => "closed before sending anything",
+            HeaderError::Silent => "nothing sent before the first-byte deadline",
         })
     }
 }
@@ -73,16 +81,29 @@ pub async fn read_header<S: tokio::io::AsyncRead + Unpin>(
     max_bytes: usize,
     deadline: Duration,
 ) -> Result<Relayed, HeaderError> {
-    match tokio::time::timeout(deadline, read(stream, max_bytes)).await {
+    let started = tokio::time::Instant::now();
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(deadline, stream.read(&mut first)).await {
+        Ok(Ok(1)) => {}
+        Ok(Ok(_)) | Ok(Err(_)) => return Err(HeaderError::Closed),
+        Err(_) => return Err(HeaderError::Silent),
+    }
+    let left = deadline.saturating_sub(started.elapsed());
+    match tokio::time::timeout(left, read(stream, first[0], max_bytes)).await {
         Ok(read) => read,
         Err(_) => Err(HeaderError::Incomplete),
     }
 }
 
-async fn read<S: tokio::io::AsyncRead + Unpin>(stream: &mut S, max_bytes: usize) -> Result<Relayed, HeaderError> {
+async fn read<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
+    first: u8,
+    max_bytes: usize,
+) -> Result<Relayed, HeaderError> {
     let incomplete = |_| HeaderError::Incomplete;
     let mut head = vec![0u8; SNIFF_BYTES];
-    stream.read_exact(&mut head).await.map_err(incomplete)?;
+    head[0] = first;
+    stream.read_exact(&mut head[1..]).await.map_err(incomplete)?;
     if head[..] == V2_SIGNATURE[..SNIFF_BYTES] {
         head.resize(V2_FIXED_BYTES, 0);
         stream.read_exact(&mut head[SNIFF_BYTES..]).await.map_err(incomplete)?;
@@ -114,16 +135,16 @@ async fn read<S: tokio::io::AsyncRead + Unpin>(stream: &mut S, max_bytes: usize)
 
 /// A whole v1 line, `\r\n` included.
 pub fn parse_v1(line: &[u8]) -> Result<Relayed, HeaderError> {
+    if line.starts_with(b"PROXY UNKNOWN") && line.ends_with(b"\r\n") {
+        // The rest of the line may be anything (even not text), and is ignored.
+        return Ok(Relayed::Local);
+    }
     let text = line.strip_suffix(b"\r\n").and_then(|l| std::str::from_utf8(l).ok()).ok_or(HeaderError::Malformed)?;
     let mut words = text.split(' ');
     if words.next() != Some("PROXY") {
         return Err(HeaderError::Missing);
     }
     let family = words.next().ok_or(HeaderError::Malformed)?;
-    if family == "UNKNOWN" {
-        // The rest of the line may be anything, and is ignored.
-        return Ok(Relayed::Local);
-    }
     let fields: Vec<&str> = words.collect();
     let [source, destination, source_port, destination_port] = fields[..] else {
         return Err(HeaderError::Malformed);
@@ -160,6 +181,10 @@ pub fn parse_v2(header: &[u8]) -> Result<Relayed, HeaderError> {
         0 => return Ok(Relayed::Local),
         1 => {}
         _ => return Err(HeaderError::Malformed),
+    }
+    // The transport: unspecified, stream or datagram; nothing else is defined.
+    if header[13] & 0x0f > 2 {
+        return Err(HeaderError::Malformed);
     }
     let source = match header[13] >> 4 {
         // AF_INET: source and destination addresses, then their ports.
@@ -260,6 +285,7 @@ mod tests {
         let unknown = b"PROXY UNKNOWN ffff::1 ffff::2 1 2\r\n";
         assert_eq!(read_from(unknown, 1024).await.0, Ok(Relayed::Local));
         assert_eq!(read_from(b"PROXY UNKNOWN\r\n", 1024).await.0, Ok(Relayed::Local));
+        assert_eq!(read_from(b"PROXY UNKNOWN \xff\xfe\r\n", 1024).await.0, Ok(Relayed::Local), "not text");
         let mut with_tlv = v2_header(addr("198.51.100.7:1"), addr("203.0.113.1:2"));
         with_tlv.extend([0x05, 0x00, 0x03, b'a', b'b', b'c']); // PP2_TYPE_UNIQUE_ID
         let len = u16::from_be_bytes([with_tlv[14], with_tlv[15]]) + 6;
@@ -274,6 +300,12 @@ mod tests {
     #[tokio::test]
     async fn bad_headers_are_refused() {
         assert_eq!(read_from(b"", 1024).await.0, Err(HeaderError::Missing), "a plain request");
+        let mut nothing: &[u8] = &[];
+        let closed = read_header(&mut nothing, 1024, Duration::from_secs(1)).await;
+        assert_eq!(closed, Err(HeaderError::Closed), "a health check that only connects");
+        let mut dgram_v3 = v2_header(addr("198.51.100.7:1"), addr("203.0.113.1:2"));
+        dgram_v3[13] = 0x13;
+        assert_eq!(read_from(&dgram_v3, 1024).await.0, Err(HeaderError::Malformed), "transport 3");
         for bad in [
             &b"PROXY TCP4 198.51.100.7 203.0.113.1 51234\r\n"[..],
             b"PROXY TCP4 2001:db8::7 203.0.113.1 1 2\r\n",
@@ -305,9 +337,13 @@ mod tests {
         assert_eq!(result, Err(HeaderError::Incomplete), "the connection closed mid-header");
     }
 
-    /// A header that never completes is given up at the deadline.
+    /// A header that never completes is given up at the deadline; a connection that sends
+    /// nothing is silent, not a bad header.
     #[tokio::test]
     async fn a_slow_header_times_out() {
+        let (_quiet, mut silent) = tokio::io::duplex(64);
+        let result = read_header(&mut silent, 1024, Duration::from_millis(100)).await;
+        assert_eq!(result, Err(HeaderError::Silent));
         let (mut client, mut server) = tokio::io::duplex(64);
         use tokio::io::AsyncWriteExt;
         client.write_all(b"PROXY TCP4 198.51.").await.unwrap();

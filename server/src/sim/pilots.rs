@@ -23,7 +23,7 @@ use super::entities::Entity;
 use super::game::Game;
 use super::players::Player;
 use glam::Vec2;
-use shared::constants::{BULLET_LIFETIME, BULLET_SPEED};
+use shared::constants::{BULLET_LIFETIME, BULLET_SPEED, DT_SECS};
 use shared::protocol::{EntityId, EntityKind, Input, PlayerId, Tick};
 use shared::time::Ticks;
 use std::collections::HashSet;
@@ -57,7 +57,7 @@ pub(crate) const LOOK_INTERVAL: Ticks = Ticks::from_millis(100);
 pub(crate) const SIGHT: f32 = 900.0;
 
 /// How far a pilot shoots, world units: most of a bullet's reach (550 u/s for 1.5 s).
-pub(crate) const FIRE_RANGE: f32 = 0.8 * BULLET_SPEED * BULLET_LIFETIME.as_secs_f32();
+pub(crate) const FIRE_RANGE: f32 = 0.8 * BULLET_SPEED * BULLET_LIFETIME.get() as f32 * DT_SECS;
 
 /// Largest angle between nose and aim at which a pilot fires, radians.
 pub(crate) const FIRE_ANGLE: f32 = 0.12;

@@ -253,6 +253,7 @@ async fn a_balancers_proxy_header_names_the_client() {
     let limits = Limits {
         max_connections_per_address: 2,
         proxy_protocol_peers: vec![BALANCER],
+        max_pending_per_balancer: 3,
         first_byte_timeout: Duration::from_millis(500),
         ..Limits::default()
     };
@@ -288,12 +289,45 @@ async fn a_balancers_proxy_header_names_the_client() {
     }
     assert_eq!(stat(addr, "proxy_header_rejected").await, 3);
 
+    // A plain TCP health check (connect, close) is no bad header; a connection that sends
+    // nothing is closed at the first-byte deadline as any silent one.
+    drop(tcp_from(addr, BALANCER).await);
+    let timeouts = stat(addr, "handshake_timeouts").await;
+    assert_eq!(raw_exchange(BALANCER, addr, b"").await, "", "silent: closed at the deadline");
+    assert_eq!(stat(addr, "handshake_timeouts").await, timeouts + 1);
+    assert_eq!(stat(addr, "proxy_header_rejected").await, 3, "neither is a bad header");
+
+    // At most --max-pending-per-balancer of its connections may await their header.
+    let mut waiting = Vec::new();
+    for _ in 0..3 {
+        waiting.push(tcp_from(addr, BALANCER).await);
+    }
+    let refused_before = stat(addr, "pending_refused").await;
+    let mut fourth = tcp_from(addr, BALANCER).await;
+    let mut probe = [0u8; 1];
+    use tokio::io::AsyncReadExt;
+    let closed = tokio::time::timeout(Duration::from_millis(300), fourth.read(&mut probe)).await;
+    assert!(matches!(closed, Ok(Ok(0) | Err(_))), "the fourth is closed at once");
+    assert_eq!(stat(addr, "pending_refused").await, refused_before + 1);
+    drop(waiting);
+
     // A peer not named may not claim an address: its header is not HTTP, and is refused.
     let forged = [v1_header(alice, addr).as_bytes(), b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"].concat();
     let answer = raw_exchange(NEIGHBOUR, addr, &forged).await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
-    assert_eq!(stat(addr, "proxy_headers").await, 5, "nothing was read from the header");
+    assert_eq!(
+        stat(addr, "proxy_headers").await,
+        6,
+        "the five clients' and the health check's; nothing from NEIGHBOUR"
+    );
     server.shutdown().await;
+}
+
+/// A TCP connection from `from`, nothing sent.
+async fn tcp_from(addr: SocketAddr, from: IpAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(from, 0)).unwrap();
+    socket.connect(addr).await.unwrap()
 }
 
 /// A v2 header for the balancer's own connection (LOCAL, no addresses).

@@ -333,3 +333,13 @@ async fn wrong_admin_tokens_are_counted_and_slowed_per_address() {
     assert!(metrics.contains("asteroids_admin_auth_throttled_total 2"), "{metrics}");
     server.shutdown().await;
 }
+
+/// The server's `Debug` (the new lint made every type have one) never prints the admin token.
+#[tokio::test]
+async fn the_servers_debug_never_shows_the_admin_token() {
+    let server = start_server(config()).await;
+    let shown = format!("{server:?}");
+    assert!(shown.contains("AppState"), "{shown}");
+    assert!(!shown.contains(TOKEN), "the token is in {shown}");
+    server.shutdown().await;
+}
