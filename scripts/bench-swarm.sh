@@ -58,10 +58,15 @@ rm -f "$out"/bench.db*
 ASTEROIDS_ADMIN_TOKEN="$token" "${SERVER_BIN:-./target/release/asteroids-server}" --bind $host:$port --asteroids "$asteroids" --db "$out/bench.db" > "$out/server.log" 2>&1 &
 server=$!
 for _ in $(seq 1 100); do curl -sf "http://$host:$port/healthz" > /dev/null && break; sleep 0.2; done
+# The server's resident memory, KiB (/proc/<pid>/status).
+rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+echo "0 $(rss_kb $server)" > "$out/rss.txt"
 (
   for i in $(seq 1 9); do
     sleep 10
     curl -sf -H "Authorization: Bearer $token" "http://$host:$port/admin/stats" > "$out/stats-$i.json" || true
+    players=$(python3 -c "import json; print(json.load(open('$out/stats-$i.json'))['connections'])" 2>/dev/null || echo "")
+    [ -n "$players" ] && echo "$players $(rss_kb $server)" >> "$out/rss.txt"
   done
 ) &
 sampler=$!
@@ -84,6 +89,21 @@ thread_ticks $server > "$out/threads-after.txt"
 snapshots=$(( $(snapshots_sent) - snapshots_before ))
 bot_secs=$(python3 -c "import json; print(json.load(open('$out/report.json'))['bot_secs'])")
 python3 -c "print(f'server CPU: {$server_cpu / 100:.1f} s for {$bot_secs:.0f} player-seconds: {10 * $server_cpu / $bot_secs:.3f} ms per player-second')" | tee -a "$out/report.txt"
+# Memory per player: the slope of the server's RSS over the connections it held, each 10 s
+# sample and the idle server before the swarm (a least-squares line through them).
+python3 - "$out/rss.txt" <<'PY' | tee -a "$out/report.txt"
+import sys
+points = [tuple(map(float, line.split())) for line in open(sys.argv[1]) if len(line.split()) == 2]
+n = len(points)
+mx = sum(p for p, _ in points) / n
+my = sum(r for _, r in points) / n
+var = sum((p - mx) ** 2 for p, _ in points)
+slope = sum((p - mx) * (r - my) for p, r in points) / var if var else float('nan')
+idle = points[0][1]
+peak_players, peak = max(points, key=lambda x: x[1])
+print(f'server memory: {idle / 1024:.0f} MiB idle, at most {peak / 1024:.0f} MiB ({peak_players:.0f} connections): '
+      f'{slope:.1f} KiB per connection (slope over {n} samples)')
+PY
 # The network's share: every thread but the simulation and the store, per snapshot sent (an
 # upper bound on the cost of a snapshot: it also pays for reading inputs, pings and handshakes).
 python3 - "$out/threads-before.txt" "$out/threads-after.txt" "$snapshots" <<'PY' | tee -a "$out/report.txt"
