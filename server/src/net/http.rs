@@ -22,10 +22,12 @@ use tower_http::services::ServeDir;
 /// bounds memory for a client that stopped reading.
 pub const MAX_WRITE_BUFFER_BYTES: usize = 256 * 1024;
 
-/// Size of each connection's read buffer. Client messages are tiny (at most
-/// `MAX_CLIENT_MESSAGE_BYTES`); tungstenite's default of 128 KiB is zeroed on every read, which
-/// with a thousand chatty clients cost more CPU than the game's own work.
-pub const READ_BUFFER_BYTES: usize = 8 * 1024;
+/// Size of each connection's read buffer. Client messages are tiny (an input is about 20
+/// bytes; at most `MAX_CLIENT_MESSAGE_BYTES`, which then takes two reads); tungstenite's
+/// default of 128 KiB is zeroed on every read, which with a thousand chatty clients cost more
+/// CPU than the game's own work, and the buffer is held for the connection's life: at 8 KiB it
+/// was the largest single part of a connection's memory (heaptrack, issue 27).
+pub const READ_BUFFER_BYTES: usize = 2 * 1024;
 
 /// The file the wasm build produces; without it the page cannot run.
 pub const CLIENT_WASM: &str = "pkg/asteroids_client_bg.wasm";

@@ -110,7 +110,8 @@ pub(super) async fn receive_loop(
             }
             (Ok(ClientMsg::Ping { nonce }), _) => {
                 let tick = state.frames.borrow().tick;
-                let _ = out.try_send(Outbound::Msg(ServerMsg::Pong { nonce, tick }));
+                let pong = shared::codec::encode_server(&ServerMsg::Pong { nonce, tick });
+                let _ = out.try_send(Outbound::Msg(pong.into()));
             }
             // A second handshake, or a spectator's input: not this connection's to send.
             (Ok(ClientMsg::Hello(_) | ClientMsg::Spectate { .. } | ClientMsg::Input(_)), _)

@@ -160,7 +160,7 @@ async fn run_link(link: &Link, state: &AppState, seat: Seat) -> Ending {
             Ok(why) = &mut dismissed_late => {
                 let (before, close) = match why {
                     Dismissal::HandedOver(departure) => match state.universe.as_ref().and_then(|u| u.issue(*departure, seat.holder)) {
-                        Some(hand_over) => (Some(ServerMsg::HandOver(hand_over)), Close::HandedOver),
+                        Some(hand_over) => (Some(Box::new(ServerMsg::HandOver(hand_over))), Close::HandedOver),
                         // Never listed (the simulation only lets ships cross toward listed
                         // neighbours): the page reconnects here and its pilot starts anew.
                         None => (None, Close::NeighbourUnreachable),
