@@ -136,7 +136,7 @@ impl std::fmt::Display for AddressKey {
 /// is not an address, the last trusted hop before it (nothing left of a broken entry can be
 /// believed). With no trusted proxies configured, the header is never read.
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
-    let is_trusted = |ip: IpAddr| trusted.iter().any(|t| same_ip(*t, ip));
+    let is_trusted = |ip: IpAddr| is_one_of(ip, trusted);
     if !is_trusted(peer) {
         return peer;
     }
@@ -160,8 +160,13 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAdd
     client
 }
 
+/// Whether `ip` is one of `peers` (a flag's list: `--trusted-proxy`, `--proxy-protocol-from`).
+pub fn is_one_of(ip: IpAddr, peers: &[IpAddr]) -> bool {
+    peers.iter().any(|p| same_ip(*p, ip))
+}
+
 /// Whether two addresses are the same host (an IPv4-mapped IPv6 address is its IPv4 one).
-pub fn same_ip(a: IpAddr, b: IpAddr) -> bool {
+fn same_ip(a: IpAddr, b: IpAddr) -> bool {
     a.to_canonical() == b.to_canonical()
 }
 

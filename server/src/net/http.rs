@@ -153,7 +153,7 @@ async fn ws_upgrade(
         return (StatusCode::FORBIDDEN, "this origin may not open the game socket").into_response();
     }
     let trusted = &state.limits.trusted_proxies;
-    if headers.contains_key(address::X_FORWARDED_FOR) && !trusted.iter().any(|t| address::same_ip(*t, peer.ip())) {
+    if headers.contains_key(address::X_FORWARDED_FOR) && !address::is_one_of(peer.ip(), trusted) {
         state.untrusted_forwarders.saw(peer.ip());
     }
     let client = address::client_ip(peer.ip(), &headers, trusted);

@@ -27,7 +27,7 @@
 //! is the backstop. Errors are counted and logged at most once per
 //! [`ACCEPT_ERROR_LOG_INTERVAL`].
 
-use super::address::{same_ip, AddressKey};
+use super::address::{is_one_of, AddressKey};
 use super::proxy_protocol::{self, HeaderError, Relayed};
 use crate::limits::{LogLimiter, ACCEPT_ERROR_BACKOFF, ACCEPT_ERROR_LOG_INTERVAL};
 use crate::server::SHUTDOWN_GRACE;
@@ -142,7 +142,7 @@ pub async fn serve(listener: TcpListener, app: Router, state: AppState) {
         // A balancer's connections carry their client's address in a PROXY header, read (and
         // counted under that address) on the connection's task; any other peer's are counted
         // here, from accept until the upgrade (or close), and beyond the maximum closed unread.
-        let relayed = state.limits.proxy_protocol_peers.iter().any(|p| same_ip(*p, peer.ip()));
+        let relayed = is_one_of(peer.ip(), &state.limits.proxy_protocol_peers);
         let slot = if is_trusted_proxy(&state, peer.ip()) {
             None
         } else {
@@ -249,7 +249,7 @@ pub async fn serve(listener: TcpListener, app: Router, state: AppState) {
 
 /// Whether `ip` is a reverse proxy named with `--trusted-proxy`.
 fn is_trusted_proxy(state: &AppState, ip: std::net::IpAddr) -> bool {
-    state.limits.trusted_proxies.iter().any(|p| same_ip(*p, ip))
+    is_one_of(ip, &state.limits.trusted_proxies)
 }
 
 /// The answer to a connection accepted only to be refused for lack of descriptors.
